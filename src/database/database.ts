@@ -1,0 +1,128 @@
+import type { Dialect } from '../dialect/dialect.js';
+import { UsageError } from '../errors.js';
+import type { Schema } from '../schema/schema.js';
+import type { Driver, DriverQuery, DriverResult, DriverSession } from './driver.js';
+import { QueryScope } from './query-scope.js';
+import { Transaction } from './transaction.js';
+
+type MaybePromise<T> = T | Promise<T>;
+
+export interface OpenDatabaseOptions {
+  /** Create missing tables and indexes on open (default true). */
+  create?: boolean;
+}
+
+/**
+ * A database opened on a driver, with the schema's tables ready. Queries run on any connection;
+ * `transaction()` holds one connection until it ends.
+ *
+ * @example
+ *   const db = await openDatabase(appSchema, sqlite({ path: 'app.db' }));
+ *   const rows = await db.select().from(todos);
+ *   await db.close();
+ */
+export class Database<TSchema extends Schema = Schema> extends QueryScope {
+  readonly dialect: Dialect;
+  private closed = false;
+
+  constructor(
+    readonly schema: TSchema,
+    readonly driver: Driver,
+  ) {
+    super();
+    this.dialect = driver.dialect;
+  }
+
+  protected runOnDriver(query: DriverQuery): MaybePromise<DriverResult> {
+    if (this.closed) throw new UsageError('this database is closed; open it again with openDatabase()');
+    return this.driver.query(query);
+  }
+
+  wrote(_table: string): void {
+    // Table-change events and live queries build on this (see the live queries issue).
+  }
+
+  /**
+   * Runs `fn` in a transaction: commits when it resolves, rolls back when it throws (and rethrows).
+   * `tx.transaction()` inside nests a savepoint.
+   */
+  async transaction<R>(fn: (tx: Transaction) => Promise<R>): Promise<R> {
+    if (this.closed) throw new UsageError('this database is closed; open it again with openDatabase()');
+    const session: DriverSession = await this.driver.acquire();
+    const tx = new Transaction(session, this.dialect, 0);
+    const raw = async (sql: string) => {
+      try {
+        await session.query({ sql, params: [], arrayMode: false, needsBigInt: false });
+      } catch (error) {
+        throw this.dialect.translateError(error);
+      }
+    };
+    let broken = false;
+    try {
+      await raw(this.dialect.beginTransaction);
+      let result: R;
+      try {
+        result = await fn(tx);
+      } catch (error) {
+        tx.end('rolled back');
+        try {
+          await raw('ROLLBACK');
+        } catch {
+          broken = true;
+        }
+        throw error;
+      }
+      try {
+        await raw('COMMIT');
+      } catch (error) {
+        tx.end('rolled back');
+        try {
+          await raw('ROLLBACK');
+        } catch {
+          broken = true;
+        }
+        throw error;
+      }
+      tx.end('committed');
+      for (const table of tx.written) this.wrote(table);
+      return result;
+    } finally {
+      session.release(broken);
+    }
+  }
+
+  /** Closes the driver's connections. Queries after this fail. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.driver.close();
+  }
+}
+
+/**
+ * Opens a database on a driver and creates the schema's missing tables, indexes and constraints.
+ *
+ * @example
+ *   const db = await openDatabase(appSchema, sqlite({ path: 'app.db' }));
+ *   const server = await openDatabase(appSchema, postgres({ connectionString: process.env.DATABASE_URL }));
+ */
+export async function openDatabase<TSchema extends Schema>(
+  schema: TSchema,
+  driver: Driver,
+  options: OpenDatabaseOptions = {},
+): Promise<Database<TSchema>> {
+  await driver.open();
+  const db = new Database(schema, driver);
+  if (options.create !== false) {
+    const statements = driver.dialect.ddl.createSchema(schema.tableList);
+    try {
+      await db.transaction(async (tx) => {
+        for (const sql of statements) await tx.run({ sql, params: [], arrayMode: false, needsBigInt: false });
+      });
+    } catch (error) {
+      await driver.close();
+      throw error;
+    }
+  }
+  return db;
+}

@@ -1,0 +1,46 @@
+import type { Dialect } from '../dialect/dialect.js';
+
+/** One statement for a driver to run. */
+export interface DriverQuery {
+  readonly sql: string;
+  readonly params: readonly unknown[];
+  /** Rows as arrays in select-list order (the builder's path) rather than objects (raw SQL). */
+  readonly arrayMode: boolean;
+  /** Return 64-bit integers exactly (SQLite: as bigint). */
+  readonly needsBigInt: boolean;
+  /** Set for statements from `prepare()`: the driver may keep them prepared under this name. */
+  readonly name?: string;
+}
+
+export interface DriverResult {
+  readonly rows: unknown[];
+  /** Rows written by INSERT / UPDATE / DELETE, or rows returned. */
+  readonly rowCount: number;
+}
+
+type MaybePromise<T> = T | Promise<T>;
+
+/** A connection held for a transaction until `release()`. */
+export interface DriverSession {
+  query(query: DriverQuery): MaybePromise<DriverResult>;
+  /** Gives the connection back; `broken` drops it when the transaction could not be closed cleanly. */
+  release(broken?: boolean): void;
+}
+
+/**
+ * A driver is thin: it runs SQL text with parameters and returns rows. Everything else (compiling,
+ * encoding, transactions, errors) is shared. A synchronous driver may return results directly.
+ */
+export interface Driver {
+  readonly dialect: Dialect;
+  /** A short name for messages and tests: 'better-sqlite3', 'node-postgres', 'pglite'. */
+  readonly name: string;
+  /** Opens the connection(s); called once by `openDatabase`. */
+  open(): Promise<void>;
+  /** Runs one statement on any connection, outside a transaction. */
+  query(query: DriverQuery): MaybePromise<DriverResult>;
+  /** Takes a connection for the exclusive use of one transaction. */
+  acquire(): Promise<DriverSession>;
+  /** Releases every connection and handle the driver opened (not those the app passed in). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,142 @@
+import type { Column } from '../schema/column.js';
+import type { ColumnDefault } from '../schema/column-type.js';
+import type { AnyTable, TableBase } from '../schema/table.js';
+import type { Dialect } from './dialect.js';
+
+/**
+ * Writes CREATE TABLE / CREATE INDEX statements for a declared table. Shared by every dialect; a
+ * dialect overrides how defaults that need a function (random UUID, now) are spelled.
+ */
+export abstract class DdlCompiler {
+  private dialectRef: Dialect | undefined;
+
+  attach(dialect: Dialect): void {
+    this.dialectRef = dialect;
+  }
+
+  protected get dialect(): Dialect {
+    return this.dialectRef!;
+  }
+
+  private q(name: string): string {
+    return this.dialect.compiler.quote(name);
+  }
+
+  /** SQL for a default that needs a function, or undefined when the dialect has none. */
+  protected abstract functionDefault(kind: 'random' | 'now'): string | undefined;
+
+  /** The default of a column as SQL, or undefined when it has none in SQL (a TypeScript default). */
+  defaultSql(column: Column<any, any, any, any>): string | undefined {
+    const def: ColumnDefault | undefined = column.default;
+    if (!def) return undefined;
+    switch (def.kind) {
+      case 'value': {
+        if (def.value === null) return 'NULL';
+        const encoded = this.dialect.physicalType(column.type).toDriver(def.value);
+        return this.dialect.compiler.literal(encoded);
+      }
+      case 'sql':
+        return `(${this.dialect.compiler.compileInline(def.sql.node)})`;
+      case 'random':
+      case 'now':
+        return this.functionDefault(def.kind);
+      case 'fn':
+        return undefined;
+    }
+  }
+
+  private columnDefinition(
+    table: TableBase,
+    column: Column<any, any, any, any>,
+    inlinePrimaryKey: boolean,
+  ): string {
+    const physical = this.dialect.physicalType(column.type);
+    let sql = `${this.q(column.name)} ${physical.sqlType}`;
+    if (inlinePrimaryKey) sql += ' PRIMARY KEY';
+    else if (column.notNull) sql += ' NOT NULL';
+    const def = this.defaultSql(column);
+    if (def !== undefined) sql += ` DEFAULT ${def}`;
+    if (column.unique) {
+      sql += column.uniqueName ? ` CONSTRAINT ${this.q(column.uniqueName)} UNIQUE` : ' UNIQUE';
+    }
+    if (column.type.kind === 'enum') {
+      const values = (column.type.enumValues ?? []).map((v) => this.dialect.compiler.literal(v)).join(', ');
+      sql += ` CONSTRAINT ${this.q(`${table.$name}_${column.name}_check`)} CHECK (${this.q(column.name)} IN (${values}))`;
+    }
+    if (column.references) {
+      const target = column.references.target();
+      sql += ` REFERENCES ${this.q(target.table.$name)} (${this.q(target.name)})`;
+      if (column.references.onDelete) sql += ` ON DELETE ${column.references.onDelete.toUpperCase()}`;
+      if (column.references.onUpdate) sql += ` ON UPDATE ${column.references.onUpdate.toUpperCase()}`;
+    }
+    return sql;
+  }
+
+  /** `CREATE TABLE IF NOT EXISTS` with every column and constraint of the table. */
+  createTable(table: TableBase, ifNotExists = true): string {
+    const pkColumns = table.$primaryKeyColumns;
+    const inlinePk = !table.$primaryKey && pkColumns.length === 1 ? pkColumns[0] : undefined;
+    const parts = table.$columnList.map((c) => this.columnDefinition(table, c, c === inlinePk));
+    if (!inlinePk && pkColumns.length > 0) {
+      const name = table.$primaryKey?.name ? `CONSTRAINT ${this.q(table.$primaryKey.name)} ` : '';
+      parts.push(`${name}PRIMARY KEY (${pkColumns.map((c) => this.q(c.name)).join(', ')})`);
+    }
+    for (const fk of table.$foreignKeys) {
+      const targets = fk.target();
+      let sql = fk.name ? `CONSTRAINT ${this.q(fk.name)} ` : '';
+      sql += `FOREIGN KEY (${fk.columns.map((c) => this.q(c.name)).join(', ')}) REFERENCES ${this.q(targets[0]!.table.$name)} (${targets.map((c) => this.q(c.name)).join(', ')})`;
+      if (fk.onDelete) sql += ` ON DELETE ${fk.onDelete.toUpperCase()}`;
+      if (fk.onUpdate) sql += ` ON UPDATE ${fk.onUpdate.toUpperCase()}`;
+      parts.push(sql);
+    }
+    for (const check of table.$checks) {
+      parts.push(
+        `CONSTRAINT ${this.q(check.name)} CHECK (${this.dialect.compiler.compileInline(check.expression.node)})`,
+      );
+    }
+    return `CREATE TABLE ${ifNotExists ? 'IF NOT EXISTS ' : ''}${this.q(table.$name)} (${parts.join(', ')})`;
+  }
+
+  /** `CREATE INDEX IF NOT EXISTS` for each index of the table. */
+  createIndexes(table: TableBase, ifNotExists = true): string[] {
+    return table.$indexes.map((index) => {
+      let sql = `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX ${ifNotExists ? 'IF NOT EXISTS ' : ''}${this.q(index.name)} ON ${this.q(table.$name)} (${index.columns.map((c) => this.q(c.name)).join(', ')})`;
+      if (index.where) sql += ` WHERE ${this.dialect.compiler.compileInline(index.where.node)}`;
+      return sql;
+    });
+  }
+
+  /** Every statement that creates the given tables, ordered so referenced tables come first. */
+  createSchema(tables: readonly AnyTable[]): string[] {
+    const statements: string[] = [];
+    for (const table of orderByReferences(tables)) {
+      statements.push(this.createTable(table), ...this.createIndexes(table));
+    }
+    return statements;
+  }
+}
+
+/** Orders tables so that each comes after the tables it references (a cycle keeps declaration order). */
+export function orderByReferences(tables: readonly AnyTable[]): AnyTable[] {
+  const byName = new Map(tables.map((t) => [t.$name, t]));
+  const done = new Set<string>();
+  const visiting = new Set<string>();
+  const ordered: AnyTable[] = [];
+  const visit = (t: AnyTable) => {
+    if (done.has(t.$name) || visiting.has(t.$name)) return;
+    visiting.add(t.$name);
+    const targets = [
+      ...t.$columnList.flatMap((c) => (c.references ? [c.references.target().table.$name] : [])),
+      ...t.$foreignKeys.map((fk) => fk.target()[0]!.table.$name),
+    ];
+    for (const name of targets) {
+      const target = byName.get(name);
+      if (target && target !== t) visit(target);
+    }
+    visiting.delete(t.$name);
+    done.add(t.$name);
+    ordered.push(t);
+  };
+  tables.forEach(visit);
+  return ordered;
+}

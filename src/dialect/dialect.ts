@@ -1,0 +1,53 @@
+import type { SynclineError } from '../errors.js';
+import type { ColumnType, DialectName, PhysicalType } from '../schema/column-type.js';
+import type { DdlCompiler } from './ddl-compiler.js';
+import type { QueryCompiler } from './query-compiler.js';
+
+/**
+ * What one SQL dialect supplies: its physical types, its query and DDL compilers, and how its
+ * errors map onto syncline's. Drivers pick a dialect; nothing outside `src/dialect/` branches on it.
+ */
+export interface Dialect {
+  readonly name: DialectName;
+  readonly compiler: QueryCompiler;
+  readonly ddl: DdlCompiler;
+  /** The SQL that opens a transaction. */
+  readonly beginTransaction: string;
+  /** How a logical type is stored here. */
+  physicalType(type: ColumnType): PhysicalType;
+  /** Encodes a parameter that has no column type (in a `sql` template): Dates, booleans, bytes. */
+  encodeUntyped(value: unknown): unknown;
+  /** Maps a driver's error onto a `SynclineError` subclass, keeping it as `cause`. */
+  translateError(error: unknown): SynclineError;
+}
+
+/** Resolves a logical type through a table of physical types, caching per type object. */
+export function physicalTypeResolver(
+  dialect: DialectName,
+  builtins: Record<Exclude<ColumnType['kind'], 'enum' | 'custom'>, PhysicalType>,
+  enumType: (values: readonly string[]) => PhysicalType,
+): (type: ColumnType) => PhysicalType {
+  const cache = new WeakMap<ColumnType, PhysicalType>();
+  return (type) => {
+    let physical = cache.get(type);
+    if (physical) return physical;
+    if (type.kind === 'enum') physical = enumType(type.enumValues ?? []);
+    else if (type.kind === 'custom') physical = customPhysicalType(dialect, type);
+    else physical = builtins[type.kind];
+    cache.set(type, physical);
+    return physical;
+  };
+}
+
+function customPhysicalType(dialect: DialectName, type: ColumnType): PhysicalType {
+  const spec = type.custom!;
+  const pick = <F>(value: F | { sqlite?: F; postgres?: F } | undefined): F | undefined =>
+    typeof value === 'function' ? value : (value as { sqlite?: F; postgres?: F } | undefined)?.[dialect];
+  const sqlType = typeof spec.sqlType === 'string' ? spec.sqlType : spec.sqlType[dialect];
+  const identity = (value: unknown) => value;
+  return {
+    sqlType,
+    toDriver: pick(spec.toDriver) ?? identity,
+    fromDriver: pick(spec.fromDriver) ?? identity,
+  };
+}

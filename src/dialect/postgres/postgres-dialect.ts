@@ -1,0 +1,23 @@
+import type { Dialect } from '../dialect.js';
+import { PostgresQueryCompiler } from './postgres-compiler.js';
+import { PostgresDdlCompiler } from './postgres-ddl.js';
+import { translatePostgresError } from './postgres-errors.js';
+import { postgresEncodeUntyped, postgresPhysicalType } from './postgres-types.js';
+
+function createPostgresDialect(): Dialect {
+  const dialect: Dialect = {
+    name: 'postgres',
+    compiler: new PostgresQueryCompiler(),
+    ddl: new PostgresDdlCompiler(),
+    beginTransaction: 'BEGIN',
+    physicalType: postgresPhysicalType,
+    encodeUntyped: postgresEncodeUntyped,
+    translateError: translatePostgresError,
+  };
+  dialect.compiler.attach(dialect);
+  dialect.ddl.attach(dialect);
+  return dialect;
+}
+
+/** The PostgreSQL dialect, shared by the node-postgres and PGlite drivers. */
+export const postgresDialect: Dialect = createPostgresDialect();

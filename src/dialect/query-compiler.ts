@@ -1,0 +1,489 @@
+import { InvalidValueError, UsageError } from '../errors.js';
+import type { Column } from '../schema/column.js';
+import type { ColumnType } from '../schema/column-type.js';
+import type {
+  CompoundNode,
+  DeleteNode,
+  InsertNode,
+  Node,
+  OrderNode,
+  QueryNode,
+  SelectField,
+  SelectNode,
+  UpdateNode,
+} from '../sql/nodes.js';
+import type { Dialect } from './dialect.js';
+
+/** A placeholder's position in the parameter list of a compiled query, and how to encode its value. */
+export interface ParamSlot {
+  readonly index: number;
+  readonly name: string;
+  readonly encode: (value: unknown) => unknown;
+}
+
+/** How one result column becomes a value of the result object. */
+export interface CompiledField {
+  readonly path: readonly string[];
+  readonly decode: ((value: unknown) => unknown) | undefined;
+  readonly group: string | undefined;
+}
+
+/** A query turned into text for one dialect: what `toSQL()` shows, plus what running it needs. */
+export interface CompiledQuery {
+  readonly sql: string;
+  readonly params: readonly unknown[];
+  readonly slots: readonly ParamSlot[];
+  readonly fields: readonly CompiledField[] | undefined;
+  /** Tables the query reads (live queries re-run when one of these changes). */
+  readonly tables: readonly string[];
+  /** Tables the query writes. */
+  readonly writes: string | undefined;
+  /** The driver must return exact 64-bit integers (a bigint column is read). */
+  readonly needsBigInt: boolean;
+}
+
+class CompileState {
+  sql = '';
+  params: unknown[] = [];
+  slots: ParamSlot[] = [];
+  tables = new Set<string>();
+  needsBigInt = false;
+  /** Column references carry their table name (off in DDL, RETURNING and compound ORDER BY). */
+  qualify = true;
+  /** Values are written as literals (DDL cannot take parameters). */
+  inline = false;
+}
+
+/**
+ * Turns a SQL tree into text and parameters. One compiler walks every tree; a dialect subclasses
+ * it and overrides only what it spells differently (parameters, ILIKE, LIMIT/OFFSET, literals).
+ */
+export abstract class QueryCompiler {
+  private dialectRef: Dialect | undefined;
+
+  /** Called once by the dialect that owns this compiler. */
+  attach(dialect: Dialect): void {
+    this.dialectRef = dialect;
+  }
+
+  protected get dialect(): Dialect {
+    return this.dialectRef!;
+  }
+
+  /** The text of the n-th parameter (0-based): `?` or `$1`. */
+  protected abstract parameter(index: number): string;
+
+  /** A value as a SQL literal, for DDL. */
+  abstract literal(value: unknown): string;
+
+  quote(name: string): string {
+    return `"${name.replaceAll('"', '""')}"`;
+  }
+
+  compile(node: QueryNode): CompiledQuery {
+    const state = new CompileState();
+    let fields: readonly SelectField[] | undefined;
+    let writes: string | undefined;
+    switch (node.kind) {
+      case 'select':
+        this.select(state, node);
+        fields = node.fields;
+        break;
+      case 'compound':
+        this.compound(state, node);
+        fields = node.first.fields;
+        break;
+      case 'insert':
+        this.insert(state, node);
+        fields = node.returning;
+        writes = node.table.$name;
+        break;
+      case 'update':
+        this.update(state, node);
+        fields = node.returning;
+        writes = node.table.$name;
+        break;
+      case 'delete':
+        this.delete(state, node);
+        fields = node.returning;
+        writes = node.table.$name;
+        break;
+      case 'raw':
+        this.visit(state, node);
+        break;
+    }
+    const compiledFields = fields?.map((f) => this.field(state, f));
+    return {
+      sql: state.sql,
+      params: state.params,
+      slots: state.slots,
+      fields: compiledFields,
+      tables: [...state.tables],
+      writes,
+      needsBigInt: state.needsBigInt,
+    };
+  }
+
+  /** An expression compiled on its own, with values inlined: for DDL (defaults, checks, partial indexes). */
+  compileInline(node: Node, qualify = false): string {
+    const state = new CompileState();
+    state.inline = true;
+    state.qualify = qualify;
+    this.visit(state, node);
+    return state.sql;
+  }
+
+  private field(state: CompileState, field: SelectField): CompiledField {
+    const decoder = field.decoder;
+    let decode: ((value: unknown) => unknown) | undefined;
+    if (typeof decoder === 'function') decode = decoder;
+    else if (decoder) {
+      const physical = this.dialect.physicalType(decoder);
+      decode = physical.fromDriver;
+      if (physical.needsBigInt) state.needsBigInt = true;
+    }
+    return { path: field.path, decode, group: field.nullableGroup };
+  }
+
+  protected encode(
+    value: unknown,
+    type: ColumnType | undefined,
+    column: Column<any, any, any, any> | undefined,
+  ): unknown {
+    if (value === null || value === undefined) return null;
+    if (!type) return this.dialect.encodeUntyped(value);
+    try {
+      return this.dialect.physicalType(type).toDriver(value);
+    } catch (error) {
+      if (error instanceof InvalidValueError && column) {
+        throw new InvalidValueError(`${column.table.$name}.${column.name}: ${error.message}`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+  }
+
+  protected visit(state: CompileState, node: Node): void {
+    switch (node.kind) {
+      case 'column':
+        state.sql += state.qualify
+          ? `${this.quote(node.table.$alias)}.${this.quote(node.name)}`
+          : this.quote(node.name);
+        return;
+      case 'ref':
+        state.sql +=
+          node.table && state.qualify
+            ? `${this.quote(node.table)}.${this.quote(node.name)}`
+            : this.quote(node.name);
+        return;
+      case 'param': {
+        const value = this.encode(node.value, node.type, node.column);
+        if (state.inline) state.sql += this.literal(value);
+        else {
+          state.params.push(value);
+          state.sql += this.parameter(state.params.length - 1);
+        }
+        return;
+      }
+      case 'placeholder': {
+        if (state.inline)
+          throw new UsageError(`sql.placeholder('${node.name}') cannot be used in a schema definition`);
+        const type = node.type;
+        state.slots.push({
+          index: state.params.length,
+          name: node.name,
+          encode: (v) => this.encode(v, type, undefined),
+        });
+        state.params.push(undefined);
+        state.sql += this.parameter(state.params.length - 1);
+        return;
+      }
+      case 'raw':
+        for (const chunk of node.chunks) {
+          if (typeof chunk === 'string') state.sql += chunk;
+          else this.visit(state, chunk);
+        }
+        return;
+      case 'identifier':
+        state.sql += node.names.map((n) => this.quote(n)).join('.');
+        return;
+      case 'binary':
+        this.visit(state, node.left);
+        state.sql += ` ${node.op} `;
+        this.visit(state, node.right);
+        return;
+      case 'ilike':
+        this.ilike(state, node.left, node.right, node.negated);
+        return;
+      case 'logical':
+        state.sql += '(';
+        node.items.forEach((item, i) => {
+          if (i > 0) state.sql += ` ${node.op} `;
+          this.visit(state, item);
+        });
+        state.sql += ')';
+        return;
+      case 'not':
+        state.sql += 'NOT (';
+        this.visit(state, node.item);
+        state.sql += ')';
+        return;
+      case 'in':
+        if (Array.isArray(node.right) && node.right.length === 0) {
+          // Nothing is in an empty list; everything is outside it.
+          state.sql += node.negated ? '1 = 1' : '1 = 0';
+          return;
+        }
+        this.visit(state, node.left);
+        state.sql += node.negated ? ' NOT IN ' : ' IN ';
+        if (Array.isArray(node.right)) this.list(state, node.right);
+        else this.visit(state, node.right as Node);
+        return;
+      case 'between':
+        this.visit(state, node.expr);
+        state.sql += node.negated ? ' NOT BETWEEN ' : ' BETWEEN ';
+        this.visit(state, node.low);
+        state.sql += ' AND ';
+        this.visit(state, node.high);
+        return;
+      case 'isNull':
+        this.visit(state, node.expr);
+        state.sql += node.negated ? ' IS NOT NULL' : ' IS NULL';
+        return;
+      case 'exists':
+        state.sql += node.negated ? 'NOT EXISTS ' : 'EXISTS ';
+        this.visit(state, node.query);
+        return;
+      case 'func':
+        state.sql += `${node.name}(${node.distinct ? 'DISTINCT ' : ''}`;
+        node.args.forEach((arg, i) => {
+          if (i > 0) state.sql += ', ';
+          this.visit(state, arg);
+        });
+        state.sql += ')';
+        return;
+      case 'star':
+        state.sql += '*';
+        return;
+      case 'tableRef': {
+        const t = node.table;
+        state.tables.add(t.$name);
+        state.sql +=
+          t.$alias === t.$name ? this.quote(t.$name) : `${this.quote(t.$name)} AS ${this.quote(t.$alias)}`;
+        return;
+      }
+      case 'subquery': {
+        const saved = state.qualify;
+        state.qualify = true;
+        state.sql += '(';
+        if (node.query.kind === 'select') this.select(state, node.query);
+        else this.compound(state, node.query);
+        state.sql += ')';
+        state.qualify = saved;
+        if (node.alias) state.sql += ` AS ${this.quote(node.alias)}`;
+        return;
+      }
+      case 'excluded':
+        state.sql += `excluded.${this.quote(node.column.name)}`;
+        return;
+      case 'list':
+        this.list(state, node.items);
+        return;
+    }
+  }
+
+  private list(state: CompileState, items: readonly Node[]): void {
+    state.sql += '(';
+    items.forEach((item, i) => {
+      if (i > 0) state.sql += ', ';
+      this.visit(state, item);
+    });
+    state.sql += ')';
+  }
+
+  protected ilike(state: CompileState, left: Node, right: Node, negated: boolean): void {
+    this.visit(state, left);
+    state.sql += negated ? ' NOT ILIKE ' : ' ILIKE ';
+    this.visit(state, right);
+  }
+
+  private selectFields(state: CompileState, fields: readonly SelectField[]): void {
+    fields.forEach((field, i) => {
+      if (i > 0) state.sql += ', ';
+      this.visit(state, field.expr);
+      const expr = field.expr;
+      const named = expr.kind === 'column' ? expr.name : expr.kind === 'ref' ? expr.name : undefined;
+      if (field.path.length === 1 && named !== field.key) state.sql += ` AS ${this.quote(field.key)}`;
+    });
+  }
+
+  protected select(state: CompileState, node: SelectNode): void {
+    state.sql += node.distinct ? 'SELECT DISTINCT ' : 'SELECT ';
+    this.selectFields(state, node.fields);
+    if (node.from) {
+      state.sql += ' FROM ';
+      this.visit(state, node.from);
+    }
+    for (const join of node.joins) {
+      state.sql += join.type === 'inner' ? ' INNER JOIN ' : ' LEFT JOIN ';
+      this.visit(state, join.source);
+      state.sql += ' ON ';
+      this.visit(state, join.on);
+    }
+    if (node.where) {
+      state.sql += ' WHERE ';
+      this.visit(state, node.where);
+    }
+    if (node.groupBy.length > 0) {
+      state.sql += ' GROUP BY ';
+      node.groupBy.forEach((g, i) => {
+        if (i > 0) state.sql += ', ';
+        this.visit(state, g);
+      });
+    }
+    if (node.having) {
+      state.sql += ' HAVING ';
+      this.visit(state, node.having);
+    }
+    this.orderLimit(state, node.orderBy, node.limit, node.offset);
+  }
+
+  private orderLimit(
+    state: CompileState,
+    orderBy: readonly OrderNode[],
+    limit: Node | undefined,
+    offset: Node | undefined,
+  ): void {
+    if (orderBy.length > 0) {
+      state.sql += ' ORDER BY ';
+      orderBy.forEach((o, i) => {
+        if (i > 0) state.sql += ', ';
+        this.visit(state, o.expr);
+        state.sql += ` ${o.direction}`;
+        if (o.nulls) state.sql += ` NULLS ${o.nulls}`;
+      });
+    }
+    this.limitOffset(state, limit, offset);
+  }
+
+  protected limitOffset(state: CompileState, limit: Node | undefined, offset: Node | undefined): void {
+    if (limit) {
+      state.sql += ' LIMIT ';
+      this.visit(state, limit);
+    }
+    if (offset) {
+      state.sql += ' OFFSET ';
+      this.visit(state, offset);
+    }
+  }
+
+  private compound(state: CompileState, node: CompoundNode): void {
+    // SQLite takes no parentheses around the parts of a compound select, so a part with its own
+    // ORDER BY or LIMIT is wrapped as a subquery instead (valid on both dialects).
+    const part = (query: SelectNode, i: number) => {
+      if (query.orderBy.length > 0 || query.limit || query.offset) {
+        state.sql += 'SELECT * FROM (';
+        this.select(state, query);
+        state.sql += `) AS ${this.quote(`_part${i}`)}`;
+      } else this.select(state, query);
+    };
+    part(node.first, 0);
+    node.rest.forEach((r, i) => {
+      state.sql += ` ${r.op} `;
+      part(r.query, i + 1);
+    });
+    const saved = state.qualify;
+    state.qualify = false;
+    this.orderLimit(state, node.orderBy, node.limit, node.offset);
+    state.qualify = saved;
+  }
+
+  /** A missing value in a multi-row insert. */
+  protected abstract defaultCell(state: CompileState, column: Column<any, any, any, any>): void;
+
+  private insert(state: CompileState, node: InsertNode): void {
+    state.sql += `INSERT INTO ${this.quote(node.table.$name)}`;
+    if (node.columns.length === 0) {
+      state.sql += ' DEFAULT VALUES';
+    } else {
+      state.sql += ` (${node.columns.map((c) => this.quote(c.name)).join(', ')}) VALUES `;
+      node.rows.forEach((row, r) => {
+        if (r > 0) state.sql += ', ';
+        state.sql += '(';
+        row.forEach((cell, i) => {
+          if (i > 0) state.sql += ', ';
+          if (cell === undefined) this.defaultCell(state, node.columns[i]!);
+          else this.visit(state, cell);
+        });
+        state.sql += ')';
+      });
+    }
+    const conflict = node.onConflict;
+    if (conflict) {
+      state.sql += ' ON CONFLICT';
+      if (conflict.target.length > 0) {
+        state.sql += ` (${conflict.target.map((c) => this.quote(c.name)).join(', ')})`;
+        if (conflict.targetWhere) {
+          state.sql += ' WHERE ';
+          this.unqualified(state, conflict.targetWhere);
+        }
+      }
+      if (conflict.set.length === 0) state.sql += ' DO NOTHING';
+      else {
+        state.sql += ' DO UPDATE SET ';
+        this.assignments(state, conflict.set);
+        if (conflict.where) {
+          state.sql += ' WHERE ';
+          this.visit(state, conflict.where);
+        }
+      }
+    }
+    this.returning(state, node.returning);
+  }
+
+  private unqualified(state: CompileState, node: Node): void {
+    const saved = state.qualify;
+    state.qualify = false;
+    this.visit(state, node);
+    state.qualify = saved;
+  }
+
+  private assignments(state: CompileState, set: UpdateNode['set']): void {
+    set.forEach((s, i) => {
+      if (i > 0) state.sql += ', ';
+      state.sql += `${this.quote(s.column.name)} = `;
+      this.visit(state, s.value);
+    });
+  }
+
+  private returning(state: CompileState, fields: readonly SelectField[] | undefined): void {
+    if (!fields) return;
+    state.sql += ' RETURNING ';
+    const saved = state.qualify;
+    state.qualify = false;
+    this.selectFields(state, fields);
+    state.qualify = saved;
+  }
+
+  private update(state: CompileState, node: UpdateNode): void {
+    state.sql += `UPDATE ${this.quote(node.table.$name)} SET `;
+    this.assignments(state, node.set);
+    if (node.where) {
+      state.sql += ' WHERE ';
+      this.visit(state, node.where);
+    }
+    this.returning(state, node.returning);
+  }
+
+  private delete(state: CompileState, node: DeleteNode): void {
+    state.sql += `DELETE FROM ${this.quote(node.table.$name)}`;
+    if (node.where) {
+      state.sql += ' WHERE ';
+      this.visit(state, node.where);
+    }
+    this.returning(state, node.returning);
+  }
+}
+
+export type { CompileState };

@@ -1,0 +1,106 @@
+import { InvalidValueError } from '../errors.js';
+
+/**
+ * Checks that an app value fits a logical column type, shared by every dialect's encoders so a
+ * wrong value fails the same way everywhere, before anything reaches the database.
+ */
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? 'an invalid Date' : 'a Date';
+  if (value instanceof Uint8Array) return 'a Uint8Array';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'string')
+    return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean') {
+    return `the ${typeof value} ${String(value)}`;
+  }
+  return `a value of type ${typeof value}`;
+}
+
+export function invalid(expected: string, value: unknown): never {
+  throw new InvalidValueError(`expected ${expected}, got ${describe(value)}`);
+}
+
+export function checkString(value: unknown): string {
+  return typeof value === 'string' ? value : invalid('a string', value);
+}
+
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+
+export function checkUuid(value: unknown): string {
+  if (typeof value === 'string' && UUID.test(value)) return value.toLowerCase();
+  return invalid('a UUID string (8-4-4-4-12 hex digits)', value);
+}
+
+export function checkInteger(value: unknown): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= -2147483648 && value <= 2147483647)
+    return value;
+  return invalid('a whole number between -2^31 and 2^31-1 (use bigint() for larger)', value);
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+export function checkBigint(value: unknown): bigint {
+  let big: bigint | undefined;
+  if (typeof value === 'bigint') big = value;
+  else if (typeof value === 'number' && Number.isSafeInteger(value)) big = BigInt(value);
+  if (big === undefined || big < INT64_MIN || big > INT64_MAX) return invalid('a 64-bit bigint', value);
+  return big;
+}
+
+export function checkNumber(value: unknown): number {
+  return typeof value === 'number' && !Number.isNaN(value) ? value : invalid('a number', value);
+}
+
+export function checkBoolean(value: unknown): boolean {
+  return typeof value === 'boolean' ? value : invalid('a boolean', value);
+}
+
+export function checkDate(value: unknown): Date {
+  if (value instanceof Date && !Number.isNaN(value.getTime())) return value;
+  return invalid('a valid Date', value);
+}
+
+export function checkBytes(value: unknown): Uint8Array {
+  return value instanceof Uint8Array ? value : invalid('a Uint8Array', value);
+}
+
+const NUMERIC = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+
+export function checkNumeric(value: unknown): string {
+  if (typeof value === 'string' && NUMERIC.test(value)) return value;
+  if (typeof value === 'bigint' || (typeof value === 'number' && Number.isFinite(value)))
+    return String(value);
+  return invalid('a decimal number as a string', value);
+}
+
+export function checkJson(value: unknown): string {
+  if (value === undefined || typeof value === 'function' || typeof value === 'symbol') {
+    return invalid('a JSON value', value);
+  }
+  try {
+    return JSON.stringify(value);
+  } catch (error) {
+    return invalid(`a JSON value (${(error as Error).message})`, value);
+  }
+}
+
+export function checkEnum(values: readonly string[]): (value: unknown) => string {
+  const allowed = new Set(values);
+  return (value) =>
+    typeof value === 'string' && allowed.has(value)
+      ? value
+      : invalid(`one of ${values.map((v) => `'${v}'`).join(', ')}`, value);
+}
+
+/** A plain Uint8Array view of the bytes a driver returned (Buffers become plain views). */
+export function toUint8Array(value: unknown): Uint8Array {
+  if (value instanceof Uint8Array) {
+    return value.constructor === Uint8Array
+      ? value
+      : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  }
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  return invalid('bytes from the database', value);
+}

@@ -1,0 +1,108 @@
+import pg from 'pg';
+import type { Driver, DriverQuery, DriverResult, DriverSession } from '../../database/driver.js';
+import { postgresDialect } from '../../dialect/postgres/postgres-dialect.js';
+import { UsageError } from '../../errors.js';
+
+export interface PostgresOptions {
+  /** `postgres://user@host:5432/db`; ignored when `pool` is given. */
+  connectionString?: string;
+  /** A pool the app owns; syncline never ends it. */
+  pool?: pg.Pool;
+  /** Pool settings for the pool syncline creates (max connections, timeouts, ...). */
+  poolConfig?: pg.PoolConfig;
+  /** A PostgreSQL schema (namespace) to work in; created if missing and put first on the search path. */
+  schema?: string;
+}
+
+function toDriverParams(params: readonly unknown[]): unknown[] {
+  // node-postgres sends Buffers as bytea; a plain Uint8Array would be sent as JSON.
+  return params.map((value) =>
+    value instanceof Uint8Array && !Buffer.isBuffer(value)
+      ? Buffer.from(value.buffer, value.byteOffset, value.byteLength)
+      : value,
+  );
+}
+
+function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+type Queryable = pg.Pool | pg.PoolClient;
+
+async function runOn(client: Queryable, query: DriverQuery): Promise<DriverResult> {
+  const result = await client.query({
+    text: query.sql,
+    values: toDriverParams(query.params),
+    rowMode: query.arrayMode ? 'array' : undefined,
+    name: query.name,
+  } as pg.QueryConfig);
+  return { rows: result.rows, rowCount: result.rowCount ?? result.rows.length };
+}
+
+class NodePostgresDriver implements Driver {
+  readonly dialect = postgresDialect;
+  readonly name = 'node-postgres';
+  private pool: pg.Pool | undefined;
+
+  constructor(private readonly options: PostgresOptions) {}
+
+  async open(): Promise<void> {
+    if (this.pool) return;
+    const { schema } = this.options;
+    if (this.options.pool) {
+      this.pool = this.options.pool;
+      if (schema)
+        this.pool.on('connect', (client) => void client.query(`SET search_path TO ${quoteIdent(schema)}`));
+    } else {
+      if (!this.options.connectionString && !this.options.poolConfig) {
+        throw new UsageError('postgres(): give a connectionString, a poolConfig or a pool');
+      }
+      this.pool = new pg.Pool({
+        connectionString: this.options.connectionString,
+        ...this.options.poolConfig,
+        // The search path is part of the connection, so every pooled connection works in the schema.
+        options: schema ? `-c search_path=${quoteIdent(schema)}` : this.options.poolConfig?.options,
+      });
+    }
+    // An idle client that loses its connection must not crash the process; its next use reports it.
+    this.pool.on('error', () => {});
+    if (schema) await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+  }
+
+  private get handle(): pg.Pool {
+    if (!this.pool)
+      throw new UsageError('the PostgreSQL driver is not open: pass it to openDatabase() first');
+    return this.pool;
+  }
+
+  query(query: DriverQuery): Promise<DriverResult> {
+    return runOn(this.handle, query);
+  }
+
+  async acquire(): Promise<DriverSession> {
+    const client = await this.handle.connect();
+    return {
+      query: (query) => runOn(client, query),
+      release: (broken) => client.release(broken ? true : undefined),
+    };
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    if (pool && !this.options.pool) await pool.end();
+  }
+}
+
+/**
+ * PostgreSQL through a node-postgres Pool, from a connection string or a pool the app owns.
+ * A transaction holds one pooled connection; other queries use the rest of the pool.
+ *
+ * @example
+ *   const db = await openDatabase(appSchema, postgres({ connectionString: process.env.DATABASE_URL }));
+ */
+export function postgres(options: PostgresOptions | string): Driver {
+  return new NodePostgresDriver(typeof options === 'string' ? { connectionString: options } : options);
+}
+
+export { pgFunctions, pgTypes } from './pg-extras.js';

@@ -1,0 +1,148 @@
+import { UsageError } from '../errors.js';
+import type { Column } from '../schema/column.js';
+import type { AnyTable } from '../schema/table.js';
+import type { InsertNode, Node, OnConflictNode } from '../sql/nodes.js';
+import type { SQL } from '../sql/sql.js';
+import type { QueryRunner } from './executor.js';
+import { QueryBase } from './query-base.js';
+import { returningFields } from './returning.js';
+import type { WriteResult } from './run-compiled.js';
+import type { Selection, SelectResult } from './selection.js';
+import { columnForKey, valueNode, type WriteValue } from './values.js';
+
+/** A row for `values()`: the table's insert type, where any value may also be SQL or a placeholder. */
+export type InsertRow<T extends AnyTable> = {
+  [K in keyof T['$inferInsert']]: WriteValue<T['$inferInsert'][K]>;
+};
+
+type ColumnOf<T extends AnyTable> = T['$columnList'][number];
+
+export interface OnConflictUpdate<T extends AnyTable> {
+  /** The unique column(s) whose conflict triggers the update. */
+  target: ColumnOf<T> | ColumnOf<T>[];
+  /** For a partial unique index: its WHERE condition. */
+  targetWhere?: SQL<unknown>;
+  /** The new values; `excluded(col)` or ``sql`excluded.col` `` is the value the insert tried to write. */
+  set: Partial<{ [K in keyof T['$inferInsert']]: WriteValue<T['$inferInsert'][K]> }>;
+  /** Update only the conflicting rows this condition holds for. */
+  where?: SQL<unknown>;
+}
+
+interface InsertState {
+  readonly rows: readonly Record<string, unknown>[] | undefined;
+  readonly onConflict: ((table: AnyTable) => OnConflictNode) | undefined;
+  readonly returning: Selection | null | undefined;
+}
+
+/** `db.insert(table)`: waiting for `.values()`. */
+export class InsertBuilder<T extends AnyTable> {
+  constructor(
+    private readonly runner: QueryRunner,
+    private readonly table: T,
+  ) {}
+
+  /** One row or many. Columns left out get their defaults. */
+  values(rows: InsertRow<T> | InsertRow<T>[]): InsertQuery<T, WriteResult> {
+    const list = Array.isArray(rows) ? rows : [rows];
+    if (list.length === 0)
+      throw new UsageError(`insert into ${this.table.$name}: values() got an empty list`);
+    return new InsertQuery(this.runner, this.table, {
+      rows: list,
+      onConflict: undefined,
+      returning: undefined,
+    });
+  }
+}
+
+/**
+ * An insert of one or more rows, with optional conflict handling and `returning()`.
+ *
+ * @example
+ *   const [todo] = await db.insert(todos).values({ listId, title: 'Milk' }).returning();
+ *   await db.insert(todos).values(rows).onConflictDoUpdate({ target: todos.id, set: { title: excluded(todos.title) } });
+ */
+export class InsertQuery<T extends AnyTable, TResult> extends QueryBase<TResult> {
+  constructor(
+    runner: QueryRunner,
+    private readonly table: T,
+    private readonly state: InsertState,
+  ) {
+    super(runner);
+  }
+
+  private with(patch: Partial<InsertState>): any {
+    return new InsertQuery(this.runner, this.table, { ...this.state, ...patch });
+  }
+
+  /** Skips rows that conflict (on `target`, or on any unique constraint). */
+  onConflictDoNothing(config: { target?: ColumnOf<T> | ColumnOf<T>[] } = {}): InsertQuery<T, TResult> {
+    const target = config.target === undefined ? [] : [config.target].flat();
+    return this.with({ onConflict: () => ({ target, targetWhere: undefined, set: [], where: undefined }) });
+  }
+
+  /** Updates the existing row when the insert conflicts on `target` (an upsert). */
+  onConflictDoUpdate(config: OnConflictUpdate<T>): InsertQuery<T, TResult> {
+    const target = [config.target].flat();
+    if (target.length === 0)
+      throw new UsageError(`insert into ${this.table.$name}: onConflictDoUpdate() needs a target`);
+    return this.with({
+      onConflict: (table: AnyTable) => {
+        const set = Object.entries(config.set)
+          .filter(([, v]) => v !== undefined)
+          .map(([key, value]) => {
+            const column = columnForKey(table, key, `insert into ${table.$name} on conflict`);
+            return { column, value: valueNode(column, value) };
+          });
+        if (set.length === 0) {
+          throw new UsageError(`insert into ${table.$name}: onConflictDoUpdate() has nothing to set`);
+        }
+        return { target, targetWhere: config.targetWhere?.node, set, where: config.where?.node };
+      },
+    });
+  }
+
+  /** Returns the inserted rows: every column, or the chosen fields. */
+  returning(): InsertQuery<T, T['$inferSelect'][]>;
+  returning<S extends Selection>(fields: S): InsertQuery<T, SelectResult<'partial', S, never>[]>;
+  returning(fields?: Selection): InsertQuery<T, unknown> {
+    return this.with({ returning: fields ?? null });
+  }
+
+  toNode(): InsertNode {
+    const table = this.table;
+    const context = `insert into ${table.$name}`;
+    const rows = this.state.rows ?? [];
+    const used = new Set<Column<any, any, any, any>>();
+    for (const row of rows) {
+      for (const key of Object.keys(row)) {
+        if (row[key] !== undefined) used.add(columnForKey(table, key, context));
+      }
+    }
+    // Defaults computed in TypeScript are filled in for every row that leaves their column out.
+    for (const column of table.$columnList) if (column.default?.kind === 'fn') used.add(column);
+    const columns = table.$columnList.filter((c) => used.has(c));
+    if (columns.length === 0 && rows.length > 1) {
+      throw new UsageError(
+        `${context}: several rows with no values at all; give at least one column a value`,
+      );
+    }
+    const cells: (Node | undefined)[][] = rows.map((row) =>
+      columns.map((column) => {
+        const value = row[column.key];
+        if (value !== undefined) return valueNode(column, value);
+        if (column.default?.kind === 'fn') return valueNode(column, column.default.fn());
+        return undefined;
+      }),
+    );
+    const returning = this.state.returning;
+    return {
+      kind: 'insert',
+      table,
+      columns,
+      rows: cells,
+      onConflict: this.state.onConflict?.(table),
+      returning:
+        returning === undefined ? undefined : returningFields(table, returning ?? undefined, context),
+    };
+  }
+}

@@ -1,0 +1,87 @@
+import { is } from '../entity.js';
+import { UsageError } from '../errors.js';
+import { Column } from '../schema/column.js';
+import type { Simplify } from '../schema/inference.js';
+import { TableBase } from '../schema/table.js';
+import type { SelectField } from '../sql/nodes.js';
+import { SQL } from '../sql/sql.js';
+
+/** A value a select list may hold: a column or a SQL expression. */
+export type SelectionField = Column<any, any, any, any> | SQL<any>;
+/** A select list: result keys to columns or expressions. */
+export type Selection = Record<string, SelectionField>;
+
+/** Something rows are selected from: a table or an aliased subquery. */
+export interface RowSource {
+  readonly $alias: string;
+  readonly $inferSelect: unknown;
+}
+
+type FieldValue<F, TNullable extends string> =
+  F extends Column<infer D, infer N, any, infer TN>
+    ? (N extends true ? D : D | null) | (TN extends TNullable ? null : never)
+    : F extends SQL<infer T>
+      ? T
+      : never;
+
+/** The row type of a select: partial (`select({...})`), one table, or one object per joined table. */
+export type SelectResult<TMode, TSel, TNullable extends string> = TMode extends 'partial'
+  ? Simplify<{ [K in keyof TSel]: FieldValue<TSel[K], TNullable> }>
+  : TMode extends 'single'
+    ? TSel[keyof TSel] extends RowSource
+      ? TSel[keyof TSel]['$inferSelect']
+      : never
+    : Simplify<{
+        [K in keyof TSel]: TSel[K] extends RowSource
+          ? TSel[K]['$inferSelect'] | (K extends TNullable ? null : never)
+          : never;
+      }>;
+
+/** The fields of a partial selection. */
+export function partialFields(selection: Selection, context: string): SelectField[] {
+  const fields: SelectField[] = [];
+  for (const [key, value] of Object.entries(selection)) {
+    if (value instanceof Column || is(value, Column)) {
+      const column = value as Column<any, any, any, any>;
+      fields.push({ key, path: [key], expr: column, decoder: column.type, nullableGroup: undefined });
+    } else if (value instanceof SQL || is(value, SQL)) {
+      const expr = value as SQL;
+      fields.push({ key, path: [key], expr: expr.node, decoder: expr.decoder, nullableGroup: undefined });
+    } else {
+      throw new UsageError(`${context}: the field "${key}" is not a column or a sql expression`);
+    }
+  }
+  if (fields.length === 0) throw new UsageError(`${context}: the select list is empty`);
+  return fields;
+}
+
+/** Every column of a table (or subquery) as fields, flat or nested under the source's alias. */
+export function sourceFields(
+  source: TableBase | SubqueryLike,
+  nested: boolean,
+  nullable: boolean,
+): SelectField[] {
+  const alias = source.$alias;
+  if (is(source, TableBase)) {
+    return source.$columnList.map((c) => ({
+      key: c.key,
+      path: nested ? [alias, c.key] : [c.key],
+      expr: c,
+      decoder: c.type,
+      nullableGroup: nested && nullable ? alias : undefined,
+    }));
+  }
+  return source.$fields.map((f) => ({
+    key: f.key,
+    path: nested ? [alias, f.key] : [f.key],
+    expr: { kind: 'ref', table: alias, name: f.key },
+    decoder: f.decoder,
+    nullableGroup: nested && nullable ? alias : undefined,
+  }));
+}
+
+/** What selecting from a subquery needs to know of it. */
+export interface SubqueryLike {
+  readonly $alias: string;
+  readonly $fields: readonly SelectField[];
+}

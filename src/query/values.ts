@@ -1,0 +1,25 @@
+import { UsageError } from '../errors.js';
+import type { Column } from '../schema/column.js';
+import type { AnyTable } from '../schema/table.js';
+import type { Node } from '../sql/nodes.js';
+import { type Placeholder, SQL, toNode } from '../sql/sql.js';
+
+/** A value to write: the column's own type, or a SQL expression, or a placeholder. */
+export type WriteValue<T> = T | SQL<unknown> | Placeholder;
+
+/** Finds the column for a key of `values()` / `set()`, or fails naming the table and its columns. */
+export function columnForKey(table: AnyTable, key: string, context: string): Column<any, any, any, any> {
+  const column = Object.hasOwn(table.$columns, key) ? table.$columns[key] : undefined;
+  if (!column) {
+    const known = table.$columnList.map((c) => c.key).join(', ');
+    throw new UsageError(`${context}: "${key}" is not a column of ${table.$name} (its columns: ${known})`);
+  }
+  return column;
+}
+
+/** A value written to a column, as a node encoded by the column's type. */
+export function valueNode(column: Column<any, any, any, any>, value: unknown): Node {
+  if (value instanceof SQL) return value.node;
+  const node = toNode(value, column.type);
+  return node.kind === 'param' ? { kind: 'param', value, type: column.type, column } : node;
+}
