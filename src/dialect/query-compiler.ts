@@ -76,8 +76,27 @@ export abstract class QueryCompiler {
   /** A value as a SQL literal, for DDL. */
   abstract literal(value: unknown): string;
 
+  private readonly quoted = new Map<string, string>();
+  private readonly qualifiedColumns = new WeakMap<Column<any, any, any, any>, string>();
+  private readonly selectLists = new WeakMap<readonly SelectField[], string>();
+
+  /** A quoted identifier. Names repeat endlessly, so each is quoted once. */
   quote(name: string): string {
-    return `"${name.replaceAll('"', '""')}"`;
+    let q = this.quoted.get(name);
+    if (q === undefined) {
+      q = `"${name.replaceAll('"', '""')}"`;
+      if (this.quoted.size < 10_000) this.quoted.set(name, q);
+    }
+    return q;
+  }
+
+  private qualifiedColumn(column: Column<any, any, any, any>): string {
+    let q = this.qualifiedColumns.get(column);
+    if (q === undefined) {
+      q = `${this.quote(column.table.$alias)}.${this.quote(column.name)}`;
+      this.qualifiedColumns.set(column, q);
+    }
+    return q;
   }
 
   compile(node: QueryNode): CompiledQuery {
@@ -112,7 +131,7 @@ export abstract class QueryCompiler {
         this.visit(state, node);
         break;
     }
-    const compiledFields = fields?.map((f) => this.field(state, f));
+    const compiledFields = fields && this.compiledFields(state, fields);
     return {
       sql: state.sql,
       params: state.params,
@@ -131,6 +150,22 @@ export abstract class QueryCompiler {
     state.qualify = qualify;
     this.visit(state, node);
     return state.sql;
+  }
+
+  private readonly fieldCache = new WeakMap<
+    readonly SelectField[],
+    { fields: CompiledField[]; bigInt: boolean }
+  >();
+
+  private compiledFields(state: CompileState, fields: readonly SelectField[]): CompiledField[] {
+    let cached = this.fieldCache.get(fields);
+    if (!cached) {
+      const probe = new CompileState();
+      cached = { fields: fields.map((f) => this.field(probe, f)), bigInt: probe.needsBigInt };
+      this.fieldCache.set(fields, cached);
+    }
+    if (cached.bigInt) state.needsBigInt = true;
+    return cached.fields;
   }
 
   private field(state: CompileState, field: SelectField): CompiledField {
@@ -309,6 +344,16 @@ export abstract class QueryCompiler {
   }
 
   private selectFields(state: CompileState, fields: readonly SelectField[]): void {
+    // A list of plain columns compiles to the same text every time: cache it per field list.
+    const cacheable = state.qualify && fields.every((f) => f.expr.kind === 'column' || f.expr.kind === 'ref');
+    if (cacheable) {
+      const cached = this.selectLists.get(fields);
+      if (cached !== undefined) {
+        state.sql += cached;
+        return;
+      }
+    }
+    const start = state.sql.length;
     fields.forEach((field, i) => {
       if (i > 0) state.sql += ', ';
       this.visit(state, field.expr);
@@ -316,6 +361,7 @@ export abstract class QueryCompiler {
       const named = expr.kind === 'column' ? expr.name : expr.kind === 'ref' ? expr.name : undefined;
       if (field.path.length === 1 && named !== field.key) state.sql += ` AS ${this.quote(field.key)}`;
     });
+    if (cacheable) this.selectLists.set(fields, state.sql.slice(start));
   }
 
   protected select(state: CompileState, node: SelectNode): void {

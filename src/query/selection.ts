@@ -61,6 +61,25 @@ export function sourceFields(
   nested: boolean,
   nullable: boolean,
 ): SelectField[] {
+  // The flat list of a table is the same every time: build it once, so its compiled text is cached too.
+  if (!nested && is(source, TableBase)) {
+    let fields = flatTableFields.get(source);
+    if (!fields) {
+      fields = buildSourceFields(source, false, false);
+      flatTableFields.set(source, fields);
+    }
+    return fields;
+  }
+  return buildSourceFields(source, nested, nullable);
+}
+
+const flatTableFields = new WeakMap<TableBase, SelectField[]>();
+
+function buildSourceFields(
+  source: TableBase | SubqueryLike,
+  nested: boolean,
+  nullable: boolean,
+): SelectField[] {
   const alias = source.$alias;
   if (is(source, TableBase)) {
     return source.$columnList.map((c) => ({

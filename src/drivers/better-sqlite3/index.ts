@@ -17,7 +17,13 @@ export interface SqliteOptions {
   statementCacheSize?: number;
 }
 
-type Statement = BetterSqlite3.Statement<unknown[], unknown>;
+/** A prepared statement and the read modes last set on it (setting a mode is a native call). */
+interface Statement {
+  readonly stmt: BetterSqlite3.Statement<unknown[], unknown>;
+  readonly reader: boolean;
+  arrayMode: boolean;
+  bigInts: boolean;
+}
 
 function toDriverParam(value: unknown): unknown {
   // better-sqlite3 binds Buffers as blobs; a plain Uint8Array is viewed as one without copying.
@@ -56,7 +62,8 @@ class BetterSqlite3Driver implements Driver {
   private statement(sql: string): Statement {
     let stmt = this.statements.get(sql);
     if (!stmt) {
-      stmt = this.handle.prepare(sql);
+      const prepared = this.handle.prepare(sql);
+      stmt = { stmt: prepared, reader: prepared.reader, arrayMode: false, bigInts: false };
       const limit = this.options.statementCacheSize ?? 500;
       if (this.statements.size >= limit) this.statements.delete(this.statements.keys().next().value!);
       this.statements.set(sql, stmt);
@@ -75,14 +82,14 @@ class BetterSqlite3Driver implements Driver {
     return this.runWith(stmt, query, params);
   }
 
-  private runWith(stmt: Statement, query: DriverQuery, params: readonly unknown[]): DriverResult {
-    if (stmt.reader) {
-      stmt.safeIntegers(query.needsBigInt);
-      stmt.raw(query.arrayMode);
-      const rows = stmt.all(...params) as unknown[];
+  private runWith(s: Statement, query: DriverQuery, params: readonly unknown[]): DriverResult {
+    if (s.reader) {
+      if (s.bigInts !== query.needsBigInt) s.stmt.safeIntegers((s.bigInts = query.needsBigInt));
+      if (s.arrayMode !== query.arrayMode) s.stmt.raw((s.arrayMode = query.arrayMode));
+      const rows = s.stmt.all(...params) as unknown[];
       return { rows, rowCount: rows.length };
     }
-    const info = stmt.run(...params);
+    const info = s.stmt.run(...params);
     return { rows: [], rowCount: info.changes };
   }
 
