@@ -202,9 +202,7 @@ export abstract class QueryCompiler {
   protected visit(state: CompileState, node: Node): void {
     switch (node.kind) {
       case 'column':
-        state.sql += state.qualify
-          ? `${this.quote(node.table.$alias)}.${this.quote(node.name)}`
-          : this.quote(node.name);
+        state.sql += state.qualify ? this.qualifiedColumn(node) : this.quote(node.name);
         return;
       case 'ref':
         state.sql +=
