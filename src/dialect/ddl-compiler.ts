@@ -52,8 +52,9 @@ export abstract class DdlCompiler {
   ): string {
     const physical = this.dialect.physicalType(column.type);
     let sql = `${this.q(column.name)} ${physical.sqlType}`;
+    // SQLite lets NULL into a primary key column unless it is said NOT NULL (PostgreSQL never does).
+    if (column.notNull || table.$primaryKeyColumns.includes(column)) sql += ' NOT NULL';
     if (inlinePrimaryKey) sql += ' PRIMARY KEY';
-    else if (column.notNull) sql += ' NOT NULL';
     const def = this.defaultSql(column);
     if (def !== undefined) sql += ` DEFAULT ${def}`;
     if (column.unique) {

@@ -222,11 +222,11 @@ export abstract class QueryCompiler {
       case 'placeholder': {
         if (state.inline)
           throw new UsageError(`sql.placeholder('${node.name}') cannot be used in a schema definition`);
-        const type = node.type;
+        const { type, column } = node;
         state.slots.push({
           index: state.params.length,
           name: node.name,
-          encode: (v) => this.encode(v, type, undefined),
+          encode: (v) => this.encode(v, type, column),
         });
         state.params.push(undefined);
         state.sql += this.parameter(state.params.length - 1);
@@ -437,9 +437,16 @@ export abstract class QueryCompiler {
       state.sql += ` ${r.op} `;
       part(r.query, i + 1);
     });
+    // A compound is ordered by its output columns: a selected column is named by the key it was
+    // selected under (PostgreSQL accepts nothing else).
+    const fields = node.first.fields;
+    const orderBy = node.orderBy.map((o) => {
+      const field = fields.find((f) => f.expr === o.expr && f.path.length === 1);
+      return field ? { ...o, expr: { kind: 'ref', table: undefined, name: field.key } as const } : o;
+    });
     const saved = state.qualify;
     state.qualify = false;
-    this.orderLimit(state, node.orderBy, node.limit, node.offset);
+    this.orderLimit(state, orderBy, node.limit, node.offset);
     state.qualify = saved;
   }
 

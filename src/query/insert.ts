@@ -15,7 +15,8 @@ export type InsertRow<T extends AnyTable> = {
   [K in keyof T['$inferInsert']]: WriteValue<T['$inferInsert'][K]>;
 };
 
-type ColumnOf<T extends AnyTable> = T['$columnList'][number];
+/** A column of the table T (not of any table: `$columnList` is typed loosely). */
+type ColumnOf<T extends AnyTable> = T['$columns'][keyof T['$columns']];
 
 export interface OnConflictUpdate<T extends AnyTable> {
   /** The unique column(s) whose conflict triggers the update. */

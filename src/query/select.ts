@@ -20,12 +20,15 @@ import {
   type RowSource,
   type Selection,
   type SelectResult,
+  type SubqueryField,
   type SubqueryLike,
   sourceFields,
 } from './selection.js';
 
 type Source = AnyTable | Subquery<string, any>;
-type SourceName<S> = S extends TableBase<infer N, any> ? N : S extends Subquery<infer A, any> ? A : never;
+/** The name a source is referred to by in a query (its alias), which keys its row in whole-row joins. */
+type SourceName<S> =
+  S extends TableBase<any, any, infer A> ? A : S extends Subquery<infer A, any> ? A : never;
 type Mode = 'single' | 'multiple' | 'partial';
 
 interface SelectState {
@@ -40,6 +43,8 @@ interface SelectState {
   readonly limit: Node | undefined;
   readonly offset: Node | undefined;
   readonly compound: CompoundNode['rest'];
+  /** The first part's own ORDER BY / LIMIT / OFFSET, set aside when union() etc. start a compound. */
+  readonly firstPaging?: Pick<SelectNode, 'orderBy' | 'limit' | 'offset'>;
 }
 
 function sourceNode(source: Source): JoinNode['source'] {
@@ -92,6 +97,15 @@ export class SelectBuilder<TSelection extends Selection | undefined> {
       compound: [],
     }) as any;
   }
+}
+
+/**
+ * What `union()`, `unionAll()`, `intersect()` and `except()` take: another select query whose rows
+ * fit this one's. (Typing the parameter as `SelectQuery<any, any, any>` made TypeScript compare the
+ * two builders member by member, and no real query passed.)
+ */
+export interface CompoundOperand<TRow> extends SubquerySource {
+  readonly $row: TRow;
 }
 
 /**
@@ -179,25 +193,44 @@ export class SelectQuery<TMode extends Mode, TSel, TNullable extends string>
     return this.with({ offset: countNode(count, 'offset') });
   }
 
-  private combine(op: CompoundNode['rest'][number]['op'], other: SelectQuery<any, any, any>): any {
+  private combine(op: CompoundNode['rest'][number]['op'], other: CompoundOperand<unknown>): any {
     if (!is(other, SelectQuery)) throw new UsageError(`${op.toLowerCase()}() takes another select query`);
-    return this.with({ compound: [...this.state.compound, { op, query: other.selectNode() }] });
+    if (other.state.compound.length > 0) {
+      throw new UsageError(
+        `${op.toLowerCase()}() takes a plain select: chain compounds as a.union(b).union(c)`,
+      );
+    }
+    const s = this.state;
+    const part = { op, query: other.selectNode() };
+    if (s.compound.length > 0) return this.with({ compound: [...s.compound, part] });
+    // The first part keeps its own order and paging; orderBy/limit called after this apply to the compound.
+    return this.with({
+      compound: [part],
+      firstPaging: { orderBy: s.orderBy, limit: s.limit, offset: s.offset },
+      orderBy: [],
+      limit: undefined,
+      offset: undefined,
+    });
   }
 
   /** Rows of both queries, without duplicates. */
-  union(other: SelectQuery<any, any, any>): SelectQuery<TMode, TSel, TNullable> {
+  union(other: CompoundOperand<SelectResult<TMode, TSel, TNullable>>): SelectQuery<TMode, TSel, TNullable> {
     return this.combine('UNION', other);
   }
   /** Rows of both queries, duplicates kept. */
-  unionAll(other: SelectQuery<any, any, any>): SelectQuery<TMode, TSel, TNullable> {
+  unionAll(
+    other: CompoundOperand<SelectResult<TMode, TSel, TNullable>>,
+  ): SelectQuery<TMode, TSel, TNullable> {
     return this.combine('UNION ALL', other);
   }
   /** Rows found by both queries. */
-  intersect(other: SelectQuery<any, any, any>): SelectQuery<TMode, TSel, TNullable> {
+  intersect(
+    other: CompoundOperand<SelectResult<TMode, TSel, TNullable>>,
+  ): SelectQuery<TMode, TSel, TNullable> {
     return this.combine('INTERSECT', other);
   }
   /** Rows of this query not found by the other. */
-  except(other: SelectQuery<any, any, any>): SelectQuery<TMode, TSel, TNullable> {
+  except(other: CompoundOperand<SelectResult<TMode, TSel, TNullable>>): SelectQuery<TMode, TSel, TNullable> {
     return this.combine('EXCEPT', other);
   }
 
@@ -227,9 +260,9 @@ export class SelectQuery<TMode extends Mode, TSel, TNullable extends string>
       where: s.where,
       groupBy: s.groupBy,
       having: s.having,
-      orderBy: s.compound.length > 0 ? [] : s.orderBy,
-      limit: s.compound.length > 0 ? undefined : s.limit,
-      offset: s.compound.length > 0 ? undefined : s.offset,
+      orderBy: s.compound.length > 0 ? (s.firstPaging?.orderBy ?? []) : s.orderBy,
+      limit: s.compound.length > 0 ? s.firstPaging?.limit : s.limit,
+      offset: s.compound.length > 0 ? s.firstPaging?.offset : s.offset,
     };
   }
 
@@ -264,7 +297,7 @@ export class Subquery<TAlias extends string, TRow> implements SubqueryLike, RowS
 }
 
 export type AliasedSubquery<TAlias extends string, TRow> = Subquery<TAlias, TRow> & {
-  readonly [K in keyof TRow]: SQL<TRow[K]>;
+  readonly [K in keyof TRow]: SubqueryField<TRow[K], TAlias>;
 };
 
 function createSubquery<A extends string, TRow>(

@@ -6,8 +6,11 @@ import { TableBase } from '../schema/table.js';
 import type { SelectField } from '../sql/nodes.js';
 import { SQL } from '../sql/sql.js';
 
-/** A value a select list may hold: a column or a SQL expression. */
-export type SelectionField = Column<any, any, any, any> | SQL<any>;
+/**
+ * A value a select list may hold: a column or a SQL expression. `SQL<unknown>`, not `SQL<any>`: an
+ * untyped ``sql`...` `` or `fn()` in a select list takes its type from here, and should come out unknown.
+ */
+export type SelectionField = Column<any, any, any, any> | SQL<unknown>;
 /** A select list: result keys to columns or expressions. */
 export type Selection = Record<string, SelectionField>;
 
@@ -17,11 +20,17 @@ export interface RowSource {
   readonly $inferSelect: unknown;
 }
 
+/**
+ * A field of a subquery made with `.as(alias)`: an expression that remembers (in types only) which
+ * subquery it reads, so that a left join on that subquery makes it nullable like a table's column.
+ */
+export type SubqueryField<T, TAlias extends string> = SQL<T> & { readonly _: { readonly source: TAlias } };
+
 type FieldValue<F, TNullable extends string> =
   F extends Column<infer D, infer N, any, infer TN>
     ? (N extends true ? D : D | null) | (TN extends TNullable ? null : never)
     : F extends SQL<infer T>
-      ? T
+      ? T | (F extends SubqueryField<any, infer TAlias> ? (TAlias extends TNullable ? null : never) : never)
       : never;
 
 /** The row type of a select: partial (`select({...})`), one table, or one object per joined table. */

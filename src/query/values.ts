@@ -21,5 +21,5 @@ export function columnForKey(table: AnyTable, key: string, context: string): Col
 export function valueNode(column: Column<any, any, any, any>, value: unknown): Node {
   if (value instanceof SQL) return value.node;
   const node = toNode(value, column.type);
-  return node.kind === 'param' ? { kind: 'param', value, type: column.type, column } : node;
+  return node.kind === 'param' || node.kind === 'placeholder' ? { ...node, column } : node;
 }

@@ -5,7 +5,11 @@ import { Column } from './column.js';
 import type { ColumnBuilder, ReferenceAction } from './column-builder.js';
 import type { InferInsert, InferSelect } from './inference.js';
 
-export type ColumnBuilders = Record<string, ColumnBuilder<any, boolean, boolean, string>>;
+/**
+ * The column map `table()` takes. Its data type is `unknown`, not `any`: a generic builder called
+ * without a type argument (`json()`) infers its type from here, and must come out `unknown`.
+ */
+export type ColumnBuilders = Record<string, ColumnBuilder<unknown, boolean, boolean, string>>;
 
 /** The columns a table gets from its builders, each typed with its table's name. */
 export type BuildColumns<TName extends string, TBuilders extends ColumnBuilders> = {
@@ -57,6 +61,7 @@ export type TableExtra =
 export class TableBase<
   TName extends string = string,
   TColumns extends Record<string, any> = Record<string, any>,
+  TAlias extends string = TName,
 > {
   static readonly [entityKind]: string = 'Table';
   declare readonly $inferSelect: InferSelect<TColumns>;
@@ -64,7 +69,7 @@ export class TableBase<
   /** The table's name in SQL. */
   readonly $name: TName;
   /** The name it is referred to by in a query: its own name, or an alias from `alias()`. */
-  readonly $alias: string;
+  readonly $alias: TAlias;
   readonly $columns: TColumns;
   /** Columns in declaration order. */
   readonly $columnList: readonly Column<any, any, any, any>[];
@@ -80,7 +85,7 @@ export class TableBase<
 
   constructor(
     name: TName,
-    alias: string,
+    alias: TAlias,
     columns: TColumns,
     extras: {
       indexes: IndexDefinition[];
@@ -115,12 +120,33 @@ export class TableBase<
   }
 }
 
+/** A declared table: its runtime part plus one property per column (`todos.title`). */
 export type Table<
   TName extends string = string,
   TColumns extends Record<string, any> = Record<string, any>,
-> = TableBase<TName, TColumns> & TColumns;
+  TAlias extends string = TName,
+> = TableBase<TName, TColumns, TAlias> & TColumns;
 
-export type AnyTable = Table<string, Record<string, Column<any, any, any, any>>>;
+/**
+ * Any table, for parameters that take one (`insert<T extends AnyTable>`). Only the runtime part is
+ * required: a table's column properties sit beside `$name` and `$columns`, so an index signature
+ * over them (`Table<string, Record<string, Column>>`) would match no declared table.
+ */
+export type AnyTable = TableBase<string, Record<string, Column<any, any, any, any>>, string>;
+
+/** The columns of `alias(table, name)`: the same columns, typed as belonging to the alias. */
+export type AliasedColumns<TColumns, TAlias extends string> = {
+  [K in keyof TColumns]: TColumns[K] extends Column<infer D, infer N, infer H, any>
+    ? Column<D, N, H, TAlias>
+    : TColumns[K];
+};
+
+/** What `alias(table, name)` returns: the table under the name `name` (the SQL name stays the same). */
+export type AliasedTable<T extends AnyTable, TAlias extends string> = Table<
+  T['$name'],
+  AliasedColumns<T['$columns'], TAlias>,
+  TAlias
+>;
 
 function isIndexBuilder(extra: TableExtra): extra is IndexBuilder {
   return extra instanceof IndexBuilder;
@@ -221,7 +247,10 @@ export function localTable<TName extends string, TBuilders extends ColumnBuilder
 /**
  * The same table under another name, for self-joins: `const parent = alias(nodes, 'parent')`.
  */
-export function alias<T extends AnyTable>(source: T, aliasName: string): T {
+export function alias<T extends AnyTable, TAlias extends string>(
+  source: T,
+  aliasName: TAlias,
+): AliasedTable<T, TAlias> {
   const base = source.$base;
   const columns: Record<string, Column<any, any, any, any>> = {};
   const aliased = new TableBase(base.$name, aliasName, columns, {
@@ -236,7 +265,7 @@ export function alias<T extends AnyTable>(source: T, aliasName: string): T {
   (aliased as any).$columnList = Object.values(columns);
   (aliased as any).$columnsBySqlName = new Map(Object.values(columns).map((c) => [c.name, c]));
   Object.assign(aliased, columns);
-  return aliased as unknown as T;
+  return aliased as unknown as AliasedTable<T, TAlias>;
 }
 
 /** Builds an index: `index('todos_list_idx').on(t.listId)`, optionally partial with `.where(sql)`. */

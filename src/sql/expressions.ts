@@ -1,40 +1,49 @@
-import type { Column } from '../schema/column.js';
+import { Column } from '../schema/column.js';
 import type { BinaryOperator, Node } from './nodes.js';
 import { type Expr, type Placeholder, SQL, type SubquerySource, toNode, typeOf } from './sql.js';
 
-/** What may stand on the right of a comparison with an expression of type T. */
+/**
+ * What may stand on the right of a comparison with an expression of type T. The comparisons take it as
+ * `Operand<NoInfer<T>>`, so T comes from the left side alone: `eq(enumCol, 'typo')` does not widen T.
+ */
 export type Operand<T> = T | Expr<T> | Expr<T | null> | Placeholder | SQL<unknown>;
 
 type Condition = SQL<boolean>;
 
+/** A value compared with `against`, encoded by its type; an error about the value names the column. */
+function operand(value: unknown, against: unknown): Node {
+  const node = toNode(value, typeOf(against));
+  return (node.kind === 'param' || node.kind === 'placeholder') && against instanceof Column
+    ? { ...node, column: against }
+    : node;
+}
+
 function binary(op: BinaryOperator, left: unknown, right: unknown): Condition {
-  const leftType = typeOf(left);
-  const rightType = typeOf(right);
-  return new SQL({ kind: 'binary', op, left: toNode(left, rightType), right: toNode(right, leftType) });
+  return new SQL({ kind: 'binary', op, left: operand(left, right), right: operand(right, left) });
 }
 
 /** `left = right`. @example eq(todos.id, id) */
-export function eq<T>(left: Expr<T>, right: Operand<T>): Condition {
+export function eq<T>(left: Expr<T>, right: Operand<NoInfer<T>>): Condition {
   return binary('=', left, right);
 }
 /** `left <> right`. */
-export function ne<T>(left: Expr<T>, right: Operand<T>): Condition {
+export function ne<T>(left: Expr<T>, right: Operand<NoInfer<T>>): Condition {
   return binary('<>', left, right);
 }
 /** `left > right`. */
-export function gt<T>(left: Expr<T>, right: Operand<T>): Condition {
+export function gt<T>(left: Expr<T>, right: Operand<NoInfer<T>>): Condition {
   return binary('>', left, right);
 }
 /** `left >= right`. */
-export function gte<T>(left: Expr<T>, right: Operand<T>): Condition {
+export function gte<T>(left: Expr<T>, right: Operand<NoInfer<T>>): Condition {
   return binary('>=', left, right);
 }
 /** `left < right`. */
-export function lt<T>(left: Expr<T>, right: Operand<T>): Condition {
+export function lt<T>(left: Expr<T>, right: Operand<NoInfer<T>>): Condition {
   return binary('<', left, right);
 }
 /** `left <= right`. */
-export function lte<T>(left: Expr<T>, right: Operand<T>): Condition {
+export function lte<T>(left: Expr<T>, right: Operand<NoInfer<T>>): Condition {
   return binary('<=', left, right);
 }
 
@@ -48,17 +57,16 @@ export function notLike(left: Expr<string | null>, pattern: Operand<string>): Co
 }
 /** Case-insensitive pattern match: `ILIKE` on PostgreSQL, `lower() LIKE lower()` on SQLite. */
 export function ilike(left: Expr<string | null>, pattern: Operand<string>): Condition {
-  return new SQL({ kind: 'ilike', left: toNode(left), right: toNode(pattern, typeOf(left)), negated: false });
+  return new SQL({ kind: 'ilike', left: toNode(left), right: operand(pattern, left), negated: false });
 }
 /** Negated `ilike`. */
 export function notIlike(left: Expr<string | null>, pattern: Operand<string>): Condition {
-  return new SQL({ kind: 'ilike', left: toNode(left), right: toNode(pattern, typeOf(left)), negated: true });
+  return new SQL({ kind: 'ilike', left: toNode(left), right: operand(pattern, left), negated: true });
 }
 
 function inList(left: unknown, values: readonly unknown[] | SubquerySource, negated: boolean): Condition {
-  const type = typeOf(left);
   const right = Array.isArray(values)
-    ? values.map((v) => toNode(v, type))
+    ? values.map((v) => operand(v, left))
     : (toNode(values) as Extract<Node, { kind: 'subquery' }>);
   return new SQL({ kind: 'in', left: toNode(left), right, negated });
 }
@@ -67,11 +75,17 @@ function inList(left: unknown, values: readonly unknown[] | SubquerySource, nega
  * `left IN (...)` with a list of values or a subquery. An empty list matches nothing.
  * @example inArray(todos.id, ids); inArray(todos.listId, db.select({ id: lists.id }).from(lists))
  */
-export function inArray<T>(left: Expr<T>, values: readonly Operand<T>[] | SubquerySource): Condition {
+export function inArray<T>(
+  left: Expr<T>,
+  values: readonly Operand<NoInfer<T>>[] | SubquerySource,
+): Condition {
   return inList(left, values, false);
 }
 /** `left NOT IN (...)`. An empty list matches everything. */
-export function notInArray<T>(left: Expr<T>, values: readonly Operand<T>[] | SubquerySource): Condition {
+export function notInArray<T>(
+  left: Expr<T>,
+  values: readonly Operand<NoInfer<T>>[] | SubquerySource,
+): Condition {
   return inList(left, values, true);
 }
 
@@ -85,24 +99,22 @@ export function isNotNull(expr: Expr<unknown>): Condition {
 }
 
 /** `expr BETWEEN low AND high` (inclusive). */
-export function between<T>(expr: Expr<T>, low: Operand<T>, high: Operand<T>): Condition {
-  const type = typeOf(expr);
+export function between<T>(expr: Expr<T>, low: Operand<NoInfer<T>>, high: Operand<NoInfer<T>>): Condition {
   return new SQL({
     kind: 'between',
     expr: toNode(expr),
-    low: toNode(low, type),
-    high: toNode(high, type),
+    low: operand(low, expr),
+    high: operand(high, expr),
     negated: false,
   });
 }
 /** `expr NOT BETWEEN low AND high`. */
-export function notBetween<T>(expr: Expr<T>, low: Operand<T>, high: Operand<T>): Condition {
-  const type = typeOf(expr);
+export function notBetween<T>(expr: Expr<T>, low: Operand<NoInfer<T>>, high: Operand<NoInfer<T>>): Condition {
   return new SQL({
     kind: 'between',
     expr: toNode(expr),
-    low: toNode(low, type),
-    high: toNode(high, type),
+    low: operand(low, expr),
+    high: operand(high, expr),
     negated: true,
   });
 }

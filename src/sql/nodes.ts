@@ -49,6 +49,8 @@ export interface PlaceholderNode {
   readonly kind: 'placeholder';
   readonly name: string;
   readonly type: ColumnType | undefined;
+  /** The column the value is compared with or written to, named in errors about the value. */
+  readonly column?: Column<any, any, any, any>;
 }
 
 /** A `sql` template: literal SQL text interleaved with nodes. */

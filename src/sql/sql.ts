@@ -43,6 +43,8 @@ export class SQL<T = unknown> {
 /** A named value supplied when a prepared query runs. @example sql.placeholder('id') */
 export class Placeholder<TName extends string = string> {
   static readonly [entityKind]: string = 'Placeholder';
+  /** Type-only brand: without it anything with a `name` (a column) would pass for a placeholder. */
+  declare readonly _: { readonly placeholder: TName };
   constructor(readonly name: TName) {}
 }
 

@@ -40,7 +40,9 @@ export const postgresPhysicalType: (type: ColumnType) => PhysicalType = physical
     json: {
       sqlType: 'JSONB',
       toDriver: checkJson,
-      fromDriver: (v) => (typeof v === 'string' ? JSON.parse(v) : v),
+      // node-postgres and PGlite parse json/jsonb themselves: parsing a string again would turn the
+      // JSON value "abc" into an error (or "42" into 42).
+      fromDriver: identity,
     },
     blob: { sqlType: 'BYTEA', toDriver: checkBytes, fromDriver: toUint8Array },
     numeric: { sqlType: 'NUMERIC', toDriver: checkNumeric, fromDriver: (v) => String(v) },
