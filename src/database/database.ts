@@ -63,6 +63,7 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
       let result: R;
       try {
         result = await fn(tx);
+        tx.assertNoFailure();
       } catch (error) {
         tx.end('rolled back');
         try {

@@ -1,5 +1,5 @@
 import type { Dialect } from '../dialect/dialect.js';
-import { TransactionClosedError } from '../errors.js';
+import { DatabaseError, type SynclineError, TransactionClosedError } from '../errors.js';
 import type { DriverQuery, DriverResult, DriverSession } from './driver.js';
 import { QueryScope } from './query-scope.js';
 
@@ -22,6 +22,8 @@ export class Transaction extends QueryScope {
   readonly written = new Set<string>();
   private state: 'open' | 'committed' | 'rolled back' = 'open';
   private nested: Promise<unknown> = Promise.resolve();
+  /** The first statement that failed in this transaction (outside savepoints that rolled back). */
+  private failure: SynclineError | undefined;
 
   constructor(
     private readonly session: DriverSession,
@@ -41,8 +43,39 @@ export class Transaction extends QueryScope {
     return this.session.query(query);
   }
 
+  override run(query: DriverQuery): MaybePromise<DriverResult> {
+    const record = (error: unknown) => {
+      if (!(error instanceof TransactionClosedError)) this.failure ??= error as SynclineError;
+      throw error;
+    };
+    try {
+      const result = super.run(query);
+      return result instanceof Promise ? result.catch(record) : result;
+    } catch (error) {
+      return record(error);
+    }
+  }
+
   wrote(table: string): void {
     this.written.add(table);
+  }
+
+  /**
+   * Refuses to commit after a failed statement whose error the callback caught. PostgreSQL would
+   * silently turn that COMMIT into a ROLLBACK, and SQLite would commit the rest; neither is what the
+   * code meant, so both dialects roll back and say so. A nested `tx.transaction()` is the way to
+   * let a statement fail and go on.
+   * @internal
+   */
+  assertNoFailure(): void {
+    const failure = this.failure;
+    if (!failure) return;
+    throw new DatabaseError(
+      `the transaction was rolled back because a statement in it failed (${failure.message}); ` +
+        'to let a statement fail and go on, run it in a nested tx.transaction(), which rolls back only that part',
+      (failure as { code?: string }).code,
+      { cause: failure },
+    );
   }
 
   /** @internal */
@@ -65,6 +98,7 @@ export class Transaction extends QueryScope {
     const inner = new Transaction(this.session, this.dialect, this.depth + 1);
     try {
       const result = await fn(inner);
+      inner.assertNoFailure();
       await raw(`RELEASE SAVEPOINT ${name}`);
       inner.end('committed');
       for (const t of inner.written) this.written.add(t);

@@ -43,6 +43,8 @@ class NodePostgresDriver implements Driver {
   readonly dialect = postgresDialect;
   readonly name = 'node-postgres';
   private pool: pg.Pool | undefined;
+  /** Connections of an app-owned pool already put on the schema (the pool may have had some before). */
+  private readonly onSchema = new WeakSet<pg.PoolClient>();
 
   constructor(private readonly options: PostgresOptions) {}
 
@@ -51,8 +53,6 @@ class NodePostgresDriver implements Driver {
     const { schema } = this.options;
     if (this.options.pool) {
       this.pool = this.options.pool;
-      if (schema)
-        this.pool.on('connect', (client) => void client.query(`SET search_path TO ${quoteIdent(schema)}`));
     } else {
       if (!this.options.connectionString && !this.options.poolConfig) {
         throw new UsageError('postgres(): give a connectionString, a poolConfig or a pool');
@@ -63,9 +63,10 @@ class NodePostgresDriver implements Driver {
         // The search path is part of the connection, so every pooled connection works in the schema.
         options: schema ? `-c search_path=${quoteIdent(schema)}` : this.options.poolConfig?.options,
       });
+      // An idle client of our pool that loses its connection must not crash the process; its next
+      // use reports it. (An app-owned pool keeps whatever error handling the app gave it.)
+      this.pool.on('error', () => {});
     }
-    // An idle client that loses its connection must not crash the process; its next use reports it.
-    this.pool.on('error', () => {});
     if (schema) await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
   }
 
@@ -75,12 +76,38 @@ class NodePostgresDriver implements Driver {
     return this.pool;
   }
 
+  /** A pooled connection; on an app-owned pool it is first switched to the schema, if one is set. */
+  private async checkout(): Promise<pg.PoolClient> {
+    const client = await this.handle.connect();
+    const { schema } = this.options;
+    if (schema && this.options.pool && !this.onSchema.has(client)) {
+      try {
+        await client.query(`SET search_path TO ${quoteIdent(schema)}`);
+      } catch (error) {
+        client.release(true);
+        throw error;
+      }
+      this.onSchema.add(client);
+    }
+    return client;
+  }
+
   query(query: DriverQuery): Promise<DriverResult> {
-    return runOn(this.handle, query);
+    if (!(this.options.schema && this.options.pool)) return runOn(this.handle, query);
+    return this.queryOnSchema(query);
+  }
+
+  private async queryOnSchema(query: DriverQuery): Promise<DriverResult> {
+    const client = await this.checkout();
+    try {
+      return await runOn(client, query);
+    } finally {
+      client.release();
+    }
   }
 
   async acquire(): Promise<DriverSession> {
-    const client = await this.handle.connect();
+    const client = await this.checkout();
     return {
       query: (query) => runOn(client, query),
       release: (broken) => client.release(broken ? true : undefined),
