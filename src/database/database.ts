@@ -3,7 +3,7 @@ import { UsageError } from '../errors.js';
 import type { Schema } from '../schema/schema.js';
 import type { Driver, DriverQuery, DriverResult, DriverSession } from './driver.js';
 import { QueryScope } from './query-scope.js';
-import { Transaction } from './transaction.js';
+import { runTransaction, type Transaction } from './transaction.js';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -49,43 +49,12 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
   async transaction<R>(fn: (tx: Transaction) => Promise<R>): Promise<R> {
     if (this.closed) throw new UsageError('this database is closed; open it again with openDatabase()');
     const session: DriverSession = await this.driver.acquire();
-    const tx = new Transaction(session, this.dialect, 0);
-    const raw = async (sql: string) => {
-      try {
-        await session.query({ sql, params: [], arrayMode: false, needsBigInt: false });
-      } catch (error) {
-        throw this.dialect.translateError(error);
-      }
-    };
     let broken = false;
     try {
-      await raw(this.dialect.beginTransaction);
-      let result: R;
-      try {
-        result = await fn(tx);
-        tx.assertNoFailure();
-      } catch (error) {
-        tx.end('rolled back');
-        try {
-          await raw('ROLLBACK');
-        } catch {
-          broken = true;
-        }
-        throw error;
-      }
-      try {
-        await raw('COMMIT');
-      } catch (error) {
-        tx.end('rolled back');
-        try {
-          await raw('ROLLBACK');
-        } catch {
-          broken = true;
-        }
-        throw error;
-      }
-      tx.end('committed');
-      for (const table of tx.written) this.wrote(table);
+      const { result, written } = await runTransaction(session, this.dialect, fn, () => {
+        broken = true;
+      });
+      for (const table of written) this.wrote(table);
       return result;
     } finally {
       session.release(broken);

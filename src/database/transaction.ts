@@ -111,3 +111,49 @@ export class Transaction extends QueryScope {
     }
   }
 }
+
+/**
+ * Runs `fn` in a transaction on a connection already held: BEGIN, then COMMIT when it resolves,
+ * ROLLBACK when it throws (the error is rethrown). `onBroken` hears when even ROLLBACK failed, so
+ * the caller can drop the connection. Used by `Database.transaction` and the migration runner.
+ */
+export async function runTransaction<R>(
+  session: DriverSession,
+  dialect: Dialect,
+  fn: (tx: Transaction) => Promise<R>,
+  onBroken: () => void,
+): Promise<{ result: R; written: ReadonlySet<string> }> {
+  const tx = new Transaction(session, dialect, 0);
+  const raw = async (sql: string) => {
+    try {
+      await session.query({ sql, params: [], arrayMode: false, needsBigInt: false });
+    } catch (error) {
+      throw dialect.translateError(error);
+    }
+  };
+  const rollback = async () => {
+    tx.end('rolled back');
+    try {
+      await raw('ROLLBACK');
+    } catch {
+      onBroken();
+    }
+  };
+  await raw(dialect.beginTransaction);
+  let result: R;
+  try {
+    result = await fn(tx);
+    tx.assertNoFailure();
+  } catch (error) {
+    await rollback();
+    throw error;
+  }
+  try {
+    await raw('COMMIT');
+  } catch (error) {
+    await rollback();
+    throw error;
+  }
+  tx.end('committed');
+  return { result, written: tx.written };
+}
