@@ -1,5 +1,6 @@
 import type { Dialect } from '../dialect/dialect.js';
 import { UsageError } from '../errors.js';
+import { type MigrationOptions, runMigrations } from '../migrations/run-migrations.js';
 import type { Schema } from '../schema/schema.js';
 import type { Driver, DriverQuery, DriverResult, DriverSession } from './driver.js';
 import { QueryScope } from './query-scope.js';
@@ -8,8 +9,11 @@ import { runTransaction, type Transaction } from './transaction.js';
 type MaybePromise<T> = T | Promise<T>;
 
 export interface OpenDatabaseOptions {
-  /** Create missing tables and indexes on open (default true). */
-  create?: boolean;
+  /**
+   * How the schema version is handled: by default a new database gets every table, and an older
+   * one runs the schema's migration steps. `{ enabled: false }` leaves the database alone.
+   */
+  migrations?: MigrationOptions;
 }
 
 /**
@@ -70,7 +74,8 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
 }
 
 /**
- * Opens a database on a driver and creates the schema's missing tables, indexes and constraints.
+ * Opens a database on a driver and brings it to the schema's version: a new database gets every
+ * table, index and constraint; an older one runs the schema's migration steps in order.
  *
  * @example
  *   const db = await openDatabase(appSchema, sqlite({ path: 'app.db' }));
@@ -83,12 +88,9 @@ export async function openDatabase<TSchema extends Schema>(
 ): Promise<Database<TSchema>> {
   await driver.open();
   const db = new Database(schema, driver);
-  if (options.create !== false) {
-    const statements = driver.dialect.ddl.createSchema(schema.tableList);
+  if (options.migrations?.enabled !== false) {
     try {
-      await db.transaction(async (tx) => {
-        for (const sql of statements) await tx.run({ sql, params: [], arrayMode: false, needsBigInt: false });
-      });
+      await runMigrations(db as Database, options.migrations);
     } catch (error) {
       await driver.close();
       throw error;

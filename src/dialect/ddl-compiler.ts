@@ -45,13 +45,9 @@ export abstract class DdlCompiler {
     }
   }
 
-  private columnDefinition(
-    table: TableBase,
-    column: Column<any, any, any, any>,
-    inlinePrimaryKey: boolean,
-  ): string {
-    const physical = this.dialect.physicalType(column.type);
-    let sql = `${this.q(column.name)} ${physical.sqlType}`;
+  /** One column as written in CREATE TABLE or ALTER TABLE ADD COLUMN, its constraints inline. */
+  columnDefinition(table: TableBase, column: Column<any, any, any, any>, inlinePrimaryKey: boolean): string {
+    let sql = `${this.q(column.name)} ${this.columnType(column)}`;
     // SQLite lets NULL into a primary key column unless it is said NOT NULL (PostgreSQL never does).
     if (column.notNull || table.$primaryKeyColumns.includes(column)) sql += ' NOT NULL';
     if (inlinePrimaryKey) sql += ' PRIMARY KEY';
@@ -60,28 +56,35 @@ export abstract class DdlCompiler {
     if (column.unique) {
       sql += column.uniqueName ? ` CONSTRAINT ${this.q(column.uniqueName)} UNIQUE` : ' UNIQUE';
     }
-    if (column.type.kind === 'enum') {
-      const values = (column.type.enumValues ?? []).map((v) => this.dialect.compiler.literal(v)).join(', ');
-      sql += ` CONSTRAINT ${this.q(`${table.$name}_${column.name}_check`)} CHECK (${this.q(column.name)} IN (${values}))`;
-    }
-    if (column.references) {
-      const target = column.references.target();
-      sql += ` REFERENCES ${this.q(target.table.$name)} (${this.q(target.name)})`;
-      if (column.references.onDelete) sql += ` ON DELETE ${column.references.onDelete.toUpperCase()}`;
-      if (column.references.onUpdate) sql += ` ON UPDATE ${column.references.onUpdate.toUpperCase()}`;
-    }
+    if (column.type.kind === 'enum') sql += ` ${this.enumCheck(table, column)}`;
+    if (column.references) sql += ` ${this.referencesClause(column)}`;
     return sql;
   }
 
-  /** `CREATE TABLE IF NOT EXISTS` with every column and constraint of the table. */
-  createTable(table: TableBase, ifNotExists = true): string {
-    const pkColumns = table.$primaryKeyColumns;
-    const inlinePk = !table.$primaryKey && pkColumns.length === 1 ? pkColumns[0] : undefined;
-    const parts = table.$columnList.map((c) => this.columnDefinition(table, c, c === inlinePk));
-    if (!inlinePk && pkColumns.length > 0) {
-      const name = table.$primaryKey?.name ? `CONSTRAINT ${this.q(table.$primaryKey.name)} ` : '';
-      parts.push(`${name}PRIMARY KEY (${pkColumns.map((c) => this.q(c.name)).join(', ')})`);
-    }
+  /** The column's SQL type in this dialect. */
+  columnType(column: Column<any, any, any, any>): string {
+    return this.dialect.physicalType(column.type).sqlType;
+  }
+
+  /** The named CHECK that keeps an enumOf() column to its values. */
+  enumCheck(table: TableBase, column: Column<any, any, any, any>): string {
+    const values = (column.type.enumValues ?? []).map((v) => this.dialect.compiler.literal(v)).join(', ');
+    return `CONSTRAINT ${this.q(`${table.$name}_${column.name}_check`)} CHECK (${this.q(column.name)} IN (${values}))`;
+  }
+
+  /** `REFERENCES "t" ("c") ON DELETE ...` of a column-level foreign key. */
+  referencesClause(column: Column<any, any, any, any>): string {
+    const ref = column.references!;
+    const target = ref.target();
+    let sql = `REFERENCES ${this.q(target.table.$name)} (${this.q(target.name)})`;
+    if (ref.onDelete) sql += ` ON DELETE ${ref.onDelete.toUpperCase()}`;
+    if (ref.onUpdate) sql += ` ON UPDATE ${ref.onUpdate.toUpperCase()}`;
+    return sql;
+  }
+
+  /** Table-level constraints: composite foreign keys and checks (the primary key is separate). */
+  tableConstraints(table: TableBase): string[] {
+    const parts: string[] = [];
     for (const fk of table.$foreignKeys) {
       const targets = fk.target();
       let sql = fk.name ? `CONSTRAINT ${this.q(fk.name)} ` : '';
@@ -95,7 +98,42 @@ export abstract class DdlCompiler {
         `CONSTRAINT ${this.q(check.name)} CHECK (${this.dialect.compiler.compileInline(check.expression.node)})`,
       );
     }
-    return `CREATE TABLE ${ifNotExists ? 'IF NOT EXISTS ' : ''}${this.q(table.$name)} (${parts.join(', ')})`;
+    return parts;
+  }
+
+  /**
+   * Every constraint of the table but the primary key, each a standalone clause with the name
+   * PostgreSQL would give it, for `ALTER TABLE ... ADD` when a table is altered in place.
+   */
+  standaloneConstraints(table: TableBase): string[] {
+    const parts: string[] = [];
+    for (const column of table.$columnList) {
+      if (column.unique) {
+        parts.push(
+          `CONSTRAINT ${this.q(column.uniqueName ?? `${table.$name}_${column.name}_key`)} UNIQUE (${this.q(column.name)})`,
+        );
+      }
+      if (column.type.kind === 'enum') parts.push(this.enumCheck(table, column));
+      if (column.references) {
+        parts.push(
+          `CONSTRAINT ${this.q(`${table.$name}_${column.name}_fkey`)} FOREIGN KEY (${this.q(column.name)}) ${this.referencesClause(column)}`,
+        );
+      }
+    }
+    return [...parts, ...this.tableConstraints(table)];
+  }
+
+  /** `CREATE TABLE IF NOT EXISTS` with every column and constraint of the table. */
+  createTable(table: TableBase, ifNotExists = true, name: string = table.$name): string {
+    const pkColumns = table.$primaryKeyColumns;
+    const inlinePk = !table.$primaryKey && pkColumns.length === 1 ? pkColumns[0] : undefined;
+    const parts = table.$columnList.map((c) => this.columnDefinition(table, c, c === inlinePk));
+    if (!inlinePk && pkColumns.length > 0) {
+      const pkName = table.$primaryKey?.name ? `CONSTRAINT ${this.q(table.$primaryKey.name)} ` : '';
+      parts.push(`${pkName}PRIMARY KEY (${pkColumns.map((c) => this.q(c.name)).join(', ')})`);
+    }
+    parts.push(...this.tableConstraints(table));
+    return `CREATE TABLE ${ifNotExists ? 'IF NOT EXISTS ' : ''}${this.q(name)} (${parts.join(', ')})`;
   }
 
   /** `CREATE INDEX IF NOT EXISTS` for each index of the table. */

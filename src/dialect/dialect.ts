@@ -1,4 +1,5 @@
 import type { SynclineError } from '../errors.js';
+import type { MigrationDialect } from '../migrations/migration-dialect.js';
 import type { ColumnType, DialectName, PhysicalType } from '../schema/column-type.js';
 import type { DdlCompiler } from './ddl-compiler.js';
 import type { QueryCompiler } from './query-compiler.js';
@@ -11,6 +12,8 @@ export interface Dialect {
   readonly name: DialectName;
   readonly compiler: QueryCompiler;
   readonly ddl: DdlCompiler;
+  /** Schema versions, migration locks and the table changes a dialect makes its own way. */
+  readonly migrations: MigrationDialect;
   /** The SQL that opens a transaction. */
   readonly beginTransaction: string;
   /** How a logical type is stored here. */

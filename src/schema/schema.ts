@@ -1,12 +1,13 @@
 import { entityKind, is } from '../entity.js';
 import { UsageError } from '../errors.js';
+import type { Migrator } from '../migrations/migrator.js';
 import { type AnyTable, TableBase } from './table.js';
 
 export interface SchemaOptions {
   /** The schema's version, stored in the database; migrations move a database between versions. */
   version?: number;
   /** Migration steps by the version they lead to (see the migrations issue). */
-  migrations?: Record<number, (m: any) => Promise<void> | void>;
+  migrations?: Record<number, (m: Migrator) => Promise<void> | void>;
 }
 
 /**
@@ -20,7 +21,7 @@ export class Schema<TTables extends Record<string, AnyTable> = Record<string, An
   static readonly [entityKind]: string = 'Schema';
   readonly tables: TTables;
   readonly version: number;
-  readonly migrations: Record<number, (m: any) => Promise<void> | void>;
+  readonly migrations: Record<number, (m: Migrator) => Promise<void> | void>;
 
   constructor(tables: TTables, options: SchemaOptions = {}) {
     const names = new Set<string>();

@@ -2,12 +2,14 @@ import type { Dialect } from '../dialect.js';
 import { PostgresQueryCompiler } from './postgres-compiler.js';
 import { PostgresDdlCompiler } from './postgres-ddl.js';
 import { translatePostgresError } from './postgres-errors.js';
+import { postgresMigrations } from './postgres-migrations.js';
 import { postgresEncodeUntyped, postgresPhysicalType } from './postgres-types.js';
 
 function createPostgresDialect(): Dialect {
   const dialect: Dialect = {
     name: 'postgres',
     compiler: new PostgresQueryCompiler(),
+    migrations: postgresMigrations(() => dialect.ddl),
     ddl: new PostgresDdlCompiler(),
     beginTransaction: 'BEGIN',
     physicalType: postgresPhysicalType,
