@@ -19,7 +19,14 @@ export function columnForKey(table: AnyTable, key: string, context: string): Col
 
 /** A value written to a column, as a node encoded by the column's type. */
 export function valueNode(column: Column<any, any, any, any>, value: unknown): Node {
+  // Plain values are by far the most common (a bulk insert makes one node per cell): skip the
+  // entity checks of toNode() for them.
+  if (typeof value !== 'object' || value === null || value instanceof Date || value instanceof Uint8Array) {
+    return { kind: 'param', value, type: column.type, column };
+  }
   if (value instanceof SQL) return value.node;
   const node = toNode(value, column.type);
-  return node.kind === 'param' || node.kind === 'placeholder' ? { ...node, column } : node;
+  if (node.kind === 'param') return { kind: 'param', value, type: column.type, column };
+  if (node.kind === 'placeholder') return { kind: 'placeholder', name: node.name, type: column.type, column };
+  return node;
 }
