@@ -38,6 +38,11 @@ export interface CompiledQuery {
   readonly tables: readonly string[];
   /** Tables the query writes. */
   readonly writes: string | undefined;
+  /**
+   * Worth keeping prepared on the server under a name derived from its text: a plain insert (no
+   * RETURNING), whose text repeats by shape and whose parse is the costly part of a bulk write.
+   */
+  readonly keepPrepared: boolean;
   /** The driver must return exact 64-bit integers (a bigint column is read). */
   readonly needsBigInt: boolean;
 }
@@ -139,6 +144,7 @@ export abstract class QueryCompiler {
       fields: compiledFields,
       tables: [...state.tables],
       writes,
+      keepPrepared: node.kind === 'insert' && node.returning === undefined,
       needsBigInt: state.needsBigInt,
     };
   }

@@ -79,7 +79,7 @@ export function runCompiledAsync<T>(runner: QueryRunner, compiled: () => Compile
         `this query has placeholders (${c.slots.map((s) => s.name).join(', ')}): call .prepare() and pass their values to execute()`,
       );
     }
-    const result = runCompiled(runner, c, c.params);
+    const result = runCompiled(runner, c, c.params, c.keepPrepared ? statementName(c.sql) : undefined);
     return (result instanceof Promise ? result : Promise.resolve(result)) as Promise<T>;
   } catch (error) {
     return Promise.reject(error);

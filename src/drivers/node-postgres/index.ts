@@ -29,12 +29,22 @@ function quoteIdent(name: string): string {
 
 type Queryable = pg.Pool | pg.PoolClient;
 
-async function runOn(client: Queryable, query: DriverQuery): Promise<DriverResult> {
+/** How many distinct named statements a driver keeps prepared per connection, at most. */
+const MAX_NAMED_STATEMENTS = 1000;
+
+async function runOn(client: Queryable, query: DriverQuery, named: Set<string>): Promise<DriverResult> {
+  let name = query.name;
+  // Every named statement stays prepared on each connection that ran it: past the bound, new
+  // shapes run unnamed so server memory stays bounded whatever the app does.
+  if (name !== undefined && !named.has(name)) {
+    if (named.size < MAX_NAMED_STATEMENTS) named.add(name);
+    else name = undefined;
+  }
   const result = await client.query({
     text: query.sql,
     values: toDriverParams(query.params),
     rowMode: query.arrayMode ? 'array' : undefined,
-    name: query.name,
+    name,
   } as pg.QueryConfig);
   return { rows: result.rows, rowCount: result.rowCount ?? result.rows.length };
 }
@@ -43,6 +53,7 @@ class NodePostgresDriver implements Driver {
   readonly dialect = postgresDialect;
   readonly name = 'node-postgres';
   private pool: pg.Pool | undefined;
+  private readonly named = new Set<string>();
   /** Connections of an app-owned pool already put on the schema (the pool may have had some before). */
   private readonly onSchema = new WeakSet<pg.PoolClient>();
 
@@ -93,14 +104,14 @@ class NodePostgresDriver implements Driver {
   }
 
   query(query: DriverQuery): Promise<DriverResult> {
-    if (!(this.options.schema && this.options.pool)) return runOn(this.handle, query);
+    if (!(this.options.schema && this.options.pool)) return runOn(this.handle, query, this.named);
     return this.queryOnSchema(query);
   }
 
   private async queryOnSchema(query: DriverQuery): Promise<DriverResult> {
     const client = await this.checkout();
     try {
-      return await runOn(client, query);
+      return await runOn(client, query, this.named);
     } finally {
       client.release();
     }
@@ -109,7 +120,7 @@ class NodePostgresDriver implements Driver {
   async acquire(): Promise<DriverSession> {
     const client = await this.checkout();
     return {
-      query: (query) => runOn(client, query),
+      query: (query) => runOn(client, query, this.named),
       release: (broken) => client.release(broken ? true : undefined),
     };
   }
