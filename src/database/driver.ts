@@ -10,6 +10,8 @@ export interface DriverQuery {
   readonly needsBigInt: boolean;
   /** Set for statements from `prepare()`: the driver may keep them prepared under this name. */
   readonly name?: string;
+  /** A statement whose text repeats by shape (a plain insert): the driver may keep it prepared. */
+  readonly keepPrepared?: boolean;
 }
 
 export interface DriverResult {

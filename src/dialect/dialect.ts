@@ -1,5 +1,7 @@
 import type { SynclineError } from '../errors.js';
 import type { MigrationDialect } from '../migrations/migration-dialect.js';
+import type { CanonicalSql, LiveTable } from '../migrations/live-schema.js';
+import type { SqlRunner } from '../migrations/sql-runner.js';
 import type { ColumnType, DialectName, PhysicalType } from '../schema/column-type.js';
 import type { DdlCompiler } from './ddl-compiler.js';
 import type { QueryCompiler } from './query-compiler.js';
@@ -22,6 +24,10 @@ export interface Dialect {
   encodeUntyped(value: unknown): unknown;
   /** Maps a driver's error onto a `SynclineError` subclass, keeping it as `cause`. */
   translateError(error: unknown): SynclineError;
+  /** Reads the live database's tables (the current schema only), for `verifySchema`. */
+  introspect(run: SqlRunner): Promise<LiveTable[]>;
+  /** Spells types and defaults one way, so declared and introspected ones compare as text. */
+  readonly canonicalSql: CanonicalSql;
 }
 
 /** Resolves a logical type through a table of physical types, caching per type object. */

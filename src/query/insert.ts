@@ -114,9 +114,12 @@ export class InsertQuery<T extends AnyTable, TResult> extends QueryBase<TResult>
     const context = `insert into ${table.$name}`;
     const rows = this.state.rows ?? [];
     const used = new Set<Column<any, any, any, any>>();
+    const checked = new Set<string>();
     for (const row of rows) {
-      for (const key of Object.keys(row)) {
-        if (row[key] !== undefined) used.add(columnForKey(table, key, context));
+      for (const key in row) {
+        if (row[key] === undefined || checked.has(key)) continue;
+        checked.add(key);
+        used.add(columnForKey(table, key, context));
       }
     }
     // Defaults computed in TypeScript are filled in for every row that leaves their column out.

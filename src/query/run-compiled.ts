@@ -1,4 +1,5 @@
 import type { DriverResult } from '../database/driver.js';
+import { statementName } from '../database/statement-name.js';
 import type { CompiledField, CompiledQuery } from '../dialect/query-compiler.js';
 import { UsageError } from '../errors.js';
 import type { QueryRunner } from './executor.js';
@@ -58,6 +59,7 @@ export function runCompiled(
     arrayMode: compiled.fields !== undefined,
     needsBigInt: compiled.needsBigInt,
     name,
+    keepPrepared: compiled.keepPrepared,
   };
   const result = runner.run(query);
   if (result instanceof Promise) {
@@ -79,26 +81,11 @@ export function runCompiledAsync<T>(runner: QueryRunner, compiled: () => Compile
         `this query has placeholders (${c.slots.map((s) => s.name).join(', ')}): call .prepare() and pass their values to execute()`,
       );
     }
-    const result = runCompiled(runner, c, c.params, c.keepPrepared ? statementName(c.sql) : undefined);
+    const result = runCompiled(runner, c, c.params);
     return (result instanceof Promise ? result : Promise.resolve(result)) as Promise<T>;
   } catch (error) {
     return Promise.reject(error);
   }
-}
-
-/**
- * A statement name derived from the SQL text (FNV-1a, 52 bits): preparing the same query twice
- * reuses one server-side statement per connection instead of piling up new ones.
- */
-function statementName(sql: string): string {
-  let h1 = 0x811c9dc5;
-  let h2 = 0x01000193;
-  for (let i = 0; i < sql.length; i++) {
-    const c = sql.charCodeAt(i);
-    h1 = Math.imul(h1 ^ c, 0x01000193);
-    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
-  }
-  return `syncline_${(h1 >>> 0).toString(36)}${(h2 >>> 0).toString(36)}_${sql.length}`;
 }
 
 /**

@@ -2,6 +2,7 @@ import type { Dialect } from '../dialect.js';
 import { PostgresQueryCompiler } from './postgres-compiler.js';
 import { PostgresDdlCompiler } from './postgres-ddl.js';
 import { translatePostgresError } from './postgres-errors.js';
+import { postgresCanonicalSql, introspectPostgres } from './postgres-introspector.js';
 import { postgresMigrations } from './postgres-migrations.js';
 import { postgresEncodeUntyped, postgresPhysicalType } from './postgres-types.js';
 
@@ -15,6 +16,8 @@ function createPostgresDialect(): Dialect {
     physicalType: postgresPhysicalType,
     encodeUntyped: postgresEncodeUntyped,
     translateError: translatePostgresError,
+    introspect: introspectPostgres,
+    canonicalSql: postgresCanonicalSql,
   };
   dialect.compiler.attach(dialect);
   dialect.ddl.attach(dialect);

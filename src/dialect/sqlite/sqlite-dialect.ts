@@ -2,6 +2,7 @@ import type { Dialect } from '../dialect.js';
 import { SqliteQueryCompiler } from './sqlite-compiler.js';
 import { SqliteDdlCompiler } from './sqlite-ddl.js';
 import { translateSqliteError } from './sqlite-errors.js';
+import { sqliteCanonicalSql, introspectSqlite } from './sqlite-introspector.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import { sqliteEncodeUntyped, sqlitePhysicalType } from './sqlite-types.js';
 
@@ -16,6 +17,8 @@ function createSqliteDialect(): Dialect {
     physicalType: sqlitePhysicalType,
     encodeUntyped: sqliteEncodeUntyped,
     translateError: translateSqliteError,
+    introspect: introspectSqlite,
+    canonicalSql: sqliteCanonicalSql,
   };
   dialect.compiler.attach(dialect);
   dialect.ddl.attach(dialect);

@@ -75,7 +75,8 @@ class BetterSqlite3Driver implements Driver {
     const stmt = this.statement(query.sql);
     const params = query.params;
     for (let i = 0; i < params.length; i++) {
-      if (params[i] instanceof Uint8Array) {
+      const value = params[i];
+      if (typeof value === 'object' && value instanceof Uint8Array) {
         return this.runWith(stmt, query, params.map(toDriverParam));
       }
     }

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { Driver, DriverQuery, DriverResult, DriverSession } from '../../database/driver.js';
+import { statementName } from '../../database/statement-name.js';
 import { postgresDialect } from '../../dialect/postgres/postgres-dialect.js';
 import { UsageError } from '../../errors.js';
 
@@ -33,7 +34,7 @@ type Queryable = pg.Pool | pg.PoolClient;
 const MAX_NAMED_STATEMENTS = 1000;
 
 async function runOn(client: Queryable, query: DriverQuery, named: Set<string>): Promise<DriverResult> {
-  let name = query.name;
+  let name = query.name ?? (query.keepPrepared ? statementName(query.sql) : undefined);
   // Every named statement stays prepared on each connection that ran it: past the bound, new
   // shapes run unnamed so server memory stays bounded whatever the app does.
   if (name !== undefined && !named.has(name)) {

@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { schemaExportCommand } from './commands/schema-export.js';
+
+/**
+ * The `syncline` command. Each subcommand lives in its own file under `commands/`; this file only
+ * assembles them. Later: `serve`, `migrate`, `demo`.
+ *
+ * @example
+ *   npx syncline schema export --schema src/schema.ts --out schemas
+ */
+export function createProgram(): Command {
+  // Two levels up from src/cli/main.ts and from dist/cli/main.js alike.
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  const program = new Command('syncline')
+    .description('syncline: one schema for SQLite and PostgreSQL, kept in sync')
+    .version(pkg.version)
+    .showHelpAfterError();
+  program
+    .command('schema')
+    .description('schema snapshots for migration tests')
+    .showHelpAfterError()
+    .addCommand(schemaExportCommand());
+  return program;
+}
+
+try {
+  await createProgram().parseAsync(process.argv);
+} catch (error) {
+  // Commander has already printed its own errors (unknown command, missing option).
+  if (!(error instanceof CommanderError)) console.error(`syncline: ${(error as Error).message}`);
+  process.exitCode = error instanceof CommanderError ? error.exitCode : 1;
+}
