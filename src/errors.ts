@@ -1,4 +1,5 @@
 import { entityKind } from './entity.js';
+import type { SchemaDifference } from './migrations/schema-difference.js';
 
 /**
  * Base class of every error syncline throws. Database errors keep the driver's error as `cause`.
@@ -88,9 +89,14 @@ export class MigrationError extends SynclineError {
   static override readonly [entityKind]: string = 'MigrationError';
 }
 
-/** The live database differs from the declared schema. */
+/** The live database differs from the declared schema; `differences` lists each way it does. */
 export class SchemaMismatchError extends SynclineError {
   static override readonly [entityKind]: string = 'SchemaMismatchError';
+  readonly differences: readonly SchemaDifference[];
+  constructor(message: string, options?: { cause?: unknown; differences?: readonly SchemaDifference[] }) {
+    super(message, options);
+    this.differences = options?.differences ?? [];
+  }
 }
 
 /** A sync message broke the protocol (malformed, unknown type, wrong version). */

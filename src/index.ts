@@ -27,6 +27,17 @@ export {
   TransactionClosedError,
   UsageError,
 } from './errors.js';
+export { LiveQuery } from './live/live-query.js';
+export type {
+  CanonicalSql,
+  LiveColumn,
+  LiveForeignKey,
+  LiveIndex,
+  LiveTable,
+  LiveUniqueConstraint,
+} from './migrations/live-schema.js';
+export type { SchemaDifference, SchemaDifferenceKind } from './migrations/schema-difference.js';
+export { assertSchema, verifySchema } from './migrations/verify-schema.js';
 export { DeleteQuery } from './query/delete.js';
 export { InsertBuilder, InsertQuery, type InsertRow } from './query/insert.js';
 export { PreparedQuery, type WriteResult } from './query/run-compiled.js';

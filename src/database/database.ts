@@ -1,9 +1,16 @@
 import type { Dialect } from '../dialect/dialect.js';
+import type { CompiledQuery } from '../dialect/query-compiler.js';
 import { UsageError } from '../errors.js';
+import { LiveQuery } from '../live/live-query.js';
+import { LiveSource } from '../live/live-source.js';
 import { type MigrationOptions, runMigrations } from '../migrations/run-migrations.js';
 import type { Schema } from '../schema/schema.js';
+import { type AnyTable, TableBase } from '../schema/table.js';
+import type { SQL } from '../sql/sql.js';
+import { ChangeFeed } from './change-feed.js';
 import type { Driver, DriverQuery, DriverResult, DriverSession } from './driver.js';
 import { QueryScope } from './query-scope.js';
+import { TableChanges } from './table-changes.js';
 import { runTransaction, type Transaction } from './transaction.js';
 
 type MaybePromise<T> = T | Promise<T>;
@@ -14,6 +21,12 @@ export interface OpenDatabaseOptions {
    * one runs the schema's migration steps. `{ enabled: false }` leaves the database alone.
    */
   migrations?: MigrationOptions;
+  /**
+   * PostgreSQL and PGlite: share table-change events with every other Database object that turns
+   * this on for the same database (LISTEN/NOTIFY), so live queries in two server processes both see
+   * each other's commits. Off by default.
+   */
+  changeNotifications?: boolean;
 }
 
 /**
@@ -42,8 +55,79 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
     return this.driver.query(query);
   }
 
-  wrote(_table: string): void {
-    // Table-change events and live queries build on this (see the live queries issue).
+  wrote(table: string): void {
+    this.tablesChanged(new Set([table]));
+  }
+
+  private readonly changes = new TableChanges();
+  private readonly liveSources = new Map<string, LiveSource<any>>();
+  private changeFeed: ChangeFeed | undefined;
+
+  /** Tells listeners, live queries and (when on) other processes that these tables changed. */
+  private tablesChanged(tables: ReadonlySet<string>): void {
+    if (tables.size === 0) return;
+    this.changes.emit(tables);
+    this.changeFeed?.publish(tables);
+  }
+
+  /**
+   * Calls `listener` after every commit that changed one of `tables` (every table when left out),
+   * with the set of changed table names. Returns the unsubscribe.
+   *
+   * @example
+   *   const stop = db.onTablesChanged([todos], (tables) => console.log('changed', [...tables]));
+   */
+  onTablesChanged(
+    tables: readonly (AnyTable | string)[] | undefined,
+    listener: (tables: ReadonlySet<string>) => void,
+  ): () => void {
+    return this.changes.subscribe(tables?.map(tableName), listener);
+  }
+
+  /**
+   * Reports tables changed behind syncline's back (raw SQL through another handle, a sync engine
+   * applying remote rows), so live queries re-run.
+   */
+  notifyTablesChanged(tables: readonly (AnyTable | string)[]): void {
+    this.tablesChanged(new Set(tables.map(tableName)));
+  }
+
+  /** @internal The shared live source of a compiled query (identical queries share one). */
+  liveSource<T>(compiled: CompiledQuery, execute: () => Promise<T>): LiveSource<T> {
+    if (this.closed) throw new UsageError('this database is closed; open it again with openDatabase()');
+    const key = `${compiled.sql}\u0000${stableKey(compiled.params)}`;
+    let source = this.liveSources.get(key) as LiveSource<T> | undefined;
+    if (!source) {
+      const created: LiveSource<T> = new LiveSource<T>(compiled.tables, execute, this.changes, () => {
+        if (this.liveSources.get(key) === created) this.liveSources.delete(key);
+      });
+      source = created;
+      this.liveSources.set(key, source);
+    }
+    return source;
+  }
+
+  /**
+   * Watches raw SQL: it names the tables it reads, since raw text cannot be analysed.
+   *
+   * @example
+   *   const live = db.watch<{ n: number }>(sql`select count(*) as n from ${todos}`, { tables: [todos] });
+   */
+  watch<TRow = Record<string, unknown>>(
+    query: SQL<unknown>,
+    options: { tables: readonly (AnyTable | string)[] },
+  ): LiveQuery<TRow[]> {
+    if (!options?.tables || options.tables.length === 0) {
+      throw new UsageError('watch(sql`...`) needs { tables: [...] }: the tables the query reads');
+    }
+    const compiled = this.dialect.compiler.compile({ kind: 'raw', chunks: [query.node] });
+    const tables = options.tables.map(tableName);
+    return new LiveQuery(() => this.liveSource({ ...compiled, tables }, () => this.execute<TRow>(query)));
+  }
+
+  /** @internal Starts sharing change events with other Database objects on the same PostgreSQL. */
+  async startChangeFeed(): Promise<void> {
+    this.changeFeed = await ChangeFeed.start(this.driver, (tables) => this.changes.emit(tables));
   }
 
   /**
@@ -58,7 +142,7 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
       const { result, written } = await runTransaction(session, this.dialect, fn, () => {
         broken = true;
       });
-      for (const table of written) this.wrote(table);
+      this.tablesChanged(written);
       return result;
     } finally {
       session.release(broken);
@@ -69,6 +153,11 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const source of [...this.liveSources.values()]) source.stop();
+    this.liveSources.clear();
+    this.changes.clear();
+    await this.changeFeed?.stop();
+    this.changeFeed = undefined;
     await this.driver.close();
   }
 }
@@ -88,6 +177,14 @@ export async function openDatabase<TSchema extends Schema>(
 ): Promise<Database<TSchema>> {
   await driver.open();
   const db = new Database(schema, driver);
+  if (options.changeNotifications) {
+    try {
+      await db.startChangeFeed();
+    } catch (error) {
+      await driver.close();
+      throw error;
+    }
+  }
   if (options.migrations?.enabled !== false) {
     try {
       await runMigrations(db as Database, options.migrations);
@@ -97,4 +194,19 @@ export async function openDatabase<TSchema extends Schema>(
     }
   }
   return db;
+}
+
+function tableName(table: AnyTable | string): string {
+  if (typeof table === 'string') return table;
+  if (table instanceof TableBase) return table.$name;
+  throw new UsageError('expected a table or a table name');
+}
+
+/** A key for parameters that tells apart values JSON would merge (bigint, Date, bytes). */
+function stableKey(params: readonly unknown[]): string {
+  return JSON.stringify(params, (_key, value) => {
+    if (typeof value === 'bigint') return `${value}n`;
+    if (value instanceof Uint8Array) return `bytes:${Array.from(value).join(',')}`;
+    return value;
+  });
 }

@@ -43,6 +43,11 @@ export interface Driver {
   query(query: DriverQuery): MaybePromise<DriverResult>;
   /** Takes a connection for the exclusive use of one transaction. */
   acquire(): Promise<DriverSession>;
+  /**
+   * PostgreSQL only: LISTEN on a channel on a connection of its own; resolves to the UNLISTEN.
+   * Drivers without notifications leave it out.
+   */
+  listen?(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>;
   /** Releases every connection and handle the driver opened (not those the app passed in). */
   close(): Promise<void>;
 }

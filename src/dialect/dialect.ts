@@ -1,6 +1,6 @@
 import type { SynclineError } from '../errors.js';
-import type { MigrationDialect } from '../migrations/migration-dialect.js';
 import type { CanonicalSql, LiveTable } from '../migrations/live-schema.js';
+import type { MigrationDialect } from '../migrations/migration-dialect.js';
 import type { SqlRunner } from '../migrations/sql-runner.js';
 import type { ColumnType, DialectName, PhysicalType } from '../schema/column-type.js';
 import type { DdlCompiler } from './ddl-compiler.js';

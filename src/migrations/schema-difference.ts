@@ -12,7 +12,9 @@ export type SchemaDifferenceKind =
   | 'extraIndex'
   | 'index'
   | 'missingForeignKey'
-  | 'extraForeignKey';
+  | 'extraForeignKey'
+  /** A foreign key on the same columns that points elsewhere or has other ON DELETE / ON UPDATE actions. */
+  | 'foreignKey';
 
 /** One difference: where it is, what the schema declares and what the database has. */
 export interface SchemaDifference {

@@ -1,5 +1,6 @@
 import { entityKind, is } from '../entity.js';
 import { UsageError } from '../errors.js';
+import { LiveQuery } from '../live/live-query.js';
 import type { Simplify } from '../schema/inference.js';
 import { type AnyTable, TableBase } from '../schema/table.js';
 import { OrderBy } from '../sql/functions.js';
@@ -15,6 +16,7 @@ import type {
 import { type Placeholder, SQL, type SubquerySource, toNode, toSubqueryNode } from '../sql/sql.js';
 import type { QueryRunner } from './executor.js';
 import { QueryBase } from './query-base.js';
+import { runCompiledAsync } from './run-compiled.js';
 import {
   partialFields,
   type RowSource,
@@ -232,6 +234,26 @@ export class SelectQuery<TMode extends Mode, TSel, TNullable extends string>
   /** Rows of this query not found by the other. */
   except(other: CompoundOperand<SelectResult<TMode, TSel, TNullable>>): SelectQuery<TMode, TSel, TNullable> {
     return this.combine('EXCEPT', other);
+  }
+
+  /**
+   * A live query: the current rows first, then new rows after every commit that changes them.
+   * Joins, aggregates and subqueries are tracked (every table the query reads).
+   *
+   * @example
+   *   const stop = db.select().from(todos).where(eq(todos.done, false)).watch().subscribe(render);
+   */
+  watch(): LiveQuery<SelectResult<TMode, TSel, TNullable>[]> {
+    const runner = this.runner;
+    const liveSource = runner.liveSource?.bind(runner);
+    if (!liveSource) throw new UsageError('watch() runs on a database, not inside a transaction');
+    const compiled = this.compiled();
+    if (compiled.slots.length > 0) throw new UsageError('watch(): a live query cannot have placeholders');
+    return new LiveQuery(() =>
+      liveSource(compiled, () =>
+        runCompiledAsync<SelectResult<TMode, TSel, TNullable>[]>(runner, () => compiled),
+      ),
+    );
   }
 
   /** This query as a named subquery, to select from or join: `db.select().from(q.as('sq'))`. */

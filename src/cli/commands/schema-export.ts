@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import { formatSchemaSnapshot, schemaSnapshot } from '../../migrations/snapshot.js';
@@ -37,10 +38,13 @@ export async function exportSchema(options: SchemaExportOptions): Promise<Schema
   const { schema } = await loadSchemaModule(options.schema, options.export, cwd);
   const dir = resolve(cwd, options.out);
   const file = join(dir, `v${schema.version}.json`);
-  const text = formatSchemaSnapshot(schemaSnapshot(schema));
+  const snapshot = schemaSnapshot(schema);
   let status: SchemaExportResult['status'] = 'written';
   if (existsSync(file)) {
-    if (readFileSync(file, 'utf8') === text) return { file, version: schema.version, status: 'unchanged' };
+    // Compared as JSON, not as text: a formatter may have rewrapped the file since it was written.
+    if (isDeepStrictEqual(readJson(file), JSON.parse(JSON.stringify(snapshot)))) {
+      return { file, version: schema.version, status: 'unchanged' };
+    }
     if (!options.force) {
       throw new UsageError(
         `${relative(cwd, file)} already holds a different snapshot of version ${schema.version}, and a released version must not change. ` +
@@ -51,8 +55,16 @@ export async function exportSchema(options: SchemaExportOptions): Promise<Schema
     status = 'overwritten';
   }
   mkdirSync(dir, { recursive: true });
-  writeFileSync(file, text);
+  writeFileSync(file, formatSchemaSnapshot(snapshot));
   return { file, version: schema.version, status };
+}
+
+function readJson(file: string): unknown {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return undefined; // not JSON: it differs, and --force may replace it
+  }
 }
 
 /** `syncline schema export --schema <file> --out <dir> [--export <name>] [--force]` */

@@ -2,7 +2,7 @@ import type { Dialect } from '../dialect.js';
 import { PostgresQueryCompiler } from './postgres-compiler.js';
 import { PostgresDdlCompiler } from './postgres-ddl.js';
 import { translatePostgresError } from './postgres-errors.js';
-import { postgresCanonicalSql, introspectPostgres } from './postgres-introspector.js';
+import { introspectPostgres, postgresCanonicalSql } from './postgres-introspector.js';
 import { postgresMigrations } from './postgres-migrations.js';
 import { postgresEncodeUntyped, postgresPhysicalType } from './postgres-types.js';
 

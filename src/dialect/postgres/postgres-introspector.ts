@@ -90,7 +90,8 @@ export async function introspectPostgres(run: SqlRunner): Promise<LiveTable[]> {
       name: String(row.name),
       type: String(row.type),
       notNull: row.not_null === true,
-      default: row.default_sql === null || row.default_sql === undefined ? undefined : String(row.default_sql),
+      default:
+        row.default_sql === null || row.default_sql === undefined ? undefined : String(row.default_sql),
       primaryKeyPosition: Number(row.pk_position),
     });
   }

@@ -2,7 +2,7 @@ import type { Dialect } from '../dialect.js';
 import { SqliteQueryCompiler } from './sqlite-compiler.js';
 import { SqliteDdlCompiler } from './sqlite-ddl.js';
 import { translateSqliteError } from './sqlite-errors.js';
-import { sqliteCanonicalSql, introspectSqlite } from './sqlite-introspector.js';
+import { introspectSqlite, sqliteCanonicalSql } from './sqlite-introspector.js';
 import { sqliteMigrations } from './sqlite-migrations.js';
 import { sqliteEncodeUntyped, sqlitePhysicalType } from './sqlite-types.js';
 

@@ -80,11 +80,14 @@ export async function introspectSqlite(run: SqlRunner): Promise<LiveTable[]> {
       indexes.set(name, entry);
     }
     // pragma index_info names no column for an expression; its text is only in the CREATE INDEX.
-    (entry.index.columns as string[]).push(row.column_name === null ? '(expression)' : String(row.column_name));
+    (entry.index.columns as string[]).push(
+      row.column_name === null ? '(expression)' : String(row.column_name),
+    );
   }
   for (const { table, origin, index } of indexes.values()) {
     if (origin === 'c') tableNamed(table).indexes.push(index);
-    else if (origin === 'u') tableNamed(table).uniqueConstraints.push({ name: undefined, columns: index.columns });
+    else if (origin === 'u')
+      tableNamed(table).uniqueConstraints.push({ name: undefined, columns: index.columns });
   }
 
   const foreignKeys = new Map<string, { table: string; key: LiveForeignKey }>();

@@ -126,6 +126,21 @@ class NodePostgresDriver implements Driver {
     };
   }
 
+  async listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>> {
+    // LISTEN holds a connection for as long as it listens, so it gets its own, outside the pool.
+    const pool = this.handle as pg.Pool & { options: pg.PoolConfig };
+    const client = new pg.Client(pool.options);
+    client.on('error', () => {});
+    await client.connect();
+    client.on('notification', (message) => {
+      if (message.channel === channel && message.payload !== undefined) onMessage(message.payload);
+    });
+    await client.query(`LISTEN ${quoteIdent(channel)}`);
+    return async () => {
+      await client.end().catch(() => {});
+    };
+  }
+
   async close(): Promise<void> {
     const pool = this.pool;
     this.pool = undefined;

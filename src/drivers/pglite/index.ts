@@ -55,6 +55,13 @@ class PgliteDriver implements Driver {
     return this.connection.acquire();
   }
 
+  async listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>> {
+    const unlisten = await this.handle.listen(channel, onMessage);
+    return async () => {
+      if (this.pg) await unlisten();
+    };
+  }
+
   async close(): Promise<void> {
     const pg = this.pg;
     this.pg = undefined;

@@ -1,0 +1,94 @@
+import type { TableChanges } from '../database/table-changes.js';
+import { resultsEqual } from './result-equality.js';
+
+export interface LiveSubscriber<T> {
+  next(value: T): void;
+  error(error: unknown): void;
+}
+
+/**
+ * One watched query (one SQL text and parameters) and everyone subscribed to it. It runs the query
+ * once at start and after every change to a table it reads, with at most one run in flight and one
+ * queued, so a burst of commits costs two runs and the last state is always read. Subscribers hear
+ * a result only when it differs from the one before.
+ */
+export class LiveSource<T> {
+  private readonly subscribers = new Set<LiveSubscriber<T>>();
+  private last: { value: T } | undefined;
+  private running = false;
+  private queued = false;
+  private stopped = false;
+  private unsubscribeTables: (() => void) | undefined;
+  /** Runs of the query so far (tests and benchmarks read it). */
+  runs = 0;
+
+  constructor(
+    private readonly tables: readonly string[],
+    private readonly execute: () => Promise<T>,
+    private readonly changes: TableChanges,
+    private readonly onIdle: () => void,
+  ) {}
+
+  get value(): T | undefined {
+    return this.last?.value;
+  }
+
+  add(subscriber: LiveSubscriber<T>): () => void {
+    this.subscribers.add(subscriber);
+    if (!this.unsubscribeTables) {
+      this.unsubscribeTables = this.changes.subscribe(this.tables, () => this.refresh());
+      this.refresh();
+    } else if (this.last) {
+      // A late subscriber gets the current result first, as an early one did.
+      const current = this.last;
+      queueMicrotask(() => {
+        if (this.subscribers.has(subscriber) && this.last === current) subscriber.next(current.value);
+      });
+    }
+    return () => {
+      if (!this.subscribers.delete(subscriber) || this.subscribers.size > 0) return;
+      this.stop();
+    };
+  }
+
+  /** Stops listening and forgets subscribers (last unsubscribe, or the database closing). */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.subscribers.clear();
+    this.unsubscribeTables?.();
+    this.unsubscribeTables = undefined;
+    this.onIdle();
+  }
+
+  /** Re-runs the query now, or after the run in flight when there is one. */
+  refresh(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.queued = true;
+      return;
+    }
+    this.running = true;
+    this.runs++;
+    this.execute()
+      .then(
+        (value) => {
+          if (this.stopped) return;
+          if (this.last && resultsEqual(this.last.value, value)) return;
+          this.last = { value };
+          for (const subscriber of [...this.subscribers]) subscriber.next(value);
+        },
+        (error) => {
+          if (this.stopped) return;
+          for (const subscriber of [...this.subscribers]) subscriber.error(error);
+        },
+      )
+      .finally(() => {
+        this.running = false;
+        if (this.queued && !this.stopped) {
+          this.queued = false;
+          this.refresh();
+        }
+      });
+  }
+}
