@@ -21,6 +21,11 @@ export class LiveQuery<T> implements AsyncIterable<T> {
     return this.source().value;
   }
 
+  /** How many times the query has run so far (shared with identical live queries): for diagnostics and benchmarks. */
+  get runCount(): number {
+    return this.source().runs;
+  }
+
   /**
    * Calls `onValue` with the current result, then with each changed result; `onError` hears a
    * failed run (the live query keeps going and recovers on the next change). Returns the unsubscribe.
