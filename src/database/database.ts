@@ -93,11 +93,15 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
   }
 
   /** @internal The shared live source of a compiled query (identical queries share one). */
-  liveSource<T>(compiled: CompiledQuery, execute: () => Promise<T>): LiveSource<T> {
-    if (this.closed) throw new UsageError('this database is closed; open it again with openDatabase()');
+  liveSource<T>(
+    compiled: CompiledQuery,
+    execute: () => Promise<T>,
+    create = true,
+  ): LiveSource<T> | undefined {
     const key = `${compiled.sql}\u0000${stableKey(compiled.params)}`;
     let source = this.liveSources.get(key) as LiveSource<T> | undefined;
-    if (!source) {
+    if (!source && create) {
+      if (this.closed) throw new UsageError('this database is closed; open it again with openDatabase()');
       const created: LiveSource<T> = new LiveSource<T>(compiled.tables, execute, this.changes, () => {
         if (this.liveSources.get(key) === created) this.liveSources.delete(key);
       });
@@ -122,7 +126,9 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
     }
     const compiled = this.dialect.compiler.compile({ kind: 'raw', chunks: [query.node] });
     const tables = options.tables.map(tableName);
-    return new LiveQuery(() => this.liveSource({ ...compiled, tables }, () => this.execute<TRow>(query)));
+    return new LiveQuery((create) =>
+      this.liveSource({ ...compiled, tables }, () => this.execute<TRow>(query), create),
+    );
   }
 
   /** @internal Starts sharing change events with other Database objects on the same PostgreSQL. */

@@ -14,16 +14,20 @@ import type { LiveSource, LiveSubscriber } from './live-source.js';
 export class LiveQuery<T> implements AsyncIterable<T> {
   static readonly [entityKind]: string = 'LiveQuery';
 
-  constructor(private readonly source: () => LiveSource<T>) {}
+  /**
+   * @param source finds the shared source of this query; with `create` false it only looks, so
+   *   reading `value` of an unsubscribed live query starts nothing.
+   */
+  constructor(private readonly source: (create: boolean) => LiveSource<T> | undefined) {}
 
   /** The latest result, once the query has run (undefined before). */
   get value(): T | undefined {
-    return this.source().value;
+    return this.source(false)?.value;
   }
 
   /** How many times the query has run so far (shared with identical live queries): for diagnostics and benchmarks. */
   get runCount(): number {
-    return this.source().runs;
+    return this.source(false)?.runs ?? 0;
   }
 
   /**
@@ -40,7 +44,7 @@ export class LiveQuery<T> implements AsyncIterable<T> {
             throw error;
           })),
     };
-    return this.source().add(subscriber);
+    return this.source(true)!.add(subscriber);
   }
 
   /**

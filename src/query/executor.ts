@@ -15,5 +15,9 @@ export interface QueryRunner {
   /** Called after a statement that wrote `table` ran (table-change events, live queries). */
   wrote(table: string): void;
   /** The shared live source of a compiled query; only a Database has one (not a transaction). */
-  liveSource?<T>(compiled: CompiledQuery, execute: () => Promise<T>): LiveSource<T>;
+  liveSource?<T>(
+    compiled: CompiledQuery,
+    execute: () => Promise<T>,
+    create?: boolean,
+  ): LiveSource<T> | undefined;
 }
