@@ -1,8 +1,10 @@
 import type { Dialect } from '../dialect/dialect.js';
 import type { CompiledQuery } from '../dialect/query-compiler.js';
 import { UsageError } from '../errors.js';
+import { ChangeSet } from '../live/change-set.js';
 import { LiveQuery } from '../live/live-query.js';
-import { LiveSource } from '../live/live-source.js';
+import { LiveSource, type RowFilter } from '../live/live-source.js';
+import type { RowChange } from '../live/row-changes.js';
 import { type MigrationOptions, runMigrations } from '../migrations/run-migrations.js';
 import type { Schema } from '../schema/schema.js';
 import { type AnyTable, TableBase } from '../schema/table.js';
@@ -55,8 +57,17 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
     return this.driver.query(query);
   }
 
-  wrote(table: string): void {
-    this.tablesChanged(new Set([table]));
+  wrote(table: string, rows?: readonly RowChange[]): void {
+    const changes = new ChangeSet();
+    changes.add(table, rows);
+    this.tablesChanged(changes);
+  }
+
+  /** Live sources with a row filter, by table: writes to these tables report their rows. */
+  private readonly rowFiltered = new Map<string, number>();
+
+  wantsRowChanges(table: string): boolean {
+    return (this.rowFiltered.get(table) ?? 0) > 0;
   }
 
   private readonly changes = new TableChanges();
@@ -64,10 +75,10 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
   private changeFeed: ChangeFeed | undefined;
 
   /** Tells listeners, live queries and (when on) other processes that these tables changed. */
-  private tablesChanged(tables: ReadonlySet<string>): void {
-    if (tables.size === 0) return;
-    this.changes.emit(tables);
-    this.changeFeed?.publish(tables);
+  private tablesChanged(changes: ChangeSet): void {
+    if (changes.tables.size === 0) return;
+    this.changes.emit(changes.tables, changes.rowChanges());
+    this.changeFeed?.publish(changes.tables);
   }
 
   /**
@@ -88,8 +99,16 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
    * Reports tables changed behind syncline's back (raw SQL through another handle, a sync engine
    * applying remote rows), so live queries re-run.
    */
-  notifyTablesChanged(tables: readonly (AnyTable | string)[]): void {
-    this.tablesChanged(new Set(tables.map(tableName)));
+  notifyTablesChanged(
+    tables: readonly (AnyTable | string)[],
+    rows?: ReadonlyMap<string, readonly RowChange[]>,
+  ): void {
+    const changes = new ChangeSet();
+    for (const table of tables) {
+      const name = tableName(table);
+      changes.add(name, rows?.get(name));
+    }
+    this.tablesChanged(changes);
   }
 
   /** @internal The shared live source of a compiled query (identical queries share one). */
@@ -97,14 +116,24 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
     compiled: CompiledQuery,
     execute: () => Promise<T>,
     create = true,
+    rowFilter?: RowFilter,
   ): LiveSource<T> | undefined {
     const key = `${compiled.sql}\u0000${stableKey(compiled.params)}`;
     let source = this.liveSources.get(key) as LiveSource<T> | undefined;
     if (!source && create) {
       if (this.closed) throw new UsageError('this database is closed; open it again with openDatabase()');
-      const created: LiveSource<T> = new LiveSource<T>(compiled.tables, execute, this.changes, () => {
-        if (this.liveSources.get(key) === created) this.liveSources.delete(key);
-      });
+      const filtered = rowFilter?.table;
+      if (filtered) this.rowFiltered.set(filtered, (this.rowFiltered.get(filtered) ?? 0) + 1);
+      const created: LiveSource<T> = new LiveSource<T>(
+        compiled.tables,
+        execute,
+        this.changes,
+        () => {
+          if (this.liveSources.get(key) === created) this.liveSources.delete(key);
+          if (filtered) this.rowFiltered.set(filtered, (this.rowFiltered.get(filtered) ?? 1) - 1);
+        },
+        rowFilter,
+      );
       source = created;
       this.liveSources.set(key, source);
     }
@@ -133,7 +162,7 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
 
   /** @internal Starts sharing change events with other Database objects on the same PostgreSQL. */
   async startChangeFeed(): Promise<void> {
-    this.changeFeed = await ChangeFeed.start(this.driver, (tables) => this.changes.emit(tables));
+    this.changeFeed = await ChangeFeed.start(this.driver, (tables) => this.changes.emit(tables, undefined));
   }
 
   /**
@@ -145,9 +174,15 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
     const session: DriverSession = await this.driver.acquire();
     let broken = false;
     try {
-      const { result, written } = await runTransaction(session, this.dialect, fn, () => {
-        broken = true;
-      });
+      const { result, written } = await runTransaction(
+        session,
+        this.dialect,
+        fn,
+        () => {
+          broken = true;
+        },
+        this,
+      );
       this.tablesChanged(written);
       return result;
     } finally {

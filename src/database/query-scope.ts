@@ -1,5 +1,6 @@
 import type { Dialect } from '../dialect/dialect.js';
 import { UsageError } from '../errors.js';
+import type { RowChange } from '../live/row-changes.js';
 import { DeleteQuery } from '../query/delete.js';
 import type { QueryRunner } from '../query/executor.js';
 import { InsertBuilder } from '../query/insert.js';
@@ -19,7 +20,7 @@ type MaybePromise<T> = T | Promise<T>;
 export abstract class QueryScope implements QueryRunner {
   abstract readonly dialect: Dialect;
   protected abstract runOnDriver(query: DriverQuery): MaybePromise<DriverResult>;
-  abstract wrote(table: string): void;
+  abstract wrote(table: string, rows?: readonly RowChange[]): void;
 
   run(query: DriverQuery): MaybePromise<DriverResult> {
     const dialect = this.dialect;

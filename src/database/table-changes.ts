@@ -1,5 +1,7 @@
-/** Hears which tables a commit changed. */
-export type TablesChangedListener = (tables: ReadonlySet<string>) => void;
+import type { RowChanges } from '../live/row-changes.js';
+
+/** Hears which tables a commit changed, and which rows where known. */
+export type TablesChangedListener = (tables: ReadonlySet<string>, rows: RowChanges | undefined) => void;
 
 interface Subscription {
   readonly tables: ReadonlySet<string> | undefined;
@@ -26,12 +28,12 @@ export class TableChanges {
     return this.subscriptions.size;
   }
 
-  emit(tables: ReadonlySet<string>): void {
+  emit(tables: ReadonlySet<string>, rows?: RowChanges): void {
     if (tables.size === 0) return;
     for (const { tables: wanted, listener } of [...this.subscriptions]) {
       if (wanted && ![...tables].some((t) => wanted.has(t))) continue;
       try {
-        listener(tables);
+        listener(tables, rows);
       } catch (error) {
         // A listener's own bug must not break the commit that is being reported, nor other listeners.
         queueMicrotask(() => {

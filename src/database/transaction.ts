@@ -1,7 +1,14 @@
 import type { Dialect } from '../dialect/dialect.js';
 import { DatabaseError, type SynclineError, TransactionClosedError } from '../errors.js';
+import { ChangeSet } from '../live/change-set.js';
+import type { RowChange } from '../live/row-changes.js';
 import type { DriverQuery, DriverResult, DriverSession } from './driver.js';
 import { QueryScope } from './query-scope.js';
+
+/** Whoever decides if writes should report their rows (the Database, for its live queries). */
+export interface RowChangeHost {
+  wantsRowChanges(table: string): boolean;
+}
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -18,8 +25,8 @@ type MaybePromise<T> = T | Promise<T>;
  */
 export class Transaction extends QueryScope {
   readonly dialect: Dialect;
-  /** Tables written in this transaction (and in committed savepoints inside it). */
-  readonly written = new Set<string>();
+  /** Tables (and rows, where known) written in this transaction and its committed savepoints. */
+  readonly written = new ChangeSet();
   private state: 'open' | 'committed' | 'rolled back' = 'open';
   private nested: Promise<unknown> = Promise.resolve();
   /** The first statement that failed in this transaction (outside savepoints that rolled back). */
@@ -29,6 +36,7 @@ export class Transaction extends QueryScope {
     private readonly session: DriverSession,
     dialect: Dialect,
     private readonly depth: number,
+    private readonly host?: RowChangeHost,
   ) {
     super();
     this.dialect = dialect;
@@ -56,8 +64,12 @@ export class Transaction extends QueryScope {
     }
   }
 
-  wrote(table: string): void {
-    this.written.add(table);
+  wrote(table: string, rows?: readonly RowChange[]): void {
+    this.written.add(table, rows);
+  }
+
+  wantsRowChanges(table: string): boolean {
+    return this.host?.wantsRowChanges(table) ?? false;
   }
 
   /**
@@ -95,13 +107,13 @@ export class Transaction extends QueryScope {
     const name = `syncline_sp_${this.depth + 1}`;
     const raw = (sql: string) => this.run({ sql, params: [], arrayMode: false, needsBigInt: false });
     await raw(`SAVEPOINT ${name}`);
-    const inner = new Transaction(this.session, this.dialect, this.depth + 1);
+    const inner = new Transaction(this.session, this.dialect, this.depth + 1, this.host);
     try {
       const result = await fn(inner);
       inner.assertNoFailure();
       await raw(`RELEASE SAVEPOINT ${name}`);
       inner.end('committed');
-      for (const t of inner.written) this.written.add(t);
+      this.written.merge(inner.written);
       return result;
     } catch (error) {
       inner.end('rolled back');
@@ -122,8 +134,9 @@ export async function runTransaction<R>(
   dialect: Dialect,
   fn: (tx: Transaction) => Promise<R>,
   onBroken: () => void,
-): Promise<{ result: R; written: ReadonlySet<string> }> {
-  const tx = new Transaction(session, dialect, 0);
+  host?: RowChangeHost,
+): Promise<{ result: R; written: ChangeSet }> {
+  const tx = new Transaction(session, dialect, 0, host);
   const raw = async (sql: string) => {
     try {
       await session.query({ sql, params: [], arrayMode: false, needsBigInt: false });

@@ -1,5 +1,21 @@
 import type { TableChanges } from '../database/table-changes.js';
 import { resultsEqual } from './result-equality.js';
+import type { RowChange } from './row-changes.js';
+
+/**
+ * For a single-table query with a simple filter: the table, and a test of one row (true, false,
+ * or null for "cannot tell"). A change to a row that matches neither before nor after is skipped.
+ */
+export interface RowFilter {
+  readonly table: string;
+  readonly matches: (row: Readonly<Record<string, unknown>>) => boolean | null;
+}
+
+function mayMatch(filter: RowFilter, image: Readonly<Record<string, unknown>> | null | undefined): boolean {
+  if (image === null) return false;
+  if (image === undefined) return true;
+  return filter.matches(image) !== false;
+}
 
 export interface LiveSubscriber<T> {
   next(value: T): void;
@@ -27,7 +43,18 @@ export class LiveSource<T> {
     private readonly execute: () => Promise<T>,
     private readonly changes: TableChanges,
     private readonly onIdle: () => void,
+    /** Set when the query's filter can be tested on changed rows. */
+    readonly rowFilter?: RowFilter,
   ) {}
+
+  /** True when a change may alter the result: rows of the table are unknown, or one may match. */
+  private affectedBy(rows: ReadonlyMap<string, readonly RowChange[]> | undefined): boolean {
+    const filter = this.rowFilter;
+    if (!filter || !rows) return true;
+    const changes = rows.get(filter.table);
+    if (!changes) return true;
+    return changes.some((c) => mayMatch(filter, c.before) || mayMatch(filter, c.after));
+  }
 
   get value(): T | undefined {
     return this.last?.value;
@@ -36,7 +63,9 @@ export class LiveSource<T> {
   add(subscriber: LiveSubscriber<T>): () => void {
     this.subscribers.add(subscriber);
     if (!this.unsubscribeTables) {
-      this.unsubscribeTables = this.changes.subscribe(this.tables, () => this.refresh());
+      this.unsubscribeTables = this.changes.subscribe(this.tables, (_tables, rows) => {
+        if (this.affectedBy(rows)) this.refresh();
+      });
       this.refresh();
     } else if (this.last) {
       // A late subscriber gets the current result first, as an early one did.

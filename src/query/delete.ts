@@ -5,6 +5,7 @@ import type { SQL } from '../sql/sql.js';
 import type { QueryRunner } from './executor.js';
 import { QueryBase } from './query-base.js';
 import { returningFields } from './returning.js';
+import { deletedRows } from './row-images.js';
 import type { WriteResult } from './run-compiled.js';
 import type { Selection, SelectResult } from './selection.js';
 
@@ -56,6 +57,17 @@ export class DeleteQuery<T extends AnyTable, TResult = WriteResult> extends Quer
         `delete from ${this.table.$name} has no where clause: add .where(...), or .allRows() to delete every row`,
       );
     }
+  }
+
+  /** Like an update: with row-filtering live queries on the table, the deleted rows are reported. */
+  override execute(): Promise<TResult> {
+    const table = this.table;
+    if (this.state.returning !== undefined || !this.runner.wantsRowChanges?.(table.$name))
+      return super.execute();
+    const capture = this.with({ returning: null }) as DeleteQuery<T, Record<string, unknown>[]>;
+    return capture
+      .executeReportingRows((rows) => deletedRows(table, rows as Record<string, unknown>[]))
+      .then((rows) => ({ rowsAffected: rows.length }) as TResult);
   }
 
   toNode(): DeleteNode {

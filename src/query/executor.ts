@@ -1,7 +1,8 @@
 import type { DriverQuery, DriverResult } from '../database/driver.js';
 import type { Dialect } from '../dialect/dialect.js';
 import type { CompiledQuery } from '../dialect/query-compiler.js';
-import type { LiveSource } from '../live/live-source.js';
+import type { LiveSource, RowFilter } from '../live/live-source.js';
+import type { RowChange } from '../live/row-changes.js';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -13,11 +14,14 @@ export interface QueryRunner {
   readonly dialect: Dialect;
   run(query: DriverQuery): MaybePromise<DriverResult>;
   /** Called after a statement that wrote `table` ran (table-change events, live queries). */
-  wrote(table: string): void;
+  wrote(table: string, rows?: readonly RowChange[]): void;
+  /** True when live queries would use the rows a write to `table` changed (worth a RETURNING). */
+  wantsRowChanges?(table: string): boolean;
   /** The shared live source of a compiled query; only a Database has one (not a transaction). */
   liveSource?<T>(
     compiled: CompiledQuery,
     execute: () => Promise<T>,
     create?: boolean,
+    rowFilter?: RowFilter,
   ): LiveSource<T> | undefined;
 }

@@ -109,6 +109,27 @@ export class InsertQuery<T extends AnyTable, TResult> extends QueryBase<TResult>
     return this.with({ returning: fields ?? null });
   }
 
+  /**
+   * When live queries filter rows of this table, the inserted rows go with the change event (their
+   * given values; columns left to defaults count as unknown), so unaffected live queries skip a run.
+   */
+  override execute(): Promise<TResult> {
+    const table = this.table;
+    if (this.state.onConflict || !this.runner.wantsRowChanges?.(table.$name)) return super.execute();
+    return this.executeReportingRows(() =>
+      (this.state.rows ?? []).map((row) => {
+        const after: Record<string, unknown> = {};
+        for (const column of table.$columnList) {
+          const value = row[column.key];
+          if (value !== undefined && (typeof value !== 'object' || value === null || value instanceof Date)) {
+            after[column.name] = value;
+          }
+        }
+        return { before: null, after };
+      }),
+    );
+  }
+
   toNode(): InsertNode {
     const table = this.table;
     const context = `insert into ${table.$name}`;

@@ -1,4 +1,5 @@
 import type { CompiledQuery } from '../dialect/query-compiler.js';
+import type { RowChange } from '../live/row-changes.js';
 import type { QueryNode } from '../sql/nodes.js';
 import type { QueryRunner } from './executor.js';
 import { PreparedQuery, runCompiledAsync } from './run-compiled.js';
@@ -35,6 +36,13 @@ export abstract class QueryBase<TResult> implements PromiseLike<TResult> {
   /** Runs the query. Awaiting the builder does the same. */
   execute(): Promise<TResult> {
     return runCompiledAsync<TResult>(this.runner, () => this.compiled());
+  }
+
+  /** Runs the query and tells live queries which rows it changed (see `rowImages`). */
+  protected executeReportingRows(
+    rowChanges: (result: unknown) => readonly RowChange[] | undefined,
+  ): Promise<TResult> {
+    return runCompiledAsync<TResult>(this.runner, () => this.compiled(), rowChanges);
   }
 
   /** Compiles once for repeated runs with `sql.placeholder()` values. */

@@ -2,6 +2,7 @@ import type { DriverResult } from '../database/driver.js';
 import { statementName } from '../database/statement-name.js';
 import type { CompiledField, CompiledQuery } from '../dialect/query-compiler.js';
 import { UsageError } from '../errors.js';
+import type { RowChange } from '../live/row-changes.js';
 import type { QueryRunner } from './executor.js';
 
 /** What a write without `returning()` resolves to. */
@@ -52,6 +53,7 @@ export function runCompiled(
   compiled: CompiledQuery,
   params: readonly unknown[],
   name?: string,
+  rowChanges?: (result: unknown) => readonly RowChange[] | undefined,
 ): unknown {
   const query = {
     sql: compiled.sql,
@@ -64,16 +66,22 @@ export function runCompiled(
   const result = runner.run(query);
   if (result instanceof Promise) {
     return result.then((r) => {
-      if (compiled.writes) runner.wrote(compiled.writes);
-      return mapResult(compiled, r);
+      const mapped = mapResult(compiled, r);
+      if (compiled.writes) runner.wrote(compiled.writes, rowChanges?.(mapped));
+      return mapped;
     });
   }
-  if (compiled.writes) runner.wrote(compiled.writes);
-  return mapResult(compiled, result);
+  const mapped = mapResult(compiled, result);
+  if (compiled.writes) runner.wrote(compiled.writes, rowChanges?.(mapped));
+  return mapped;
 }
 
 /** `runCompiled` as a promise, with errors thrown while starting turned into a rejection. */
-export function runCompiledAsync<T>(runner: QueryRunner, compiled: () => CompiledQuery): Promise<T> {
+export function runCompiledAsync<T>(
+  runner: QueryRunner,
+  compiled: () => CompiledQuery,
+  rowChanges?: (result: unknown) => readonly RowChange[] | undefined,
+): Promise<T> {
   try {
     const c = compiled();
     if (c.slots.length > 0) {
@@ -81,7 +89,7 @@ export function runCompiledAsync<T>(runner: QueryRunner, compiled: () => Compile
         `this query has placeholders (${c.slots.map((s) => s.name).join(', ')}): call .prepare() and pass their values to execute()`,
       );
     }
-    const result = runCompiled(runner, c, c.params);
+    const result = runCompiled(runner, c, c.params, undefined, rowChanges);
     return (result instanceof Promise ? result : Promise.resolve(result)) as Promise<T>;
   } catch (error) {
     return Promise.reject(error);

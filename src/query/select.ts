@@ -1,6 +1,8 @@
 import { entityKind, is } from '../entity.js';
 import { UsageError } from '../errors.js';
 import { LiveQuery } from '../live/live-query.js';
+import type { RowFilter } from '../live/live-source.js';
+import { compileRowPredicate } from '../live/row-predicate.js';
 import type { Simplify } from '../schema/inference.js';
 import { type AnyTable, TableBase } from '../schema/table.js';
 import { OrderBy } from '../sql/functions.js';
@@ -249,11 +251,17 @@ export class SelectQuery<TMode extends Mode, TSel, TNullable extends string>
     if (!liveSource) throw new UsageError('watch() runs on a database, not inside a transaction');
     const compiled = this.compiled();
     if (compiled.slots.length > 0) throw new UsageError('watch(): a live query cannot have placeholders');
-    return new LiveQuery(() =>
-      liveSource(compiled, () =>
-        runCompiledAsync<SelectResult<TMode, TSel, TNullable>[]>(runner, () => compiled),
-      ),
-    );
+    const rowFilter = this.rowFilter();
+    const execute = () => runCompiledAsync<SelectResult<TMode, TSel, TNullable>[]>(runner, () => compiled);
+    return new LiveQuery((create) => liveSource(compiled, execute, create, rowFilter));
+  }
+
+  /** A test of changed rows, for a query on one table whose filter TypeScript can evaluate. */
+  private rowFilter(): RowFilter | undefined {
+    const { from, joins, where, compound } = this.state;
+    if (joins.length > 0 || compound.length > 0 || !where || !is(from, TableBase)) return undefined;
+    const matches = compileRowPredicate(where, from);
+    return matches ? { table: from.$name, matches } : undefined;
   }
 
   /** This query as a named subquery, to select from or join: `db.select().from(q.as('sq'))`. */

@@ -5,6 +5,7 @@ import type { SQL } from '../sql/sql.js';
 import type { QueryRunner } from './executor.js';
 import { QueryBase } from './query-base.js';
 import { returningFields } from './returning.js';
+import { updatedRows } from './row-images.js';
 import type { WriteResult } from './run-compiled.js';
 import type { Selection, SelectResult } from './selection.js';
 import { columnForKey, valueNode, type WriteValue } from './values.js';
@@ -80,6 +81,26 @@ export class UpdateQuery<T extends AnyTable, TResult> extends QueryBase<TResult>
         `update ${this.table.$name} has no where clause: add .where(...), or .allRows() to update every row`,
       );
     }
+  }
+
+  /**
+   * When live queries filter rows of this table, the update returns the rows it changed (a
+   * RETURNING of every column) and hands them to the change event, so unaffected live queries
+   * skip a run. The caller still gets `{ rowsAffected }`.
+   */
+  override execute(): Promise<TResult> {
+    const table = this.table;
+    if (this.state.returning !== undefined || !this.runner.wantsRowChanges?.(table.$name))
+      return super.execute();
+    const set = new Set(
+      Object.entries(this.state.set)
+        .filter(([, value]) => value !== undefined)
+        .map(([key]) => columnForKey(table, key, `update ${table.$name}`).name),
+    );
+    const capture = this.with({ returning: null }) as UpdateQuery<T, Record<string, unknown>[]>;
+    return capture
+      .executeReportingRows((rows) => updatedRows(table, rows as Record<string, unknown>[], set))
+      .then((rows) => ({ rowsAffected: rows.length }) as TResult);
   }
 
   toNode(): UpdateNode {
