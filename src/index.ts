@@ -37,6 +37,19 @@ export type {
   LiveUniqueConstraint,
 } from './migrations/live-schema.js';
 export type { SchemaDifference, SchemaDifferenceKind } from './migrations/schema-difference.js';
+export { type SchemaFromSnapshotOptions, schemaFromSnapshot } from './migrations/schema-from-snapshot.js';
+export {
+  type CheckSnapshot,
+  type ColumnSnapshot,
+  type DefaultSnapshot,
+  type DialectText,
+  type ForeignKeySnapshot,
+  formatSchemaSnapshot,
+  type IndexSnapshot,
+  type SchemaSnapshot,
+  schemaSnapshot,
+  type TableSnapshot,
+} from './migrations/snapshot.js';
 export { assertSchema, verifySchema } from './migrations/verify-schema.js';
 export { DeleteQuery } from './query/delete.js';
 export { InsertBuilder, InsertQuery, type InsertRow } from './query/insert.js';

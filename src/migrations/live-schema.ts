@@ -62,3 +62,33 @@ export interface CanonicalSql {
   /** Undefined for no default; `DEFAULT NULL` counts as none. */
   default(sql: string | undefined): string | undefined;
 }
+
+/** A `LiveTable` being filled in by an introspector. */
+export interface LiveTableDraft {
+  readonly name: string;
+  readonly columns: LiveColumn[];
+  readonly indexes: LiveIndex[];
+  readonly uniqueConstraints: LiveUniqueConstraint[];
+  readonly foreignKeys: LiveForeignKey[];
+}
+
+/** Collects an introspector's rows into tables, each made the first time its name comes up. */
+export function liveTableDrafts(): {
+  table(name: string): LiveTableDraft;
+  get(name: string): LiveTableDraft | undefined;
+  list(): LiveTableDraft[];
+} {
+  const tables = new Map<string, LiveTableDraft>();
+  return {
+    table(name) {
+      let table = tables.get(name);
+      if (!table) {
+        table = { name, columns: [], indexes: [], uniqueConstraints: [], foreignKeys: [] };
+        tables.set(name, table);
+      }
+      return table;
+    },
+    get: (name) => tables.get(name),
+    list: () => [...tables.values()],
+  };
+}

@@ -1,4 +1,4 @@
-import type { CanonicalSql, LiveTable } from '../../migrations/live-schema.js';
+import { type CanonicalSql, type LiveTable, liveTableDrafts } from '../../migrations/live-schema.js';
 import type { SqlRunner } from '../../migrations/sql-runner.js';
 import type { ReferenceAction } from '../../schema/column-builder.js';
 import {
@@ -15,15 +15,15 @@ const TABLES = `c.relkind IN ('r', 'p') AND NOT c.relispartition
 
 /** The names of the columns `keys` (an int2[] of attribute numbers) of the relation `rel`, in order. */
 const columnNames = (rel: string, keys: string) =>
-  `ARRAY(SELECT a.attname::text FROM unnest(${keys}) WITH ORDINALITY AS k(attnum, ord)
-    JOIN pg_attribute a ON a.attrelid = ${rel} AND a.attnum = k.attnum ORDER BY k.ord)`;
+  `ARRAY(SELECT a.attname::text FROM unnest(${keys}) WITH ORDINALITY AS key(attnum, ord)
+    JOIN pg_attribute a ON a.attrelid = ${rel} AND a.attnum = key.attnum ORDER BY key.ord)`;
 
 const COLUMNS = `SELECT c.relname AS table_name, a.attname AS name,
     format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS not_null,
     CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END AS default_sql,
     COALESCE(array_position(pk.conkey, a.attnum), 0) AS pk_position
   FROM pg_class c
-  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+  LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
   LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
   LEFT JOIN pg_constraint pk ON pk.conrelid = c.oid AND pk.contype = 'p'
   WHERE ${TABLES} ORDER BY c.relname, a.attnum`;
@@ -75,18 +75,12 @@ const ACTIONS: Record<string, ReferenceAction> = {
  * `format_type`, defaults from `pg_get_expr`, so they are PostgreSQL's own spelling.
  */
 export async function introspectPostgres(run: SqlRunner): Promise<LiveTable[]> {
-  const tables = new Map<string, LiveTable>();
-  const tableNamed = (name: unknown): LiveTable => {
-    const key = String(name);
-    let table = tables.get(key);
-    if (!table) {
-      table = { name: key, columns: [], indexes: [], uniqueConstraints: [], foreignKeys: [] };
-      tables.set(key, table);
-    }
-    return table;
-  };
+  const tables = liveTableDrafts();
   for (const row of await run(COLUMNS)) {
-    (tableNamed(row.table_name).columns as LiveTable['columns'][number][]).push({
+    // A table without columns (CREATE TABLE t ()) comes as one row with no column.
+    const table = tables.table(String(row.table_name));
+    if (row.name === null) continue;
+    table.columns.push({
       name: String(row.name),
       type: String(row.type),
       notNull: row.not_null === true,
@@ -96,7 +90,7 @@ export async function introspectPostgres(run: SqlRunner): Promise<LiveTable[]> {
     });
   }
   for (const row of await run(INDEXES)) {
-    (tableNamed(row.table_name).indexes as LiveTable['indexes'][number][]).push({
+    tables.table(String(row.table_name)).indexes.push({
       name: String(row.name),
       columns: textArray(row.columns),
       unique: row.is_unique === true,
@@ -104,13 +98,13 @@ export async function introspectPostgres(run: SqlRunner): Promise<LiveTable[]> {
     });
   }
   for (const row of await run(UNIQUE_CONSTRAINTS)) {
-    (tableNamed(row.table_name).uniqueConstraints as LiveTable['uniqueConstraints'][number][]).push({
+    tables.table(String(row.table_name)).uniqueConstraints.push({
       name: String(row.name),
       columns: textArray(row.columns),
     });
   }
   for (const row of await run(FOREIGN_KEYS)) {
-    (tableNamed(row.table_name).foreignKeys as LiveTable['foreignKeys'][number][]).push({
+    tables.table(String(row.table_name)).foreignKeys.push({
       name: String(row.name),
       columns: textArray(row.columns),
       targetTable: String(row.target_table),
@@ -119,7 +113,7 @@ export async function introspectPostgres(run: SqlRunner): Promise<LiveTable[]> {
       onUpdate: ACTIONS[String(row.on_update)] ?? 'no action',
     });
   }
-  return [...tables.values()];
+  return tables.list();
 }
 
 /** A text[] as the driver gave it: an array, or (a driver that does not parse arrays) its literal. */

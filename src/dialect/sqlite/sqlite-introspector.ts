@@ -1,9 +1,8 @@
-import type {
-  CanonicalSql,
-  LiveForeignKey,
-  LiveIndex,
-  LiveTable,
-  LiveUniqueConstraint,
+import {
+  type CanonicalSql,
+  type LiveForeignKey,
+  type LiveTable,
+  liveTableDrafts,
 } from '../../migrations/live-schema.js';
 import type { SqlRunner } from '../../migrations/sql-runner.js';
 import type { ReferenceAction } from '../../schema/column-builder.js';
@@ -26,32 +25,15 @@ const FOREIGN_KEYS = `SELECT m.name AS table_name, f.id, f."table" AS target_tab
     f."to" AS to_column, f.on_update, f.on_delete
   FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f WHERE ${TABLES} ORDER BY m.name, f.id, f.seq`;
 
-interface MutableTable {
-  name: string;
-  columns: LiveTable['columns'][number][];
-  indexes: LiveIndex[];
-  uniqueConstraints: LiveUniqueConstraint[];
-  foreignKeys: LiveForeignKey[];
-}
-
 /**
  * Reads the tables of a SQLite database with `sqlite_master` and the pragmas `table_info`,
  * `index_list`, `index_info` and `foreign_key_list`. Indexes SQLite made for a PRIMARY KEY are left
  * out, and those it made for a UNIQUE constraint (`sqlite_autoindex_*`) become unique constraints.
  */
 export async function introspectSqlite(run: SqlRunner): Promise<LiveTable[]> {
-  const tables = new Map<string, MutableTable>();
-  const tableNamed = (name: string): MutableTable => {
-    let table = tables.get(name);
-    if (!table) {
-      table = { name, columns: [], indexes: [], uniqueConstraints: [], foreignKeys: [] };
-      tables.set(name, table);
-    }
-    return table;
-  };
-
+  const tables = liveTableDrafts();
   for (const row of await run(COLUMNS)) {
-    tableNamed(String(row.table_name)).columns.push({
+    tables.table(String(row.table_name)).columns.push({
       name: String(row.name),
       type: String(row.type ?? ''),
       notNull: Number(row.not_null) === 1,
@@ -59,7 +41,7 @@ export async function introspectSqlite(run: SqlRunner): Promise<LiveTable[]> {
       primaryKeyPosition: Number(row.pk),
     });
   }
-  for (const table of tables.values()) {
+  for (const table of tables.list()) {
     // A lone INTEGER PRIMARY KEY is the rowid, which is never NULL however the column was declared.
     const key = table.columns.filter((c) => c.primaryKeyPosition > 0);
     if (key.length === 1 && key[0]!.type.toUpperCase() === 'INTEGER') {
@@ -67,51 +49,54 @@ export async function introspectSqlite(run: SqlRunner): Promise<LiveTable[]> {
     }
   }
 
-  const indexes = new Map<string, { table: string; origin: string; index: LiveIndex }>();
+  const indexes = new Map<
+    string,
+    { table: string; origin: string; columns: string[]; unique: boolean; partial: boolean }
+  >();
   for (const row of await run(INDEX_COLUMNS)) {
     const name = String(row.index_name);
-    let entry = indexes.get(name);
-    if (!entry) {
-      entry = {
+    let index = indexes.get(name);
+    if (!index) {
+      index = {
         table: String(row.table_name),
         origin: String(row.origin),
-        index: { name, columns: [], unique: Number(row.is_unique) === 1, partial: Number(row.partial) === 1 },
+        columns: [],
+        unique: Number(row.is_unique) === 1,
+        partial: Number(row.partial) === 1,
       };
-      indexes.set(name, entry);
+      indexes.set(name, index);
     }
     // pragma index_info names no column for an expression; its text is only in the CREATE INDEX.
-    (entry.index.columns as string[]).push(
-      row.column_name === null ? '(expression)' : String(row.column_name),
-    );
+    index.columns.push(row.column_name === null ? '(expression)' : String(row.column_name));
   }
-  for (const { table, origin, index } of indexes.values()) {
-    if (origin === 'c') tableNamed(table).indexes.push(index);
-    else if (origin === 'u')
-      tableNamed(table).uniqueConstraints.push({ name: undefined, columns: index.columns });
+  for (const [name, { table, origin, columns, unique, partial }] of indexes) {
+    if (origin === 'c') tables.table(table).indexes.push({ name, columns, unique, partial });
+    else if (origin === 'u') tables.table(table).uniqueConstraints.push({ name: undefined, columns });
   }
 
-  const foreignKeys = new Map<string, { table: string; key: LiveForeignKey }>();
+  const foreignKeys = new Map<
+    string,
+    LiveForeignKey & { table: string; columns: string[]; targetColumns: string[] }
+  >();
   for (const row of await run(FOREIGN_KEYS)) {
     const id = `${row.table_name}\u0000${row.id}`;
-    let entry = foreignKeys.get(id);
-    if (!entry) {
-      entry = {
+    let key = foreignKeys.get(id);
+    if (!key) {
+      key = {
         table: String(row.table_name),
-        key: {
-          name: undefined,
-          columns: [],
-          targetTable: String(row.target_table),
-          targetColumns: [],
-          onDelete: referenceAction(row.on_delete),
-          onUpdate: referenceAction(row.on_update),
-        },
+        name: undefined,
+        columns: [],
+        targetTable: String(row.target_table),
+        targetColumns: [],
+        onDelete: referenceAction(row.on_delete),
+        onUpdate: referenceAction(row.on_update),
       };
-      foreignKeys.set(id, entry);
+      foreignKeys.set(id, key);
     }
-    (entry.key.columns as string[]).push(String(row.from_column));
-    if (row.to_column !== null) (entry.key.targetColumns as string[]).push(String(row.to_column));
+    key.columns.push(String(row.from_column));
+    if (row.to_column !== null) key.targetColumns.push(String(row.to_column));
   }
-  for (const { table, key } of foreignKeys.values()) {
+  for (const { table, ...key } of foreignKeys.values()) {
     // `REFERENCES parent` without columns means the parent's primary key.
     const targetColumns =
       key.targetColumns.length > 0
@@ -120,9 +105,9 @@ export async function introspectSqlite(run: SqlRunner): Promise<LiveTable[]> {
             .filter((c) => c.primaryKeyPosition > 0)
             .sort((a, b) => a.primaryKeyPosition - b.primaryKeyPosition)
             .map((c) => c.name);
-    tableNamed(table).foreignKeys.push({ ...key, targetColumns });
+    tables.table(table).foreignKeys.push({ ...key, targetColumns });
   }
-  return [...tables.values()];
+  return tables.list();
 }
 
 function referenceAction(value: unknown): ReferenceAction {
