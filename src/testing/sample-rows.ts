@@ -80,8 +80,9 @@ function distinctColumns(schema: Schema): Set<AnyColumn> {
  * Writes a few valid rows into every table of a schema, parents before children: every column
  * filled according to its type (enums from their values, keys and unique columns distinct, foreign
  * keys pointing at rows written before), with some rows leaving defaults and nullable columns out.
- * A row a constraint refuses (a check the generator cannot know) is skipped; a table that gets no
- * row at all is an error. Returns the rows written per table.
+ * A row a constraint refuses (a check the generator cannot know) is tried again with only what the
+ * table requires, then skipped; a table that gets no row at all is an error. Returns the rows
+ * written per table.
  */
 export async function writeSampleRows(
   db: Database,
@@ -96,13 +97,17 @@ export async function writeSampleRows(
     written.set(table.$name, rows);
     let lastError: unknown;
     for (let i = 0; i < rowsPerTable; i++) {
-      const row = sampleRow(db, table, i, rows, written, distinct);
-      try {
-        await db.insert(table).values(row as never);
-        rows.push(row);
-      } catch (error) {
-        if (!(error instanceof ConstraintError)) throw rowError(table, error);
-        lastError = error;
+      // A row a check refuses is tried again with defaults and nulls wherever the table allows them.
+      for (const minimal of [false, true]) {
+        const row = sampleRow(db, table, i, rows, written, distinct, minimal);
+        try {
+          await db.insert(table).values(row as never);
+          rows.push(row);
+          break;
+        } catch (error) {
+          if (!(error instanceof ConstraintError)) throw rowError(table, error);
+          lastError = error;
+        }
       }
     }
     if (rows.length === 0 && rowsPerTable > 0) throw rowError(table, lastError);
@@ -125,6 +130,7 @@ function sampleRow(
   ownRows: readonly Row[],
   written: ReadonlyMap<string, readonly Row[]>,
   distinct: ReadonlySet<AnyColumn>,
+  minimal: boolean,
 ): Row {
   const row: Row = {};
   const referencing = new Set<AnyColumn>([
@@ -135,8 +141,8 @@ function sampleRow(
     if (referencing.has(column)) continue;
     const keep = distinct.has(column);
     // Odd rows let the database apply defaults (a `$defaultFn` of a rebuilt schema cannot run).
-    if (!keep && column.default && column.default.kind !== 'fn' && i % 2 === 1) continue;
-    if (!keep && !column.notNull && !column.default && i % 3 === 2) {
+    if (!keep && column.default && column.default.kind !== 'fn' && (minimal || i % 2 === 1)) continue;
+    if (!keep && !column.notNull && !column.default && (minimal || i % 3 === 2)) {
       row[column.key] = null;
       continue;
     }

@@ -1,3 +1,4 @@
+import { relative } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { type Database, openDatabase } from '../database/database.js';
 import type { Driver } from '../database/driver.js';
@@ -44,6 +45,8 @@ export interface MigrationCheck {
   readonly differences: readonly SchemaDifference[];
   /** Why creating, filling or migrating the database failed, when it did. */
   readonly error: Error | undefined;
+  /** What failed: creating the old database, filling it, or migrating it. */
+  readonly failedAt: 'create' | 'fill' | 'migrate' | undefined;
 }
 
 /**
@@ -80,16 +83,21 @@ export async function verifyMigrations(options: VerifyMigrationsOptions): Promis
   if (failed.length === 0) return checks;
 
   const lines = failed.map((c) => {
-    const from = `from version ${c.version} (${c.file})`;
+    const from = `from version ${c.version} (${relative(process.cwd(), c.file) || c.file})`;
     if (c.error) return `- ${from}: ${c.error.message}`;
     const list = c.differences.map((d) => `    - ${d.message}`).join('\n');
     return `- ${from}: after migrating to version ${schema.version} the database differs from the schema:\n${list}`;
   });
+  const firstError = failed.find((c) => c.error)?.error;
+  let advice = '';
+  if (failed.some((c) => c.differences.length > 0)) {
+    advice = '\nAdd the missing changes to the migration steps in schema({...}, { migrations: { ... } }).';
+  } else if (failed.some((c) => c.failedAt === 'migrate')) {
+    advice = "\nFix the failing migration step (its error is kept as this error's cause).";
+  }
   const message =
     `verifyMigrations: ${failed.length} of ${checks.length} old schema version${checks.length === 1 ? '' : 's'} ` +
-    `did not migrate cleanly to version ${schema.version}:\n${lines.join('\n')}\n` +
-    'Add the missing changes to the migration steps in schema({...}, { migrations: { ... } }).';
-  const firstError = failed.find((c) => c.error)?.error;
+    `did not migrate cleanly to version ${schema.version}:\n${lines.join('\n')}${advice}`;
   if (firstError) throw new MigrationError(message, { cause: firstError });
   throw new SchemaMismatchError(message, { differences: failed.flatMap((c) => c.differences) });
 }
@@ -160,16 +168,24 @@ async function checkSnapshot(options: VerifyMigrationsOptions, file: SnapshotFil
     const db = await openDatabase(options.schema, shared);
     const differences = await verifySchema(db);
     const rowsAfter = await countRows(db, options.schema);
-    return { version, file: file.file, rows, rowsAfter, differences, error: undefined };
+    return { version, file: file.file, rows, rowsAfter, differences, error: undefined, failedAt: undefined };
   } catch (error) {
     const reason = (error as Error).message;
     const message = {
-      create: `creating a database of version ${version} from the snapshot failed: ${reason}`,
+      create: `creating a database of version ${version} from the snapshot failed (driver() must give a fresh, empty database on every call): ${reason}`,
       fill: `filling the database of version ${version} failed: ${reason}`,
       migrate: `migrating from version ${version} to ${options.schema.version} failed: ${reason}`,
     }[stage];
     const wrapped = new MigrationError(message, { cause: error });
-    return { version, file: file.file, rows, rowsAfter: {}, differences: [], error: wrapped };
+    return {
+      version,
+      file: file.file,
+      rows,
+      rowsAfter: {},
+      differences: [],
+      error: wrapped,
+      failedAt: stage,
+    };
   } finally {
     await driver.close();
   }
