@@ -36,6 +36,8 @@ export type {
   LiveTable,
   LiveUniqueConstraint,
 } from './migrations/live-schema.js';
+export { Migrator } from './migrations/migrator.js';
+export type { MigrationOptions, MigrationProgress, OpenDetails } from './migrations/run-migrations.js';
 export type { SchemaDifference, SchemaDifferenceKind } from './migrations/schema-difference.js';
 export { type SchemaFromSnapshotOptions, schemaFromSnapshot } from './migrations/schema-from-snapshot.js';
 export {

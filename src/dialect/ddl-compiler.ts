@@ -101,17 +101,22 @@ export abstract class DdlCompiler {
     return parts;
   }
 
+  /** The name of a unique column's constraint: its own, or the one PostgreSQL would give it. */
+  uniqueConstraintName(table: TableBase, column: Column<any, any, any, any>): string {
+    return column.uniqueName ?? `${table.$name}_${column.name}_key`;
+  }
+
   /**
    * Every constraint of the table but the primary key, each a standalone clause with the name
-   * PostgreSQL would give it, for `ALTER TABLE ... ADD` when a table is altered in place.
+   * PostgreSQL would give it, for `ALTER TABLE ... ADD` when a table is altered in place. Unique
+   * constraints named in `existing` are left out: they are there already.
    */
-  standaloneConstraints(table: TableBase): string[] {
+  standaloneConstraints(table: TableBase, existing: ReadonlySet<string> = new Set()): string[] {
     const parts: string[] = [];
     for (const column of table.$columnList) {
-      if (column.unique) {
-        parts.push(
-          `CONSTRAINT ${this.q(column.uniqueName ?? `${table.$name}_${column.name}_key`)} UNIQUE (${this.q(column.name)})`,
-        );
+      const uniqueName = this.uniqueConstraintName(table, column);
+      if (column.unique && !existing.has(uniqueName)) {
+        parts.push(`CONSTRAINT ${this.q(uniqueName)} UNIQUE (${this.q(column.name)})`);
       }
       if (column.type.kind === 'enum') parts.push(this.enumCheck(table, column));
       if (column.references) {

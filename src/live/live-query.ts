@@ -56,32 +56,39 @@ export class LiveQuery<T> implements AsyncIterable<T> {
     let failure: { error: unknown } | undefined;
     let waiting: { resolve: (r: IteratorResult<T>) => void; reject: (e: unknown) => void } | undefined;
     let done = false;
-    const unsubscribe = this.subscribe(
-      (value) => {
+    const finish = (): Promise<IteratorResult<T>> => {
+      done = true;
+      buffered = undefined;
+      failure = undefined;
+      unsubscribe();
+      if (waiting) waiting.resolve({ value: undefined, done: true });
+      waiting = undefined;
+      return Promise.resolve({ value: undefined, done: true });
+    };
+    const unsubscribe = this.source(true)!.add({
+      next: (value) => {
         if (waiting) {
           const w = waiting;
           waiting = undefined;
           w.resolve({ value, done: false });
         } else buffered = { value };
       },
-      (error) => {
+      error: (error) => {
         if (waiting) {
           const w = waiting;
           waiting = undefined;
           w.reject(error);
         } else failure = { error };
       },
-    );
-    const finish = (): Promise<IteratorResult<T>> => {
-      done = true;
-      unsubscribe();
-      if (waiting) waiting.resolve({ value: undefined, done: true });
-      waiting = undefined;
-      return Promise.resolve({ value: undefined, done: true });
-    };
+      // The database closed: the loop ends, after any result it has not taken yet.
+      complete: () => {
+        done = true;
+        if (waiting) waiting.resolve({ value: undefined, done: true });
+        waiting = undefined;
+      },
+    });
     return {
       next: () => {
-        if (done) return Promise.resolve({ value: undefined, done: true });
         if (failure) {
           const f = failure;
           failure = undefined;
@@ -92,6 +99,7 @@ export class LiveQuery<T> implements AsyncIterable<T> {
           buffered = undefined;
           return Promise.resolve({ value: b.value, done: false });
         }
+        if (done) return Promise.resolve({ value: undefined, done: true });
         return new Promise((resolve, reject) => {
           waiting = { resolve, reject };
         });

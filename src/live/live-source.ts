@@ -20,6 +20,8 @@ function mayMatch(filter: RowFilter, image: Readonly<Record<string, unknown>> | 
 export interface LiveSubscriber<T> {
   next(value: T): void;
   error(error: unknown): void;
+  /** The live query stopped while this subscriber was still on it (the database closed). */
+  complete?(): void;
 }
 
 /**
@@ -31,6 +33,8 @@ export interface LiveSubscriber<T> {
 export class LiveSource<T> {
   private readonly subscribers = new Set<LiveSubscriber<T>>();
   private last: { value: T } | undefined;
+  /** The last run failed: the next good result is emitted even when it equals `last`. */
+  private failed = false;
   private running = false;
   private queued = false;
   private stopped = false;
@@ -48,9 +52,14 @@ export class LiveSource<T> {
   ) {}
 
   /** True when a change may alter the result: rows of the table are unknown, or one may match. */
-  private affectedBy(rows: ReadonlyMap<string, readonly RowChange[]> | undefined): boolean {
+  private affectedBy(
+    tables: ReadonlySet<string>,
+    rows: ReadonlyMap<string, readonly RowChange[]> | undefined,
+  ): boolean {
     const filter = this.rowFilter;
     if (!filter || !rows) return true;
+    // Another table this query reads (a subquery in the select list) changed too: its rows say nothing.
+    for (const table of this.tables) if (table !== filter.table && tables.has(table)) return true;
     const changes = rows.get(filter.table);
     if (!changes) return true;
     return changes.some((c) => mayMatch(filter, c.before) || mayMatch(filter, c.after));
@@ -63,8 +72,8 @@ export class LiveSource<T> {
   add(subscriber: LiveSubscriber<T>): () => void {
     this.subscribers.add(subscriber);
     if (!this.unsubscribeTables) {
-      this.unsubscribeTables = this.changes.subscribe(this.tables, (_tables, rows) => {
-        if (this.affectedBy(rows)) this.refresh();
+      this.unsubscribeTables = this.changes.subscribe(this.tables, (tables, rows) => {
+        if (this.affectedBy(tables, rows)) this.refresh();
       });
       this.refresh();
     } else if (this.last) {
@@ -83,6 +92,8 @@ export class LiveSource<T> {
   /** Stops listening and forgets subscribers (last unsubscribe, or the database closing). */
   stop(): void {
     if (this.stopped) return;
+    // Whoever is still subscribed (an iterator waiting in `for await`) hears that nothing more comes.
+    this.tell((subscriber) => subscriber.complete?.());
     this.stopped = true;
     this.subscribers.clear();
     this.unsubscribeTables?.();
@@ -103,13 +114,16 @@ export class LiveSource<T> {
       .then(
         (value) => {
           if (this.stopped) return;
-          if (this.last && resultsEqual(this.last.value, value)) return;
+          // After an error the subscribers' last word was that error; they need to hear it works again.
+          if (!this.failed && this.last && resultsEqual(this.last.value, value)) return;
+          this.failed = false;
           this.last = { value };
-          for (const subscriber of [...this.subscribers]) subscriber.next(value);
+          this.tell((subscriber) => subscriber.next(value));
         },
         (error) => {
           if (this.stopped) return;
-          for (const subscriber of [...this.subscribers]) subscriber.error(error);
+          this.failed = true;
+          this.tell((subscriber) => subscriber.error(error));
         },
       )
       .finally(() => {
@@ -119,5 +133,21 @@ export class LiveSource<T> {
           this.refresh();
         }
       });
+  }
+
+  /** Calls every current subscriber; one that throws neither stops the others nor the live query. */
+  private tell(call: (subscriber: LiveSubscriber<T>) => void): void {
+    for (const subscriber of [...this.subscribers]) {
+      // One that left while others were being told (a callback may unsubscribe another) hears no more.
+      if (!this.subscribers.has(subscriber)) continue;
+      try {
+        call(subscriber);
+      } catch (error) {
+        // The subscriber's own bug: report it where it would surface had it run on its own.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
   }
 }

@@ -6,6 +6,9 @@ import type { DdlCompiler } from '../ddl-compiler.js';
 
 const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
 
+/** Files being migrated by this process: each file's queue of opens, by the promise at its end. */
+const migratingFiles = new Map<string, Promise<void>>();
+
 /**
  * SQLite keeps the schema version in `PRAGMA user_version`. A process opening the file while
  * another migrates waits on SQLite's own write lock (each step is `BEGIN IMMEDIATE`), and the
@@ -13,8 +16,25 @@ const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
  */
 export function sqliteMigrations(ddl: () => DdlCompiler): MigrationDialect {
   return {
-    async lock() {
-      return async () => {};
+    async lock(session) {
+      // Two connections of one process cannot wait for each other on SQLite's lock: a synchronous
+      // driver's busy handler sleeps on the thread the holder needs to finish, so the waiter fails
+      // with SQLITE_BUSY. Opens of one file in this process therefore take turns here.
+      const main = (await session('PRAGMA database_list')).find((r) => r.name === 'main');
+      const file = String(main?.file ?? '');
+      if (file === '') return async () => {}; // in memory: no other connection can see it
+      const previous = migratingFiles.get(file) ?? Promise.resolve();
+      let release = () => {};
+      const turn = new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      const tail = previous.then(() => turn);
+      migratingFiles.set(file, tail);
+      await previous;
+      return async () => {
+        release();
+        if (migratingFiles.get(file) === tail) migratingFiles.delete(file);
+      };
     },
 
     async readVersion(run) {
@@ -104,7 +124,17 @@ async function rebuildTable(run: SqlRunner, ddl: DdlCompiler, table: AnyTable): 
   const list = kept.map(q).join(', ');
   if (kept.length > 0) await run(`INSERT INTO ${q(temporary)} (${list}) SELECT ${list} FROM ${q(name)}`);
   await run(`DROP TABLE ${q(name)}`);
-  await run(`ALTER TABLE ${q(temporary)} RENAME TO ${q(name)}`);
+  // Since 3.26 RENAME re-checks every view and trigger in the schema, and those that use the table
+  // by name fail now that it is gone for a moment; the legacy rename leaves them (and other
+  // tables' foreign keys) naming it, which is right once the new table has the name.
+  const [legacy] = await run('PRAGMA legacy_alter_table');
+  const wasLegacy = Number(legacy?.legacy_alter_table ?? 0) === 1;
+  if (!wasLegacy) await run('PRAGMA legacy_alter_table = ON');
+  try {
+    await run(`ALTER TABLE ${q(temporary)} RENAME TO ${q(name)}`);
+  } finally {
+    if (!wasLegacy) await run('PRAGMA legacy_alter_table = OFF');
+  }
   for (const statement of ddl.createIndexes(table)) await run(statement);
   for (const statement of [...keptIndexes, ...triggers]) await run(statement);
 }

@@ -79,7 +79,15 @@ class NodePostgresDriver implements Driver {
       // use reports it. (An app-owned pool keeps whatever error handling the app gave it.)
       this.pool.on('error', () => {});
     }
-    if (schema) await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+    if (schema) {
+      // Two processes creating the same schema at once can both miss it and collide on the catalog's
+      // unique index (23505) or see it appear (42P06): either way the schema is there.
+      await this.pool
+        .query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`)
+        .catch((error: { code?: string }) => {
+          if (error?.code !== '23505' && error?.code !== '42P06') throw error;
+        });
+    }
   }
 
   private get handle(): pg.Pool {
