@@ -15,23 +15,31 @@ export class ChangeFeed {
     private readonly unlisten: () => Promise<void>,
   ) {}
 
-  static async start(driver: Driver, deliver: (tables: ReadonlySet<string>) => void): Promise<ChangeFeed> {
+  static async start(
+    driver: Driver,
+    deliver: (tables: ReadonlySet<string>) => void,
+    allTables: () => ReadonlySet<string>,
+  ): Promise<ChangeFeed> {
     if (!driver.listen) {
       throw new UsageError(
         `changeNotifications needs LISTEN/NOTIFY, which the ${driver.name} driver does not have (PostgreSQL and PGlite do)`,
       );
     }
     const id = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
-    const unlisten = await driver.listen(CHANNEL, (payload) => {
-      const bar = payload.indexOf('|');
-      if (bar < 0 || payload.slice(0, bar) === id) return;
-      try {
-        const tables = JSON.parse(payload.slice(bar + 1));
-        if (Array.isArray(tables)) deliver(new Set(tables.map(String)));
-      } catch {
-        // Not one of ours: ignore it.
-      }
-    });
+    const unlisten = await driver.listen(
+      CHANNEL,
+      (payload) => {
+        const bar = payload.indexOf('|');
+        if (bar < 0 || payload.slice(0, bar) === id) return;
+        try {
+          const tables = JSON.parse(payload.slice(bar + 1));
+          if (Array.isArray(tables)) deliver(new Set(tables.map(String)));
+        } catch {
+          // Not one of ours: ignore it.
+        }
+      },
+      () => deliver(allTables()),
+    );
     return new ChangeFeed(driver, id, unlisten);
   }
 

@@ -2,6 +2,7 @@ import type { Dialect } from '../dialect/dialect.js';
 import type { CompiledQuery } from '../dialect/query-compiler.js';
 import { UsageError } from '../errors.js';
 import { ChangeSet } from '../live/change-set.js';
+import { foreignKeyCascades } from '../live/foreign-key-cascades.js';
 import { LiveQuery } from '../live/live-query.js';
 import { LiveSource, type RowFilter } from '../live/live-source.js';
 import type { RowChange } from '../live/row-changes.js';
@@ -74,9 +75,17 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
   private readonly liveSources = new Map<string, LiveSource<any>>();
   private changeFeed: ChangeFeed | undefined;
 
+  /** Tables whose rows foreign-key actions change when a table is written (built on first use). */
+  private cascades: ReadonlyMap<string, readonly string[]> | undefined;
+
   /** Tells listeners, live queries and (when on) other processes that these tables changed. */
   private tablesChanged(changes: ChangeSet): void {
     if (changes.tables.size === 0) return;
+    // Rows that foreign-key actions changed in other tables: those tables changed too, rows unknown.
+    this.cascades ??= foreignKeyCascades(this.schema);
+    for (const table of [...changes.tables]) {
+      for (const child of this.cascades.get(table) ?? []) changes.add(child);
+    }
     this.changes.emit(changes.tables, changes.rowChanges());
     this.changeFeed?.publish(changes.tables);
   }
@@ -162,7 +171,12 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
 
   /** @internal Starts sharing change events with other Database objects on the same PostgreSQL. */
   async startChangeFeed(): Promise<void> {
-    this.changeFeed = await ChangeFeed.start(this.driver, (tables) => this.changes.emit(tables, undefined));
+    this.changeFeed = await ChangeFeed.start(
+      this.driver,
+      (tables) => this.changes.emit(tables, undefined),
+      // After a gap in notifications, anything may have changed.
+      () => new Set(this.schema.tableList.map((t) => t.$name)),
+    );
   }
 
   /**

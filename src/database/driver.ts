@@ -47,7 +47,12 @@ export interface Driver {
    * PostgreSQL only: LISTEN on a channel on a connection of its own; resolves to the UNLISTEN.
    * Drivers without notifications leave it out.
    */
-  listen?(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>>;
+  listen?(
+    channel: string,
+    onMessage: (payload: string) => void,
+    /** Called after the listening connection dropped and came back: notifications may be lost. */
+    onGap?: () => void,
+  ): Promise<() => Promise<void>>;
   /** Releases every connection and handle the driver opened (not those the app passed in). */
   close(): Promise<void>;
 }

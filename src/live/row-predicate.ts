@@ -20,7 +20,7 @@ function normaliser(
 ): { ordered: boolean; norm: (v: unknown) => unknown } | undefined {
   switch (column.type.kind) {
     case 'uuid':
-      return { ordered: false, norm: (v) => v };
+      return { ordered: false, norm: (v) => (typeof v === 'string' ? v.toLowerCase() : v) };
     case 'text':
     case 'enum':
     case 'boolean':

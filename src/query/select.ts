@@ -260,6 +260,10 @@ export class SelectQuery<TMode extends Mode, TSel, TNullable extends string>
   private rowFilter(): RowFilter | undefined {
     const { from, joins, where, compound } = this.state;
     if (joins.length > 0 || compound.length > 0 || !where || !is(from, TableBase)) return undefined;
+    // A subquery in the select list, grouping, having or order reads rows the filter does not cover.
+    const { groupBy, having, orderBy } = this.state;
+    const rest = [...this.fields().map((f) => f.expr), ...groupBy, having, ...orderBy.map((o) => o.expr)];
+    if (rest.some(readsTables)) return undefined;
     const matches = compileRowPredicate(where, from);
     return matches ? { table: from.$name, matches } : undefined;
   }
@@ -313,6 +317,27 @@ export class SelectQuery<TMode extends Mode, TSel, TNullable extends string>
   [toSubqueryNode](): SubqueryNode {
     return { kind: 'subquery', query: this.toNode(), alias: undefined };
   }
+}
+
+/** Whether an expression reads a table of its own (a subquery, EXISTS, a table named in raw SQL). */
+function readsTables(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some(readsTables);
+  switch ((value as { kind?: unknown }).kind) {
+    case 'tableRef':
+    case 'subquery':
+    case 'exists':
+    case 'select':
+    case 'compound':
+    case 'identifier':
+      return true;
+    case 'column':
+    case 'param':
+    case 'ref':
+    case 'star':
+      return false;
+  }
+  return Object.values(value).some(readsTables);
 }
 
 /** A select query with a name, usable like a table: `sq.title` is its `title` column. */

@@ -134,18 +134,53 @@ class NodePostgresDriver implements Driver {
     };
   }
 
-  async listen(channel: string, onMessage: (payload: string) => void): Promise<() => Promise<void>> {
+  async listen(
+    channel: string,
+    onMessage: (payload: string) => void,
+    onGap?: () => void,
+  ): Promise<() => Promise<void>> {
     // LISTEN holds a connection for as long as it listens, so it gets its own, outside the pool.
-    const pool = this.handle as pg.Pool & { options: pg.PoolConfig };
-    const client = new pg.Client(pool.options);
-    client.on('error', () => {});
-    await client.connect();
-    client.on('notification', (message) => {
-      if (message.channel === channel && message.payload !== undefined) onMessage(message.payload);
-    });
-    await client.query(`LISTEN ${quoteIdent(channel)}`);
+    // When that connection drops it is opened again (with a growing pause), and `onGap` says that
+    // notifications may have been missed meanwhile.
+    const config = (this.handle as pg.Pool & { options: pg.PoolConfig }).options;
+    let client: pg.Client | undefined;
+    let stopped = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const connect = async (): Promise<void> => {
+      const next = new pg.Client(config);
+      next.on('notification', (message) => {
+        if (message.channel === channel && message.payload !== undefined) onMessage(message.payload);
+      });
+      next.on('error', () => {});
+      next.on('end', () => {
+        if (!stopped && client === next) reconnect(1);
+      });
+      await next.connect();
+      await next.query(`LISTEN ${quoteIdent(channel)}`);
+      if (stopped) {
+        await next.end().catch(() => {});
+        return;
+      }
+      client = next;
+    };
+    const reconnect = (attempt: number) => {
+      client = undefined;
+      const pause = Math.min(5000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2);
+      timer = setTimeout(() => {
+        timer = undefined;
+        if (stopped) return;
+        connect().then(
+          () => onGap?.(),
+          () => reconnect(attempt + 1),
+        );
+      }, pause);
+    };
+    await connect();
     return async () => {
-      await client.end().catch(() => {});
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      await client?.end().catch(() => {});
+      client = undefined;
     };
   }
 
