@@ -1,18 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import pg from 'pg';
 import { expect, it } from 'vitest';
-import { sqlite } from '../../src/drivers/better-sqlite3/index.js';
-import { postgres } from '../../src/drivers/node-postgres/index.js';
-import { pglite } from '../../src/drivers/pglite/index.js';
 import {
   boolean,
   ConstraintError,
   check,
   type Database,
-  type Driver,
   eq,
   index,
   integer,
@@ -27,7 +18,8 @@ import {
   uniqueIndex,
   uuid,
 } from '../../src/index.js';
-import { dialectSuite, type TestDriver } from '../support/drivers.js';
+import { dialectSuite } from '../support/drivers.js';
+import { sameDatabase } from '../support/same-database.js';
 
 // Declared before the tables they reference, and listed first in the schema: creation must still
 // put referenced tables first.
@@ -135,46 +127,6 @@ async function constraintKind(query: PromiseLike<unknown>): Promise<string> {
     return (error as ConstraintError).kind;
   }
   throw new Error('expected a constraint error, but the query succeeded');
-}
-
-/**
- * Drivers that reach one database twice, for re-opening it: a SQLite file in a temp folder, one
- * PGlite instance (which the app owns, so closing a database leaves it running), or one schema
- * on the PostgreSQL server.
- */
-function sameDatabase(driver: TestDriver): { driver(): Driver; dispose(): Promise<void> } {
-  const name = `reopen_${process.pid}_${Date.now().toString(36)}`;
-  switch (driver.name) {
-    case 'better-sqlite3': {
-      const dir = mkdtempSync(join(tmpdir(), 'syncline-schema-'));
-      return {
-        driver: () => sqlite({ path: join(dir, 'app.db') }),
-        dispose: async () => rmSync(dir, { recursive: true, force: true }),
-      };
-    }
-    case 'pglite': {
-      const instance = new PGlite();
-      return {
-        driver: () => pglite({ instance, schema: name }),
-        dispose: () => instance.close(),
-      };
-    }
-    case 'postgres': {
-      const connectionString = process.env.DATABASE_URL!;
-      return {
-        driver: () => postgres({ connectionString, schema: name }),
-        dispose: async () => {
-          const client = new pg.Client({ connectionString });
-          await client.connect();
-          try {
-            await client.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`);
-          } finally {
-            await client.end();
-          }
-        },
-      };
-    }
-  }
 }
 
 dialectSuite('openDatabase creates the schema', (env) => {
