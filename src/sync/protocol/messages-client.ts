@@ -1,0 +1,192 @@
+import { z } from 'zod';
+import { FilterSchema } from './filter-tree.js';
+import { decodeHlc } from './hlc.js';
+import { NameSchema as name, VersionSchema as version } from './messages-envelope.js';
+import { shown } from './messages-error.js';
+import { JsonRowSchema } from './messages-json.js';
+import { PositionSchema } from './messages-position.js';
+
+const hlc = z.string().refine((s) => {
+  try {
+    decodeHlc(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'expected an HLC stamp made by encodeHlc: 13 digits of wall ms, "-", 5 hex digits of counter, "-", a node id');
+
+/**
+ * One change to one row, the same way in both directions (a client's push, the server's
+ * `changes`). `table` and the keys of `pk` and `values` are SQL names; values are encoded by the
+ * value codec. `insert` carries the new row in `values`, `update` only the changed columns,
+ * `delete` no `values`. `hlc` is the stamp that orders the change for last-writer-wins.
+ *
+ * @example
+ *   const change: ChangeJson = { table: 'todos', op: 'update', pk: { id }, values: { done: true }, hlc: encodeHlc(clock.now()) };
+ */
+export const ChangeSchema = z
+  .strictObject({
+    table: name,
+    op: z.enum(['insert', 'update', 'delete']),
+    pk: JsonRowSchema.refine((pk) => Object.keys(pk).length > 0, 'a primary key needs at least one column'),
+    values: JsonRowSchema.optional(),
+    hlc,
+  })
+  .superRefine((change, ctx) => {
+    if (change.op === 'delete' && change.values !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['values'], message: 'a delete carries no values' });
+    } else if (change.op !== 'delete' && change.values === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['values'],
+        message: `missing (an ${change.op} carries its values)`,
+      });
+    } else if (change.op === 'update' && Object.keys(change.values!).length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['values'], message: 'an update changes at least one column' });
+    }
+  });
+/**
+ * A parsed change (see `ChangeSchema`).
+ *
+ * @example
+ *   for (const c of batch.changes) if (c.op === 'delete') remove(c.table, c.pk);
+ */
+export type ChangeJson = z.output<typeof ChangeSchema>;
+
+/**
+ * A shape a client subscribes to: its own `id` for it (unique within the hello, 1 to 64
+ * characters, echoed in `snapshot`), the SQL name of a synced table, and an optional filter tree
+ * (`filterToJson`). Without `where` the shape is the whole table, as far as the read rules allow.
+ *
+ * @example
+ *   const shape: ShapeJson = { id: 'open-todos', table: 'todos', where: filterToJson(eq(todos.done, false)) };
+ */
+export const ShapeSchema = z.strictObject({
+  id: z.string().min(1, 'cannot be empty').max(64, 'at most 64 characters'),
+  table: name,
+  where: FilterSchema.optional(),
+});
+/**
+ * A parsed shape (see `ShapeSchema`); check it against the schema with `resolveShape`.
+ *
+ * @example
+ *   const shapes: ShapeJson[] = [shapeToJson('todos', todos)];
+ */
+export type ShapeJson = z.output<typeof ShapeSchema>;
+
+/**
+ * Client → server, first on every connection: who the client is (`clientId`, a uuid it made and
+ * keeps; lower-cased here), the schema version it was built with, its auth token, the shapes it
+ * wants, and its cursor: the position of the last server change it applied, absent on a first
+ * connection (then every shape starts with a snapshot).
+ *
+ * @example
+ *   { type: 'hello', v: 1, clientId, schemaVersion: 3, token, shapes: [{ id: 'todos', table: 'todos' }], cursor: '41' }
+ */
+export const HelloSchema = z.strictObject({
+  type: z.literal('hello'),
+  v: version,
+  clientId: z
+    .uuid({ error: (issue) => (issue.input === undefined ? undefined : 'expected a uuid') })
+    .transform((id) => id.toLowerCase()),
+  schemaVersion: z.int().min(1),
+  token: z.string().min(1, 'cannot be empty; leave token out instead').optional(),
+  shapes: z.array(ShapeSchema).superRefine((shapes, ctx) => {
+    const seen = new Set<string>();
+    shapes.forEach((shape, i) => {
+      if (seen.has(shape.id)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [i, 'id'],
+          message: `shape id ${shown(shape.id)} is used twice`,
+        });
+      }
+      seen.add(shape.id);
+    });
+  }),
+  cursor: PositionSchema.optional(),
+});
+/**
+ * A parsed `hello` (see `HelloSchema`).
+ *
+ * @example
+ *   if (hello.schemaVersion !== appSchema.version) refuse('schema_mismatch');
+ */
+export type HelloMessage = z.output<typeof HelloSchema>;
+
+/**
+ * One client transaction: the changes it made, applied by the server in one transaction, whole or
+ * not at all. `mutationId` counts a client's batches from 1 up, never reused, so the server can
+ * apply a batch sent twice only once.
+ *
+ * @example
+ *   const batch: BatchJson = { mutationId: 7, changes: [change] };
+ */
+export const BatchSchema = z.strictObject({
+  mutationId: z.int().min(1),
+  changes: z.array(ChangeSchema).min(1, 'a batch holds at least one change'),
+});
+/**
+ * A parsed batch (see `BatchSchema`).
+ *
+ * @example
+ *   if (batch.mutationId <= lastApplied) return { mutationId: batch.mutationId, status: 'applied' };
+ */
+export type BatchJson = z.output<typeof BatchSchema>;
+
+/**
+ * Client → server: local writes from the outbox, oldest first, as batches with increasing
+ * mutation ids. Answered by one `ack`.
+ *
+ * @example
+ *   { type: 'push', v: 1, batches: [{ mutationId: 7, changes: [change] }] }
+ */
+export const PushSchema = z.strictObject({
+  type: z.literal('push'),
+  v: version,
+  batches: z
+    .array(BatchSchema)
+    .min(1, 'a push holds at least one batch')
+    .superRefine((batches, ctx) => {
+      for (let i = 1; i < batches.length; i++) {
+        if (batches[i].mutationId <= batches[i - 1].mutationId) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [i, 'mutationId'],
+            message: `mutation ids must increase; ${batches[i].mutationId} follows ${batches[i - 1].mutationId}`,
+          });
+        }
+      }
+    }),
+});
+/**
+ * A parsed `push` (see `PushSchema`).
+ *
+ * @example
+ *   for (const batch of push.batches) await applyBatch(batch);
+ */
+export type PushMessage = z.output<typeof PushSchema>;
+
+/**
+ * Client → server: a keep-alive the server answers with `pong`. Browsers cannot send WebSocket
+ * pings, so liveness is checked with messages.
+ *
+ * @example
+ *   { type: 'ping', v: 1 }
+ */
+export const PingSchema = z.strictObject({ type: z.literal('ping'), v: version });
+/**
+ * A parsed `ping` (see `PingSchema`).
+ *
+ * @example
+ *   if (m.type === 'ping') send({ type: 'pong', v: PROTOCOL_VERSION });
+ */
+export type PingMessage = z.output<typeof PingSchema>;
+
+/**
+ * Any message a client sends.
+ *
+ * @example
+ *   function handle(m: ClientMessage) { if (m.type === 'push') apply(m.batches); }
+ */
+export type ClientMessage = HelloMessage | PushMessage | PingMessage;

@@ -1,0 +1,64 @@
+import type { Schema } from '../../schema/schema.js';
+import type { AnyTable } from '../../schema/table.js';
+import type { SQL } from '../../sql/sql.js';
+import { type FilterLimits, filterFromJson, filterToJson } from './filter-tree.js';
+import type { ShapeJson } from './messages-client.js';
+import { SyncMessageError, shown } from './messages-error.js';
+
+/**
+ * A shape checked against the schema on the server: the table it names, and its filter rebuilt as
+ * a condition (undefined for the whole table), ready to be ANDed with the table's read rule.
+ *
+ * @example
+ *   const { table, where } = resolveShape(shape, appSchema);
+ */
+export interface ResolvedShape {
+  readonly id: string;
+  readonly table: AnyTable;
+  readonly where: SQL<boolean> | undefined;
+}
+
+/**
+ * Checks a shape from a `hello` against the schema: the table must exist and be synced (not a
+ * `localTable`), and the filter must be a valid tree for it (see `filterFromJson`). Throws
+ * `SyncMessageError` with code `unknown_table` naming the table and the synced ones, or the
+ * filter's own error; `index` is the shape's place in the hello, used in the error's path.
+ *
+ * @example
+ *   const shapes = hello.shapes.map((shape, i) => resolveShape(shape, appSchema, i));
+ */
+export function resolveShape(
+  shape: ShapeJson,
+  schema: Schema,
+  index = 0,
+  limits: Partial<FilterLimits> = {},
+): ResolvedShape {
+  const at = `shapes[${index}]`;
+  const table = schema.tableByName(shape.table);
+  if (!table || table.$local) {
+    const synced = schema.tableList.filter((t) => !t.$local).map((t) => t.$name);
+    const why = table ? 'is a local table, which never syncs' : 'is not in the schema';
+    throw new SyncMessageError(
+      'unknown_table',
+      `${at}.table: table ${shown(shape.table)} ${why}; the synced tables are ${synced.join(', ') || '(none)'}`,
+      { path: `${at}.table` },
+    );
+  }
+  const where =
+    shape.where === undefined ? undefined : filterFromJson(shape.where, table, limits, `${at}.where`);
+  return { id: shape.id, table, where };
+}
+
+/**
+ * The client side of a shape: its id, table and optional condition (built with the expression
+ * builders on that table's columns) in the form a `hello` carries. Throws `UsageError` for a
+ * condition a filter tree cannot express (see `filterToJson`).
+ *
+ * @example
+ *   shapeToJson('list-1', todos, eq(todos.listId, listId)); // { id: 'list-1', table: 'todos', where: { op: 'eq', ... } }
+ */
+export function shapeToJson(id: string, table: AnyTable, where?: SQL<unknown>): ShapeJson {
+  return where === undefined
+    ? { id, table: table.$name }
+    : { id, table: table.$name, where: filterToJson(where, table) };
+}

@@ -1,0 +1,281 @@
+import {
+  checkBigint,
+  checkBoolean,
+  checkBytes,
+  checkDate,
+  checkEnum,
+  checkInteger,
+  checkJson,
+  checkNumber,
+  checkNumeric,
+  checkString,
+  checkUuid,
+  invalid,
+} from '../../dialect/value-checks.js';
+import { is } from '../../entity.js';
+import { InvalidValueError, SyncProtocolError } from '../../errors.js';
+import type { ColumnType, ColumnTypeKind } from '../../schema/column-type.js';
+import type { AnyTable } from '../../schema/table.js';
+import { decodeBase64, encodeBase64 } from './base64.js';
+
+/**
+ * A value JSON can carry as is: what `JSON.parse` returns. Column values travel in sync messages
+ * in this form, one per column type (see `encodeValue`).
+ *
+ * @example
+ *   const wire: JsonValue = { id: '2f1c…', done: true, tags: ['a', 'b'] };
+ */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * A row in a sync message: SQL column name to encoded value. It may hold only some of a table's
+ * columns (an update carries the columns it changed).
+ *
+ * @example
+ *   const row: JsonRow = { id: '2f1c…', updated_at: 1_700_000_000_000 };
+ */
+export type JsonRow = { [column: string]: JsonValue };
+
+interface ValueCodec {
+  readonly encode: (value: unknown) => JsonValue;
+  readonly decode: (json: unknown) => unknown;
+}
+
+const DECIMAL_INTEGER = /^-?(0|[1-9][0-9]*)$/;
+/** The range a Date can hold (ECMA-262 section 21.4.1.22). */
+const MAX_DATE_MS = 8.64e15;
+
+function checkFinite(value: unknown): number {
+  const number = checkNumber(value);
+  if (!Number.isFinite(number)) invalid('a finite number (NaN and Infinity cannot be synced)', value);
+  // JSON has no -0: it would arrive as 0 anyway, so say so here rather than on the other side.
+  return number === 0 ? 0 : number;
+}
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * True when `value` is exactly what JSON can carry: null, booleans, strings, finite numbers,
+ * arrays and plain objects of those, without cycles. No `undefined`, Dates, bigints or class
+ * instances, which JSON would drop or change.
+ */
+function isJsonValue(value: unknown, ancestors: Set<object> = new Set()): boolean {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (typeof value === 'number') return Number.isFinite(value);
+  if (typeof value !== 'object' || ancestors.has(value)) return false;
+  if (!Array.isArray(value) && !isPlainObject(value)) return false;
+  ancestors.add(value);
+  try {
+    const items = Array.isArray(value) ? value : Object.values(value);
+    // Holes in an array would be written as null: not the same value.
+    if (Array.isArray(value) && Object.keys(value).length !== value.length) return false;
+    return items.every((item) => isJsonValue(item, ancestors));
+  } finally {
+    ancestors.delete(value);
+  }
+}
+
+/** Turns a value into the JSON value the database would store for it (what `JSON.stringify` keeps). */
+function toJsonValue(value: unknown): JsonValue {
+  if (isJsonValue(value)) return value as JsonValue;
+  const text = checkJson(value);
+  // A toJSON() returning undefined makes JSON.stringify return undefined, not a string.
+  if (typeof text !== 'string') return invalid('a JSON value', value);
+  return JSON.parse(text) as JsonValue;
+}
+
+function checkJsonValue(expected: string): (value: unknown) => JsonValue {
+  return (value) => (isJsonValue(value) ? (value as JsonValue) : invalid(expected, value));
+}
+
+const checkPureJson = checkJsonValue(
+  'a JSON value (null, boolean, finite number, string, array, plain object)',
+);
+
+const builtinCodecs: Record<Exclude<ColumnTypeKind, 'enum' | 'custom'>, ValueCodec> = {
+  uuid: { encode: checkUuid, decode: checkUuid },
+  text: { encode: checkString, decode: checkString },
+  integer: { encode: checkInteger, decode: checkInteger },
+  bigint: {
+    encode: (value) => checkBigint(value).toString(),
+    decode: (json) =>
+      typeof json === 'string' && DECIMAL_INTEGER.test(json)
+        ? checkBigint(BigInt(json))
+        : invalid('a 64-bit integer as a decimal string (like "-42")', json),
+  },
+  real: { encode: checkFinite, decode: checkFinite },
+  boolean: { encode: checkBoolean, decode: checkBoolean },
+  timestamp: {
+    encode: (value) => checkDate(value).getTime(),
+    decode: (json) =>
+      Number.isSafeInteger(json) && Math.abs(json as number) <= MAX_DATE_MS
+        ? new Date(json as number)
+        : invalid('a timestamp as a whole number of ms since 1970-01-01 UTC', json),
+  },
+  json: { encode: toJsonValue, decode: checkPureJson },
+  blob: {
+    encode: (value) => encodeBase64(checkBytes(value)),
+    decode: (json) =>
+      decodeBase64(typeof json === 'string' ? json : invalid('bytes as a base64 string', json)),
+  },
+  numeric: {
+    encode: checkNumeric,
+    decode: (json) =>
+      typeof json === 'string' ? checkNumeric(json) : invalid('a decimal number as a string', json),
+  },
+};
+
+const derivedCodecs = new WeakMap<ColumnType, ValueCodec>();
+
+function codecFor(type: ColumnType): ValueCodec {
+  if (type.kind !== 'enum' && type.kind !== 'custom') {
+    const codec = builtinCodecs[type.kind];
+    if (!codec) throw new SyncProtocolError(`no sync encoding for the column type "${String(type.kind)}"`);
+    return codec;
+  }
+  let codec = derivedCodecs.get(type);
+  if (!codec) {
+    if (type.kind === 'enum') {
+      const check = checkEnum(type.enumValues ?? []);
+      codec = { encode: check, decode: check };
+    } else {
+      // A custom type's app value could be anything; it syncs when it is plain JSON, and anything
+      // else is refused rather than silently changed on the way (a Date would arrive as a string).
+      const check = checkJsonValue(
+        `a plain JSON value (custom type "${type.custom?.name ?? '?'}" values sync only as null, booleans, finite numbers, strings, arrays and plain objects)`,
+      );
+      codec = { encode: check, decode: check };
+    }
+    derivedCodecs.set(type, codec);
+  }
+  return codec;
+}
+
+function typeName(type: ColumnType): string {
+  return type.kind === 'custom' ? `custom type "${type.custom?.name ?? '?'}"` : type.kind;
+}
+
+/** "an integer value", "a custom type "point" value": the subject of a message about a lone value. */
+function valueLabel(type: ColumnType): string {
+  const name = typeName(type);
+  return `${type.kind === 'integer' || type.kind === 'enum' ? 'an' : 'a'} ${name} value`;
+}
+
+function convert<T>(direction: 'encode' | 'decode', type: ColumnType, value: unknown, where: string): T {
+  if (value === null) return null as T;
+  const action = direction === 'encode' ? 'cannot encode' : 'cannot decode';
+  if (value === undefined) {
+    throw new SyncProtocolError(`${action} ${where}: got undefined, which JSON cannot carry (use null)`);
+  }
+  try {
+    return codecFor(type)[direction](value) as T;
+  } catch (error) {
+    if (is(error, InvalidValueError) || is(error, SyncProtocolError)) {
+      throw new SyncProtocolError(`${action} ${where}: ${error.message}`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+/**
+ * Encodes one column value for a sync message, so that `decodeValue` on any replica (SQLite or
+ * PostgreSQL) gives back an equal value. Encodings: bigint as a decimal string; timestamp as a
+ * whole number of ms since the epoch (UTC, the precision both dialects keep); blob as padded
+ * base64; numeric as its string; uuid lower-cased; integer and real as finite numbers (-0 becomes
+ * 0); json as the JSON value the database would store; enum checked against its values; custom
+ * types only when their value is plain JSON; null as null. A value of the wrong shape throws
+ * `SyncProtocolError` saying what was expected and what came.
+ *
+ * @example
+ *   encodeValue({ kind: 'bigint' }, 2n ** 60n);                 // '1152921504606846976'
+ *   encodeValue(todos.updatedAt.type, new Date(0));             // 0
+ */
+export function encodeValue(type: ColumnType, value: unknown): JsonValue {
+  return convert('encode', type, value, valueLabel(type));
+}
+
+/**
+ * Decodes one column value from a sync message: the inverse of `encodeValue`, giving the app
+ * value (bigint, Date, Uint8Array, ...). It accepts only the form `encodeValue` writes (a bigint
+ * must be a string, a timestamp a number), so a value that would lose precision or change
+ * meaning is refused with a `SyncProtocolError` instead.
+ *
+ * @example
+ *   decodeValue({ kind: 'timestamp' }, 1_700_000_000_000); // Date 2023-11-14T22:13:20.000Z
+ *   decodeValue({ kind: 'blob' }, 'AP8=');                 // Uint8Array [0, 255]
+ */
+export function decodeValue(type: ColumnType, json: unknown): unknown {
+  return convert('decode', type, json, valueLabel(type));
+}
+
+function checkRowObject(table: AnyTable, row: unknown, action: string): Record<string, unknown> {
+  if (row === null || typeof row !== 'object' || Array.isArray(row)) {
+    throw new SyncProtocolError(
+      `${action} a row of table "${table.$name}": expected an object of column values, got ${row === null ? 'null' : Array.isArray(row) ? 'an array' : typeof row}`,
+    );
+  }
+  return row as Record<string, unknown>;
+}
+
+function columnOf(table: AnyTable, name: string, action: string) {
+  const column = table.$columnBySqlName(name);
+  if (!column) {
+    const known = table.$columnList.map((c) => c.name).join(', ');
+    throw new SyncProtocolError(
+      `${action} a row of table "${table.$name}": it has no column "${name}" (its columns: ${known}); rows are keyed by SQL column name`,
+    );
+  }
+  return column;
+}
+
+/**
+ * Encodes a row (or the changed part of one) of `table` for a sync message. The row is keyed by
+ * SQL column name (`owner_id`, not `ownerId`), holds any subset of the columns, and each value is
+ * encoded with `encodeValue` for its column's type. A key that is not a column of the table throws
+ * `SyncProtocolError` naming the table and the key; `undefined` values are left out, as JSON does.
+ *
+ * @example
+ *   encodeRow(todos, { id, done: true, updated_at: new Date() });
+ *   // { id: '…', done: true, updated_at: 1700000000000 }
+ */
+export function encodeRow(table: AnyTable, row: Record<string, unknown>): JsonRow {
+  const action = 'cannot encode';
+  const source = checkRowObject(table, row, action);
+  const out: JsonRow = {};
+  for (const name of Object.keys(source)) {
+    const value = source[name];
+    if (value === undefined) continue;
+    const column = columnOf(table, name, action);
+    out[name] = convert('encode', column.type, value, `${table.$name}.${name} (${typeName(column.type)})`);
+  }
+  return out;
+}
+
+/**
+ * Decodes a row of `table` from a sync message: the inverse of `encodeRow`, keyed by SQL column
+ * name, holding the columns the message carried. A key that is not a column of the table, a row
+ * that is not an object, or a value of the wrong shape throws `SyncProtocolError` naming the table
+ * and column.
+ *
+ * @example
+ *   const row = decodeRow(todos, JSON.parse(message).row);
+ *   row.updated_at instanceof Date; // true
+ */
+export function decodeRow(table: AnyTable, json: unknown): Record<string, unknown> {
+  const action = 'cannot decode';
+  const source = checkRowObject(table, json, action);
+  const out: Record<string, unknown> = {};
+  for (const name of Object.keys(source)) {
+    const column = columnOf(table, name, action);
+    out[name] = convert(
+      'decode',
+      column.type,
+      source[name],
+      `${table.$name}.${name} (${typeName(column.type)})`,
+    );
+  }
+  return out;
+}
