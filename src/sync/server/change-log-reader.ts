@@ -1,0 +1,172 @@
+import type { Database } from '../../database/database.js';
+import { UsageError } from '../../errors.js';
+import { type SqlRunner, transactionRunner } from '../../migrations/sql-runner.js';
+import { ADVISORY_LOCK_CLASS } from './capture.js';
+
+/**
+ * One row change captured by the server's triggers, with the position the reader gave it.
+ * `row` is the new row (the old one for a delete) as `to_jsonb` wrote it, keyed by SQL column
+ * name; `oldPk` is set only when an update changed the primary key.
+ *
+ * @example
+ *   const change: CapturedChange = { tick: 7n, id: 12n, txid: 901n, table: 'todos', op: 'update',
+ *     pk: { id: 'a1' }, oldPk: undefined, row: { id: 'a1', title: 'Milk' }, changedAt: new Date() };
+ */
+export interface CapturedChange {
+  readonly tick: bigint;
+  readonly id: bigint;
+  readonly txid: bigint;
+  readonly table: string;
+  readonly op: 'insert' | 'update' | 'delete';
+  readonly pk: Record<string, unknown>;
+  readonly oldPk: Record<string, unknown> | undefined;
+  readonly row: Record<string, unknown>;
+  readonly changedAt: Date;
+}
+
+/**
+ * What one `readNew()` numbered: the ticks after `from` up to and including `to`, in order.
+ *
+ * @example
+ *   const { from, to, changes } = await reader.readNew(); // changes.length === Number(to - from)
+ */
+export interface TickedBatch {
+  readonly from: bigint;
+  readonly to: bigint;
+  readonly changes: CapturedChange[];
+}
+
+const OPS = { I: 'insert', U: 'update', D: 'delete' } as const;
+
+const CHANGE_COLUMNS = `t.tick::text AS tick, c.id::text AS id, c.txid::text AS txid, c.table_name,
+  c.op, c.pk::text AS pk, c.old_pk::text AS old_pk, c."row"::text AS "row",
+  (extract(epoch FROM c.changed_at) * 1000)::float8 AS changed_ms`;
+
+function toChange(r: Record<string, unknown>): CapturedChange {
+  return {
+    tick: BigInt(r.tick as string),
+    id: BigInt(r.id as string),
+    txid: BigInt(r.txid as string),
+    table: r.table_name as string,
+    op: OPS[(r.op as string).trim() as keyof typeof OPS],
+    pk: JSON.parse(r.pk as string),
+    oldPk: r.old_pk == null ? undefined : JSON.parse(r.old_pk as string),
+    row: JSON.parse(r.row as string),
+    changedAt: new Date(Number(r.changed_ms)),
+  };
+}
+
+async function ticksAfter(run: SqlRunner, after: bigint, limit: bigint | number): Promise<CapturedChange[]> {
+  const rows = await run(
+    `SELECT ${CHANGE_COLUMNS} FROM _syncline_ticks t JOIN _syncline_changes c ON c.id = t.change_id
+      WHERE t.tick > $1::bigint ORDER BY t.tick LIMIT $2::bigint`,
+    [after.toString(), limit.toString()],
+  );
+  return rows.map(toChange);
+}
+
+/**
+ * Reads the change log that `installCapture()` fills, PgQ-style (DESIGN.md section 4), and numbers
+ * it with gap-free positions ("ticks") that clients use as cursors. Each `readNew()` takes
+ * `pg_current_snapshot()` and ticks the changes whose transaction is visible in it but was not in
+ * the snapshot of the previous read, so a transaction that commits late (after a later one) is
+ * still read, once, at the next read. Ticks, the last tick and the last snapshot live in
+ * PostgreSQL, and assigning runs under an advisory lock: several server instances (or a restarted
+ * one) share one numbering without repeating or skipping a change. The reader keeps no state.
+ *
+ * @example
+ *   const reader = new ChangeLogReader(db);
+ *   const { to, changes } = await reader.readNew(); // on each 'syncline_changes' notification
+ *   const page = await reader.readFrom(client.cursor, 500); // a client resuming after its cursor
+ */
+export class ChangeLogReader {
+  constructor(private readonly db: Database) {
+    if (db.dialect.name !== 'postgres') throw new UsageError('ChangeLogReader reads a PostgreSQL change log');
+  }
+
+  /**
+   * Ticks every change committed since the last read (by any instance) and returns them. Waits
+   * while another reader is assigning. Returns every new change at once: after a long pause call
+   * it, then page with `readFrom()` if the batch may be large.
+   *
+   * @example
+   *   const batch = await reader.readNew();
+   *   if (batch.to > batch.from) broadcast(batch.changes);
+   */
+  async readNew(): Promise<TickedBatch> {
+    return this.db.transaction(async (tx) => {
+      const run = transactionRunner(tx);
+      await run(`SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || '/ticks'))`, [
+        ADVISORY_LOCK_CLASS,
+      ]);
+      const [state] = await run(
+        'SELECT last_tick::text AS last_tick, snapshot::text AS snapshot FROM _syncline_reader_state WHERE id = 1',
+      );
+      if (!state) throw new UsageError('the change log is not installed; call installCapture() first');
+      const [{ snapshot: current }] = (await run('SELECT pg_current_snapshot()::text AS snapshot')) as [
+        { snapshot: string },
+      ];
+      const from = BigInt(state.last_tick as string);
+      const previous = state.snapshot as string | null;
+      // Rows below the previous xmin were all visible to the previous read; the xmax bound and the
+      // xmin bound keep the scan on the txid index.
+      const notSeenBefore =
+        previous === null
+          ? ''
+          : 'AND txid >= pg_snapshot_xmin($3::pg_snapshot) AND NOT pg_visible_in_snapshot(txid, $3::pg_snapshot)';
+      const [{ n }] = (await run(
+        `WITH ticked AS (
+           INSERT INTO _syncline_ticks (tick, change_id)
+           SELECT $1::bigint + row_number() OVER (ORDER BY txid, id), id FROM _syncline_changes
+            WHERE txid < pg_snapshot_xmax($2::pg_snapshot) AND pg_visible_in_snapshot(txid, $2::pg_snapshot)
+              ${notSeenBefore}
+           RETURNING 1)
+         SELECT count(*)::text AS n FROM ticked`,
+        previous === null ? [from.toString(), current] : [from.toString(), current, previous],
+      )) as [{ n: string }];
+      const to = from + BigInt(n);
+      await run(
+        'UPDATE _syncline_reader_state SET last_tick = $1::bigint, snapshot = $2::pg_snapshot WHERE id = 1',
+        [to.toString(), current],
+      );
+      const changes = to > from ? await ticksAfter(run, from, to - from) : [];
+      return { from, to, changes };
+    });
+  }
+
+  /**
+   * The already-ticked changes after `cursor` (exclusive), in tick order, at most `limit` of them.
+   * Reads only: any instance can serve a client whatever instance ticked the changes.
+   *
+   * @example
+   *   let cursor = 0n;
+   *   for (let page = await reader.readFrom(cursor, 500); page.length > 0; page = await reader.readFrom(cursor, 500))
+   *     cursor = page[page.length - 1].tick;
+   */
+  async readFrom(cursor: bigint, limit = 1000): Promise<CapturedChange[]> {
+    if (cursor < 0n || limit < 1) throw new UsageError('readFrom(cursor, limit): cursor >= 0 and limit >= 1');
+    return ticksAfter(this.runner(), cursor, limit);
+  }
+
+  /**
+   * The last tick assigned so far (0n before any): where a new client's cursor starts after its
+   * snapshot.
+   *
+   * @example
+   *   const position = await reader.lastTick();
+   */
+  async lastTick(): Promise<bigint> {
+    const [state] = await this.runner()(
+      'SELECT last_tick::text AS t FROM _syncline_reader_state WHERE id = 1',
+    );
+    return state ? BigInt(state.t as string) : 0n;
+  }
+
+  /** Runs one statement on any connection of the database, outside a transaction. */
+  private runner(): SqlRunner {
+    return async (text, params = []) => {
+      const result = await this.db.run({ sql: text, params, arrayMode: false, needsBigInt: false });
+      return result.rows as Record<string, unknown>[];
+    };
+  }
+}

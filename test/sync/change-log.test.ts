@@ -1,0 +1,253 @@
+import pg from 'pg';
+import { expect, it } from 'vitest';
+import {
+  type Database,
+  eq,
+  integer,
+  localTable,
+  primaryKey,
+  schema,
+  sql,
+  table,
+  text,
+  UsageError,
+} from '../../src/index.js';
+import { CHANGES_CHANNEL, installCapture } from '../../src/sync/server/capture.js';
+import { type CapturedChange, ChangeLogReader } from '../../src/sync/server/change-log-reader.js';
+import { dialectSuite, testDrivers } from '../support/drivers.js';
+import { waitFor } from '../support/wait.js';
+
+/**
+ * Server-side capture (DESIGN.md section 4): triggers log every write, whoever makes it, and the
+ * reader numbers the log in commit order with gap-free ticks, never skipping a transaction that
+ * commits after a later one, never repeating one, across reads, readers and restarts.
+ */
+
+const notes = table('notes', {
+  id: integer().primaryKey(),
+  body: text().notNull(),
+});
+
+const memberships = table(
+  'memberships',
+  {
+    groupId: integer('group_id').notNull(),
+    userId: text('user_id').notNull(),
+    role: text().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.groupId, t.userId] })],
+);
+
+const drafts = localTable('drafts', {
+  id: integer().primaryKey(),
+  body: text(),
+});
+
+const captureSchema = schema({ notes, memberships, drafts });
+type Db = Database<typeof captureSchema>;
+
+const summary = (changes: CapturedChange[]) => changes.map((c) => [c.table, c.op, c.pk]);
+
+function expectConsecutive(changes: CapturedChange[], after: bigint): void {
+  expect(changes.map((c) => c.tick)).toEqual(changes.map((_, i) => after + BigInt(i + 1)));
+}
+
+const postgresDrivers = testDrivers.filter((d) => d.dialect === 'postgres');
+
+dialectSuite(
+  'change log',
+  (env) => {
+    async function openCaptured(): Promise<{ db: Db; reader: ChangeLogReader }> {
+      const db = await env.open(captureSchema);
+      await installCapture(db, captureSchema.tableList);
+      return { db, reader: new ChangeLogReader(db) };
+    }
+
+    it('captures insert, update and delete made through syncline', async () => {
+      const { db, reader } = await openCaptured();
+      await db.insert(notes).values({ id: 1, body: 'first' });
+      await db.update(notes).set({ body: 'second' }).where(eq(notes.id, 1));
+      await db.delete(notes).where(eq(notes.id, 1));
+      const batch = await reader.readNew();
+      expect(batch.from).toBe(0n);
+      expect(batch.to).toBe(3n);
+      expect(summary(batch.changes)).toEqual([
+        ['notes', 'insert', { id: 1 }],
+        ['notes', 'update', { id: 1 }],
+        ['notes', 'delete', { id: 1 }],
+      ]);
+      expect(batch.changes.map((c) => c.row)).toEqual([
+        { id: 1, body: 'first' },
+        { id: 1, body: 'second' },
+        { id: 1, body: 'second' },
+      ]);
+      expectConsecutive(batch.changes, 0n);
+      expect(batch.changes[0]!.changedAt).toBeInstanceOf(Date);
+      expect(batch.changes[0]!.oldPk).toBeUndefined();
+    });
+
+    it('captures raw SQL writes, composite keys and a changed primary key; skips local tables', async () => {
+      const { db, reader } = await openCaptured();
+      await db.execute(sql`insert into memberships (group_id, user_id, role) values (7, 'ann', 'owner')`);
+      await db.execute(sql`update memberships set user_id = 'bob' where group_id = 7`);
+      await db.execute(sql`insert into drafts (id, body) values (1, 'stays local')`);
+      await db.execute(sql`delete from memberships`);
+      const { changes } = await reader.readNew();
+      expect(summary(changes)).toEqual([
+        ['memberships', 'insert', { group_id: 7, user_id: 'ann' }],
+        ['memberships', 'update', { group_id: 7, user_id: 'bob' }],
+        ['memberships', 'delete', { group_id: 7, user_id: 'bob' }],
+      ]);
+      expect(changes[1]!.oldPk).toEqual({ group_id: 7, user_id: 'ann' });
+      expect(changes[2]!.row).toEqual({ group_id: 7, user_id: 'bob', role: 'owner' });
+    });
+
+    it('gives gap-free increasing ticks across reads, and an empty batch when nothing changed', async () => {
+      const { db, reader } = await openCaptured();
+      const seen: CapturedChange[] = [];
+      for (let round = 0; round < 4; round++) {
+        await db.transaction(async (tx) => {
+          for (let i = 0; i < round + 1; i++)
+            await tx.insert(notes).values({ id: round * 10 + i, body: 'x' });
+        });
+        const batch = await reader.readNew();
+        expect(batch.from).toBe(BigInt(seen.length));
+        expect(batch.changes.length).toBe(round + 1);
+        seen.push(...batch.changes);
+      }
+      expectConsecutive(seen, 0n);
+      const empty = await reader.readNew();
+      expect(empty).toEqual({ from: 10n, to: 10n, changes: [] });
+      expect(await reader.lastTick()).toBe(10n);
+    });
+
+    it('reads transactions in commit order, in one read or across reads (sequential)', async () => {
+      const { db, reader } = await openCaptured();
+      await db.transaction(async (tx) => {
+        await tx.insert(notes).values({ id: 1, body: 'a' });
+        await tx.insert(notes).values({ id: 2, body: 'a' });
+      });
+      await db.insert(notes).values({ id: 3, body: 'b' });
+      const first = await reader.readNew();
+      expect(first.changes.map((c) => c.pk.id)).toEqual([1, 2, 3]);
+      expect(first.changes[0]!.txid).toBe(first.changes[1]!.txid);
+      expect(first.changes[2]!.txid > first.changes[0]!.txid).toBe(true);
+      await db.insert(notes).values({ id: 4, body: 'c' });
+      const second = await reader.readNew();
+      expect(second.changes.map((c) => [c.tick, c.pk.id])).toEqual([[4n, 4]]);
+    });
+
+    it('a restarted reader continues from the persisted state', async () => {
+      const { db, reader } = await openCaptured();
+      await db.insert(notes).values({ id: 1, body: 'before' });
+      expect((await reader.readNew()).to).toBe(1n);
+      await db.insert(notes).values({ id: 2, body: 'while down' });
+      const restarted = new ChangeLogReader(db);
+      const batch = await restarted.readNew();
+      expect(batch.from).toBe(1n);
+      expect(batch.changes.map((c) => [c.tick, c.pk.id])).toEqual([[2n, 2]]);
+      expect((await reader.readNew()).changes).toEqual([]);
+    });
+
+    it('readFrom(cursor) returns exactly the ticked changes after the cursor', async () => {
+      const { db, reader } = await openCaptured();
+      await db.insert(notes).values([1, 2, 3, 4, 5].map((id) => ({ id, body: `n${id}` })));
+      await db.insert(notes).values({ id: 6, body: 'not yet ticked' });
+      const { changes } = await reader.readNew();
+      await db.insert(notes).values({ id: 7, body: 'written after the read' });
+      expect((await reader.readFrom(0n)).map((c) => c.pk.id)).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(await reader.readFrom(2n)).toEqual(changes.slice(2));
+      expect((await reader.readFrom(2n, 2)).map((c) => c.tick)).toEqual([3n, 4n]);
+      expect(await reader.readFrom(6n)).toEqual([]);
+      await expect(reader.readFrom(-1n)).rejects.toThrow(UsageError);
+    });
+
+    it('install is idempotent: triggers once per synced table, none on local tables', async () => {
+      const { db, reader } = await openCaptured();
+      await installCapture(db, captureSchema.tableList);
+      await installCapture(db, captureSchema.tableList);
+      const triggers = await db.execute<{ table: string; n: number }>(
+        sql`select event_object_table as table, count(distinct trigger_name)::int as n
+              from information_schema.triggers where trigger_schema = current_schema()
+             group by event_object_table order by 1`,
+      );
+      expect(triggers).toEqual([
+        { table: 'memberships', n: 2 },
+        { table: 'notes', n: 2 },
+      ]);
+      await db.insert(notes).values({ id: 1, body: 'once' });
+      expect((await reader.readNew()).changes.length).toBe(1);
+      await installCapture(db, captureSchema.tableList);
+      expect(await reader.lastTick()).toBe(1n);
+    });
+
+    it('notifies on the changes channel when a captured table is written', async () => {
+      const { db } = await openCaptured();
+      let notified = 0;
+      const unlisten = await db.driver.listen!(CHANGES_CHANNEL, () => notified++);
+      try {
+        await db.insert(notes).values({ id: 1, body: 'ping' });
+        await waitFor(() => notified > 0, 5000, 'the change notification');
+      } finally {
+        await unlisten();
+      }
+    });
+
+    it('refuses a reader before install', async () => {
+      const db = await env.open(captureSchema);
+      await expect(new ChangeLogReader(db).readNew()).rejects.toThrow();
+    });
+
+    if (env.driver.name === 'postgres') {
+      async function connect(db: Db): Promise<pg.Client> {
+        const [{ schema: current }] = await db.execute<{ schema: string }>(
+          sql`select current_schema() as schema`,
+        );
+        const client = new pg.Client({
+          connectionString: process.env.DATABASE_URL,
+          options: `-c search_path="${current}"`,
+        });
+        await client.connect();
+        return client;
+      }
+
+      it('reads a transaction that commits after a later one at the next read, never skipping it', async () => {
+        const { db, reader } = await openCaptured();
+        const a = await connect(db);
+        const b = await connect(db);
+        try {
+          await a.query('BEGIN');
+          await a.query(`INSERT INTO notes (id, body) VALUES (1, 'A, slow')`);
+          await b.query('BEGIN');
+          await b.query(`INSERT INTO notes (id, body) VALUES (2, 'B, fast')`);
+          await b.query('COMMIT');
+          const first = await reader.readNew();
+          expect(first.changes.map((c) => [c.tick, c.pk.id])).toEqual([[1n, 2]]);
+          await a.query('COMMIT');
+          const second = await reader.readNew();
+          expect(second.changes.map((c) => [c.tick, c.pk.id])).toEqual([[2n, 1]]);
+          expect(second.changes[0]!.id < first.changes[0]!.id).toBe(true);
+          expect((await reader.readNew()).changes).toEqual([]);
+          expect((await reader.readFrom(0n)).map((c) => c.pk.id)).toEqual([2, 1]);
+        } finally {
+          await a.end();
+          await b.end();
+        }
+      });
+
+      it('concurrent readers share one numbering: no tick twice, no change twice, none lost', async () => {
+        const { db } = await openCaptured();
+        const readers = [new ChangeLogReader(db), new ChangeLogReader(db)];
+        const writes = Array.from({ length: 40 }, (_, i) => db.insert(notes).values({ id: i, body: 'w' }));
+        const reads = Array.from({ length: 10 }, (_, i) => readers[i % 2]!.readNew());
+        await Promise.all(writes);
+        const batches = await Promise.all(reads);
+        batches.push(await readers[0]!.readNew());
+        const all = batches.flatMap((b) => b.changes).sort((x, y) => (x.tick < y.tick ? -1 : 1));
+        expectConsecutive(all, 0n);
+        expect(new Set(all.map((c) => c.pk.id)).size).toBe(40);
+      });
+    }
+  },
+  postgresDrivers,
+);
