@@ -59,6 +59,8 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
   }
 
   wrote(table: string, rows?: readonly RowChange[]): void {
+    // Every autocommit write lands here: with nobody listening there is nothing to build.
+    if (!this.hasChangeAudience()) return;
     const changes = new ChangeSet();
     changes.add(table, rows);
     this.tablesChanged(changes);
@@ -79,8 +81,12 @@ export class Database<TSchema extends Schema = Schema> extends QueryScope {
   private cascades: ReadonlyMap<string, readonly string[]> | undefined;
 
   /** Tells listeners, live queries and (when on) other processes that these tables changed. */
+  private hasChangeAudience(): boolean {
+    return this.changes.size > 0 || this.changeFeed !== undefined;
+  }
+
   private tablesChanged(changes: ChangeSet): void {
-    if (changes.tables.size === 0) return;
+    if (changes.tables.size === 0 || !this.hasChangeAudience()) return;
     // Rows that foreign-key actions changed in other tables: those tables changed too, rows unknown.
     this.cascades ??= foreignKeyCascades(this.schema);
     for (const table of [...changes.tables]) {

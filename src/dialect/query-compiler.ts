@@ -13,6 +13,7 @@ import type {
   UpdateNode,
 } from '../sql/nodes.js';
 import type { Dialect } from './dialect.js';
+import { quoteIdentifier } from './quote-identifier.js';
 
 /** A placeholder's position in the parameter list of a compiled query, and how to encode its value. */
 export interface ParamSlot {
@@ -89,7 +90,7 @@ export abstract class QueryCompiler {
   quote(name: string): string {
     let q = this.quoted.get(name);
     if (q === undefined) {
-      q = `"${name.replaceAll('"', '""')}"`;
+      q = quoteIdentifier(name);
       if (this.quoted.size < 10_000) this.quoted.set(name, q);
     }
     return q;

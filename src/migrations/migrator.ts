@@ -1,5 +1,6 @@
 import type { Transaction } from '../database/transaction.js';
 import type { Dialect } from '../dialect/dialect.js';
+import { quoteIdentifier } from '../dialect/quote-identifier.js';
 import { MigrationError } from '../errors.js';
 import type { Column } from '../schema/column.js';
 import type { Schema } from '../schema/schema.js';
@@ -7,7 +8,7 @@ import type { AnyTable } from '../schema/table.js';
 import { SQL, sql } from '../sql/sql.js';
 import { transactionRunner } from './sql-runner.js';
 
-const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
+const q = quoteIdentifier;
 const tableName = (t: AnyTable | string) => (typeof t === 'string' ? t : t.$name);
 
 /**

@@ -3,8 +3,9 @@ import type { MigrationDialect } from '../../migrations/migration-dialect.js';
 import type { SqlRunner } from '../../migrations/sql-runner.js';
 import type { AnyTable } from '../../schema/table.js';
 import type { DdlCompiler } from '../ddl-compiler.js';
+import { quoteIdentifier } from '../quote-identifier.js';
 
-const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
+const q = quoteIdentifier;
 
 /** The first key of syncline's advisory locks; the second is the schema (namespace) being migrated. */
 const LOCK_CLASS = 0x53594e;

@@ -3,8 +3,9 @@ import type { MigrationDialect } from '../../migrations/migration-dialect.js';
 import type { SqlRunner } from '../../migrations/sql-runner.js';
 import type { AnyTable } from '../../schema/table.js';
 import type { DdlCompiler } from '../ddl-compiler.js';
+import { quoteIdentifier } from '../quote-identifier.js';
 
-const q = (name: string) => `"${name.replaceAll('"', '""')}"`;
+const q = quoteIdentifier;
 
 /** Files being migrated by this process: each file's queue of opens, by the promise at its end. */
 const migratingFiles = new Map<string, Promise<void>>();

@@ -2,6 +2,7 @@ import pg from 'pg';
 import type { Driver, DriverQuery, DriverResult, DriverSession } from '../../database/driver.js';
 import { statementName } from '../../database/statement-name.js';
 import { postgresDialect } from '../../dialect/postgres/postgres-dialect.js';
+import { quoteIdentifier } from '../../dialect/quote-identifier.js';
 import { UsageError } from '../../errors.js';
 
 export interface PostgresOptions {
@@ -22,10 +23,6 @@ function toDriverParams(params: readonly unknown[]): unknown[] {
       ? Buffer.from(value.buffer, value.byteOffset, value.byteLength)
       : value,
   );
-}
-
-function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
 }
 
 type Queryable = pg.Pool | pg.PoolClient;
@@ -73,7 +70,7 @@ class NodePostgresDriver implements Driver {
         connectionString: this.options.connectionString,
         ...this.options.poolConfig,
         // The search path is part of the connection, so every pooled connection works in the schema.
-        options: schema ? `-c search_path=${quoteIdent(schema)}` : this.options.poolConfig?.options,
+        options: schema ? `-c search_path=${quoteIdentifier(schema)}` : this.options.poolConfig?.options,
       });
       // An idle client of our pool that loses its connection must not crash the process; its next
       // use reports it. (An app-owned pool keeps whatever error handling the app gave it.)
@@ -83,7 +80,7 @@ class NodePostgresDriver implements Driver {
       // Two processes creating the same schema at once can both miss it and collide on the catalog's
       // unique index (23505) or see it appear (42P06): either way the schema is there.
       await this.pool
-        .query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`)
+        .query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(schema)}`)
         .catch((error: { code?: string }) => {
           if (error?.code !== '23505' && error?.code !== '42P06') throw error;
         });
@@ -102,7 +99,7 @@ class NodePostgresDriver implements Driver {
     const { schema } = this.options;
     if (schema && this.options.pool && !this.onSchema.has(client)) {
       try {
-        await client.query(`SET search_path TO ${quoteIdent(schema)}`);
+        await client.query(`SET search_path TO ${quoteIdentifier(schema)}`);
       } catch (error) {
         client.release(true);
         throw error;
@@ -156,7 +153,7 @@ class NodePostgresDriver implements Driver {
         if (!stopped && client === next) reconnect(1);
       });
       await next.connect();
-      await next.query(`LISTEN ${quoteIdent(channel)}`);
+      await next.query(`LISTEN ${quoteIdentifier(channel)}`);
       if (stopped) {
         await next.end().catch(() => {});
         return;

@@ -2,6 +2,7 @@ import { PGlite } from '@electric-sql/pglite';
 import type { Driver, DriverQuery, DriverResult, DriverSession } from '../../database/driver.js';
 import { SingleConnection } from '../../database/single-connection.js';
 import { postgresDialect } from '../../dialect/postgres/postgres-dialect.js';
+import { quoteIdentifier } from '../../dialect/quote-identifier.js';
 import { UsageError } from '../../errors.js';
 
 export interface PgliteOptions {
@@ -28,7 +29,7 @@ class PgliteDriver implements Driver {
     await pg.waitReady;
     const { schema } = this.options;
     if (schema) {
-      const quoted = `"${schema.replaceAll('"', '""')}"`;
+      const quoted = quoteIdentifier(schema);
       await pg.exec(`CREATE SCHEMA IF NOT EXISTS ${quoted}; SET search_path TO ${quoted}`);
     }
     this.pg = pg;

@@ -1,4 +1,5 @@
 import type { Database } from '../../database/database.js';
+import { quoteIdentifier } from '../../dialect/quote-identifier.js';
 import { UsageError } from '../../errors.js';
 import { transactionRunner } from '../../migrations/sql-runner.js';
 import type { AnyTable } from '../../schema/table.js';
@@ -22,10 +23,6 @@ export const CHANGES_CHANNEL = 'syncline_changes';
  *   await run('SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))', [ADVISORY_LOCK_CLASS]);
  */
 export const ADVISORY_LOCK_CLASS = 0x5c1e;
-
-function quoteIdent(name: string): string {
-  return `"${name.replaceAll('"', '""')}"`;
-}
 
 /**
  * The log tables and the trigger functions. The change log holds one row per changed row; its
@@ -89,7 +86,7 @@ function triggerDdl(table: AnyTable): string[] {
       `installCapture(): the synced table "${table.$name}" has no primary key; give it one, or declare it with localTable()`,
     );
   }
-  const name = quoteIdent(table.$name);
+  const name = quoteIdentifier(table.$name);
   const args = keys.map((k) => `'${k.replaceAll("'", "''")}'`).join(', ');
   return [
     `CREATE OR REPLACE TRIGGER _syncline_capture AFTER INSERT OR UPDATE OR DELETE ON ${name}
