@@ -168,13 +168,19 @@ export const PushSchema = z.strictObject({
 export type PushMessage = z.output<typeof PushSchema>;
 
 /**
- * Client → server: a keep-alive the server answers with `pong`. Browsers cannot send WebSocket
- * pings, so liveness is checked with messages.
+ * Client → server: a keep-alive the server answers with `pong` (echoing `id`). Browsers cannot
+ * send WebSocket pings, so liveness is checked with messages. The server first streams every
+ * change committed before the ping, so a `pong` also tells the client how far it must get to be
+ * caught up.
  *
  * @example
- *   { type: 'ping', v: 1 }
+ *   { type: 'ping', v: 1, id: '3' }
  */
-export const PingSchema = z.strictObject({ type: z.literal('ping'), v: version });
+export const PingSchema = z.strictObject({
+  type: z.literal('ping'),
+  v: version,
+  id: z.string().max(64, 'at most 64 characters').optional(),
+});
 /**
  * A parsed `ping` (see `PingSchema`).
  *

@@ -32,16 +32,22 @@ export type MessageLimits = z.output<typeof MessageLimitsSchema>;
  * Server → client, the answer to a good `hello`: the shapes are accepted and data follows. It
  * says which of the client's batches the server has already applied (`lastMutationId`, 0 for
  * none; the client drops those from its outbox and resends the rest, which covers an `ack` lost
- * with the connection) and the limits the server enforces.
+ * with the connection) and the limits the server enforces. `hlc` is the server's clock when it answered: the client merges it, so
+ * every stamp it makes afterwards is newer than every stamp the server held (the rows of a
+ * snapshot carry no stamps of their own).
  *
  * @example
- *   { type: 'welcome', v: 1, lastMutationId: 6, limits: DEFAULT_MESSAGE_LIMITS }
+ *   { type: 'welcome', v: 1, lastMutationId: 6, limits: DEFAULT_MESSAGE_LIMITS, hlc: '1700000000000-00000-server' }
  */
 export const WelcomeSchema = z.strictObject({
   type: z.literal('welcome'),
   v: version,
   lastMutationId: count,
   limits: MessageLimitsSchema,
+  hlc: z
+    .string()
+    .regex(/^\d{13}-[0-9a-f]{5}-[0-9A-Za-z_.-]{1,64}$/, 'expected an HLC stamp made by encodeHlc')
+    .optional(),
 });
 /**
  * A parsed `welcome` (see `WelcomeSchema`).
@@ -199,12 +205,19 @@ export const ErrorSchema = z.strictObject({
 export type ErrorMessage = z.output<typeof ErrorSchema>;
 
 /**
- * Server → client: the answer to `ping`.
+ * Server → client: the answer to `ping`, echoing its `id`. `position` is how far the server has
+ * streamed changes to this connection, counting every change committed before the ping arrived:
+ * once the client's cursor reaches it, the client is caught up (`caughtUp()`).
  *
  * @example
- *   { type: 'pong', v: 1 }
+ *   { type: 'pong', v: 1, id: '3', position: '41' }
  */
-export const PongSchema = z.strictObject({ type: z.literal('pong'), v: version });
+export const PongSchema = z.strictObject({
+  type: z.literal('pong'),
+  v: version,
+  id: z.string().max(64, 'at most 64 characters').optional(),
+  position: PositionSchema.optional(),
+});
 /**
  * A parsed `pong` (see `PongSchema`).
  *
