@@ -2,13 +2,15 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { schemaExportCommand } from './commands/schema-export.js';
+import { serveCommand } from './commands/serve.js';
 
 /**
  * The `syncline` command. Each subcommand lives in its own file under `commands/`; this file only
- * assembles them. Later: `serve`, `migrate`, `demo`.
+ * assembles them. Later: `migrate`, `demo`.
  *
  * @example
  *   npx syncline schema export --schema src/schema.ts --out schemas
+ *   npx syncline serve --schema src/schema.ts --database postgres://localhost/app --port 4000
  */
 export function createProgram(): Command {
   // Two levels up from src/cli/main.ts and from dist/cli/main.js alike.
@@ -24,6 +26,7 @@ export function createProgram(): Command {
     .description('schema snapshots for migration tests')
     .showHelpAfterError()
     .addCommand(schemaExportCommand());
+  program.addCommand(serveCommand());
   return program;
 }
 

@@ -172,8 +172,8 @@ dialectSuite(
              group by event_object_table order by 1`,
       );
       expect(triggers).toEqual([
-        { table: 'memberships', n: 2 },
-        { table: 'notes', n: 2 },
+        { table: 'memberships', n: 4 },
+        { table: 'notes', n: 4 },
       ]);
       await db.insert(notes).values({ id: 1, body: 'once' });
       expect((await reader.readNew()).changes.length).toBe(1);
@@ -191,6 +191,78 @@ dialectSuite(
       } finally {
         await unlisten();
       }
+    });
+
+    it('logs the changed columns of an update with their old values, and skips updates that change nothing', async () => {
+      const { db, reader } = await openCaptured();
+      await db.insert(memberships).values({ groupId: 1, userId: 'ann', role: 'owner' });
+      await db.update(memberships).set({ role: 'owner' }).where(eq(memberships.groupId, 1));
+      await db.update(memberships).set({ role: 'viewer' }).where(eq(memberships.groupId, 1));
+      const { changes } = await reader.readNew();
+      expect(changes.map((c) => [c.op, c.oldValues])).toEqual([
+        ['insert', undefined],
+        ['update', { role: 'owner' }],
+      ]);
+      expect(changes[1]!.row).toEqual({ group_id: 1, user_id: 'ann', role: 'viewer' });
+    });
+
+    it("stamps direct writes from PostgreSQL's clock, in the log and in _syncline_stamps", async () => {
+      const { db, reader } = await openCaptured();
+      const stamps = () =>
+        db.execute<{
+          pk: unknown;
+          cols: Record<string, string>;
+          created: string | null;
+          deleted: string | null;
+        }>(sql`select pk, cols, created, deleted from _syncline_stamps order by pk::text`);
+      const [{ stamp }] = await db.execute<{ stamp: string }>(sql`select _syncline_db_stamp() as stamp`);
+      expect(stamp).toMatch(/^\d{13}-00000-postgres$/);
+      await db.insert(memberships).values({ groupId: 7, userId: 'ann', role: 'owner' });
+      const [inserted] = await stamps();
+      expect(inserted!.cols).toEqual({
+        group_id: inserted!.created,
+        user_id: inserted!.created,
+        role: inserted!.created,
+      });
+      await db.update(memberships).set({ role: 'viewer' }).where(eq(memberships.groupId, 7));
+      const [updated] = await stamps();
+      expect(updated!.cols.group_id).toBe(inserted!.created);
+      expect(updated!.cols.role).toMatch(/^\d{13}-00000-postgres$/);
+      // A new key is a new row: the old key gets a tombstone.
+      await db.update(memberships).set({ userId: 'bob' }).where(eq(memberships.groupId, 7));
+      await db.delete(memberships).where(eq(memberships.groupId, 7));
+      const [ann, bob] = await stamps();
+      expect([ann!.pk, ann!.deleted !== null, bob!.pk, bob!.deleted !== null]).toEqual([
+        { group_id: 7, user_id: 'ann' },
+        true,
+        { group_id: 7, user_id: 'bob' },
+        true,
+      ]);
+      const { changes } = await reader.readNew();
+      expect(
+        changes.every(
+          (c) => /-postgres$/.test(c.hlc) && c.origin === undefined && c.mutationId === undefined,
+        ),
+      ).toBe(true);
+    });
+
+    it('upgrades a change log installed by an older version, keeping its rows', async () => {
+      const db = await env.open(captureSchema);
+      await db.execute(sql`create table _syncline_changes (
+        id bigserial primary key, txid xid8 not null default pg_current_xact_id(), table_name text not null,
+        op char(1) not null, pk jsonb not null, old_pk jsonb, "row" jsonb not null,
+        changed_at timestamptz not null default now())`);
+      await db.execute(
+        sql`insert into _syncline_changes (table_name, op, pk, "row") values ('notes', 'I', '{"id": 1}', '{"id": 1, "body": "old"}')`,
+      );
+      await installCapture(db, captureSchema.tableList);
+      await db.insert(notes).values({ id: 2, body: 'new' });
+      const { changes } = await new ChangeLogReader(db).readNew();
+      expect(changes.map((c) => [c.pk.id, c.hlc.endsWith('-postgres'), c.row.body])).toEqual([
+        [1, true, 'old'],
+        [2, true, 'new'],
+      ]);
+      expect(changes[0]!.hlc < changes[1]!.hlc).toBe(true);
     });
 
     it('refuses a reader before install', async () => {

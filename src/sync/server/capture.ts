@@ -2,6 +2,7 @@ import type { Database } from '../../database/database.js';
 import { quoteIdentifier } from '../../dialect/quote-identifier.js';
 import { UsageError } from '../../errors.js';
 import { transactionRunner } from '../../migrations/sql-runner.js';
+import type { AnyColumn } from '../../schema/column.js';
 import type { AnyTable } from '../../schema/table.js';
 
 /**
@@ -24,11 +25,16 @@ export const CHANGES_CHANNEL = 'syncline_changes';
  */
 export const ADVISORY_LOCK_CLASS = 0x5c1e;
 
+/** The stamp of rows logged before stamps existed: older than every real stamp. */
+const OLDEST_STAMP = '0000000000000-00000-postgres';
+
 /**
  * The log tables and the trigger functions. The change log holds one row per changed row; its
  * `txid` is what the reader's snapshot arithmetic works on (DESIGN.md section 4). The ticks table
  * maps the reader's gap-free positions to change ids, kept apart so that the log itself is only
  * ever appended to. The reader state row holds the last tick and the snapshot it was read at.
+ * `_syncline_stamps`, `_syncline_clients` and `_syncline_rejections` are the push side's
+ * (docs/sync-internals.md).
  */
 const LOG_DDL = [
   `CREATE TABLE IF NOT EXISTS _syncline_changes (
@@ -39,8 +45,26 @@ const LOG_DDL = [
      pk jsonb NOT NULL,
      old_pk jsonb,
      "row" jsonb NOT NULL,
+     old_values jsonb,
+     hlc text NOT NULL,
+     origin text,
+     mutation_id bigint,
      changed_at timestamptz NOT NULL DEFAULT now()
    )`,
+  // Logs made by an older version lack the stamp columns. ALTER TABLE takes an exclusive lock even
+  // when there is nothing to add, which would stall every writer behind the longest open
+  // transaction on each server start, so the catalog is asked first.
+  `DO $upgrade$ BEGIN
+     IF (SELECT count(*) FROM pg_attribute WHERE attrelid = '_syncline_changes'::regclass AND NOT attisdropped
+           AND attname IN ('old_values', 'hlc', 'origin', 'mutation_id')) < 4 THEN
+       ALTER TABLE _syncline_changes
+         ADD COLUMN IF NOT EXISTS old_values jsonb,
+         ADD COLUMN IF NOT EXISTS hlc text NOT NULL DEFAULT '${OLDEST_STAMP}',
+         ADD COLUMN IF NOT EXISTS origin text,
+         ADD COLUMN IF NOT EXISTS mutation_id bigint;
+       ALTER TABLE _syncline_changes ALTER COLUMN hlc DROP DEFAULT;
+     END IF;
+   END $upgrade$`,
   'CREATE INDEX IF NOT EXISTS _syncline_changes_txid_idx ON _syncline_changes (txid)',
   `CREATE TABLE IF NOT EXISTS _syncline_ticks (
      tick bigint PRIMARY KEY,
@@ -52,22 +76,87 @@ const LOG_DDL = [
      snapshot pg_snapshot
    )`,
   'INSERT INTO _syncline_reader_state (id, last_tick, snapshot) VALUES (1, 0, NULL) ON CONFLICT (id) DO NOTHING',
-  // One function for every table: the trigger's arguments are the primary key's column names.
-  // The old key is kept only when an update changed it, so the old row can be removed downstream.
+  `CREATE TABLE IF NOT EXISTS _syncline_stamps (
+     table_name text NOT NULL,
+     pk jsonb NOT NULL,
+     cols jsonb NOT NULL DEFAULT '{}',
+     created text,
+     deleted text,
+     PRIMARY KEY (table_name, pk)
+   )`,
+  `CREATE TABLE IF NOT EXISTS _syncline_clients (
+     client_id text PRIMARY KEY,
+     last_mutation_id bigint NOT NULL,
+     user_id text,
+     updated_at timestamptz
+   )`,
+  `CREATE TABLE IF NOT EXISTS _syncline_rejections (
+     client_id text NOT NULL,
+     mutation_id bigint NOT NULL,
+     reason text NOT NULL,
+     PRIMARY KEY (client_id, mutation_id)
+   )`,
+  // encodeHlc's form: 13 digits of wall ms, a zero counter, node id "postgres". Two direct writes
+  // in one millisecond share a stamp; that only matters between direct writes, which are ordered
+  // by their locks anyway.
+  `CREATE OR REPLACE FUNCTION _syncline_db_stamp() RETURNS text LANGUAGE sql VOLATILE AS $fn$
+     SELECT lpad(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint::text, 13, '0') || '-00000-postgres'
+   $fn$`,
+  // Updates pair each old row with its new one, which a transition table cannot do reliably, so
+  // they are captured per row. Arguments: the number n of key columns, the n key column names, the
+  // stamps of a whole row, then the bigint/numeric columns, logged as JSON strings so no digit is
+  // lost on the way to JavaScript. Every step is a simple expression or one cached statement.
   `CREATE OR REPLACE FUNCTION _syncline_capture_row() RETURNS trigger LANGUAGE plpgsql AS $fn$
    DECLARE
-     image jsonb;
+     npk int := TG_ARGV[0]::int;
+     image jsonb := to_jsonb(NEW);
+     before jsonb := to_jsonb(OLD);
      key jsonb;
      old_key jsonb;
+     changed jsonb;
+     changed_stamps jsonb;
+     stamp text := NULLIF(current_setting('syncline.hlc', true), '');
+     direct boolean := stamp IS NULL;
+     origin text;
+     mutation bigint;
+     k text;
    BEGIN
-     IF TG_OP = 'DELETE' THEN image := to_jsonb(OLD); ELSE image := to_jsonb(NEW); END IF;
-     SELECT jsonb_object_agg(k, image -> k) INTO key FROM unnest(TG_ARGV) AS k;
-     IF TG_OP = 'UPDATE' THEN
-       SELECT jsonb_object_agg(k, to_jsonb(OLD) -> k) INTO old_key FROM unnest(TG_ARGV) AS k;
-       IF old_key = key THEN old_key := NULL; END IF;
+     IF direct THEN
+       stamp := _syncline_db_stamp();
+     ELSE
+       origin := NULLIF(current_setting('syncline.origin', true), '');
+       mutation := NULLIF(current_setting('syncline.mutation', true), '')::bigint;
      END IF;
-     INSERT INTO _syncline_changes (table_name, op, pk, old_pk, "row")
-       VALUES (TG_TABLE_NAME, left(TG_OP, 1), key, old_key, image);
+     FOR i IN npk + 2 .. TG_NARGS - 1 LOOP
+       k := TG_ARGV[i];
+       IF jsonb_typeof(image -> k) = 'number' THEN image := image || jsonb_build_object(k, image ->> k); END IF;
+       IF jsonb_typeof(before -> k) = 'number' THEN before := before || jsonb_build_object(k, before ->> k); END IF;
+     END LOOP;
+     SELECT jsonb_object_agg(o.key, o.value), jsonb_object_agg(o.key, stamp) INTO changed, changed_stamps
+       FROM jsonb_each(before) AS o WHERE o.value IS DISTINCT FROM image -> o.key;
+     IF changed IS NULL THEN RETURN NULL; END IF;
+     key := jsonb_build_object(TG_ARGV[1], image -> TG_ARGV[1]);
+     FOR i IN 2 .. npk LOOP key := key || jsonb_build_object(TG_ARGV[i], image -> TG_ARGV[i]); END LOOP;
+     FOR i IN 1 .. npk LOOP
+       IF changed ? TG_ARGV[i] THEN
+         old_key := jsonb_build_object(TG_ARGV[1], before -> TG_ARGV[1]);
+         FOR j IN 2 .. npk LOOP old_key := old_key || jsonb_build_object(TG_ARGV[j], before -> TG_ARGV[j]); END LOOP;
+         EXIT;
+       END IF;
+     END LOOP;
+     IF direct AND old_key IS NOT NULL THEN
+       -- A new key is a new row: the old key is gone, and the new one was written whole.
+       INSERT INTO _syncline_stamps AS s (table_name, pk, deleted) VALUES (TG_TABLE_NAME, old_key, stamp)
+         ON CONFLICT (table_name, pk) DO UPDATE SET deleted = excluded.deleted;
+       INSERT INTO _syncline_stamps AS s (table_name, pk, cols, created, deleted)
+         VALUES (TG_TABLE_NAME, key, replace(TG_ARGV[npk + 1], '"@"', '"' || stamp || '"')::jsonb, stamp, NULL)
+         ON CONFLICT (table_name, pk) DO UPDATE SET cols = excluded.cols, created = excluded.created, deleted = NULL;
+     ELSIF direct THEN
+       INSERT INTO _syncline_stamps AS s (table_name, pk, cols) VALUES (TG_TABLE_NAME, key, changed_stamps)
+         ON CONFLICT (table_name, pk) DO UPDATE SET cols = s.cols || excluded.cols;
+     END IF;
+     INSERT INTO _syncline_changes (table_name, op, pk, old_pk, "row", old_values, hlc, origin, mutation_id)
+       VALUES (TG_TABLE_NAME, 'U', key, old_key, image, changed, stamp, origin, mutation);
      RETURN NULL;
    END
    $fn$`,
@@ -79,31 +168,119 @@ const LOG_DDL = [
    $fn$`,
 ];
 
-function triggerDdl(table: AnyTable): string[] {
-  const keys = table.$primaryKeyColumns.map((c) => c.name);
+/** bigint and numeric (also under a custom type): JSON numbers would lose digits in JavaScript. */
+const EXACT_DECIMAL = /^\s*(bigint|int8|numeric|decimal)\b/i;
+
+function literal(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+/** A name for the table's own capture function, within PostgreSQL's 63-byte identifiers. */
+function captureFunctionName(table: AnyTable): string {
+  const name = table.$name;
+  if (name.length <= 40 && /^[\x20-\x7e]*$/.test(name)) return `_syncline_capture_${name}`;
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193);
+  return `_syncline_capture_${name.replace(/[^\w]/g, '').slice(0, 24)}_${(hash >>> 0).toString(16)}`;
+}
+
+/**
+ * Inserts and deletes are captured per statement from its transition table: two set-based
+ * statements instead of two statements per row, which is what keeps a bulk insert fast. Each
+ * table gets its own function so that PostgreSQL plans those statements once per session (a
+ * shared function would need dynamic SQL, planned on every write). A push sets syncline.hlc and
+ * keeps _syncline_stamps itself; without it the write is a direct one, stamped here.
+ */
+function statementCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean): string {
+  const cell = (c: AnyColumn) => `n.${quoteIdentifier(c.name)}${isDecimal(c) ? '::text' : ''}`;
+  const pairs = (columns: readonly AnyColumn[]) =>
+    columns.map((c) => `${literal(c.name)}, ${cell(c)}`).join(', ');
+  const decimals = table.$columnList.filter(isDecimal);
+  const key = `jsonb_build_object(${pairs(table.$primaryKeyColumns)})`;
+  const image =
+    decimals.length === 0 ? 'to_jsonb(n)' : `to_jsonb(n) || jsonb_build_object(${pairs(decimals)})`;
+  const wholeRow = JSON.stringify(Object.fromEntries(table.$columnList.map((c) => [c.name, '@'])));
+  const log = (op: 'I' | 'D', source: string) =>
+    `INSERT INTO _syncline_changes (table_name, op, pk, "row", hlc, origin, mutation_id)
+       SELECT ${literal(table.$name)}, '${op}', ${key}, ${image}, stamp, origin, mutation FROM ${source} AS n;`;
+  const body = `
+   DECLARE
+     stamp text := NULLIF(current_setting('syncline.hlc', true), '');
+     direct boolean := stamp IS NULL;
+     origin text;
+     mutation bigint;
+   BEGIN
+     IF direct THEN
+       stamp := _syncline_db_stamp();
+     ELSE
+       origin := NULLIF(current_setting('syncline.origin', true), '');
+       mutation := NULLIF(current_setting('syncline.mutation', true), '')::bigint;
+     END IF;
+     IF TG_OP = 'INSERT' THEN
+       ${log('I', 'new_rows')}
+       IF direct THEN
+         INSERT INTO _syncline_stamps AS s (table_name, pk, cols, created, deleted)
+           SELECT ${literal(table.$name)}, ${key}, replace(${literal(wholeRow)}, '"@"', '"' || stamp || '"')::jsonb, stamp, NULL
+             FROM new_rows AS n
+           ON CONFLICT (table_name, pk) DO UPDATE SET cols = excluded.cols, created = excluded.created, deleted = NULL;
+       END IF;
+     ELSE
+       ${log('D', 'old_rows')}
+       IF direct THEN
+         INSERT INTO _syncline_stamps AS s (table_name, pk, deleted)
+           SELECT ${literal(table.$name)}, ${key}, stamp FROM old_rows AS n
+           ON CONFLICT (table_name, pk) DO UPDATE SET deleted = excluded.deleted;
+       END IF;
+     END IF;
+     RETURN NULL;
+   END
+   `;
+  // Names end up in the body: pick a dollar-quote tag none of them contains.
+  let tag = '$fn$';
+  for (let i = 1; body.includes(tag); i++) tag = `$fn${i}$`;
+  return `CREATE OR REPLACE FUNCTION ${quoteIdentifier(captureFunctionName(table))}() RETURNS trigger
+    LANGUAGE plpgsql AS ${tag}${body}${tag}`;
+}
+
+function triggerDdl(db: Database, table: AnyTable): string[] {
+  const keys = table.$primaryKeyColumns;
   if (keys.length === 0) {
     throw new UsageError(
       `installCapture(): the synced table "${table.$name}" has no primary key; give it one, or declare it with localTable()`,
     );
   }
+  const isDecimal = (c: AnyColumn) => EXACT_DECIMAL.test(db.dialect.physicalType(c.type).sqlType);
+  const wholeRow = JSON.stringify(Object.fromEntries(table.$columnList.map((c) => [c.name, '@'])));
+  const decimals = table.$columnList.filter(isDecimal).map((c) => c.name);
+  const rowArgs = [String(keys.length), ...keys.map((c) => c.name), wholeRow, ...decimals];
   const name = quoteIdentifier(table.$name);
-  const args = keys.map((k) => `'${k.replaceAll("'", "''")}'`).join(', ');
+  const fn = quoteIdentifier(captureFunctionName(table));
   return [
-    `CREATE OR REPLACE TRIGGER _syncline_capture AFTER INSERT OR UPDATE OR DELETE ON ${name}
-       FOR EACH ROW EXECUTE FUNCTION _syncline_capture_row(${args})`,
+    statementCaptureDdl(table, isDecimal),
+    `CREATE OR REPLACE TRIGGER _syncline_capture_insert AFTER INSERT ON ${name}
+       REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
+    `CREATE OR REPLACE TRIGGER _syncline_capture_delete AFTER DELETE ON ${name}
+       REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
+    `CREATE OR REPLACE TRIGGER _syncline_capture AFTER UPDATE ON ${name}
+       FOR EACH ROW EXECUTE FUNCTION _syncline_capture_row(${rowArgs.map(literal).join(', ')})`,
     `CREATE OR REPLACE TRIGGER _syncline_notify AFTER INSERT OR UPDATE OR DELETE ON ${name}
        FOR EACH STATEMENT EXECUTE FUNCTION _syncline_notify_changes()`,
   ];
 }
 
 /**
- * Installs server-side change capture (DESIGN.md section 4) in the database's current schema: the
- * change log `_syncline_changes`, the tick map `_syncline_ticks`, the reader state, and on every
- * synced table (local tables are skipped) a row trigger that logs each insert, update and delete
- * (the new row, or the old one for a delete) plus a statement trigger that calls
- * `pg_notify('syncline_changes', '')`. Triggers see every writer, so writes other programs make
- * straight to PostgreSQL are captured too. Safe to run again (and from several processes at
- * once: it runs in one transaction under an advisory lock); PostgreSQL 14 or newer.
+ * Installs server-side change capture (docs/sync-internals.md) in the database's current schema:
+ * the change log `_syncline_changes`, the tick map `_syncline_ticks`, the reader state, the push
+ * side's `_syncline_stamps`, `_syncline_clients` and `_syncline_rejections`, the function
+ * `_syncline_db_stamp()`, and on every synced table (local tables are skipped) triggers that log
+ * each inserted and deleted row (set-wise, per statement, from its transition table) and each
+ * updated row (only when a column changed, with the old values of the changed columns), plus a
+ * statement trigger that calls `pg_notify('syncline_changes', '')`.
+ * Triggers see every writer: a write made straight to PostgreSQL is logged too, and stamped from
+ * PostgreSQL's clock in `_syncline_stamps`, while a push names its stamp, client and batch through
+ * the transaction settings `syncline.hlc`, `syncline.origin` and `syncline.mutation`. Safe to run
+ * again, on an older install (it adds what is missing), and from several processes at once (one
+ * transaction under an advisory lock); PostgreSQL 14 or newer.
  *
  * @example
  *   const db = await openDatabase(appSchema, postgres({ connectionString }));
@@ -116,7 +293,7 @@ export async function installCapture(db: Database, tables: readonly AnyTable[]):
     );
   }
   const synced = tables.filter((t) => !t.$local);
-  const statements = [...LOG_DDL, ...synced.flatMap(triggerDdl)];
+  const statements = [...LOG_DDL, ...synced.flatMap((t) => triggerDdl(db, t))];
   await db.transaction(async (tx) => {
     const run = transactionRunner(tx);
     await run('SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))', [ADVISORY_LOCK_CLASS]);

@@ -5,12 +5,16 @@ import { ADVISORY_LOCK_CLASS } from './capture.js';
 
 /**
  * One row change captured by the server's triggers, with the position the reader gave it.
- * `row` is the new row (the old one for a delete) as `to_jsonb` wrote it, keyed by SQL column
- * name; `oldPk` is set only when an update changed the primary key.
+ * `row` is the new row (the old one for a delete) as the trigger logged it, keyed by SQL column
+ * name (bigint and numeric values as strings; `decodeLogRow` gives app values); `oldValues` holds,
+ * for an update, the old values of the columns that changed; `oldPk` is set only when an update
+ * changed the primary key. `hlc` is the stamp of the write; `origin` and `mutationId` name the
+ * client and batch of a push, and are undefined for a write made straight to PostgreSQL.
  *
  * @example
  *   const change: CapturedChange = { tick: 7n, id: 12n, txid: 901n, table: 'todos', op: 'update',
- *     pk: { id: 'a1' }, oldPk: undefined, row: { id: 'a1', title: 'Milk' }, changedAt: new Date() };
+ *     pk: { id: 'a1' }, oldPk: undefined, row: { id: 'a1', title: 'Milk' }, oldValues: { title: 'Tea' },
+ *     hlc: '1700000000000-00000-postgres', origin: undefined, mutationId: undefined, changedAt: new Date() };
  */
 export interface CapturedChange {
   readonly tick: bigint;
@@ -21,6 +25,10 @@ export interface CapturedChange {
   readonly pk: Record<string, unknown>;
   readonly oldPk: Record<string, unknown> | undefined;
   readonly row: Record<string, unknown>;
+  readonly oldValues: Record<string, unknown> | undefined;
+  readonly hlc: string;
+  readonly origin: string | undefined;
+  readonly mutationId: number | undefined;
   readonly changedAt: Date;
 }
 
@@ -40,6 +48,7 @@ const OPS = { I: 'insert', U: 'update', D: 'delete' } as const;
 
 const CHANGE_COLUMNS = `t.tick::text AS tick, c.id::text AS id, c.txid::text AS txid, c.table_name,
   c.op, c.pk::text AS pk, c.old_pk::text AS old_pk, c."row"::text AS "row",
+  c.old_values::text AS old_values, c.hlc, c.origin, c.mutation_id::text AS mutation_id,
   (extract(epoch FROM c.changed_at) * 1000)::float8 AS changed_ms`;
 
 function toChange(r: Record<string, unknown>): CapturedChange {
@@ -52,6 +61,10 @@ function toChange(r: Record<string, unknown>): CapturedChange {
     pk: JSON.parse(r.pk as string),
     oldPk: r.old_pk == null ? undefined : JSON.parse(r.old_pk as string),
     row: JSON.parse(r.row as string),
+    oldValues: r.old_values == null ? undefined : JSON.parse(r.old_values as string),
+    hlc: r.hlc as string,
+    origin: (r.origin as string | null) ?? undefined,
+    mutationId: r.mutation_id == null ? undefined : Number(r.mutation_id),
     changedAt: new Date(Number(r.changed_ms)),
   };
 }

@@ -1,0 +1,178 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Command } from 'commander';
+import { tsImport } from 'tsx/esm/api';
+import type { Driver } from '../../database/driver.js';
+import { is } from '../../entity.js';
+import { UsageError } from '../../errors.js';
+import { Schema } from '../../schema/schema.js';
+import type { SyncAuth } from '../../sync/server/auth.js';
+import type { SyncRules } from '../../sync/server/rules.js';
+import type { LogLevel } from '../../sync/server/server-log.js';
+import { createSyncServer, type SyncServer } from '../../sync/server/sync-server.js';
+
+/**
+ * What `syncline serve` takes, one field per flag (`--jwt-secret` is `jwtSecret`): the schema
+ * module, the database (a postgres:// URL or a PGlite folder), where to listen, how to check tokens
+ * (a secret, else SYNCLINE_JWT_SECRET, or a JWKS URL) and the log level.
+ *
+ * @example
+ *   const options: ServeOptions = { schema: 'src/schema.ts', database: 'postgres://localhost/app', port: 4000 };
+ */
+export interface ServeOptions {
+  /** The module that exports the schema, and optionally `rules`. */
+  schema: string;
+  /** The export to take when the module exports several schemas. */
+  export?: string;
+  /** `postgres://…` / `postgresql://…`, or a PGlite data directory (created if missing). */
+  database: string;
+  port?: string | number;
+  host?: string;
+  path?: string;
+  jwtSecret?: string;
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+  logLevel?: LogLevel;
+  cwd?: string;
+}
+
+/**
+ * Imports the app's module once and takes its schema and its `rules` export (when there is one).
+ * Once, because the rules' conditions are built on the module's own table objects.
+ */
+async function loadServerModule(
+  file: string,
+  exportName: string | undefined,
+  cwd: string,
+): Promise<{ schema: Schema; rules: SyncRules<Schema> | undefined }> {
+  const path = resolve(cwd, file);
+  if (!existsSync(path)) throw new UsageError(`the schema module ${file} does not exist (looked at ${path})`);
+  let module: Record<string, unknown>;
+  try {
+    module = await tsImport(pathToFileURL(path).href, { parentURL: import.meta.url });
+  } catch (cause) {
+    throw new UsageError(`could not load the schema module ${file}: ${(cause as Error).message}`, { cause });
+  }
+  const schemas = [...new Set(Object.values(module).filter((v): v is Schema => is(v, Schema)))];
+  let schema: Schema;
+  if (exportName !== undefined) {
+    const value = module[exportName];
+    if (!is(value, Schema)) throw new UsageError(`${file} has no schema export named "${exportName}"`);
+    schema = value;
+  } else if (schemas.length === 1) {
+    schema = schemas[0]!;
+  } else {
+    throw new UsageError(
+      schemas.length === 0
+        ? `${file} exports no schema: export the result of schema({...}, { version }) from it`
+        : `${file} exports several schemas: choose one with --export <name>`,
+    );
+  }
+  const rules = module.rules;
+  if (rules !== undefined && (rules === null || typeof rules !== 'object')) {
+    throw new UsageError(`the "rules" export of ${file} must be an object of table rules`);
+  }
+  return { schema, rules: rules as SyncRules<Schema> | undefined };
+}
+
+/** Drivers load on demand: pg and PGlite are optional, and other commands need neither. */
+async function databaseDriver(database: string, cwd: string): Promise<Driver> {
+  if (/^postgres(ql)?:\/\//i.test(database)) {
+    const { postgres } = await import('../../drivers/node-postgres/index.js');
+    return postgres({ connectionString: database });
+  }
+  const dataDir = resolve(cwd, database);
+  mkdirSync(dataDir, { recursive: true });
+  const { pglite } = await import('../../drivers/pglite/index.js');
+  return pglite({ dataDir });
+}
+
+function authFrom(options: ServeOptions): SyncAuth {
+  const secret = options.jwtSecret ?? process.env.SYNCLINE_JWT_SECRET;
+  const claims = {
+    ...(options.issuer ? { issuer: options.issuer } : {}),
+    ...(options.audience ? { audience: options.audience } : {}),
+  };
+  if (secret && options.jwksUrl) {
+    throw new UsageError('give either --jwt-secret (or SYNCLINE_JWT_SECRET) or --jwks-url, not both');
+  }
+  if (secret) return { jwtSecret: secret, ...claims };
+  if (options.jwksUrl) return { jwksUrl: options.jwksUrl, ...claims };
+  throw new UsageError(
+    'the sync server needs a way to check tokens: pass --jwt-secret <secret> (or set SYNCLINE_JWT_SECRET) for HS256 tokens, or --jwks-url <url> for tokens signed by an identity provider',
+  );
+}
+
+function portFrom(value: string | number | undefined): number {
+  const port = Number(value ?? 4000);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UsageError(`--port must be a whole number from 0 to 65535, got "${value}"`);
+  }
+  return port;
+}
+
+/**
+ * Starts a sync server as `syncline serve` does and returns it, listening. The schema module's
+ * `rules` export, when present, is used as the server's rules.
+ *
+ * @example
+ *   const server = await serve({ schema: 'src/schema.ts', database: './data', port: 0, jwtSecret: 's3cret' });
+ *   console.log(server.url);
+ */
+export async function serve(options: ServeOptions): Promise<SyncServer> {
+  const cwd = options.cwd ?? process.cwd();
+  const auth = authFrom(options);
+  const port = portFrom(options.port);
+  const { schema, rules } = await loadServerModule(options.schema, options.export, cwd);
+  const server = await createSyncServer({
+    schema,
+    database: await databaseDriver(options.database, cwd),
+    auth,
+    rules,
+    path: options.path,
+    log: options.logLevel ? { level: options.logLevel } : undefined,
+  });
+  try {
+    await server.listen({ port, host: options.host });
+  } catch (error) {
+    await server.close();
+    throw error;
+  }
+  return server;
+}
+
+/** `syncline serve --schema <file> --database <url|dir> [--port 4000] [--host 127.0.0.1] [...]` */
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('run the sync server: clients connect over WebSockets to ws://host:port/sync')
+    .requiredOption('-s, --schema <file>', 'the module that exports the schema (and optionally rules)')
+    .requiredOption(
+      '-d, --database <url|dir>',
+      'a postgres:// URL, or a folder for an embedded PGlite database (created if missing)',
+    )
+    .option('-p, --port <port>', 'the port to listen on (0 for a free one)', '4000')
+    .option('--host <host>', 'the address to listen on', '127.0.0.1')
+    .option('--path <path>', 'the URL path of the WebSocket endpoint', '/sync')
+    .option('-e, --export <name>', 'the export to use when the module exports several schemas')
+    .option('--jwt-secret <secret>', 'the HS256 secret tokens are signed with (or SYNCLINE_JWT_SECRET)')
+    .option('--jwks-url <url>', 'a JSON Web Key Set URL to check tokens against')
+    .option('--issuer <iss>', 'the issuer tokens must name')
+    .option('--audience <aud>', 'the audience tokens must name')
+    .option('--log-level <level>', 'silent, error, warn, info or debug (or SYNCLINE_LOG_LEVEL)')
+    .action(async (options: ServeOptions) => {
+      const server = await serve(options);
+      console.log(`syncline: sync server listening on ${server.url}`);
+      await new Promise<void>((resolveStop) => {
+        const stop = (signal: NodeJS.Signals) => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          console.log(`syncline: ${signal}, shutting down`);
+          void server.close().finally(resolveStop);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+}

@@ -1,0 +1,88 @@
+import type { DriverResult } from '../../database/driver.js';
+import type { Run } from './client-transaction.js';
+
+/**
+ * What the client keeps in `_syncline_state` between runs: its id (a uuid made once), the cursor
+ * (the position of the last server change applied) with the key of the shapes it belongs to, the
+ * last HLC stamp (merged on start so stamps grow across restarts), the next mutation id, and the
+ * largest batch the server accepted last time (so batches are cut to fit while offline).
+ *
+ * @example
+ *   const state = await readClientState(run);
+ *   if (state.shapesKey === shapesKey) hello.cursor = state.cursor;
+ */
+export interface ClientState {
+  readonly clientId: string | undefined;
+  readonly cursor: string | undefined;
+  readonly shapesKey: string | undefined;
+  readonly lastHlc: string | undefined;
+  readonly nextMutationId: number;
+  readonly maxChangesPerBatch: number | undefined;
+}
+
+/**
+ * The keys of `_syncline_state`.
+ *
+ * @example
+ *   await writeState(run, STATE_KEYS.cursor, '41');
+ */
+export const STATE_KEYS = {
+  clientId: 'client_id',
+  cursor: 'cursor',
+  shapesKey: 'shapes_key',
+  lastHlc: 'last_hlc',
+  nextMutationId: 'next_mutation_id',
+  maxChangesPerBatch: 'max_changes_per_batch',
+} as const;
+
+/**
+ * Reads every key of `_syncline_state` at once.
+ *
+ * @example
+ *   const { clientId, nextMutationId } = await readClientState(run);
+ */
+export async function readClientState(run: Run): Promise<ClientState> {
+  const { rows } = await run('SELECT key, value FROM _syncline_state');
+  const values = new Map((rows as { key: string; value: string | null }[]).map((r) => [r.key, r.value]));
+  const get = (key: string) => values.get(key) ?? undefined;
+  const number = (key: string) => {
+    const text = get(key);
+    return text === undefined ? undefined : Number(text);
+  };
+  return {
+    clientId: get(STATE_KEYS.clientId),
+    cursor: get(STATE_KEYS.cursor),
+    shapesKey: get(STATE_KEYS.shapesKey),
+    lastHlc: get(STATE_KEYS.lastHlc),
+    nextMutationId: number(STATE_KEYS.nextMutationId) ?? 1,
+    maxChangesPerBatch: number(STATE_KEYS.maxChangesPerBatch),
+  };
+}
+
+/**
+ * Writes one key of `_syncline_state`, in the transaction `run` belongs to.
+ *
+ * @example
+ *   await writeState(run, STATE_KEYS.lastHlc, encodeHlc(clock.last));
+ */
+export function writeState(
+  run: Run,
+  key: string,
+  value: string | number,
+): DriverResult | Promise<DriverResult> {
+  return run(
+    'INSERT INTO _syncline_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+    [key, String(value)],
+  );
+}
+
+/**
+ * Reads one key of `_syncline_state` in the transaction `run` belongs to.
+ *
+ * @example
+ *   const cursor = await readStateValue(run, STATE_KEYS.cursor);
+ */
+export async function readStateValue(run: Run, key: string): Promise<string | undefined> {
+  const { rows } = await run('SELECT value FROM _syncline_state WHERE key = ?', [key], { arrayMode: true });
+  return rows.length === 0 ? undefined : ((rows[0] as unknown[])[0] as string);
+}

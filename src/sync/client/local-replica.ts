@@ -1,0 +1,176 @@
+import type { Database } from '../../database/database.js';
+import type { AckMessage, ChangesMessage, ShapeJson, WelcomeMessage } from '../protocol/messages.js';
+import { DEFAULT_MESSAGE_LIMITS } from '../protocol/messages.js';
+import type { MessageLimits } from '../protocol/messages-server.js';
+import { type AckApplied, applyAck } from './ack-apply.js';
+import { ApplyContext } from './apply-context.js';
+import { ClientClock } from './client-clock.js';
+import { readClientState, STATE_KEYS, writeState } from './client-state.js';
+import { installClientTables } from './client-tables.js';
+import { clientTransaction } from './client-transaction.js';
+import { type PushPlan, readPush } from './outbox-push.js';
+import { readNextMutationId, stampOutbox } from './outbox-stamping.js';
+import { applyChanges, type ChangesApplied } from './remote-apply.js';
+import { SnapshotApplier } from './snapshot-apply.js';
+
+/** A v4 uuid; `randomUUID` is missing outside secure contexts in browsers, `getRandomValues` is not. */
+function newClientId(): string {
+  if (typeof globalThis.crypto?.randomUUID === 'function') return globalThis.crypto.randomUUID();
+  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/**
+ * The client's local half of sync, with no network: its tables and triggers, its id, clock and
+ * cursor, stamping the outbox, reading pushes, and applying what the server sends (snapshot
+ * chunks, changes, acks). Every step is one SQLite transaction through the Database's driver. The
+ * sync client drives it from a WebSocket; tests drive it with messages they build.
+ *
+ * @example
+ *   const replica = new LocalReplica(db);
+ *   await replica.open();
+ *   await replica.stamp();
+ *   const push = await replica.readPush(DEFAULT_MESSAGE_LIMITS);
+ */
+export class LocalReplica {
+  readonly context: ApplyContext;
+  private state: { clientId: string; clock: ClientClock } | undefined;
+  /** The position of the last server change applied (undefined before the first snapshot). */
+  cursor: string | undefined;
+  /** The key of the shapes the cursor belongs to. */
+  shapesKey: string | undefined;
+  /** The server's batch size limit from the last welcome (or the protocol default). */
+  maxChangesPerBatch: number = DEFAULT_MESSAGE_LIMITS.maxChangesPerBatch;
+
+  constructor(readonly db: Database) {
+    this.context = new ApplyContext(db);
+  }
+
+  /** The client id (a uuid made on the first open and kept in `_syncline_state`). */
+  get clientId(): string {
+    return this.opened.clientId;
+  }
+
+  get clock(): ClientClock {
+    return this.opened.clock;
+  }
+
+  private get opened(): { clientId: string; clock: ClientClock } {
+    if (!this.state) throw new Error('LocalReplica: call open() first');
+    return this.state;
+  }
+
+  /**
+   * Installs (idempotently) the client tables and capture triggers, and loads the state: the
+   * client id (made now on the first run), the cursor, and the last stamp, merged into the clock
+   * so stamps keep growing across restarts.
+   */
+  async open(): Promise<void> {
+    const schema = this.db.schema;
+    this.state = await clientTransaction(this.db, false, async (run) => {
+      await installClientTables(run, schema);
+      const stored = await readClientState(run);
+      const clientId = stored.clientId ?? newClientId();
+      if (stored.clientId === undefined) await writeState(run, STATE_KEYS.clientId, clientId);
+      const clock = new ClientClock(clientId);
+      if (stored.lastHlc !== undefined) clock.receive(stored.lastHlc);
+      this.cursor = stored.cursor;
+      this.shapesKey = stored.shapesKey;
+      this.maxChangesPerBatch = stored.maxChangesPerBatch ?? this.maxChangesPerBatch;
+      return { clientId, clock };
+    });
+  }
+
+  /** Stamps the outbox rows written since the last pass (see `stampOutbox`); returns the new ids. */
+  async stamp(): Promise<readonly number[]> {
+    const { mutationIds } = await clientTransaction(this.db, false, (run) =>
+      stampOutbox(run, this.clock, this.maxChangesPerBatch),
+    );
+    return mutationIds;
+  }
+
+  /**
+   * Takes in a `welcome`: merges the server's clock, keeps the server's batch limit, and moves the
+   * next mutation id past the last one the server applied (a client restored from an old copy
+   * must not reuse ids the server has seen). A server clock too far ahead to merge is returned as
+   * an error to report (sync goes on; local writes may then lose to older server writes).
+   */
+  async welcome(welcome: WelcomeMessage): Promise<Error | undefined> {
+    let clockError: Error | undefined;
+    try {
+      if (welcome.hlc !== undefined) this.clock.receive(welcome.hlc);
+    } catch (error) {
+      clockError = error as Error;
+    }
+    this.maxChangesPerBatch = welcome.limits.maxChangesPerBatch;
+    await clientTransaction(this.db, false, async (run) => {
+      const next = await readNextMutationId(run);
+      if (next <= welcome.lastMutationId)
+        await writeState(run, STATE_KEYS.nextMutationId, welcome.lastMutationId + 1);
+      await writeState(run, STATE_KEYS.maxChangesPerBatch, welcome.limits.maxChangesPerBatch);
+      const last = this.clock.last;
+      if (last !== undefined) await writeState(run, STATE_KEYS.lastHlc, last);
+    });
+    return clockError;
+  }
+
+  /** The cursor to send in a hello for these shapes: only when it was stored with the same shapes. */
+  cursorFor(shapesKey: string): string | undefined {
+    return this.shapesKey === shapesKey ? this.cursor : undefined;
+  }
+
+  /** The next push under the server's limits, or undefined when nothing is stamped. */
+  readPush(limits: MessageLimits): Promise<PushPlan | undefined> {
+    return readPush(this.context, this.clock, limits);
+  }
+
+  /** Applies a `changes` message with its cursor (see `applyChanges`). */
+  async applyChanges(message: ChangesMessage, adoptStart = false): Promise<ChangesApplied> {
+    const applied = await applyChanges(this.context, this.clock, message, adoptStart);
+    this.cursor = applied.cursor;
+    return applied;
+  }
+
+  /** Settles the outbox after an `ack` (see `applyAck`). */
+  applyAck(ack: AckMessage): Promise<AckApplied> {
+    return applyAck(this.context, ack);
+  }
+
+  /**
+   * A snapshot applier for one connection's shapes. `stamp` is the welcome's server clock; the
+   * cursor and shapes key are taken over once its last chunk is applied (`finishSnapshot`).
+   */
+  snapshot(shapes: readonly ShapeJson[], shapesKey: string, stamp: string | undefined, batchRows?: number) {
+    return new SnapshotApplier(this.context, shapes, shapesKey, stamp, batchRows);
+  }
+
+  /** Records the cursor a finished snapshot wrote. */
+  finishSnapshot(cursor: string, shapesKey: string): void {
+    this.cursor = cursor;
+    this.shapesKey = shapesKey;
+  }
+
+  /** The last seq in the outbox now (undefined when empty): what `flush()` waits for. */
+  outboxLastSeq(): Promise<number | undefined> {
+    return this.outboxSeq('max');
+  }
+
+  /** The first seq in the outbox now (undefined when empty). */
+  outboxFirstSeq(): Promise<number | undefined> {
+    return this.outboxSeq('min');
+  }
+
+  private async outboxSeq(which: 'min' | 'max'): Promise<number | undefined> {
+    const { rows } = await this.db.driver.query({
+      sql: `SELECT ${which}(seq) FROM _syncline_outbox`,
+      params: [],
+      arrayMode: true,
+      needsBigInt: false,
+    });
+    const seq = (rows[0] as unknown[] | undefined)?.[0];
+    return seq === null || seq === undefined ? undefined : Number(seq);
+  }
+}

@@ -1,0 +1,158 @@
+import { SyncProtocolError } from '../../errors.js';
+import { PROTOCOL_VERSION } from '../protocol/messages.js';
+import type { MessageLimits } from '../protocol/messages-server.js';
+import type { ApplyContext } from './apply-context.js';
+import { batchChanges, type OutboxRow } from './batch-changes.js';
+import type { ClientClock } from './client-clock.js';
+import { clientTransaction, type Run } from './client-transaction.js';
+import { assignBatches, readNextMutationId, storeStampState } from './outbox-stamping.js';
+
+/**
+ * The next `push` to send: its JSON text and the mutation ids it carries.
+ *
+ * @example
+ *   const push = await readPush(context, clock, welcome.limits);
+ *   if (push) socket.send(push.json);
+ */
+export interface PushPlan {
+  readonly json: string;
+  readonly mutationIds: readonly number[];
+}
+
+const ENVELOPE = `{"type":"push","v":${PROTOCOL_VERSION},"batches":[]}`;
+
+function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x800) bytes += c >= 0xd800 && c <= 0xdbff ? 1 : 2;
+    else if (c >= 0x80) bytes += 1;
+  }
+  return bytes;
+}
+
+/**
+ * Gives the batches from `fromMutationId` on new mutation ids, each cut into parts of at most
+ * `maxChanges` rows: the server's limits shrank since they were stamped, or one batch alone is over
+ * its message size. New ids are above every id given so far, so the order of batches stays.
+ */
+async function recut(
+  run: Run,
+  clock: ClientClock,
+  fromMutationId: number,
+  maxChanges: number,
+): Promise<void> {
+  const { rows } = await run(
+    'SELECT seq, wall_ms, mutation_id FROM _syncline_outbox WHERE mutation_id >= ? ORDER BY seq',
+    [fromMutationId],
+    { arrayMode: true },
+  );
+  let next = await readNextMutationId(run);
+  let group: [number, number][] = [];
+  let groupId: unknown;
+  const flush = async () => {
+    if (group.length > 0) next += (await assignBatches(run, clock, group, next, maxChanges)).length;
+    group = [];
+  };
+  for (const [seq, wall, id] of rows as [number, number, number][]) {
+    if (id !== groupId) await flush();
+    groupId = id;
+    group.push([seq, wall]);
+  }
+  await flush();
+  await storeStampState(run, clock, next);
+}
+
+/**
+ * Reads the next push from the start of the outbox, in one transaction: the stamped batches in
+ * order, as many as the server's `limits` allow (`maxBatches`, `maxMessageBytes`), each folded by
+ * `batchChanges`. A batch of more rows than `maxChangesPerBatch`, or one that alone is over
+ * `maxMessageBytes`, is first re-cut into smaller batches with new ids (so a local transaction may
+ * reach the server as several batches). Returns undefined when nothing is stamped. A single change
+ * over `maxMessageBytes` throws `SyncProtocolError`, since no push could carry it.
+ *
+ * @example
+ *   const push = await readPush(context, clock, limits);
+ */
+export async function readPush(
+  context: ApplyContext,
+  clock: ClientClock,
+  limits: MessageLimits,
+): Promise<PushPlan | undefined> {
+  return clientTransaction(context.db, false, async (run) => {
+    const { rows: oversized } = await run(
+      'SELECT mutation_id FROM _syncline_outbox WHERE mutation_id IS NOT NULL GROUP BY mutation_id HAVING count(*) > ? ORDER BY mutation_id LIMIT 1',
+      [limits.maxChangesPerBatch],
+      { arrayMode: true },
+    );
+    if (oversized.length > 0) {
+      await recut(run, clock, Number((oversized[0] as unknown[])[0]), limits.maxChangesPerBatch);
+    }
+    // Each round either returns, drops an unsendable batch, or halves an oversized one: bounded.
+    for (let round = 0; round < 64; round++) {
+      const plan = await planPush(run, context, limits);
+      if (plan.kind === 'ready') return plan.push;
+      if (plan.kind === 'empty') {
+        await run('DELETE FROM _syncline_outbox WHERE mutation_id = ?', [plan.mutationId]);
+      } else {
+        await recut(run, clock, plan.mutationId, Math.ceil(plan.rows / 2));
+      }
+    }
+    throw new SyncProtocolError('the outbox could not be cut into pushes that fit the server limits');
+  });
+}
+
+type Plan =
+  | { kind: 'ready'; push: PushPlan | undefined }
+  | { kind: 'empty'; mutationId: number }
+  | { kind: 'too large'; mutationId: number; rows: number };
+
+async function planPush(run: Run, context: ApplyContext, limits: MessageLimits): Promise<Plan> {
+  const { rows: ids } = await run(
+    'SELECT DISTINCT mutation_id FROM _syncline_outbox WHERE mutation_id IS NOT NULL ORDER BY mutation_id LIMIT ?',
+    [limits.maxBatches],
+    { arrayMode: true },
+  );
+  if (ids.length === 0) return { kind: 'ready', push: undefined };
+  const first = Number((ids[0] as unknown[])[0]);
+  const last = Number((ids[ids.length - 1] as unknown[])[0]);
+  const { rows } = await run(
+    'SELECT mutation_id, table_name, op, pk, "row", hlc FROM _syncline_outbox WHERE mutation_id BETWEEN ? AND ? ORDER BY seq',
+    [first, last],
+    { arrayMode: true },
+  );
+  const batches = new Map<number, OutboxRow[]>();
+  for (const [id, table, op, pk, row, hlc] of rows as [
+    number,
+    string,
+    OutboxRow['op'],
+    string,
+    string | null,
+    string,
+  ][]) {
+    let batch = batches.get(id);
+    if (!batch) batches.set(id, (batch = []));
+    batch.push({ table, op, pk, row, hlc });
+  }
+  const parts: string[] = [];
+  const mutationIds: number[] = [];
+  let bytes = ENVELOPE.length;
+  for (const [mutationId, batchRows] of batches) {
+    const changes = batchChanges(batchRows, context.codecs);
+    if (changes.length === 0) return { kind: 'empty', mutationId };
+    const json = JSON.stringify({ mutationId, changes });
+    const size = utf8Length(json) + (parts.length > 0 ? 1 : 0);
+    if (bytes + size > limits.maxMessageBytes) {
+      if (parts.length > 0) break;
+      if (batchRows.length > 1) return { kind: 'too large', mutationId, rows: batchRows.length };
+      throw new SyncProtocolError(
+        `a local write to table "${batchRows[0].table}" takes ${size} bytes, over the server's limit of ${limits.maxMessageBytes} bytes per message (maxMessageBytes), so it cannot be pushed; raise the server's limit or write smaller values`,
+      );
+    }
+    bytes += size;
+    parts.push(json);
+    mutationIds.push(mutationId);
+  }
+  const json = `{"type":"push","v":${PROTOCOL_VERSION},"batches":[${parts.join(',')}]}`;
+  return { kind: 'ready', push: { json, mutationIds } };
+}

@@ -1,0 +1,109 @@
+import { entityKind } from '../../entity.js';
+import { SyncProtocolError } from '../../errors.js';
+import type { ChangesMessage } from '../protocol/messages.js';
+import { comparePositions } from '../protocol/messages-position.js';
+import type { ApplyContext } from './apply-context.js';
+import type { ClientClock } from './client-clock.js';
+import { readStateValue, STATE_KEYS, writeState } from './client-state.js';
+import { clientTransaction } from './client-transaction.js';
+import { PendingWrites } from './pending-writes.js';
+import { applyRemoteRow } from './remote-row.js';
+import type { TableCodec } from './table-codec.js';
+
+/**
+ * A `changes` message does not start at the client's cursor: a change between them would be lost
+ * (or one repeated), so the connection is dropped and the client reconnects from its cursor.
+ *
+ * @example
+ *   catch (e) { if (e instanceof CursorGapError) reconnect(); }
+ */
+export class CursorGapError extends SyncProtocolError {
+  static override readonly [entityKind]: string = 'CursorGapError';
+}
+
+/**
+ * What applying one `changes` message did: the tables it wrote (to report to live queries), the
+ * new cursor, and the stamps the clock refused to merge (a server clock far ahead), which are
+ * reported as errors while the changes still apply. `skipped` is set for a message that held
+ * nothing new (a duplicate), which changes nothing.
+ *
+ * @example
+ *   const { tables } = await applyChanges(context, clock, message);
+ *   db.notifyTablesChanged([...tables]);
+ */
+export interface ChangesApplied {
+  readonly tables: ReadonlySet<string>;
+  readonly cursor: string;
+  readonly clockErrors: readonly Error[];
+  readonly skipped: boolean;
+}
+
+function keyValues(codec: TableCodec, values: readonly unknown[]): unknown[] {
+  return codec.keyIndexes.map((i, n) => {
+    const value = values[i];
+    if (value === undefined || value === null) {
+      throw new SyncProtocolError(
+        `a change to table "${codec.name}" has no value for its primary key column "${codec.keyColumns[n].name}"`,
+      );
+    }
+    return value;
+  });
+}
+
+/**
+ * Applies a `changes` message in one transaction with capture off, together with the new cursor
+ * (`to`), so a crash never skips nor repeats a change. The message must start at the stored cursor
+ * (`from`): one that ends at or before it is a duplicate and is skipped; any other mismatch throws
+ * `CursorGapError` with nothing applied. `adoptStart` lets a client without a cursor start at `from`
+ * (a client with no shapes gets no snapshot to set one). Each change goes through `applyRemoteRow`, which keeps
+ * columns that newer pending local writes changed. Every change's stamp is merged into the clock.
+ * The caller reports the returned tables with `db.notifyTablesChanged`.
+ *
+ * @example
+ *   const applied = await applyChanges(context, clock, { type: 'changes', v: 1, from: '0', to: '1', changes });
+ */
+export async function applyChanges(
+  context: ApplyContext,
+  clock: ClientClock,
+  message: ChangesMessage,
+  adoptStart = false,
+): Promise<ChangesApplied> {
+  return clientTransaction(context.db, true, async (run) => {
+    const stored = await readStateValue(run, STATE_KEYS.cursor);
+    const cursor = stored === undefined && adoptStart ? message.from : stored;
+    if (cursor !== message.from) {
+      if (cursor !== undefined && comparePositions(message.to, cursor) <= 0) {
+        return { tables: new Set<string>(), cursor, clockErrors: [], skipped: true };
+      }
+      throw new CursorGapError(
+        `the server sent changes from position ${message.from}, but this client's cursor is ${cursor ?? '(none: no snapshot applied yet)'}; reconnecting to resume from the cursor`,
+      );
+    }
+    const pending = await PendingWrites.load(run, context.codecs);
+    const tables = new Set<string>();
+    const clockErrors: Error[] = [];
+    for (const change of message.changes) {
+      const codec = context.codecs.get(change.table);
+      if (!codec) {
+        throw new SyncProtocolError(
+          `the server sent a change to table ${JSON.stringify(change.table)}, which is not a synced table of this client's schema (synced: ${[...context.codecs.keys()].join(', ')}); check both run the same schema version`,
+        );
+      }
+      const values = codec.storageRow(change.values ? { ...change.values, ...change.pk } : change.pk);
+      const key = keyValues(codec, values);
+      const local = pending.empty ? undefined : pending.get(codec.name, codec.keyOf(key));
+      const result = applyRemoteRow(run, context.writer(codec), codec, local, change.op, values, change.hlc);
+      if (result instanceof Promise) await result;
+      tables.add(codec.name);
+      try {
+        clock.receive(change.hlc);
+      } catch (error) {
+        clockErrors.push(error as Error);
+      }
+    }
+    await writeState(run, STATE_KEYS.cursor, message.to);
+    const last = clock.last;
+    if (last !== undefined) await writeState(run, STATE_KEYS.lastHlc, last);
+    return { tables, cursor: message.to, clockErrors, skipped: false };
+  });
+}

@@ -1,0 +1,216 @@
+import { quoteIdentifier } from '../../dialect/quote-identifier.js';
+import { SyncProtocolError } from '../../errors.js';
+import type { ShapeJson, SnapshotMessage } from '../protocol/messages.js';
+import type { ApplyContext } from './apply-context.js';
+import { STATE_KEYS, writeState } from './client-state.js';
+import { clientTransaction, type Run } from './client-transaction.js';
+import { PendingWrites } from './pending-writes.js';
+import { applyRemoteRow } from './remote-row.js';
+import type { TableCodec } from './table-codec.js';
+
+/**
+ * Where a snapshot stands, summed over its shapes: rows applied so far and the rows the shapes
+ * whose first chunk arrived will hold in all.
+ *
+ * @example
+ *   sync.on('progress', ({ rows, totalRows }) => bar.update(rows / totalRows));
+ */
+export interface SnapshotProgress {
+  readonly rows: number;
+  readonly totalRows: number;
+}
+
+/**
+ * What applying one snapshot chunk did: the tables it wrote, the progress, and, with the last chunk
+ * of the last shape, the position the cursor moved to.
+ *
+ * @example
+ *   const { done, cursor } = await snapshot.apply(chunk);
+ */
+export interface ChunkApplied {
+  readonly tables: ReadonlySet<string>;
+  readonly progress: SnapshotProgress;
+  readonly cursor: string | undefined;
+}
+
+interface ShapeProgress {
+  nextChunk: number;
+  rows: number;
+  totalRows: number;
+  done: boolean;
+}
+
+/**
+ * Applies the snapshot of a connection's shapes, chunk by chunk. Each chunk is written in one
+ * transaction with capture off, whole rows several per statement (`batchRows` per statement, the
+ * `snapshotBatchRows` option) and with no promise per row on a synchronous driver. A row with a
+ * pending local write goes alone through `applyRemoteRow`, stamped as of `stamp` (the server's
+ * clock in `welcome`: the snapshot is read after it, so a pending write stamped before it is older
+ * than the snapshot's state and takes the server's value, while one made since keeps its own).
+ * A table that already had rows when the snapshot began is pruned with the last chunk of the last
+ * shape: rows no shape of the snapshot contained are deleted, unless they have pending local
+ * writes. That same transaction writes the cursor (the snapshot's position) and the shapes key.
+ *
+ * @example
+ *   const snapshot = new SnapshotApplier(context, hello.shapes, shapesKey, welcome.hlc);
+ *   const applied = await snapshot.apply(chunk);
+ */
+export class SnapshotApplier {
+  private position: string | undefined;
+  private readonly shapes = new Map<string, { codec: TableCodec; progress: ShapeProgress }>();
+  /** Keys seen per table that needs pruning (it had rows before); absent for the others. */
+  private seen: Map<string, Set<string>> | undefined;
+
+  constructor(
+    private readonly context: ApplyContext,
+    shapes: readonly ShapeJson[],
+    private readonly shapesKey: string,
+    private readonly stamp: string | undefined,
+    private readonly batchRows = 500,
+  ) {
+    for (const shape of shapes) {
+      const codec = context.codecs.get(shape.table);
+      if (!codec)
+        throw new SyncProtocolError(`shape "${shape.id}" names table "${shape.table}", which is not synced`);
+      this.shapes.set(shape.id, {
+        codec,
+        progress: { nextChunk: 0, rows: 0, totalRows: 0, done: false },
+      });
+    }
+  }
+
+  /** True once a chunk has arrived and the last shape is not finished yet. */
+  get inProgress(): boolean {
+    return this.position !== undefined && [...this.shapes.values()].some((s) => !s.progress.done);
+  }
+
+  private check(chunk: SnapshotMessage): { codec: TableCodec; progress: ShapeProgress } {
+    const shape = this.shapes.get(chunk.shapeId);
+    if (!shape) {
+      throw new SyncProtocolError(
+        `the server sent a snapshot of shape "${chunk.shapeId}", which this client did not ask for (its shapes: ${[...this.shapes.keys()].join(', ')})`,
+      );
+    }
+    if (this.position !== undefined && chunk.position !== this.position) {
+      throw new SyncProtocolError(
+        `snapshot chunk of shape "${chunk.shapeId}" is at position ${chunk.position}, but the snapshot began at ${this.position}`,
+      );
+    }
+    if (shape.progress.done || chunk.chunk !== shape.progress.nextChunk) {
+      throw new SyncProtocolError(
+        `snapshot of shape "${chunk.shapeId}": got chunk ${chunk.chunk}, expected ${shape.progress.done ? 'none (it was complete)' : shape.progress.nextChunk}`,
+      );
+    }
+    return shape;
+  }
+
+  private progress(): SnapshotProgress {
+    let rows = 0;
+    let totalRows = 0;
+    for (const { progress } of this.shapes.values()) {
+      rows += progress.rows;
+      totalRows += progress.totalRows;
+    }
+    return { rows, totalRows };
+  }
+
+  /** Applies one chunk; see the class comment. Throws `SyncProtocolError` for a chunk out of order. */
+  async apply(chunk: SnapshotMessage): Promise<ChunkApplied> {
+    const shape = this.check(chunk);
+    const { codec } = shape;
+    const finishing =
+      chunk.last && [...this.shapes].every(([id, s]) => s.progress.done || id === chunk.shapeId);
+    const tables = new Set([codec.name]);
+    await clientTransaction(this.context.db, true, async (run) => {
+      if (this.position === undefined) this.seen = await this.tablesToPrune(run);
+      const pending = await PendingWrites.load(run, this.context.codecs);
+      await this.writeRows(run, codec, chunk.rows, pending.touches(codec.name) ? pending : undefined);
+      if (finishing) {
+        for (const table of await this.prune(run, pending)) tables.add(table);
+        await writeState(run, STATE_KEYS.cursor, chunk.position);
+        await writeState(run, STATE_KEYS.shapesKey, this.shapesKey);
+      }
+    });
+    this.position = chunk.position;
+    shape.progress.nextChunk++;
+    shape.progress.rows += chunk.rows.length;
+    shape.progress.totalRows = chunk.totalRows;
+    if (chunk.last) shape.progress.done = true;
+    return { tables, progress: this.progress(), cursor: finishing ? chunk.position : undefined };
+  }
+
+  /** The tables of the shapes that hold rows now: only they can have rows the snapshot lacks. */
+  private async tablesToPrune(run: Run): Promise<Map<string, Set<string>>> {
+    const seen = new Map<string, Set<string>>();
+    for (const { codec } of this.shapes.values()) {
+      if (seen.has(codec.name)) continue;
+      const { rows } = await run(`SELECT 1 FROM ${quoteIdentifier(codec.name)} LIMIT 1`);
+      if (rows.length > 0) seen.set(codec.name, new Set());
+    }
+    return seen;
+  }
+
+  private async writeRows(
+    run: Run,
+    codec: TableCodec,
+    rows: SnapshotMessage['rows'],
+    pending: PendingWrites | undefined,
+  ): Promise<void> {
+    const writer = this.context.writer(codec);
+    const seen = this.seen?.get(codec.name);
+    const perStatement = writer.maxRowsPerStatement(this.batchRows);
+    const columns = codec.columns.length;
+    const keys = codec.keyIndexes;
+    // One flat parameter array for a statement's rows; a row that cannot join the batch (a
+    // pending local write, missing columns) is written alone from its slot, which the next row
+    // then reuses.
+    let params: unknown[] = new Array(perStatement * columns);
+    let batched = 0;
+    for (const row of rows) {
+      const offset = batched * columns;
+      const whole = codec.storageInto(row, params, offset) === columns;
+      let key = '';
+      if (seen || pending) {
+        key =
+          keys.length === 1
+            ? codec.keyOf([params[offset + keys[0]]])
+            : codec.keyOf(keys.map((i) => params[offset + i]));
+        seen?.add(key);
+      }
+      const local = pending?.get(codec.name, key);
+      if (whole && !local) {
+        if (++batched < perStatement) continue;
+        const result = writer.upsertWholeRows(run, params, batched);
+        // A synchronous driver is done with the array; an asynchronous one may still hold it.
+        if (result instanceof Promise) {
+          await result;
+          params = new Array(perStatement * columns);
+        }
+        batched = 0;
+        continue;
+      }
+      const values = params.slice(offset, offset + columns);
+      const result = applyRemoteRow(run, writer, codec, local, 'insert', values, this.stamp);
+      if (result instanceof Promise) await result;
+    }
+    if (batched > 0) await writer.upsertWholeRows(run, params, batched);
+  }
+
+  /** Deletes rows the snapshot did not hold from tables that had rows; returns the tables pruned. */
+  private async prune(run: Run, pending: PendingWrites): Promise<string[]> {
+    const pruned: string[] = [];
+    for (const [table, seen] of this.seen ?? []) {
+      const codec = this.context.codecs.get(table)!;
+      const writer = this.context.writer(codec);
+      const { rows } = await writer.selectKeys(run);
+      for (const key of rows as unknown[][]) {
+        const id = codec.keyOf(key);
+        if (seen.has(id) || pending.get(table, id)) continue;
+        const result = writer.delete(run, key);
+        if (result instanceof Promise) await result;
+        if (!pruned.includes(table)) pruned.push(table);
+      }
+    }
+    return pruned;
+  }
+}

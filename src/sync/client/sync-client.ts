@@ -1,0 +1,331 @@
+import type { Database } from '../../database/database.js';
+import { is } from '../../entity.js';
+import { UsageError } from '../../errors.js';
+import { comparePositions } from '../protocol/messages-position.js';
+import { Backoff } from './backoff.js';
+import { syncedTables } from './client-tables.js';
+import { SyncConnectionError } from './connection.js';
+import { LocalReplica } from './local-replica.js';
+import { SyncEventEmitter, type SyncEvents, type SyncListener, type SyncStatus } from './sync-events.js';
+import { type ResolvedSyncOptions, resolveSyncOptions, type SyncClientOptions } from './sync-options.js';
+import { type SessionEnd, type SessionHost, SyncSession } from './sync-session.js';
+import { resolveWebSocket } from './websocket.js';
+
+interface Waiter {
+  resolve(): void;
+  reject(error: Error): void;
+}
+
+/**
+ * Keeps a SQLite database in sync with a sync server: local writes to synced tables (made with the
+ * query builder or raw SQL) are captured by triggers into an outbox and pushed; the server's rows
+ * arrive as snapshots and changes and are applied so that live queries re-emit. It works through
+ * the Database and Driver interfaces only, so it runs wherever the database does (Node, a browser
+ * on SQLite WASM). Make it with `syncClient()`.
+ *
+ * @example
+ *   const sync = syncClient(db, { url: 'ws://localhost:4000/sync', token, shapes: [{ table: todos }] });
+ *   await sync.start();
+ *   await db.insert(todos).values({ listId, title: 'Milk' });
+ *   await sync.flush();
+ */
+export class SyncClient {
+  private readonly events = new SyncEventEmitter();
+  private readonly options: ResolvedSyncOptions;
+  private readonly replica: LocalReplica;
+  private readonly host: SessionHost;
+  private current: SyncStatus = 'offline';
+  private session: SyncSession | undefined;
+  private starting: Promise<void> | undefined;
+  private stopped = true;
+  private loop: Promise<void> = Promise.resolve();
+  private wake: (() => void) | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private stamping: Promise<void> = Promise.resolve();
+  private stampRunning = false;
+  private stampAgain = false;
+  private applyingRemote = false;
+  private readonly flushes: (Waiter & { target: number })[] = [];
+  private readonly catchUps = new Map<string, Waiter & { position: string | undefined }>();
+  private pings = 0;
+
+  constructor(
+    private readonly db: Database,
+    options: SyncClientOptions,
+  ) {
+    this.options = resolveSyncOptions(db, options);
+    this.replica = new LocalReplica(db);
+    this.host = {
+      replica: this.replica,
+      options: this.options,
+      error: (error) => this.events.emit('error', error),
+      progress: (progress) => this.events.emit('progress', progress),
+      rejected: (event) => this.events.emit('rejected', event),
+      remoteTables: (tables) => this.remoteTables(tables),
+      cursorMoved: () => this.checkCaughtUp(),
+      pong: (id, position) => this.pong(id, position),
+      outboxSettled: (firstSeq) => this.outboxSettled(firstSeq),
+    };
+  }
+
+  /** 'connecting' | 'online' | 'offline' (see `SyncStatus`). */
+  get status(): SyncStatus {
+    return this.current;
+  }
+
+  /** This client's id (a uuid kept in the database), once `start()` has installed it. */
+  get clientId(): string | undefined {
+    try {
+      return this.replica.clientId;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Listens to an event (`status`, `progress`, `rejected`, `error`); returns the unsubscribe. */
+  on<E extends keyof SyncEvents>(event: E, listener: SyncListener<E>): () => void {
+    return this.events.on(event, listener);
+  }
+
+  /**
+   * Installs the client's tables and triggers (idempotently), then connects. Resolves once the
+   * first connection attempt was welcomed or failed (it then keeps retrying in the background);
+   * rejects, and stops, when the server refuses the client for good (`AuthError` for a bad
+   * token, `SchemaMismatchError` for another schema version) or the install fails (`UsageError`
+   * for a synced table without a primary key).
+   */
+  start(): Promise<void> {
+    this.starting ??= this.begin();
+    return this.starting;
+  }
+
+  private async begin(): Promise<void> {
+    this.stopped = false;
+    try {
+      await this.replica.open();
+    } catch (error) {
+      this.stopped = true;
+      this.starting = undefined;
+      throw error;
+    }
+    if (this.stopped) return;
+    this.unsubscribe = this.db.onTablesChanged(syncedTables(this.db.schema), () => this.localCommit());
+    this.localCommit();
+    this.setStatus('connecting');
+    const fatal = await new Promise<Error | undefined>((first) => {
+      this.loop = this.connectLoop(first);
+    });
+    if (fatal) {
+      await this.stop();
+      throw fatal;
+    }
+  }
+
+  /**
+   * Closes the connection and stops retrying; status becomes 'offline'. Pending `flush()` and
+   * `caughtUp()` calls reject. Local writes go on being captured, and are pushed after `start()`.
+   */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.wake?.();
+    this.session?.close();
+    await this.loop;
+    await this.stamping;
+    this.setStatus('offline');
+    this.starting = undefined;
+    const error = new UsageError(
+      'the sync client was stopped before this finished; start() it again to go on',
+    );
+    for (const waiter of this.flushes.splice(0)) waiter.reject(error);
+    for (const waiter of this.catchUps.values()) waiter.reject(error);
+    this.catchUps.clear();
+  }
+
+  /** Resolves when every local write made before the call has been acknowledged by the server. */
+  async flush(): Promise<void> {
+    if (!this.starting) throw new UsageError('flush(): call start() first');
+    const target = await this.replica.outboxLastSeq();
+    if (target === undefined) return;
+    const done = new Promise<void>((resolve, reject) => {
+      this.flushes.push({ target, resolve, reject });
+    });
+    // An ack may have settled the rows while the target was read: look again now that it waits.
+    this.outboxSettled(await this.replica.outboxFirstSeq());
+    this.session?.requestPush();
+    await done;
+  }
+
+  /**
+   * Resolves when this client has applied every server change committed before the call: it asks
+   * the server how far its stream reaches (`ping`/`pong`) and waits until the cursor gets there,
+   * across reconnects.
+   */
+  caughtUp(): Promise<void> {
+    if (!this.starting) return Promise.reject(new UsageError('caughtUp(): call start() first'));
+    const id = `caught-up-${++this.pings}`;
+    return new Promise<void>((resolve, reject) => {
+      this.catchUps.set(id, { resolve, reject, position: undefined });
+      this.session?.sendPing(id);
+    });
+  }
+
+  private setStatus(status: SyncStatus): void {
+    if (status === this.current) return;
+    this.current = status;
+    this.events.emit('status', status);
+  }
+
+  private async connectLoop(first: (fatal: Error | undefined) => void): Promise<void> {
+    const backoff = new Backoff(this.options.backoff);
+    let reported = false;
+    const report = (fatal?: Error) => {
+      if (reported) return;
+      reported = true;
+      first(fatal);
+    };
+    while (!this.stopped) {
+      const end = await this.attempt(() => {
+        backoff.reset();
+        report();
+      });
+      if (this.stopped) break;
+      if (end.fatal) {
+        this.events.emit('error', end.error!);
+        this.stopped = true;
+        this.unsubscribe?.();
+        this.setStatus('offline');
+        report(end.error);
+        break;
+      }
+      if (is(end.error, SyncConnectionError)) this.events.emit('error', end.error);
+      report();
+      this.setStatus('connecting');
+      await this.sleep(backoff.next());
+    }
+    report();
+  }
+
+  private async attempt(welcomed: () => void): Promise<SessionEnd> {
+    let session: SyncSession;
+    try {
+      const token = this.options.token;
+      const value = typeof token === 'function' ? await token() : token;
+      const WebSocketClass = await resolveWebSocket(this.options.WebSocket);
+      if (this.stopped) return { error: undefined, fatal: false, welcomed: false };
+      session = new SyncSession(this.host, WebSocketClass, value || undefined);
+    } catch (error) {
+      const fatal = is(error, UsageError);
+      if (!fatal) this.events.emit('error', error as Error);
+      return { error: error as Error, fatal, welcomed: false };
+    }
+    this.session = session;
+    void session.ready.then((ok) => {
+      if (!ok || this.stopped) return;
+      this.setStatus('online');
+      welcomed();
+      for (const [id, waiter] of this.catchUps) if (waiter.position === undefined) session.sendPing(id);
+    });
+    const end = await session.ended;
+    this.session = undefined;
+    return end;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /**
+   * After a local commit: stamp the new outbox rows now, so each local transaction gets its own
+   * mutation id. The stamping transaction asks for the connection at once (inside the commit's
+   * notification), ahead of the app's next transaction; a pass already running means the next
+   * one runs right after it, covering every commit in between.
+   */
+  private localCommit(): void {
+    if (this.applyingRemote || this.stopped) return;
+    if (this.stampRunning) {
+      this.stampAgain = true;
+      return;
+    }
+    this.stampRunning = true;
+    this.stamping = this.replica
+      .stamp()
+      .then(
+        (ids) => {
+          if (ids.length > 0) this.session?.requestPush();
+        },
+        (error) => this.events.emit('error', error),
+      )
+      .finally(() => {
+        this.stampRunning = false;
+        if (this.stampAgain) {
+          this.stampAgain = false;
+          this.localCommit();
+        }
+      });
+  }
+
+  private remoteTables(tables: ReadonlySet<string>): void {
+    this.applyingRemote = true;
+    try {
+      this.db.notifyTablesChanged([...tables]);
+    } finally {
+      this.applyingRemote = false;
+    }
+  }
+
+  private outboxSettled(firstSeq: number | undefined): void {
+    for (let i = this.flushes.length - 1; i >= 0; i--) {
+      const waiter = this.flushes[i];
+      if (firstSeq !== undefined && firstSeq <= waiter.target) continue;
+      this.flushes.splice(i, 1);
+      waiter.resolve();
+    }
+  }
+
+  private pong(id: string | undefined, position: string | undefined): void {
+    const waiter = id === undefined ? undefined : this.catchUps.get(id);
+    if (!waiter || id === undefined) return;
+    if (position === undefined) {
+      this.catchUps.delete(id);
+      waiter.resolve();
+      return;
+    }
+    waiter.position = position;
+    this.checkCaughtUp();
+  }
+
+  private checkCaughtUp(): void {
+    const cursor = this.replica.cursor;
+    if (cursor === undefined) return;
+    for (const [id, waiter] of this.catchUps) {
+      if (waiter.position === undefined || comparePositions(cursor, waiter.position) < 0) continue;
+      this.catchUps.delete(id);
+      waiter.resolve();
+    }
+  }
+}
+
+/**
+ * Makes a sync client for a Database opened on SQLite (see `SyncClient` and
+ * `SyncClientOptions`). It returns at once and does nothing until `start()`. Throws `UsageError`
+ * for a database that is not SQLite and for bad options.
+ *
+ * @example
+ *   const sync = syncClient(db, {
+ *     url: 'ws://localhost:4000/sync',
+ *     token: () => auth.token(),
+ *     shapes: [{ table: todos, where: eq(todos.listId, listId) }, { table: lists }],
+ *   });
+ *   await sync.start();
+ */
+export function syncClient(db: Database<any>, options: SyncClientOptions): SyncClient {
+  return new SyncClient(db, options);
+}

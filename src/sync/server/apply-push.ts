@@ -1,0 +1,272 @@
+import type { Database } from '../../database/database.js';
+import type { Transaction } from '../../database/transaction.js';
+import { is } from '../../entity.js';
+import { AuthError, ConstraintError, DatabaseError, InvalidValueError, UsageError } from '../../errors.js';
+import type { Schema } from '../../schema/schema.js';
+import { sql } from '../../sql/sql.js';
+import { decodeHlc, type HybridLogicalClock } from '../protocol/hlc.js';
+import type { BatchJson } from '../protocol/messages-client.js';
+import type { AckResult } from '../protocol/messages-server.js';
+import { type DecodedBatch, decodeBatch } from './apply-changes.js';
+import { resolveChanges } from './apply-conflicts.js';
+import { loadStates, readRestored, runWrites, toPropertyKeys } from './apply-rows.js';
+import type { RuleSet, SyncUser } from './rules.js';
+
+/**
+ * Everything `applyPush` needs about one connection: the server database and schema, the client
+ * and user pushing, the rules, and the server's clock (every pushed stamp is merged into it).
+ *
+ * @example
+ *   const ctx: PushContext = { db, schema: appSchema, clientId, user, rules: new RuleSet(appSchema, rules), clock };
+ */
+export interface PushContext {
+  readonly db: Database;
+  readonly schema: Schema;
+  readonly clientId: string;
+  readonly user: SyncUser;
+  readonly rules: RuleSet;
+  readonly clock: HybridLogicalClock;
+}
+
+/** A batch that must not be applied, with the reason the client is told. */
+class BatchRejection extends Error {}
+
+/** Another writer created one of the batch's rows (or its stamps) after the batch read it. */
+class RaceLost extends Error {}
+
+/** How often a batch is tried: again after a lost deadlock, serialization conflict or race (see `retryable`). */
+const MAX_ATTEMPTS = 5;
+
+function run(tx: Transaction, text: string, params: readonly unknown[]) {
+  return tx.run({ sql: text, params, arrayMode: false, needsBigInt: false });
+}
+
+/**
+ * Locks the client's row (creating it on its first push) and returns its last mutation id. It also
+ * drops the rejections the client has moved past, and names the writer for the capture trigger,
+ * in the same round trip.
+ */
+async function lockClient(
+  ctx: PushContext,
+  tx: Transaction,
+  firstOfPush: number,
+  batch: BatchJson,
+): Promise<number> {
+  const result = await run(
+    tx,
+    `WITH gone AS (DELETE FROM _syncline_rejections WHERE client_id = $1 AND mutation_id < $3::bigint)
+     INSERT INTO _syncline_clients AS c (client_id, last_mutation_id, user_id, updated_at) VALUES ($1, 0, $2, now())
+     ON CONFLICT (client_id) DO UPDATE SET updated_at = excluded.updated_at, user_id = coalesce(c.user_id, excluded.user_id)
+     RETURNING c.last_mutation_id::text AS last, c.user_id,
+       set_config('syncline.hlc', $4, true), set_config('syncline.origin', $1, true),
+       set_config('syncline.mutation', $5, true)`,
+    [ctx.clientId, ctx.user.userId, firstOfPush, batch.changes[0]?.hlc ?? '', String(batch.mutationId)],
+  );
+  const row = result.rows[0] as { last: string; user_id: string | null };
+  if (row.user_id !== null && row.user_id !== ctx.user.userId) {
+    // Another user's client id: pushing under it would move that client's mutation ids.
+    throw new AuthError(
+      `the client id ${ctx.clientId} belongs to another user; a client keeps its id for one user: make a new client id after signing in as someone else`,
+    );
+  }
+  return Number(row.last);
+}
+
+async function rejectionOf(
+  tx: Transaction,
+  clientId: string,
+  mutationId: number,
+): Promise<string | undefined> {
+  const result = await run(
+    tx,
+    'SELECT reason FROM _syncline_rejections WHERE client_id = $1 AND mutation_id = $2::bigint',
+    [clientId, mutationId],
+  );
+  return (result.rows[0] as { reason: string } | undefined)?.reason;
+}
+
+/** Applies one new batch inside `tx`; throws `BatchRejection` (or a database error) to reject it. */
+async function writeBatch(ctx: PushContext, tx: Transaction, batch: BatchJson, decoded: DecodedBatch) {
+  if (decoded.reason) throw new BatchRejection(decoded.reason);
+  for (const hlc of new Set(decoded.changes.map((c) => c.hlc))) {
+    try {
+      ctx.clock.receive(decodeHlc(hlc));
+    } catch (error) {
+      throw new BatchRejection((error as Error).message);
+    }
+  }
+  const states = await loadStates(tx, decoded.touched);
+  const { writes, reason } = await resolveChanges(decoded.changes, states, (table, op, before, after) =>
+    ctx.rules.checkWrite(
+      table,
+      ctx.user,
+      op,
+      before && toPropertyKeys(table, before),
+      after && toPropertyKeys(table, after),
+    ),
+  );
+  if (reason) throw new BatchRejection(reason);
+  let stamp = batch.changes[0]?.hlc;
+  await runWrites(tx, writes, async (hlc) => {
+    if (hlc === stamp) return;
+    stamp = hlc;
+    await run(tx, "SELECT set_config('syncline.hlc', $1, true)", [hlc]);
+  });
+  const stamps = (stored: boolean) =>
+    JSON.stringify(
+      [...states.values()]
+        .filter((s) => s.stampsChanged && s.stored === stored)
+        .map((s) => ({
+          t: s.ref.table.$name,
+          k: s.ref.pkJson,
+          c: s.stamps.cols,
+          cr: s.stamps.created ?? null,
+          d: s.stamps.deleted ?? null,
+        })),
+    );
+  const fresh = stamps(false);
+  const result = await run(
+    tx,
+    `WITH changed AS (
+       UPDATE _syncline_stamps AS s SET cols = x.c, created = x.cr, deleted = x.d
+         FROM jsonb_to_recordset($3::jsonb) AS x(t text, k jsonb, c jsonb, cr text, d text)
+        WHERE s.table_name = x.t AND s.pk = x.k),
+     added AS (
+       INSERT INTO _syncline_stamps (table_name, pk, cols, created, deleted)
+       SELECT x.t, x.k, x.c, x.cr, x.d FROM jsonb_to_recordset($4::jsonb) AS x(t text, k jsonb, c jsonb, cr text, d text)
+       ON CONFLICT (table_name, pk) DO NOTHING RETURNING 1),
+     moved AS (UPDATE _syncline_clients SET last_mutation_id = $2::bigint WHERE client_id = $1)
+     SELECT count(*)::int AS added FROM added`,
+    [ctx.clientId, batch.mutationId, stamps(true), fresh],
+  );
+  if ((result.rows[0] as { added: number }).added !== (JSON.parse(fresh) as unknown[]).length) {
+    // Another writer stamped one of this batch's unstamped rows meanwhile: decide again.
+    throw new RaceLost(
+      `batch ${batch.mutationId}: other writers kept creating its rows while it was applied; push it again`,
+    );
+  }
+}
+
+/** Why an error rejects the batch (a broken constraint, a value the database refused), or undefined for a failure of the server. */
+function rejectionReason(error: unknown): string | undefined {
+  if (error instanceof BatchRejection) return error.message;
+  if (is(error, ConstraintError) || is(error, InvalidValueError)) return error.message;
+  // SQLSTATE class 22: data exceptions (a value out of range, an invalid input).
+  if (is(error, DatabaseError) && error.code?.startsWith('22')) return error.message;
+  return undefined;
+}
+
+/**
+ * Errors after which the batch is tried again: a lost deadlock or serialization conflict, or a
+ * race on a row that had no stamps (so it was not locked): an insert that meets a primary key
+ * someone else just wrote is, the second time round, an update of that row.
+ */
+function retryable(error: unknown): boolean {
+  if (error instanceof RaceLost) return true;
+  if (is(error, ConstraintError)) return error.kind === 'primaryKey';
+  return is(error, DatabaseError) && (error.code === '40P01' || error.code === '40001');
+}
+
+async function rejected(
+  ctx: PushContext,
+  tx: Transaction,
+  batch: BatchJson,
+  decoded: DecodedBatch,
+  reason: string,
+): Promise<AckResult> {
+  const rows = await readRestored(tx, decoded.touched, ctx.rules, ctx.user);
+  return { mutationId: batch.mutationId, status: 'rejected', reason, rows };
+}
+
+/** Records a rejection (after the batch's own transaction rolled back) and answers it. */
+async function reject(
+  ctx: PushContext,
+  batch: BatchJson,
+  decoded: DecodedBatch,
+  reason: string,
+  firstOfPush: number,
+): Promise<AckResult> {
+  return ctx.db.transaction(async (tx) => {
+    const last = await lockClient(ctx, tx, firstOfPush, batch);
+    if (batch.mutationId <= last) {
+      // Another connection of this client settled the batch meanwhile: its outcome stands.
+      const earlier = await rejectionOf(tx, ctx.clientId, batch.mutationId);
+      if (earlier === undefined) return { mutationId: batch.mutationId, status: 'applied' };
+      return rejected(ctx, tx, batch, decoded, earlier);
+    }
+    await run(
+      tx,
+      `WITH noted AS (INSERT INTO _syncline_rejections (client_id, mutation_id, reason) VALUES ($1, $2::bigint, $3)
+                       ON CONFLICT (client_id, mutation_id) DO UPDATE SET reason = excluded.reason)
+       UPDATE _syncline_clients SET last_mutation_id = $2::bigint WHERE client_id = $1`,
+      [ctx.clientId, batch.mutationId, reason],
+    );
+    return rejected(ctx, tx, batch, decoded, reason);
+  });
+}
+
+async function applyBatch(ctx: PushContext, batch: BatchJson, firstOfPush: number): Promise<AckResult> {
+  const decoded = decodeBatch(ctx.schema, ctx.rules, batch);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await ctx.db.transaction(async (tx): Promise<AckResult> => {
+        const last = await lockClient(ctx, tx, firstOfPush, batch);
+        if (batch.mutationId <= last) {
+          // Sent again (its ack was lost): answered as it was the first time, nothing written.
+          const earlier = await rejectionOf(tx, ctx.clientId, batch.mutationId);
+          if (earlier === undefined) return { mutationId: batch.mutationId, status: 'applied' };
+          return rejected(ctx, tx, batch, decoded, earlier);
+        }
+        await writeBatch(ctx, tx, batch, decoded);
+        return { mutationId: batch.mutationId, status: 'applied' };
+      });
+    } catch (error) {
+      if (retryable(error) && attempt < MAX_ATTEMPTS) continue;
+      const reason = rejectionReason(error);
+      if (reason === undefined) throw error;
+      return reject(ctx, batch, decoded, reason, firstOfPush);
+    }
+  }
+}
+
+/**
+ * Applies the batches of one `push` from one client, in order, each in its own PostgreSQL
+ * transaction, and returns one outcome per batch (docs/sync-internals.md). A batch is applied at
+ * most once: one whose mutation id the client already pushed is answered as it was then (applied,
+ * or rejected again with the same reason). Conflicts are settled per column by stamp against
+ * `_syncline_stamps`; the rows are written with the batch's stamp, client and mutation id set for
+ * the capture trigger. A batch that names an unknown table or column, carries a bad value or a
+ * stamp too far ahead, is refused by a write rule, or breaks a constraint is rolled back whole,
+ * recorded, and answered `rejected` with the reason and the server's version of every row it
+ * touched (null where the row is missing or not readable by this user). Errors of the server
+ * itself (a lost connection) are thrown, and the batch is left to be pushed again.
+ *
+ * @example
+ *   const results = await applyPush(ctx, push.batches);
+ *   send({ type: 'ack', v: PROTOCOL_VERSION, results });
+ */
+export async function applyPush(ctx: PushContext, batches: readonly BatchJson[]): Promise<AckResult[]> {
+  if (ctx.db.dialect.name !== 'postgres') {
+    throw new UsageError(
+      'applyPush() runs on the PostgreSQL (or PGlite) server database, after installCapture()',
+    );
+  }
+  const results: AckResult[] = [];
+  const firstOfPush = batches[0]?.mutationId ?? 0;
+  for (const batch of batches) results.push(await applyBatch(ctx, batch, firstOfPush));
+  return results;
+}
+
+/**
+ * The last mutation id the server has settled (applied or rejected) for a client, 0 before its
+ * first push: what `welcome.lastMutationId` tells the client.
+ *
+ * @example
+ *   send({ type: 'welcome', v: 1, lastMutationId: await lastMutationId(db, hello.clientId), limits, hlc });
+ */
+export async function lastMutationId(db: Database, clientId: string): Promise<number> {
+  const rows = await db.execute<{ last: string }>(
+    sql`SELECT last_mutation_id::text AS last FROM _syncline_clients WHERE client_id = ${clientId}`,
+  );
+  return rows.length === 0 ? 0 : Number(rows[0]!.last);
+}

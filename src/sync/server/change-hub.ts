@@ -1,0 +1,217 @@
+import type { ChangeLogReader, TickedBatch } from './change-log-reader.js';
+import type { ServerLog } from './server-log.js';
+
+/**
+ * What the hub hands batches to: a connection. `deliver` must not wait (it queues the batch and
+ * returns), so every subscriber sees each batch in the same tick, in order. `drained` resolves
+ * when the subscriber can take more, so catching up from the log stays within memory.
+ *
+ * @example
+ *   hub.attach({ deliver: (batch) => queue.push(batch), drained: () => socketDrained() }, cursor);
+ */
+export interface HubSubscriber {
+  deliver(batch: TickedBatch): void;
+  drained(): Promise<void>;
+}
+
+/**
+ * How the hub keeps recent batches and pages the log: `windowChanges` (default 10,000) is how many
+ * recent changes stay in memory for connections that are slightly behind; `pageSize` (default
+ * 1,000) is how many changes one `readFrom` page holds when they are further behind.
+ *
+ * @example
+ *   new ChangeHub(reader, log, { windowChanges: 50_000 });
+ */
+export interface ChangeHubOptions {
+  readonly windowChanges?: number;
+  readonly pageSize?: number;
+}
+
+/**
+ * The one reader of the change log for a whole server (DESIGN.md section 4, "Server flow" step 2).
+ * On each notification `read()` ticks what committed (`readNew()`), fills in ticks another server
+ * instance assigned meanwhile, and gives the batch to every live subscriber. Reads are coalesced:
+ * never two at once, and a `read()` called during one starts another right after it, so whoever
+ * asks after a commit gets a read that sees it. A window of recent batches lets a connection
+ * that is slightly behind join without a query.
+ *
+ * @example
+ *   const hub = new ChangeHub(new ChangeLogReader(db), log);
+ *   await hub.start();
+ *   await driver.listen(CHANGES_CHANNEL, () => void hub.read().catch(() => {}));
+ */
+export class ChangeHub {
+  /** The last tick handed to subscribers: every change up to here has been delivered. */
+  position = 0n;
+  private readonly subscribers = new Set<HubSubscriber>();
+  private readonly window: TickedBatch[] = [];
+  private windowSize = 0;
+  private current: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+  private retry: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+  private readonly windowChanges: number;
+  private readonly pageSize: number;
+
+  constructor(
+    private readonly reader: ChangeLogReader,
+    private readonly log: ServerLog,
+    options: ChangeHubOptions = {},
+  ) {
+    this.windowChanges = options.windowChanges ?? 10_000;
+    this.pageSize = options.pageSize ?? 1000;
+  }
+
+  /** Ticks whatever is pending and starts from there: older changes are for catch-up, not live. */
+  async start(): Promise<void> {
+    const batch = await this.reader.readNew();
+    this.position = batch.to;
+  }
+
+  /** How many connections receive batches now. */
+  get size(): number {
+    return this.subscribers.size;
+  }
+
+  /**
+   * Reads the log and delivers what is new; resolves once a read that started after this call has
+   * delivered, so changes committed before the call have reached every live subscriber's queue.
+   * Rejects when that read failed (a retry is scheduled).
+   */
+  read(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.next) return this.next;
+    if (!this.current) return this.startRead();
+    this.next = this.current
+      .catch(() => {})
+      .then(() => {
+        this.next = undefined;
+        return this.startRead();
+      });
+    return this.next;
+  }
+
+  private startRead(): Promise<void> {
+    const run: Promise<void> = this.runRead().finally(() => {
+      if (this.current === run) this.current = undefined;
+    });
+    this.current = run;
+    return run;
+  }
+
+  private async runRead(): Promise<void> {
+    try {
+      if (this.closed) return;
+      const batch = await this.reader.readNew();
+      if (this.closed) return;
+      // Another instance may have ticked changes since our last read: those come first.
+      const before = batch.from > this.position ? await this.readRange(this.position, batch.from) : [];
+      if (this.closed || batch.to <= this.position) return;
+      const changes = before.length > 0 ? [...before, ...batch.changes] : batch.changes;
+      const from = this.position;
+      this.publishInPages(
+        from,
+        batch.to,
+        changes.filter((c) => c.tick > from),
+      );
+    } catch (error) {
+      if (this.closed) return;
+      this.log.error('hub.read_failed', `reading the change log failed: ${(error as Error).message}`, {
+        error,
+      });
+      this.retry ??= setTimeout(() => {
+        this.retry = undefined;
+        this.read().catch(() => {});
+      }, 1000);
+      this.retry.unref?.();
+      throw error;
+    }
+  }
+
+  /** Changes already ticked after `from` up to and including `to`, paged. */
+  private async readRange(from: bigint, to: bigint) {
+    const out = [];
+    let cursor = from;
+    while (cursor < to) {
+      const page = await this.reader.readFrom(cursor, this.pageSize);
+      const inRange = page.filter((c) => c.tick <= to);
+      if (inRange.length === 0) break;
+      out.push(...inRange);
+      cursor = inRange[inRange.length - 1]!.tick;
+    }
+    return out;
+  }
+
+  /**
+   * Publishes what one read found in pages of at most `pageSize` changes, so that a bulk write
+   * becomes many `changes` messages of bounded size rather than one huge one, and the window can
+   * let go of it page by page. Ticks are consecutive, so each page ends at its last change.
+   */
+  private publishInPages(from: bigint, to: bigint, changes: TickedBatch['changes']): void {
+    let start = from;
+    let i = 0;
+    for (; changes.length - i > this.pageSize; i += this.pageSize) {
+      const page = changes.slice(i, i + this.pageSize);
+      const end = page[page.length - 1]!.tick;
+      this.publish({ from: start, to: end, changes: page });
+      start = end;
+    }
+    this.publish({ from: start, to, changes: i === 0 ? changes : changes.slice(i) });
+  }
+
+  /** Delivers one batch to everyone and keeps it in the window; synchronous, so no one misses it. */
+  private publish(batch: TickedBatch): void {
+    this.position = batch.to;
+    this.window.push(batch);
+    this.windowSize += batch.changes.length;
+    while (this.window.length > 1 && (this.windowSize > this.windowChanges || this.window.length > 1000)) {
+      this.windowSize -= this.window.shift()!.changes.length;
+    }
+    for (const subscriber of this.subscribers) subscriber.deliver(batch);
+  }
+
+  /**
+   * Brings a subscriber from `cursor` up to the hub's position (from the window when it reaches
+   * back that far, else page by page from the log, waiting for the subscriber to drain between
+   * pages), then makes it live. Batches may start before `cursor`; the subscriber skips ticks it
+   * has. Resolves when it is live.
+   */
+  async attach(subscriber: HubSubscriber, cursor: bigint): Promise<void> {
+    for (;;) {
+      if (this.closed) return;
+      if (cursor >= this.position) break;
+      const first = this.window[0];
+      if (first && first.from <= cursor) {
+        for (const batch of this.window) if (batch.to > cursor) subscriber.deliver(batch);
+        break;
+      }
+      const page = await this.reader.readFrom(cursor, this.pageSize);
+      const target = this.position;
+      const inRange = page.filter((c) => c.tick <= target);
+      if (inRange.length === 0) {
+        throw new Error(
+          `the change log has no changes after position ${cursor}, though the server is at ${target}`,
+        );
+      }
+      const to = inRange[inRange.length - 1]!.tick;
+      subscriber.deliver({ from: cursor, to, changes: inRange });
+      cursor = to;
+      await subscriber.drained();
+    }
+    // No await since the last check: nothing was published in between.
+    this.subscribers.add(subscriber);
+  }
+
+  /** Stops delivering to a subscriber (its connection closed). */
+  detach(subscriber: HubSubscriber): void {
+    this.subscribers.delete(subscriber);
+  }
+
+  /** Stops reading; waits for a read in progress to end. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.subscribers.clear();
+    await Promise.allSettled([this.current, this.next]);
+  }
+}

@@ -1,0 +1,399 @@
+import type { IncomingMessage } from 'node:http';
+import WebSocket from 'ws';
+import type { Database } from '../../database/database.js';
+import { is } from '../../entity.js';
+import { AuthError } from '../../errors.js';
+import type { Schema } from '../../schema/schema.js';
+import { encodeHlc, type HybridLogicalClock } from '../protocol/hlc.js';
+import {
+  type ClientMessage,
+  type MessageLimits,
+  type PingMessage,
+  PROTOCOL_VERSION,
+  type PushMessage,
+  parseClientMessage,
+  type ServerMessage,
+  SyncMessageError,
+} from '../protocol/messages.js';
+import { applyPush, lastMutationId as lastMutationIdOf } from './apply-push.js';
+import type { Authenticator } from './auth.js';
+import type { ChangeHub, HubSubscriber } from './change-hub.js';
+import type { ChangeLogReader, TickedBatch } from './change-log-reader.js';
+import { SYNC_CLOSE_CODES } from './close-codes.js';
+import { type Handshake, HandshakeRefused, shakeHands, startingPosition } from './handshake.js';
+import type { RuleSet } from './rules.js';
+import type { ServerLog } from './server-log.js';
+import type { ShapeFilter } from './shape-filter.js';
+import { SnapshotAborted } from './snapshot-reader.js';
+
+/**
+ * What every connection of one server shares: the database and schema, the rules, the server's
+ * clock, the change hub, how to authenticate, the log, the limits, and the server's shutdown state
+ * (`closing()`, and `trackPush` so shutdown can wait for pushes in flight).
+ *
+ * @example
+ *   new SyncConnection(socket, request, context);
+ */
+export interface ConnectionContext {
+  readonly schema: Schema;
+  readonly db: Database;
+  readonly rules: RuleSet;
+  readonly clock: HybridLogicalClock;
+  readonly hub: ChangeHub;
+  readonly reader: ChangeLogReader;
+  readonly authenticate: Authenticator;
+  readonly log: ServerLog;
+  readonly messageLimits: MessageLimits;
+  readonly helloTimeoutMs: number;
+  readonly snapshotChunkRows: number;
+  /** A live connection with more changes than this waiting to be sent is dropped (it reconnects). */
+  readonly maxBacklogChanges: number;
+  closing(): boolean;
+  trackPush(work: Promise<unknown>): void;
+}
+
+/** Below this many buffered bytes a socket counts as drained: the next chunk or batch may go. */
+const DRAINED_BYTES = 1 << 20;
+
+/**
+ * One client's WebSocket, from `hello` to close (docs/sync-internals.md, "Server flow" step 3).
+ * The handshake (auth, schema version, shapes, `welcome`, snapshot or catch-up) runs first; the
+ * connection then receives the hub's batches, filters them by its shapes and sends `changes`.
+ * Pushes and pings wait until it is live and are handled one at a time; a push's `ack` and a
+ * ping's `pong` go out only after the hub has read (and this connection has sent) every change
+ * committed before them. Everything sent after the handshake goes through one ordered queue.
+ *
+ * @example
+ *   wss.on('connection', (socket, request) => new SyncConnection(socket, request, context));
+ */
+export class SyncConnection implements HubSubscriber {
+  state: 'hello' | 'syncing' | 'live' | 'closed' = 'hello';
+  /** Resolves when the socket has closed and the connection let go of everything. */
+  readonly done: Promise<void>;
+  private session: Handshake | undefined;
+  /** The last tick sent to the client (its cursor, once it applied what it got). */
+  private sent = 0n;
+  private outgoing: Promise<void> = Promise.resolve();
+  private lastSend: Promise<void> = Promise.resolve();
+  /** Changes delivered by the hub and not yet sent. */
+  private backlog = 0;
+  private dropped = false;
+  private inbox: Promise<void>;
+  private starting: Promise<void> = Promise.resolve();
+  private goLive!: () => void;
+  private readonly helloTimer: ReturnType<typeof setTimeout>;
+  private readonly remoteAddress: string | undefined;
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly request: IncomingMessage,
+    private readonly ctx: ConnectionContext,
+  ) {
+    this.remoteAddress = request.socket.remoteAddress;
+    this.inbox = new Promise<void>((resolve) => {
+      this.goLive = resolve;
+    });
+    this.done = new Promise<void>((resolve) => {
+      socket.on('close', (code, reason) => {
+        this.closed(code, reason.toString());
+        resolve();
+      });
+    });
+    socket.on('error', (error) => ctx.log.debug('connection.error', error.message, this.fields()));
+    socket.on('message', (data) => this.receive(data as Buffer));
+    this.helloTimer = setTimeout(() => {
+      this.fatal(
+        'hello_timeout',
+        `no hello within ${ctx.helloTimeoutMs} ms: send hello right after connecting`,
+        SYNC_CLOSE_CODES.protocolError,
+      );
+    }, ctx.helloTimeoutMs);
+    ctx.log.debug('connection.open', 'socket opened', { remoteAddress: this.remoteAddress });
+  }
+
+  private fields(): Record<string, unknown> {
+    return {
+      clientId: this.session?.clientId,
+      userId: this.session?.user.userId,
+      remoteAddress: this.remoteAddress,
+    };
+  }
+
+  private receive(data: Buffer): void {
+    if (this.state === 'closed') return;
+    let message: ClientMessage;
+    try {
+      message = parseClientMessage(data, this.ctx.messageLimits);
+    } catch (error) {
+      if (!is(error, SyncMessageError)) {
+        this.fail('connection.receive_failed', error);
+        return;
+      }
+      if (this.state === 'hello') this.fatal(error.code, error.message, SYNC_CLOSE_CODES.protocolError);
+      else this.sendError(error.code, error.message);
+      return;
+    }
+    if (this.state === 'hello') {
+      if (message.type !== 'hello') {
+        this.fatal(
+          'invalid_message',
+          `the first message must be hello, got ${message.type}`,
+          SYNC_CLOSE_CODES.protocolError,
+        );
+        return;
+      }
+      clearTimeout(this.helloTimer);
+      this.state = 'syncing';
+      this.starting = this.start(message);
+      return;
+    }
+    if (message.type === 'hello') {
+      this.sendError(
+        'invalid_message',
+        'hello was already received on this connection; to change shapes, open a new connection',
+      );
+      return;
+    }
+    const next = message;
+    this.inbox = this.inbox
+      .then(() => (next.type === 'push' ? this.push(next) : this.ping(next)))
+      .catch((error) => this.fail('connection.message_failed', error));
+  }
+
+  private async start(hello: Extract<ClientMessage, { type: 'hello' }>): Promise<void> {
+    const { ctx } = this;
+    try {
+      const session = await shakeHands(ctx, hello, this.request);
+      if (this.state === 'closed') return;
+      this.session = session;
+      const lastMutationId = await lastMutationIdOf(ctx.db, session.clientId);
+      this.send({
+        type: 'welcome',
+        v: PROTOCOL_VERSION,
+        lastMutationId,
+        limits: ctx.messageLimits,
+        hlc: encodeHlc(ctx.clock.now()),
+      });
+      const cursor = await startingPosition(ctx, session, hello.cursor, {
+        send: (message) => void this.send(message),
+        drained: () => this.drained(),
+        aborted: () => this.state === 'closed',
+      });
+      this.sent = cursor;
+      await ctx.hub.attach(this, cursor);
+      if (this.state !== 'syncing') {
+        ctx.hub.detach(this);
+        return;
+      }
+      this.state = 'live';
+      this.goLive();
+      ctx.log.info('connection.live', 'client connected', {
+        ...this.fields(),
+        shapes: hello.shapes.length,
+        cursor: String(cursor),
+      });
+    } catch (error) {
+      if (this.state === 'closed' || is(error, SnapshotAborted)) return;
+      if (is(error, HandshakeRefused)) {
+        const level = error.code === 'auth_failed' ? 'info' : 'debug';
+        ctx.log[level](`connection.${error.code}`, error.message, this.fields());
+        this.fatal(error.code, error.message, error.closeCode);
+        return;
+      }
+      this.fail('connection.start_failed', error);
+    }
+  }
+
+  private get filter(): ShapeFilter {
+    return this.session!.filter;
+  }
+
+  /**
+   * Hub callback: queues the batch, to be filtered and sent in order after what came before. Each
+   * send waits for the socket to drain, so a bulk write reaches a client at the pace it reads; a
+   * client that falls more than `maxBacklogChanges` behind is dropped and catches up from the log
+   * when it reconnects, so it does not hold the hub's batches in memory meanwhile.
+   */
+  deliver(batch: TickedBatch): void {
+    if (this.dropped) return;
+    const size = batch.changes.length;
+    this.backlog += size;
+    if (this.state === 'live' && this.backlog > this.ctx.maxBacklogChanges) {
+      this.dropped = true;
+      this.ctx.log.warn('connection.too_slow', 'client reads too slowly; dropping it', {
+        ...this.fields(),
+        backlog: this.backlog,
+      });
+      this.close(SYNC_CLOSE_CODES.tryAgainLater, 'too far behind; reconnect');
+      return;
+    }
+    this.enqueue(async () => {
+      try {
+        if (batch.to <= this.sent) return;
+        if (batch.from > this.sent) {
+          throw new Error(`changes after ${batch.from} arrived while the connection is at ${this.sent}`);
+        }
+        const from = this.sent;
+        const changes = await this.filter.apply(batch.changes.filter((c) => c.tick > from));
+        this.sent = batch.to;
+        const sent = this.send({
+          type: 'changes',
+          v: PROTOCOL_VERSION,
+          from: String(from),
+          to: String(batch.to),
+          changes,
+        });
+        if (this.socket.bufferedAmount > DRAINED_BYTES) await sent;
+      } finally {
+        this.backlog -= size;
+      }
+    });
+  }
+
+  /**
+   * Resolves when nothing of this connection is running any more: its handshake (a snapshot
+   * holds a transaction), pushes and sends. Shutdown waits for it before closing the database.
+   */
+  async idle(): Promise<void> {
+    await Promise.allSettled([this.starting, this.inbox, this.outgoing]);
+  }
+
+  /** Resolves once everything queued is sent and the socket buffer is small again. */
+  async drained(): Promise<void> {
+    await this.outgoing;
+    if (this.socket.bufferedAmount > DRAINED_BYTES) await this.lastSend;
+  }
+
+  private enqueue(task: () => Promise<void> | void): void {
+    this.outgoing = this.outgoing.then(async () => {
+      if (this.state === 'closed') return;
+      try {
+        await task();
+      } catch (error) {
+        this.fail('connection.send_failed', error);
+      }
+    });
+  }
+
+  private async push(push: PushMessage): Promise<void> {
+    if (this.state !== 'live' || this.ctx.closing()) return; // resent after the client reconnects
+    const work = this.applyPush(push);
+    this.ctx.trackPush(work);
+    await work;
+  }
+
+  private async applyPush(push: PushMessage): Promise<void> {
+    const { ctx } = this;
+    const session = this.session!;
+    let results: Awaited<ReturnType<typeof applyPush>>;
+    try {
+      results = await applyPush(
+        {
+          db: ctx.db,
+          schema: ctx.schema,
+          clientId: session.clientId,
+          user: session.user,
+          rules: ctx.rules,
+          clock: ctx.clock,
+        },
+        push.batches,
+      );
+    } catch (error) {
+      if (is(error, SyncMessageError)) return this.sendError(error.code, error.message);
+      // Pushing as a client id that another user holds: no retry can succeed.
+      if (is(error, AuthError)) return this.fatal('forbidden', error.message, SYNC_CLOSE_CODES.forbidden);
+      return this.fail('push.failed', error);
+    }
+    for (const result of results) {
+      if (result.status === 'applied') {
+        ctx.log.debug('push.applied', `batch ${result.mutationId} applied`, {
+          ...this.fields(),
+          mutationId: result.mutationId,
+        });
+      } else {
+        ctx.log.info('push.rejected', `batch ${result.mutationId} rejected: ${result.reason}`, {
+          ...this.fields(),
+          mutationId: result.mutationId,
+        });
+      }
+    }
+    if (!(await this.readHub())) return;
+    this.enqueue(() => this.send({ type: 'ack', v: PROTOCOL_VERSION, results }));
+    // Shutdown waits for this push: until the ack is on the socket, ahead of the close frame.
+    await this.outgoing;
+  }
+
+  private async ping(ping: PingMessage): Promise<void> {
+    if (this.state !== 'live' || !(await this.readHub())) return;
+    this.enqueue(() =>
+      this.send({
+        type: 'pong',
+        v: PROTOCOL_VERSION,
+        ...(ping.id === undefined ? {} : { id: ping.id }),
+        position: String(this.sent),
+      }),
+    );
+  }
+
+  /** Has the hub read everything committed so far; false (and the connection dropped) if it failed. */
+  private async readHub(): Promise<boolean> {
+    try {
+      await this.ctx.hub.read();
+      return this.state === 'live';
+    } catch (error) {
+      this.fail('connection.read_failed', error);
+      return false;
+    }
+  }
+
+  private send(message: ServerMessage): Promise<void> {
+    if (this.socket.readyState !== WebSocket.OPEN) return Promise.resolve();
+    const sent = new Promise<void>((resolve) => {
+      this.socket.send(JSON.stringify(message), () => resolve());
+    });
+    this.lastSend = sent;
+    return sent;
+  }
+
+  private sendError(code: string, message: string): void {
+    void this.send({ type: 'error', v: PROTOCOL_VERSION, code, message, fatal: false });
+  }
+
+  /** Sends a fatal error and closes: retrying unchanged would fail the same way. */
+  private fatal(code: string, message: string, closeCode: number): void {
+    if (this.state === 'closed') return;
+    void this.send({ type: 'error', v: PROTOCOL_VERSION, code, message, fatal: true });
+    this.close(closeCode, code);
+  }
+
+  /** The server failed on this connection: the client reconnects and resumes from its cursor. */
+  private fail(event: string, error: unknown): void {
+    if (this.state === 'closed') return;
+    this.ctx.log.error(event, (error as Error)?.message ?? String(error), { ...this.fields(), error });
+    this.fatal('server_error', 'the server failed; reconnect', SYNC_CLOSE_CODES.serverError);
+  }
+
+  /**
+   * Closes the socket with `code` and a short `reason`; resolves once it has closed, ending it
+   * forcibly when the client does not answer within `timeoutMs`.
+   */
+  close(code: number, reason: string, timeoutMs = 2000): Promise<void> {
+    if (this.socket.readyState === WebSocket.CONNECTING || this.socket.readyState === WebSocket.OPEN) {
+      this.socket.close(code, reason.slice(0, 120));
+    }
+    const timer = setTimeout(() => this.socket.terminate(), timeoutMs);
+    timer.unref?.();
+    return this.done.finally(() => clearTimeout(timer));
+  }
+
+  private closed(code: number, reason: string): void {
+    const wasLive = this.state === 'live';
+    this.state = 'closed';
+    clearTimeout(this.helloTimer);
+    this.ctx.hub.detach(this);
+    this.goLive();
+    if (wasLive || this.session) {
+      this.ctx.log.info('connection.closed', 'client disconnected', { ...this.fields(), code, reason });
+    }
+  }
+}

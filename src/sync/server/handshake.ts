@@ -1,0 +1,141 @@
+import type { IncomingMessage } from 'node:http';
+import { entityKind, is } from '../../entity.js';
+import { AuthError, SynclineError } from '../../errors.js';
+import { and } from '../../sql/expressions.js';
+import type { HelloMessage } from '../protocol/messages.js';
+import { resolveShape, SyncMessageError } from '../protocol/messages.js';
+import { tokenOf } from './auth.js';
+import { SYNC_CLOSE_CODES } from './close-codes.js';
+import type { ConnectionContext } from './connection.js';
+import type { SyncUser } from './rules.js';
+import { ShapeFilter } from './shape-filter.js';
+import { readSnapshot, type SnapshotShape, type SnapshotSink } from './snapshot-reader.js';
+
+/**
+ * A connection the server accepted: who the client is, which user, its shapes (each predicate
+ * already ANDed with the user's read rule) and the filter for its change stream.
+ *
+ * @example
+ *   const { clientId, user, shapes } = await shakeHands(context, hello, request);
+ */
+export interface Handshake {
+  readonly clientId: string;
+  readonly user: SyncUser;
+  readonly shapes: readonly SnapshotShape[];
+  readonly filter: ShapeFilter;
+}
+
+/**
+ * Why a hello was refused: `code` travels in the fatal `error` message (`auth_failed`,
+ * `schema_mismatch`, `forbidden`, or a protocol code such as `unknown_table`), `closeCode` closes
+ * the socket (see `SYNC_CLOSE_CODES`).
+ *
+ * @example
+ *   catch (e) { if (e instanceof HandshakeRefused) refuse(e.code, e.message, e.closeCode); }
+ */
+export class HandshakeRefused extends SynclineError {
+  static override readonly [entityKind]: string = 'HandshakeRefused';
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly closeCode: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * Checks a `hello` in the order docs/sync-internals.md gives: the token, then the schema version
+ * (it must equal the server's), then each shape against the schema, ANDed with the table's read
+ * rule for this user. Throws `HandshakeRefused` with a message that says what to do.
+ *
+ * @example
+ *   const handshake = await shakeHands(context, hello, request);
+ */
+export async function shakeHands(
+  ctx: ConnectionContext,
+  hello: HelloMessage,
+  request: IncomingMessage,
+): Promise<Handshake> {
+  const url = request.url ?? '/';
+  let user: SyncUser;
+  try {
+    user = await ctx.authenticate({
+      token: tokenOf(hello.token, request.headers, url),
+      headers: request.headers,
+      url,
+      remoteAddress: request.socket.remoteAddress,
+    });
+  } catch (cause) {
+    if (!is(cause, AuthError)) throw cause;
+    throw new HandshakeRefused(
+      'auth_failed',
+      `authentication failed: ${cause.message}`,
+      SYNC_CLOSE_CODES.authFailed,
+      { cause },
+    );
+  }
+
+  const serverVersion = ctx.schema.version;
+  if (hello.schemaVersion !== serverVersion) {
+    const fix =
+      hello.schemaVersion < serverVersion
+        ? 'update the app so it is built with the current schema'
+        : 'deploy the new schema to the server first, or roll the app back';
+    throw new HandshakeRefused(
+      'schema_mismatch',
+      `the client was built for schema version ${hello.schemaVersion}, the server runs schema version ${serverVersion}: ${fix}`,
+      SYNC_CLOSE_CODES.schemaMismatch,
+    );
+  }
+
+  const shapes = hello.shapes.map((shape, i): SnapshotShape => {
+    let resolved: ReturnType<typeof resolveShape>;
+    try {
+      resolved = resolveShape(shape, ctx.schema, i);
+    } catch (cause) {
+      if (!is(cause, SyncMessageError)) throw cause;
+      throw new HandshakeRefused(cause.code, cause.message, SYNC_CLOSE_CODES.protocolError, { cause });
+    }
+    const { table } = resolved;
+    const rule = ctx.rules.canRead(table) ? ctx.rules.readFilter(table, user) : 'none';
+    if (rule === 'none') {
+      throw new HandshakeRefused(
+        'forbidden',
+        `shapes[${i}].table: the read rules do not let user ${JSON.stringify(user.userId)} read table "${table.$name}"; remove the shape, or give the table a read rule that admits this user`,
+        SYNC_CLOSE_CODES.forbidden,
+      );
+    }
+    return { id: resolved.id, table, where: and(resolved.where, rule) };
+  });
+
+  return { clientId: hello.clientId, user, shapes, filter: new ShapeFilter(ctx.db, shapes) };
+}
+
+/**
+ * Where a connection's change stream starts: the client's cursor when the log holds it, else the
+ * position of a fresh snapshot of every shape, sent through `sink` (a first connection has no
+ * cursor; a cursor ahead of the log means the server's database is not the one the client knew).
+ *
+ * @example
+ *   const cursor = await startingPosition(context, handshake, hello.cursor, sink);
+ */
+export async function startingPosition(
+  ctx: ConnectionContext,
+  handshake: Handshake,
+  cursor: string | undefined,
+  sink: SnapshotSink,
+): Promise<bigint> {
+  const last = await ctx.reader.lastTick();
+  if (cursor !== undefined && BigInt(cursor) <= last) return BigInt(cursor);
+  const { position, rows } = await readSnapshot(ctx.db, handshake.shapes, sink, ctx.snapshotChunkRows);
+  ctx.log.info('snapshot.sent', `snapshot of ${handshake.shapes.length} shapes sent`, {
+    clientId: handshake.clientId,
+    userId: handshake.user.userId,
+    rows,
+    position,
+    reason: cursor === undefined ? 'no cursor' : `cursor ${cursor} is ahead of the log (${last})`,
+  });
+  return BigInt(position);
+}

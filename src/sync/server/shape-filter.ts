@@ -1,0 +1,168 @@
+import type { Database } from '../../database/database.js';
+import { compileRowPredicate } from '../../live/row-predicate.js';
+import type { AnyTable } from '../../schema/table.js';
+import { or } from '../../sql/expressions.js';
+import { type SQL, sql } from '../../sql/sql.js';
+import type { ChangeJson } from '../protocol/messages.js';
+import type { JsonRow } from '../protocol/value-codec.js';
+import type { CapturedChange } from './change-log-reader.js';
+import { decodeLogRow, logRowToJson } from './log-values.js';
+
+type Logged = Record<string, unknown>;
+
+/**
+ * One table's test for a connection: every row (`all`), a TypeScript test on decoded values, or a
+ * condition to run in SQL (subqueries in read rules, LIKE, text ordering: what TypeScript cannot
+ * mirror exactly).
+ */
+type TableTest =
+  | { readonly kind: 'all' }
+  | { readonly kind: 'ts'; readonly matches: (row: Readonly<Record<string, unknown>>) => boolean | null }
+  | { readonly kind: 'sql'; readonly where: SQL<unknown> };
+
+/**
+ * One shape as the filter sees it: a table and its whole predicate (the shape's filter AND the
+ * read rule; undefined for every row).
+ *
+ * @example
+ *   new ShapeFilter(db, [{ table: todos, where: and(eq(todos.listId, id), readRule) }]);
+ */
+export interface FilteredShape {
+  readonly table: AnyTable;
+  readonly where: SQL<boolean> | undefined;
+}
+
+function pick(row: Logged, keys: readonly string[]): Logged {
+  const out: Logged = {};
+  for (const key of keys) if (Object.hasOwn(row, key)) out[key] = row[key];
+  return out;
+}
+
+/** A row change's images: the new one (absent for a delete) and the old one (absent for an insert). */
+function imagesOf(change: CapturedChange): { next: Logged | undefined; prev: Logged | undefined } {
+  if (change.op === 'insert') return { next: change.row, prev: undefined };
+  if (change.op === 'delete') return { next: undefined, prev: change.row };
+  return { next: change.row, prev: { ...change.row, ...(change.oldValues ?? {}) } };
+}
+
+/**
+ * Turns the change stream into what one connection may see (docs/sync-internals.md, "Server flow"
+ * step 5). Per table the predicate is the OR of the connection's shapes on it; each change's new
+ * and old images are tested: in→in is an update with the changed columns (a delete of the old
+ * key and an insert when the key changed), out→in an insert of the whole row, in→out a delete,
+ * out→out nothing. Predicates `compileRowPredicate` handles run in TypeScript; others run in SQL on
+ * the logged images, one query per table and batch, so subqueries in read rules work.
+ *
+ * @example
+ *   const filter = new ShapeFilter(db, shapes);
+ *   const changes = await filter.apply(batch.changes); // ChangeJson[] for a `changes` message
+ */
+export class ShapeFilter {
+  private readonly tests = new Map<string, { table: AnyTable; test: TableTest }>();
+
+  constructor(
+    private readonly db: Database,
+    shapes: readonly FilteredShape[],
+  ) {
+    const byTable = new Map<string, { table: AnyTable; wheres: (SQL<boolean> | undefined)[] }>();
+    for (const { table, where } of shapes) {
+      const entry = byTable.get(table.$name) ?? { table, wheres: [] };
+      entry.wheres.push(where);
+      byTable.set(table.$name, entry);
+    }
+    for (const [name, { table, wheres }] of byTable) {
+      this.tests.set(name, { table, test: testFor(table, wheres) });
+    }
+  }
+
+  /** The tables this connection sees. */
+  get tables(): ReadonlySet<string> {
+    return new Set(this.tests.keys());
+  }
+
+  /** The messages' changes for these captured changes, in their order. */
+  async apply(changes: readonly CapturedChange[]): Promise<ChangeJson[]> {
+    const relevant = changes.filter((c) => this.tests.has(c.table));
+    if (relevant.length === 0) return [];
+    const verdicts = await this.judge(relevant);
+    const out: ChangeJson[] = [];
+    relevant.forEach((change, i) => {
+      const { table } = this.tests.get(change.table)!;
+      emit(out, table, change, verdicts[i]!.prev, verdicts[i]!.next);
+    });
+    return out;
+  }
+
+  /** In or out, for the old and the new image of each change. */
+  private async judge(changes: readonly CapturedChange[]): Promise<{ prev: boolean; next: boolean }[]> {
+    const verdicts = changes.map(() => ({ prev: false, next: false }));
+    const inSql = new Map<string, { images: Logged[]; slots: [number, 'prev' | 'next'][] }>();
+    changes.forEach((change, i) => {
+      const { table, test } = this.tests.get(change.table)!;
+      const images = imagesOf(change);
+      for (const side of ['prev', 'next'] as const) {
+        const image = images[side];
+        if (!image) continue;
+        if (test.kind === 'all') verdicts[i]![side] = true;
+        else if (test.kind === 'ts') verdicts[i]![side] = test.matches(decodeLogRow(table, image)) === true;
+        else {
+          const pending = inSql.get(change.table) ?? { images: [], slots: [] };
+          pending.images.push(image);
+          pending.slots.push([i, side]);
+          inSql.set(change.table, pending);
+        }
+      }
+    });
+    for (const [name, { images, slots }] of inSql) {
+      const { table, test } = this.tests.get(name)!;
+      const matching = await this.matchInSql(table, (test as { where: SQL<unknown> }).where, images);
+      slots.forEach(([i, side], k) => {
+        verdicts[i]![side] = matching.has(k + 1);
+      });
+    }
+    return verdicts;
+  }
+
+  /** The 1-based positions of the images the condition holds for, tested by PostgreSQL itself. */
+  private async matchInSql(table: AnyTable, where: SQL<unknown>, images: Logged[]): Promise<Set<number>> {
+    const name = sql.identifier(table.$name);
+    const rows = await this.db.execute<{ i: number }>(
+      sql`SELECT image.ord::int AS i
+            FROM jsonb_array_elements(${JSON.stringify(images)}::jsonb) WITH ORDINALITY AS image(value, ord)
+           CROSS JOIN LATERAL jsonb_populate_record(NULL::${name}, image.value) AS ${name}
+           WHERE ${where}`,
+    );
+    return new Set(rows.map((r) => Number(r.i)));
+  }
+}
+
+function testFor(table: AnyTable, wheres: readonly (SQL<boolean> | undefined)[]): TableTest {
+  if (wheres.some((w) => w === undefined)) return { kind: 'all' };
+  const where = wheres.length === 1 ? wheres[0]! : or(...(wheres as SQL<boolean>[]))!;
+  const matches = compileRowPredicate(where.node, table);
+  return matches ? { kind: 'ts', matches } : { kind: 'sql', where };
+}
+
+function emit(
+  out: ChangeJson[],
+  table: AnyTable,
+  change: CapturedChange,
+  prev: boolean,
+  next: boolean,
+): void {
+  const base = { table: table.$name, hlc: change.hlc };
+  const json = (row: Logged): JsonRow => logRowToJson(table, row);
+  if (prev && next) {
+    if (change.oldPk) {
+      out.push({ ...base, op: 'delete', pk: json(change.oldPk) });
+      out.push({ ...base, op: 'insert', pk: json(change.pk), values: json(change.row) });
+      return;
+    }
+    const changed = change.oldValues ? Object.keys(change.oldValues) : Object.keys(change.row);
+    out.push({ ...base, op: 'update', pk: json(change.pk), values: json(pick(change.row, changed)) });
+  } else if (next) {
+    out.push({ ...base, op: 'insert', pk: json(change.pk), values: json(change.row) });
+  } else if (prev) {
+    out.push({ ...base, op: 'delete', pk: json(change.oldPk ?? change.pk) });
+  }
+}

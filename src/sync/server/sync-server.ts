@@ -1,0 +1,345 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { type Database, openDatabase } from '../../database/database.js';
+import type { Driver } from '../../database/driver.js';
+import { UsageError } from '../../errors.js';
+import type { Schema } from '../../schema/schema.js';
+import { sql } from '../../sql/sql.js';
+import { decodeHlc, HybridLogicalClock } from '../protocol/hlc.js';
+import { DEFAULT_MESSAGE_LIMITS, type MessageLimits } from '../protocol/messages.js';
+import { createAuthenticator, type SyncAuth } from './auth.js';
+import { CHANGES_CHANNEL, installCapture } from './capture.js';
+import { ChangeHub } from './change-hub.js';
+import { ChangeLogReader } from './change-log-reader.js';
+import { SYNC_CLOSE_CODES } from './close-codes.js';
+import { type ConnectionContext, SyncConnection } from './connection.js';
+import { RuleSet, type SyncRules } from './rules.js';
+import { ServerLog, type ServerLogOptions } from './server-log.js';
+
+/**
+ * The sync server's limits: the message limits it enforces and announces in `welcome` (bytes,
+ * nesting, shapes, batches, changes per batch), plus `maxConnections` (default 10,000; past it a
+ * new connection is refused with HTTP 503), `helloTimeoutMs` (default 10 s from connect to
+ * `hello`), `snapshotChunkRows` (default 2,000 rows per `snapshot` message) and
+ * `maxBacklogChanges` (default 100,000: a live client that falls this many changes behind, as
+ * with a bulk write of more rows than that, is dropped and catches up from the log, page by page,
+ * when it reconnects) and `changeWindow` (default 10,000: how
+ * many recent changes stay in memory, so a client only slightly behind catches up without a query).
+ *
+ * @example
+ *   createSyncServer({ ..., limits: { maxConnections: 500, maxMessageBytes: 4 << 20 } });
+ */
+export interface SyncServerLimits extends MessageLimits {
+  readonly maxConnections: number;
+  readonly helloTimeoutMs: number;
+  readonly snapshotChunkRows: number;
+  readonly maxBacklogChanges: number;
+  readonly changeWindow: number;
+}
+
+/**
+ * What `createSyncServer` takes: the app's schema, the PostgreSQL (or PGlite) driver to keep it in,
+ * how to authenticate clients, the read and write rules (without them every authenticated user
+ * may read and write every synced table, and the server warns so), limits, logging, and the URL
+ * path clients connect to (default `/sync`).
+ *
+ * @example
+ *   const options: SyncServerOptions<typeof appSchema> = {
+ *     schema: appSchema, database: postgres(process.env.DATABASE_URL!), auth: { jwtSecret },
+ *   };
+ */
+export interface SyncServerOptions<TSchema extends Schema = Schema> {
+  readonly schema: TSchema;
+  readonly database: Driver;
+  readonly auth: SyncAuth;
+  readonly rules?: SyncRules<TSchema>;
+  readonly limits?: Partial<SyncServerLimits>;
+  readonly log?: ServerLogOptions;
+  readonly path?: string;
+}
+
+/**
+ * A running sync server. `db` is its Database: backend code that writes through it (or through any
+ * other PostgreSQL connection) reaches clients. `listen()` opens the WebSocket endpoint;
+ * `close()` shuts down gracefully and is safe to call twice.
+ *
+ * @example
+ *   await server.listen({ port: 4000 });
+ *   console.log(server.url); // ws://127.0.0.1:4000/sync
+ */
+export interface SyncServer<TSchema extends Schema = Schema> {
+  readonly db: Database<TSchema>;
+  /** Starts accepting connections; port 0 (the default) takes a free port. */
+  listen(options?: { port?: number; host?: string }): Promise<void>;
+  /** The port listened on; throws before `listen()`. */
+  readonly port: number;
+  /** `ws://host:port/path`; throws before `listen()`. */
+  readonly url: string;
+  /** Open connections, including those still in their handshake. */
+  readonly connections: number;
+  /**
+   * Stops accepting connections, waits for pushes in flight (at most `timeoutMs`, default 5 s),
+   * closes every connection with code 1001 and `reason` (default 'server shutting down'), stops
+   * listening for changes and closes the database.
+   */
+  close(options?: { reason?: string; timeoutMs?: number }): Promise<void>;
+}
+
+const DEFAULT_LIMITS: SyncServerLimits = {
+  ...DEFAULT_MESSAGE_LIMITS,
+  maxConnections: 10_000,
+  helloTimeoutMs: 10_000,
+  snapshotChunkRows: 2000,
+  maxBacklogChanges: 100_000,
+  changeWindow: 10_000,
+};
+
+function checkLimits(limits: Partial<SyncServerLimits> | undefined): SyncServerLimits {
+  const all = { ...DEFAULT_LIMITS, ...limits };
+  for (const [name, value] of Object.entries(all)) {
+    if (!Number.isInteger(value) || (value as number) < (name === 'maxShapes' ? 0 : 1)) {
+      throw new UsageError(
+        `createSyncServer(): limits.${name} must be a whole number of at least ${name === 'maxShapes' ? 0 : 1}, got ${String(value)}`,
+      );
+    }
+  }
+  return all;
+}
+
+function messageLimits(all: SyncServerLimits): MessageLimits {
+  const { maxMessageBytes, maxDepth, maxShapes, maxBatches, maxChangesPerBatch } = all;
+  return { maxMessageBytes, maxDepth, maxShapes, maxBatches, maxChangesPerBatch };
+}
+
+/**
+ * Moves a fresh server clock past the newest stamps in the log, so a restarted server never
+ * stamps below what it (or a client) stamped before. The last thousand changes hold the newest
+ * stamps, short of a clock gone backwards, and reading them costs one index scan.
+ */
+async function seedClock(db: Database, clock: HybridLogicalClock, log: ServerLog): Promise<void> {
+  const rows = await db.execute<{ hlc: string | null }>(
+    sql`SELECT max(hlc COLLATE "C") AS hlc FROM (SELECT hlc FROM _syncline_changes ORDER BY id DESC LIMIT 1000) AS recent`,
+  );
+  const newest = rows[0]?.hlc;
+  if (!newest) return;
+  try {
+    clock.receive(decodeHlc(newest));
+  } catch (error) {
+    log.warn('clock.seed', `the newest stamp in the change log was not merged: ${(error as Error).message}`);
+  }
+}
+
+/** Waits for `work`, but no longer than `ms`. */
+async function waitAtMost(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([work, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Answers an upgrade the server will not take, in plain HTTP, and hangs up. */
+function refuseUpgrade(socket: Duplex, status: number, text: string, body: string): void {
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * Starts a sync server (DESIGN.md section 4, docs/sync-internals.md "Server flow"): opens the
+ * schema on `database` (running migrations as `openDatabase` does), installs change capture,
+ * listens for `syncline_changes` notifications and reads the change log once for every client.
+ * Call `listen()` to accept WebSocket connections. Throws `UsageError` for a SQLite driver, a
+ * driver without notifications, or a bad `auth`, `limits` or `path` option.
+ *
+ * @example
+ *   const server = await createSyncServer({
+ *     schema: appSchema,
+ *     database: postgres({ connectionString: process.env.DATABASE_URL }),
+ *     auth: { jwtSecret: process.env.JWT_SECRET! },
+ *     rules,
+ *   });
+ *   await server.listen({ port: 4000 });
+ */
+export async function createSyncServer<TSchema extends Schema>(
+  options: SyncServerOptions<TSchema>,
+): Promise<SyncServer<TSchema>> {
+  const { schema, database } = options;
+  if (database?.dialect?.name !== 'postgres') {
+    throw new UsageError(
+      'createSyncServer(): database must be a PostgreSQL driver: postgres({ connectionString }) from syncline/postgres or pglite({ dataDir }) from syncline/pglite (SQLite is for clients)',
+    );
+  }
+  if (typeof database.listen !== 'function') {
+    throw new UsageError(`createSyncServer(): the ${database.name} driver cannot LISTEN for notifications`);
+  }
+  const path = options.path ?? '/sync';
+  if (!path.startsWith('/'))
+    throw new UsageError(`createSyncServer(): path must start with "/", got "${path}"`);
+  const limits = checkLimits(options.limits);
+  const authenticate = createAuthenticator(options.auth);
+  const log = new ServerLog(options.log);
+  const rules = new RuleSet(schema, options.rules);
+
+  const db = await openDatabase(schema, database);
+  const clock = new HybridLogicalClock('server');
+  let unlisten: (() => Promise<void>) | undefined;
+  let hub: ChangeHub;
+  let reader: ChangeLogReader;
+  try {
+    await installCapture(db, schema.tableList);
+    await seedClock(db, clock, log);
+    reader = new ChangeLogReader(db);
+    hub = new ChangeHub(reader, log, { windowChanges: limits.changeWindow });
+    await hub.start();
+    const wake = () => void hub.read().catch(() => {});
+    unlisten = await database.listen(CHANGES_CHANNEL, wake, () => {
+      log.warn('hub.gap', 'the notification connection dropped and came back; reading the change log');
+      wake();
+    });
+    // Changes committed between start() and LISTEN sent no notification we could hear.
+    wake();
+  } catch (error) {
+    await unlisten?.().catch(() => {});
+    await db.close();
+    throw error;
+  }
+  if (!options.rules) {
+    log.warn(
+      'rules.missing',
+      'no rules given: every authenticated user may read and write every synced table; pass rules to createSyncServer() to restrict them',
+    );
+  }
+
+  const connections = new Set<SyncConnection>();
+  const pushes = new Set<Promise<unknown>>();
+  let closing: Promise<void> | undefined;
+  let closeReason = 'server shutting down';
+  const context: ConnectionContext = {
+    schema,
+    db,
+    rules,
+    clock,
+    hub,
+    reader,
+    authenticate,
+    log,
+    messageLimits: messageLimits(limits),
+    helloTimeoutMs: limits.helloTimeoutMs,
+    snapshotChunkRows: limits.snapshotChunkRows,
+    maxBacklogChanges: limits.maxBacklogChanges,
+    closing: () => closing !== undefined,
+    trackPush: (work) => {
+      const settled = work.catch(() => {});
+      pushes.add(settled);
+      void settled.finally(() => pushes.delete(settled));
+    },
+  };
+
+  // ws checks frame sizes itself, but only well past the limit: a message a little too big gets
+  // the protocol's clear `too_large` error instead of a bare close.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxMessageBytes * 2 + 65_536 });
+  let http: Server | undefined;
+  let pending = 0;
+
+  const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {});
+    const { pathname } = new URL(request.url ?? '/', 'http://localhost');
+    if (closing) return refuseUpgrade(socket, 503, 'Service Unavailable', 'the sync server is shutting down');
+    if (pathname !== path) {
+      return refuseUpgrade(socket, 404, 'Not Found', `no sync endpoint at ${pathname}; connect to ${path}`);
+    }
+    if (connections.size + pending >= limits.maxConnections) {
+      log.warn('connection.refused', `refused a connection: ${limits.maxConnections} connections open`);
+      return refuseUpgrade(
+        socket,
+        503,
+        'Service Unavailable',
+        `the sync server is at its limit of ${limits.maxConnections} connections; try again later`,
+      );
+    }
+    pending++;
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      pending--;
+      if (closing) {
+        ws.close(SYNC_CLOSE_CODES.goingAway, closeReason);
+        return;
+      }
+      const connection = new SyncConnection(ws, request, context);
+      connections.add(connection);
+      // Counted until its work is over too: a closed connection may still be ending a snapshot.
+      void connection.done.then(() => connection.idle()).then(() => connections.delete(connection));
+    });
+  };
+
+  const address = (): AddressInfo => {
+    const info = http?.address();
+    if (!info || typeof info === 'string') {
+      throw new UsageError('the sync server is not listening: call listen() first');
+    }
+    return info;
+  };
+
+  const shutdown = async (reason: string, timeoutMs: number): Promise<void> => {
+    const stopped = http ? new Promise<void>((resolve) => http!.close(() => resolve())) : Promise.resolve();
+    await waitAtMost(Promise.allSettled([...pushes]), timeoutMs);
+    const open = [...connections];
+    await Promise.all(open.map((c) => c.close(SYNC_CLOSE_CODES.goingAway, reason)));
+    // A closed connection may still be ending a snapshot's transaction or a push.
+    await waitAtMost(Promise.allSettled(open.map((c) => c.idle())), timeoutMs);
+    http?.closeAllConnections();
+    await stopped;
+    wss.close();
+    await unlisten?.().catch(() => {});
+    await hub.close();
+    await db.close();
+    log.info('server.closed', 'sync server closed');
+  };
+
+  const server: SyncServer<TSchema> = {
+    db,
+    async listen(listenOptions = {}) {
+      if (closing) throw new UsageError('the sync server is closed; create a new one');
+      if (http) throw new UsageError('the sync server is already listening');
+      const endpoint = createServer((_request, response) => {
+        response.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket' });
+        response.end(`this is a syncline sync server: connect with a WebSocket to ${path}\n`);
+      });
+      endpoint.on('upgrade', onUpgrade);
+      http = endpoint;
+      const host = listenOptions.host ?? '127.0.0.1';
+      await new Promise<void>((resolve, reject) => {
+        endpoint.once('error', reject);
+        endpoint.listen(listenOptions.port ?? 0, host, () => {
+          endpoint.off('error', reject);
+          resolve();
+        });
+      }).catch((error) => {
+        http = undefined;
+        throw error;
+      });
+      log.info('server.listening', `sync server listening on ${server.url}`, { port: address().port });
+    },
+    get port() {
+      return address().port;
+    },
+    get url() {
+      const { address: host, port, family } = address();
+      return `ws://${family === 'IPv6' ? `[${host}]` : host}:${port}${path}`;
+    },
+    get connections() {
+      return connections.size + pending;
+    },
+    close(closeOptions = {}) {
+      if (!closing) {
+        closeReason = closeOptions.reason ?? closeReason;
+        closing = shutdown(closeReason, closeOptions.timeoutMs ?? 5000);
+      }
+      return closing;
+    },
+  };
+  return server;
+}

@@ -1,0 +1,74 @@
+import { sqlite } from '../../src/drivers/better-sqlite3/index.js';
+import { type Database, localTable, openDatabase, schema, text, uuid } from '../../src/index.js';
+import { LocalReplica } from '../../src/sync/client/local-replica.js';
+import { encodeHlc } from '../../src/sync/protocol/hlc.js';
+import type { ChangeJson, ChangesMessage } from '../../src/sync/protocol/messages.js';
+import { allTypes, lists, todos } from '../support/fixtures.js';
+
+/**
+ * Shared by the client-*.test.ts files: a schema with synced tables (lists, todos, one column of
+ * every type) and a local table, an in-memory SQLite database with the client installed, and
+ * builders for server messages.
+ */
+
+export const drafts = localTable('drafts', {
+  id: uuid().primaryKey(),
+  body: text(),
+});
+
+export const clientSchema = schema({ lists, todos, allTypes, drafts }, { version: 1 });
+
+export { allTypes, lists, todos };
+
+export interface OutboxEntry {
+  seq: number;
+  table_name: string;
+  op: string;
+  pk: string;
+  row: string | null;
+  wall_ms: number;
+  mutation_id: number | null;
+  hlc: string | null;
+}
+
+/** A fresh in-memory database with the client's tables and triggers, and its replica. */
+export async function openReplica(): Promise<{ db: Database<typeof clientSchema>; replica: LocalReplica }> {
+  const db = await openDatabase(clientSchema, sqlite());
+  const replica = new LocalReplica(db);
+  await replica.open();
+  return { db, replica };
+}
+
+export async function outbox(db: Database): Promise<OutboxEntry[]> {
+  const { rows } = await db.driver.query({
+    sql: 'SELECT * FROM _syncline_outbox ORDER BY seq',
+    params: [],
+    arrayMode: false,
+    needsBigInt: false,
+  });
+  return rows as OutboxEntry[];
+}
+
+export async function raw(db: Database, sqlText: string, params: unknown[] = []): Promise<any[]> {
+  const { rows } = await db.driver.query({ sql: sqlText, params, arrayMode: false, needsBigInt: false });
+  return rows as any[];
+}
+
+/** A server stamp at `wallMs` (node id 'server'). */
+export function serverStamp(wallMs: number, counter = 0): string {
+  return encodeHlc({ wallMs, counter, nodeId: 'server' });
+}
+
+export function changesMessage(from: string, to: string, changes: ChangeJson[]): ChangesMessage {
+  return { type: 'changes', v: 1, from, to, changes };
+}
+
+/** Puts the replica at a cursor, as a finished snapshot would. */
+export async function setCursor(db: Database, replica: LocalReplica, cursor: string): Promise<void> {
+  await raw(
+    db,
+    "INSERT INTO _syncline_state (key, value) VALUES ('cursor', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [cursor],
+  );
+  replica.cursor = cursor;
+}

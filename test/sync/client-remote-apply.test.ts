@@ -1,0 +1,228 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConstraintError, type Database, eq, SyncProtocolError } from '../../src/index.js';
+import type { LocalReplica } from '../../src/sync/client/local-replica.js';
+import { CursorGapError } from '../../src/sync/client/remote-apply.js';
+import type { ChangeJson } from '../../src/sync/protocol/messages.js';
+import {
+  changesMessage,
+  lists,
+  openReplica,
+  outbox,
+  raw,
+  serverStamp,
+  setCursor,
+  todos,
+} from './client-helpers.js';
+
+/**
+ * Applying server changes on the client (docs/sync-internals.md, "Applying a remote change"):
+ * upserts, updates and deletes with the cursor in one transaction, capture off, and columns with
+ * newer pending local writes kept.
+ */
+
+const listId = '0f8fad5b-d9cb-469f-a165-70867728950e';
+const todoId = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
+let db: Database;
+let replica: LocalReplica;
+afterEach(async () => {
+  await db?.close();
+});
+
+const past = () => serverStamp(Date.now() - 10_000);
+const future = () => serverStamp(Date.now() + 10_000);
+
+function insertList(name: string, hlc = past()): ChangeJson {
+  return {
+    table: 'lists',
+    op: 'insert',
+    pk: { id: listId },
+    values: { id: listId, name, owner_id: 'u1' },
+    hlc,
+  };
+}
+
+function todoRow(title: string): Record<string, any> {
+  return {
+    id: todoId,
+    list_id: listId,
+    title,
+    done: false,
+    updated_at: 1_700_000_000_000,
+    tags: ['a'],
+    note: null,
+    position: null,
+  };
+}
+
+async function list() {
+  return (await db.select().from(lists))[0];
+}
+
+describe('client remote apply', () => {
+  it('applies inserts as upserts, updates of existing rows, deletes, and moves the cursor', async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '10');
+    await replica.applyChanges(
+      changesMessage('10', '12', [
+        insertList('A'),
+        { table: 'lists', op: 'update', pk: { id: listId }, values: { name: 'B' }, hlc: past() },
+        { table: 'todos', op: 'insert', pk: { id: todoId }, values: todoRow('Milk'), hlc: past() },
+      ]),
+    );
+    expect(await list()).toEqual({ id: listId, name: 'B', ownerId: 'u1' });
+    const [todo] = await db.select().from(todos);
+    expect(todo).toMatchObject({
+      title: 'Milk',
+      done: false,
+      tags: ['a'],
+      updatedAt: new Date(1_700_000_000_000),
+    });
+    const applied = await replica.applyChanges(
+      changesMessage('12', '15', [
+        insertList('C'),
+        { table: 'todos', op: 'delete', pk: { id: todoId }, hlc: past() },
+        { table: 'todos', op: 'update', pk: { id: todoId }, values: { title: 'gone' }, hlc: past() },
+        { table: 'todos', op: 'delete', pk: { id: todoId }, hlc: past() },
+      ]),
+    );
+    expect([...applied.tables].sort()).toEqual(['lists', 'todos']);
+    expect(await list()).toMatchObject({ name: 'C' });
+    expect(await db.select().from(todos)).toEqual([]);
+    expect(replica.cursor).toBe('15');
+    expect(await raw(db, "SELECT value FROM _syncline_state WHERE key = 'cursor'")).toEqual([
+      { value: '15' },
+    ]);
+    // Capture was off: nothing echoes into the outbox; and it is on again afterwards.
+    expect(await outbox(db)).toEqual([]);
+    expect(await raw(db, 'SELECT enabled FROM _syncline_capture')).toEqual([{ enabled: 1 }]);
+  });
+
+  it('applies nothing and keeps the cursor when a change fails in the middle', async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '3');
+    const bad = changesMessage('3', '5', [
+      insertList('A'),
+      { table: 'lists', op: 'update', pk: { id: listId }, values: { name: 42 }, hlc: past() },
+    ]);
+    await expect(replica.applyChanges(bad)).rejects.toThrow(SyncProtocolError);
+    await expect(replica.applyChanges(bad)).rejects.toThrow(/lists\.name/);
+    expect(await db.select().from(lists)).toEqual([]);
+    expect(replica.cursor).toBe('3');
+    expect(await raw(db, "SELECT value FROM _syncline_state WHERE key = 'cursor'")).toEqual([{ value: '3' }]);
+    expect(await raw(db, 'SELECT enabled FROM _syncline_capture')).toEqual([{ enabled: 1 }]);
+  });
+
+  it('refuses changes that do not start at the cursor, and skips a duplicate', async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '7');
+    await expect(replica.applyChanges(changesMessage('8', '9', [insertList('A')]))).rejects.toThrow(
+      CursorGapError,
+    );
+    await expect(replica.applyChanges(changesMessage('6', '9', [insertList('A')]))).rejects.toThrow(
+      /changes from position 6, but this client's cursor is 7/,
+    );
+    const duplicate = await replica.applyChanges(changesMessage('5', '7', [insertList('A')]));
+    expect(duplicate.skipped).toBe(true);
+    expect(await db.select().from(lists)).toEqual([]);
+  });
+
+  it('keeps a column whose pending local write is newer, and takes the server value of the others', async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '0');
+    await replica.applyChanges(changesMessage('0', '1', [insertList('A')]));
+    await db.update(lists).set({ name: 'local' }).where(eq(lists.id, listId));
+    await replica.stamp();
+    await replica.applyChanges(
+      changesMessage('1', '2', [
+        {
+          table: 'lists',
+          op: 'update',
+          pk: { id: listId },
+          values: { name: 'server', owner_id: 'u9' },
+          hlc: past(),
+        },
+      ]),
+    );
+    expect(await list()).toEqual({ id: listId, name: 'local', ownerId: 'u9' });
+    // A newer server write wins over the pending one.
+    await replica.applyChanges(
+      changesMessage('2', '3', [
+        { table: 'lists', op: 'update', pk: { id: listId }, values: { name: 'newer' }, hlc: future() },
+      ]),
+    );
+    expect(await list()).toMatchObject({ name: 'newer' });
+  });
+
+  it('treats a pending write not stamped yet as newer than anything', async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '0');
+    await replica.applyChanges(changesMessage('0', '1', [insertList('A')]));
+    await db.update(lists).set({ name: 'unstamped' }).where(eq(lists.id, listId));
+    await replica.applyChanges(changesMessage('1', '2', [insertList('server', future())]));
+    expect(await list()).toMatchObject({ name: 'unstamped' });
+  });
+
+  it('applies a remote delete over pending updates, but not over a newer pending insert', async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '0');
+    await replica.applyChanges(changesMessage('0', '1', [insertList('A')]));
+    await db.update(lists).set({ name: 'edited' }).where(eq(lists.id, listId));
+    await replica.stamp();
+    await replica.applyChanges(
+      changesMessage('1', '2', [{ table: 'lists', op: 'delete', pk: { id: listId }, hlc: future() }]),
+    );
+    expect(await db.select().from(lists)).toEqual([]);
+
+    await db.insert(lists).values({ id: listId, name: 'mine', ownerId: 'u1' });
+    await replica.stamp();
+    await replica.applyChanges(
+      changesMessage('2', '3', [{ table: 'lists', op: 'delete', pk: { id: listId }, hlc: past() }]),
+    );
+    expect(await list()).toMatchObject({ name: 'mine' });
+  });
+
+  it('does not bring back a row a newer pending delete removed', async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '0');
+    await replica.applyChanges(changesMessage('0', '1', [insertList('A')]));
+    await db.delete(lists).where(eq(lists.id, listId));
+    await replica.stamp();
+    await replica.applyChanges(changesMessage('1', '2', [insertList('older')]));
+    expect(await db.select().from(lists)).toEqual([]);
+    await replica.applyChanges(changesMessage('2', '3', [insertList('newer', future())]));
+    expect(await list()).toMatchObject({ name: 'newer' });
+  });
+
+  it('applies a child before its parent, and enforces foreign keys again afterwards', async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '0');
+    await replica.applyChanges(
+      changesMessage('0', '1', [
+        { table: 'todos', op: 'insert', pk: { id: todoId }, values: todoRow('orphan'), hlc: past() },
+      ]),
+    );
+    expect(await db.select().from(todos)).toHaveLength(1);
+    await expect(
+      db.insert(todos).values({ listId: '3f333df6-90a4-4fda-8dd3-9485d27cee36', title: 'x' }),
+    ).rejects.toThrow(ConstraintError);
+  });
+
+  it('merges received stamps, so later local stamps are newer', async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '0');
+    const ahead = serverStamp(Date.now() + 30_000, 5);
+    await replica.applyChanges(changesMessage('0', '1', [insertList('A', ahead)]));
+    await db.update(lists).set({ name: 'B' }).where(eq(lists.id, listId));
+    await replica.stamp();
+    expect((await outbox(db))[0].hlc! > ahead).toBe(true);
+  });
+
+  it('names the table when the server sends one this client does not sync', async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '0');
+    const drafts: ChangeJson = { table: 'drafts', op: 'delete', pk: { id: listId }, hlc: past() };
+    await expect(replica.applyChanges(changesMessage('0', '1', [drafts]))).rejects.toThrow(
+      /table "drafts", which is not a synced table/,
+    );
+  });
+});

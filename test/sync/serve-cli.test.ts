@@ -1,0 +1,159 @@
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import pg from 'pg';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
+import { schema, table, text, uuid } from '../../src/index.js';
+import { SYNC_CLOSE_CODES } from '../../src/sync/server/index.js';
+import { helloMessage, postgresAvailable, RawClient } from '../support/sync-server.js';
+
+/**
+ * `npx syncline serve`: starts a sync server from the app's schema module (with its `rules` export)
+ * on a PGlite folder or a PostgreSQL URL, prints one line with the URL, and shuts down gracefully
+ * on SIGTERM. Without a way to check tokens it refuses to start and says how to give one.
+ */
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const cliSource = join(root, 'src/cli/main.ts');
+const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
+const syncline = pathToFileURL(join(root, 'src/index.ts')).href;
+const SECRET = 'serve-cli-test-secret-of-32-bytes-or-more';
+
+const app = mkdtempSync(join(tmpdir(), 'syncline-serve-'));
+writeFileSync(join(app, 'package.json'), JSON.stringify({ type: 'module' }));
+writeFileSync(
+  join(app, 'schema.ts'),
+  `import { eq, schema, table, text, uuid } from '${syncline}';
+export const notes = table('notes', { id: uuid().primaryKey(), owner: text().notNull(), body: text().notNull() });
+export const appSchema = schema({ notes }, { version: 1 });
+export const rules = { notes: { read: (user) => eq(notes.owner, user.userId), write: () => true } };
+`,
+);
+afterAll(() => rmSync(app, { recursive: true, force: true }));
+
+// The same table, to sign tokens and build hellos here.
+const notesSchema = schema({
+  notes: table('notes', { id: uuid().primaryKey(), owner: text(), body: text() }),
+});
+
+async function token(userId: string): Promise<string> {
+  const { SignJWT } = await import('jose');
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject(userId)
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(SECRET));
+}
+
+/** Starts `syncline serve` and resolves with the process and the URL it printed. */
+async function startServe(
+  ...args: string[]
+): Promise<{ child: ChildProcess; url: string; exit: Promise<number | null> }> {
+  const child = spawn(process.execPath, ['--import', tsxLoader, cliSource, 'serve', ...args], {
+    cwd: app,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  onTestFinished(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await exit;
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const url = await new Promise<string>((resolve, reject) => {
+    lines.on('line', (line) => {
+      const match = /^syncline: sync server listening on (ws:\/\/\S+)$/.exec(line);
+      if (match) resolve(match[1]!);
+    });
+    void exit.then((code) => reject(new Error(`syncline serve exited with ${code}: ${stderr}`)));
+  });
+  return { child, url, exit };
+}
+
+/** Connects as u1, checks the snapshot holds `bodies` (u1's notes only), then stops the server. */
+async function checkServesAndStops(
+  served: Awaited<ReturnType<typeof startServe>>,
+  bodies: string[] = [],
+): Promise<void> {
+  const client = await RawClient.connect(served.url);
+  const { rows } = await client.sync(
+    helloMessage(notesSchema, { token: await token('u1'), shapes: [{ id: 'n', table: 'notes' }] }),
+  );
+  expect(rows.get('n')!.map((r) => r.body)).toEqual(bodies);
+  served.child.kill('SIGTERM');
+  expect(await client.closed).toEqual({ code: SYNC_CLOSE_CODES.goingAway, reason: 'server shutting down' });
+  expect(await served.exit).toBe(0);
+}
+
+describe('syncline serve', () => {
+  it('serves a PGlite folder (created if missing) and stops on SIGTERM', async () => {
+    const served = await startServe(
+      '--schema',
+      'schema.ts',
+      '--database',
+      'data/pglite',
+      '--port',
+      '0',
+      '--jwt-secret',
+      SECRET,
+    );
+    expect(served.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/sync$/);
+    await checkServesAndStops(served);
+  });
+
+  it.skipIf(!postgresAvailable)(
+    'serves a PostgreSQL URL, with the secret from SYNCLINE_JWT_SECRET',
+    async () => {
+      const namespace = `serve_cli_${process.pid}_${Date.now().toString(36)}`;
+      const admin = new pg.Client({ connectionString: process.env.DATABASE_URL });
+      await admin.connect();
+      await admin.query(`CREATE SCHEMA "${namespace}"`);
+      onTestFinished(async () => {
+        await admin.query(`DROP SCHEMA "${namespace}" CASCADE`);
+        await admin.end();
+      });
+      const url = new URL(process.env.DATABASE_URL!);
+      url.searchParams.set('options', `-c search_path=${namespace}`);
+      process.env.SYNCLINE_JWT_SECRET = SECRET;
+      try {
+        const served = await startServe('--schema', 'schema.ts', '--database', url.href, '--port', '0');
+        // Another program writes straight to PostgreSQL: the user's note reaches the client, the other's does not.
+        const client = await RawClient.connect(served.url);
+        const { position } = await client.sync(
+          helloMessage(notesSchema, { token: await token('u1'), shapes: [{ id: 'n', table: 'notes' }] }),
+        );
+        await admin.query(`SET search_path TO "${namespace}"`);
+        await admin.query(
+          `INSERT INTO notes (id, owner, body) VALUES (gen_random_uuid(), 'u1', 'mine'), (gen_random_uuid(), 'u2', 'theirs')`,
+        );
+        const changes = await client.nextOf('changes');
+        expect(changes.from).toBe(position);
+        expect(changes.changes.map((c) => c.values?.body)).toEqual(['mine']);
+        await client.close();
+        await checkServesAndStops(served, ['mine']);
+      } finally {
+        delete process.env.SYNCLINE_JWT_SECRET;
+      }
+    },
+  );
+
+  it('refuses to start without a way to check tokens, and says how to give one', () => {
+    const env = { ...process.env };
+    delete env.SYNCLINE_JWT_SECRET;
+    const result = spawnSync(
+      process.execPath,
+      ['--import', tsxLoader, cliSource, 'serve', '--schema', 'schema.ts', '--database', 'data/none'],
+      { cwd: app, encoding: 'utf8', env },
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(
+      /syncline: the sync server needs a way to check tokens: pass --jwt-secret <secret> \(or set SYNCLINE_JWT_SECRET\)/,
+    );
+  });
+});
