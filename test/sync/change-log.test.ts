@@ -307,6 +307,26 @@ dialectSuite(
         }
       });
 
+      it('captures a write from a session whose search_path lacks the schema', async () => {
+        const { db, reader } = await openCaptured();
+        const [{ schema: current }] = await db.execute<{ schema: string }>(
+          sql`select current_schema() as schema`,
+        );
+        const other = new pg.Client({ connectionString: process.env.DATABASE_URL });
+        await other.connect();
+        try {
+          await other.query(`INSERT INTO "${current}".notes (id, body) VALUES (7, 'qualified')`);
+          await other.query(`UPDATE "${current}".notes SET body = 'again' WHERE id = 7`);
+        } finally {
+          await other.end();
+        }
+        const { changes } = await reader.readNew();
+        expect(changes.map((c) => [c.op, c.pk.id, c.row.body])).toEqual([
+          ['insert', 7, 'qualified'],
+          ['update', 7, 'again'],
+        ]);
+      });
+
       it('concurrent readers share one numbering: no tick twice, no change twice, none lost', async () => {
         const { db } = await openCaptured();
         const readers = [new ChangeLogReader(db), new ChangeLogReader(db)];

@@ -269,6 +269,20 @@ function triggerDdl(db: Database, table: AnyTable): string[] {
 }
 
 /**
+ * Names the log tables and the stamp function in a trigger function's body with their schema, so
+ * a write made from a session whose search_path does not hold that schema (`INSERT INTO
+ * app.todos ...` from a plain connection) still finds them.
+ */
+function qualifyFunctionBody(statement: string, schema: string): string {
+  const start = statement.indexOf('$fn$');
+  if (!statement.startsWith('CREATE OR REPLACE FUNCTION') || start < 0) return statement;
+  const body = statement
+    .slice(start)
+    .replace(/(?<![\w."])_syncline_(changes|stamps|db_stamp)\b/g, `${quoteIdentifier(schema)}._syncline_$1`);
+  return statement.slice(0, start) + body;
+}
+
+/**
  * Installs server-side change capture (docs/sync-internals.md) in the database's current schema:
  * the change log `_syncline_changes`, the tick map `_syncline_ticks`, the reader state, the push
  * side's `_syncline_stamps`, `_syncline_clients` and `_syncline_rejections`, the function
@@ -297,6 +311,7 @@ export async function installCapture(db: Database, tables: readonly AnyTable[]):
   await db.transaction(async (tx) => {
     const run = transactionRunner(tx);
     await run('SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))', [ADVISORY_LOCK_CLASS]);
-    for (const statement of statements) await run(statement);
+    const [{ schema }] = (await run('SELECT current_schema() AS schema')) as [{ schema: string }];
+    for (const statement of statements) await run(qualifyFunctionBody(statement, schema));
   });
 }
