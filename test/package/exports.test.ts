@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -16,6 +18,8 @@ describe('package exports', () => {
       'drivers/better-sqlite3/index',
       'drivers/node-postgres/index',
       'drivers/pglite/index',
+      'sync/server/index',
+      'sync/client/index',
     ]) {
       expect(existsSync(`${root}/dist/${entry}.js`), `${entry}.js`).toBe(true);
       expect(existsSync(`${root}/dist/${entry}.d.ts`), `${entry}.d.ts`).toBe(true);
@@ -43,5 +47,44 @@ describe('package exports', () => {
       rows: [{ id: 1, name: 'built' }],
       kinds: ['function', 'function', 'function'],
     });
+  });
+
+  it('resolves syncline/server and syncline/sync from plain Node', () => {
+    const script = `
+      const { createSyncServer } = await import('syncline/server');
+      const { syncClient } = await import('syncline/sync');
+      console.log(JSON.stringify([typeof createSyncServer, typeof syncClient]));
+    `;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: root,
+      encoding: 'utf8',
+    });
+    expect(JSON.parse(out)).toEqual(['function', 'function']);
+  });
+
+  it('syncline/sync imports nothing from Node, statically (it must run in a browser)', () => {
+    const seen = new Set<string>();
+    const bare = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const text = readFileSync(file, 'utf8');
+      for (const [, spec] of text.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s*['"]([^'"]+)['"]/g)) {
+        if (spec!.startsWith('.')) visit(resolve(dirname(file), spec!));
+        else bare.add(spec!);
+      }
+      for (const [, spec] of text.matchAll(/(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g)) {
+        if (spec!.startsWith('.')) visit(resolve(dirname(file), spec!));
+        else bare.add(spec!);
+      }
+    };
+    visit(`${root}/dist/sync/client/index.js`);
+    expect(seen.size).toBeGreaterThan(10);
+    expect(bare).toContain('zod');
+    const fromNode = [...bare].filter((s) => s.startsWith('node:') || builtinModules.includes(s));
+    expect(fromNode).toEqual([]);
+    expect(
+      [...bare].filter((s) => ['ws', 'pg', 'better-sqlite3', '@electric-sql/pglite'].includes(s)),
+    ).toEqual([]);
   });
 });
