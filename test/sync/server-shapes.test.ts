@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type Database, eq, inArray } from '../../src/index.js';
+import { eq, inArray } from '../../src/index.js';
 import { filterToJson } from '../../src/sync/protocol/filter-tree.js';
 import type { ChangeJson, ChangesMessage } from '../../src/sync/protocol/messages.js';
 import { SYNC_CLOSE_CODES, type SyncRules } from '../../src/sync/server/index.js';
@@ -22,21 +22,16 @@ const C = '00000000-0000-4000-8000-00000000000c';
 const X = '00000000-0000-4000-8000-00000000000e';
 const Y = '00000000-0000-4000-8000-00000000000f';
 
-type Db = Database<typeof appSchema>;
-
 /** Lists by owner; todos of the lists the user owns (a subquery, so it runs in SQL). */
-function ownerRules(server: { db?: Db }): SyncRules<typeof appSchema> {
+function ownerRules(): SyncRules<typeof appSchema> {
   return {
     lists: {
       read: (user) => eq(lists.ownerId, user.userId),
       write: (user, row) => row.ownerId === user.userId,
     },
     todos: {
-      read: (user) =>
-        inArray(
-          todos.listId,
-          server.db!.select({ id: lists.id }).from(lists).where(eq(lists.ownerId, user.userId)),
-        ),
+      read: (user, db) =>
+        inArray(todos.listId, db.select({ id: lists.id }).from(lists).where(eq(lists.ownerId, user.userId))),
       write: () => true,
     },
   };
@@ -60,10 +55,8 @@ const brief = (changes: ChangeJson[]) =>
 for (const driver of serverDrivers) {
   describe(`sync server shapes and read rules [${driver}]`, () => {
     it('sends in, out and moving rows as inserts, deletes and updates of the changed columns', async () => {
-      const holder: { db?: Db } = {};
-      const t = await startTestServer(appSchema, { driver, rules: ownerRules(holder) });
+      const t = await startTestServer(appSchema, { driver, rules: ownerRules() });
       const db = t.server.db;
-      holder.db = db;
       await db.insert(lists).values([
         { id: L1, name: 'mine', ownerId: 'u1' },
         { id: L2, name: 'theirs', ownerId: 'u2' },
@@ -130,9 +123,7 @@ for (const driver of serverDrivers) {
     });
 
     it('gives a row to every client whose shapes hold it, and to no other', async () => {
-      const holder: { db?: Db } = {};
-      const t = await startTestServer(appSchema, { driver, rules: ownerRules(holder) });
-      holder.db = t.server.db;
+      const t = await startTestServer(appSchema, { driver, rules: ownerRules() });
       await t.server.db.insert(lists).values([
         { id: L1, name: 'one', ownerId: 'u1' },
         { id: L2, name: 'two', ownerId: 'u2' },

@@ -1,3 +1,4 @@
+import type { Database } from '../../database/database.js';
 import { is } from '../../entity.js';
 import { UsageError } from '../../errors.js';
 import type { Schema } from '../../schema/schema.js';
@@ -26,19 +27,19 @@ export type WriteOperation = 'insert' | 'update' | 'delete';
 
 /**
  * Who may read and write the rows of one table. `read` gives a condition on the table's columns
- * (subqueries allowed) that a row must meet to reach this user; `true` or `undefined` lets every
+ * (subqueries allowed: build them on `db`, the server's Database) that a row must meet to reach this user; `true` or `undefined` lets every
  * row through, `false` none. `write` decides one row change, given the row keyed by JS property
  * names: for an update it is asked about the row before and after, for an insert about the new
  * row, for a delete about the current one. Without `write` the table is read-only.
  *
  * @example
  *   const rule: TableRule<typeof todos> = {
- *     read: (user) => inArray(todos.listId, db.select({ id: lists.id }).from(lists).where(eq(lists.ownerId, user.userId))),
+ *     read: (user, db) => inArray(todos.listId, db.select({ id: lists.id }).from(lists).where(eq(lists.ownerId, user.userId))),
  *     write: (user, row) => row.ownerId === user.userId,
  *   };
  */
 export interface TableRule<TTable extends AnyTable> {
-  read?: (user: SyncUser) => SQL<unknown> | boolean | undefined;
+  read?: (user: SyncUser, db: Database) => SQL<unknown> | boolean | undefined;
   write?: (user: SyncUser, row: TTable['$inferSelect'], op: WriteOperation) => boolean | Promise<boolean>;
 }
 
@@ -81,8 +82,10 @@ export class RuleSet {
   /** No rules were given: every synced table is readable and writable by every user. */
   readonly open: boolean;
   private readonly byTable = new Map<string, TableRule<any>>();
+  private db: Database | undefined;
 
-  constructor(schema: Schema, rules: SyncRules<any> | undefined) {
+  constructor(schema: Schema, rules: SyncRules<any> | undefined, db?: Database) {
+    this.db = db;
     this.open = rules === undefined;
     if (rules === undefined) return;
     if (rules === null || typeof rules !== 'object' || Array.isArray(rules)) {
@@ -118,6 +121,14 @@ export class RuleSet {
     }
   }
 
+  /**
+   * The server's Database, handed to read rules so they can build subqueries on it. The sync
+   * server binds it once the schema is open.
+   */
+  bindDatabase(db: Database): void {
+    this.db = db;
+  }
+
   /** True when some user may read some rows of the table (it is synced and has a rule, or no rules exist). */
   canRead(table: AnyTable): boolean {
     return !table.$local && (this.open || this.byTable.has(table.$name));
@@ -147,7 +158,12 @@ export class RuleSet {
     const rule = this.byTable.get(table.$name);
     if (!rule) return 'none';
     if (!rule.read) return undefined;
-    const condition = rule.read(user);
+    if (!this.db && rule.read.length >= 2) {
+      throw new UsageError(
+        `rules.${table.$name}.read: the rules have no database yet; call bindDatabase(db) first`,
+      );
+    }
+    const condition = rule.read(user, this.db as Database);
     if (condition === undefined || condition === true) return undefined;
     if (condition === false) return 'none';
     if (is(condition, SQL)) return condition;

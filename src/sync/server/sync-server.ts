@@ -185,6 +185,7 @@ export async function createSyncServer<TSchema extends Schema>(
   const rules = new RuleSet(schema, options.rules);
 
   const db = await openDatabase(schema, database);
+  rules.bindDatabase(db);
   const clock = new HybridLogicalClock('server');
   let unlisten: (() => Promise<void>) | undefined;
   let hub: ChangeHub;
