@@ -501,3 +501,33 @@ describe('positions', () => {
     expect(comparePositions('9223372036854775807', '9223372036854775806')).toBe(1);
   });
 });
+
+describe('rows in messages', () => {
+  const snapshot = (rows: unknown) =>
+    JSON.stringify({
+      type: 'snapshot',
+      v: 1,
+      shapeId: 's',
+      position: '1',
+      chunk: 0,
+      last: true,
+      totalRows: 1,
+      rows,
+    });
+
+  it('accepts rows of JSON values, as parsed, without copying them', () => {
+    const parsed = parseServerMessage(snapshot([{ id: 'a', tags: ['x'], meta: { n: 1 }, gone: null }]));
+    expect(parsed.type === 'snapshot' && parsed.rows).toEqual([
+      { id: 'a', tags: ['x'], meta: { n: 1 }, gone: null },
+    ]);
+  });
+
+  it.each([
+    [['not', 'a row'], 'rows[0]: expected object, received array'],
+    ['text', 'rows[0]: expected object, received string'],
+    [null, 'rows[0]: expected object, received null'],
+    [{ '': 1 }, 'rows[0]: column names cannot be empty'],
+  ])('refuses the row %j, saying why', (row, message) => {
+    expect(() => parseServerMessage(snapshot([row]))).toThrow(message);
+  });
+});
