@@ -100,8 +100,8 @@ export async function readRows(
 }
 
 /**
- * Reads the stamps of every row of `refs` (locking those that exist, in key order, so two pushes
- * take them in the same order) and the rows themselves. Rows without stamps are not locked: a
+ * Locks the rows of `refs` that exist, then reads their stamps (locking those too, in key order,
+ * so two pushes take them in the same order) and the rows themselves. Rows without stamps are not locked: a
  * push that races another one on such a row finds out when it writes (a primary-key conflict,
  * or a stamps row that appeared) and applies its batch again.
  *
@@ -120,6 +120,20 @@ export async function loadStates(tx: Transaction, refs: readonly RowRef[]): Prom
         stored: false,
         stampsChanged: false,
       });
+    }
+    // The app rows first, then their stamps: the order a direct write takes them in (the row,
+    // then the stamps row in the capture trigger), so a push and a direct write never deadlock.
+    const keyOrder = sql.join(
+      table.$primaryKeyColumns.map((c) => sql.identifier(c.name)),
+      sql`, `,
+    );
+    for (const part of chunks(
+      list,
+      Math.max(1, Math.floor(MAX_PARAMS / 4 / table.$primaryKeyColumns.length)),
+    )) {
+      await tx.execute(
+        sql`SELECT 1 FROM ${table} WHERE ${keyCondition(table, part)} ORDER BY ${keyOrder} FOR UPDATE`,
+      );
     }
     for (const part of chunks(list, MAX_PARAMS)) {
       const stamped = await tx.run({
