@@ -5,7 +5,7 @@ import type { ApplyContext } from './apply-context.js';
 import { clientTransaction } from './client-transaction.js';
 import { PendingWrites } from './pending-writes.js';
 import { applyRemoteRow } from './remote-row.js';
-import { codecFor } from './table-codec.js';
+import { codecFor, type TableCodec } from './table-codec.js';
 
 /**
  * A row of a rejected batch as the server has it, with app values keyed by the table's property
@@ -62,9 +62,17 @@ function restored(context: ApplyContext, row: RestoredRowJson): RestoredRow {
 }
 
 /**
+ * The server's rows an ack result carries: those a rejected batch touched, or those where an
+ * applied batch's changes lost to newer stamps (no change brings those back).
+ */
+function serverRows(result: AckMessage['results'][number]): readonly RestoredRowJson[] {
+  return result.status === 'rejected' ? result.rows : (result.rows ?? []);
+}
+
+/**
  * Settles the outbox after an `ack`, in one transaction with capture off: each acknowledged batch
- * (applied or rejected) leaves the outbox; the rows of a rejected batch are written back to the
- * server's version (`row` null deletes the local row), except columns that later pending batches
+ * (applied or rejected) leaves the outbox; the rows of a rejected batch, and those where an applied
+ * batch lost to newer stamps, are written back to the server's version (`row` null deletes the local row), except columns that later pending batches
  * changed, which keep their local value since those batches still go to the server.
  *
  * @example
@@ -76,20 +84,38 @@ export async function applyAck(context: ApplyContext, ack: AckMessage): Promise<
     for (const result of ack.results) {
       await run('DELETE FROM _syncline_outbox WHERE mutation_id = ?', [result.mutationId]);
     }
+    // Decode the restored rows first, to read the pending writes of just these rows. A bad row
+    // stops the decoding and is thrown when its turn comes, as if decoded in the loop below.
+    const decoded: { codec: TableCodec; values: unknown[]; key: unknown[] }[] = [];
+    let failure: { error: unknown } | undefined;
+    try {
+      for (const result of ack.results) {
+        for (const row of serverRows(result)) {
+          const codec = codecFor(context.codecs, row.table);
+          const values = codec.storageRow(row.row ? { ...row.row, ...row.pk } : row.pk);
+          decoded.push({ codec, values, key: codec.keyIndexes.map((i) => values[i]) });
+        }
+      }
+    } catch (error) {
+      failure = { error };
+    }
+    const pending = await PendingWrites.load(
+      run,
+      decoded.map(({ codec, key }) => [codec, key] as const),
+    );
     const tables = new Set<string>();
     const rejected: RejectedEvent[] = [];
-    const pending = await PendingWrites.load(run, context.codecs);
+    let next = 0;
     for (const result of ack.results) {
-      if (result.status !== 'rejected') continue;
-      for (const row of result.rows) {
-        const codec = codecFor(context.codecs, row.table);
-        const values = codec.storageRow(row.row ? { ...row.row, ...row.pk } : row.pk);
-        const key = codec.keyIndexes.map((i) => values[i]);
+      for (const row of serverRows(result)) {
+        if (next === decoded.length) throw failure?.error;
+        const { codec, values, key } = decoded[next++];
         const local = pending.get(codec.name, codec.keyOf(key));
         const op = row.row ? 'insert' : 'delete';
         await applyRemoteRow(run, context.writer(codec), codec, local, op, values, undefined);
         tables.add(codec.name);
       }
+      if (result.status !== 'rejected') continue;
       rejected.push({
         mutationId: result.mutationId,
         reason: result.reason,

@@ -19,6 +19,8 @@ const TABLES = [
      mutation_id INTEGER,
      hlc TEXT
    )`,
+  // Applying a server message reads only the pending writes to the rows it touches (pending-writes.ts).
+  'CREATE INDEX IF NOT EXISTS _syncline_outbox_key ON _syncline_outbox (table_name, pk)',
   'CREATE TABLE IF NOT EXISTS _syncline_state (key TEXT PRIMARY KEY, value TEXT)',
   'CREATE TABLE IF NOT EXISTS _syncline_capture (enabled INTEGER NOT NULL)',
   'INSERT INTO _syncline_capture (enabled) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM _syncline_capture)',
@@ -53,9 +55,10 @@ export function clientTablesSql(schema: Schema): string[] {
 }
 
 /**
- * Creates (idempotently) `_syncline_outbox`, `_syncline_state`, `_syncline_capture` and the
- * capture triggers of every synced table, in the transaction `run` belongs to. Triggers are
- * re-created every time, so they follow the table's current columns after a migration.
+ * Creates (idempotently) `_syncline_outbox` (with its `(table_name, pk)` index), `_syncline_state`,
+ * `_syncline_capture` and the capture triggers of every synced table, in the transaction `run`
+ * belongs to. Triggers are re-created every time, so they follow the table's current columns after
+ * a migration.
  *
  * @example
  *   await clientTransaction(db, false, (run) => installClientTables(run, appSchema));

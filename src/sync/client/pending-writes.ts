@@ -1,3 +1,5 @@
+import { sqlitePhysicalType } from '../../dialect/sqlite/sqlite-types.js';
+import type { Column } from '../../schema/column.js';
 import type { Run } from './client-transaction.js';
 import type { TableCodec } from './table-codec.js';
 
@@ -44,12 +46,73 @@ export function pendingWins(local: PendingStamp | undefined, remote: string | un
 }
 
 /**
- * The outbox as it stands inside one apply transaction, indexed by table and row, so remote rows
- * can keep the columns that local writes not yet acknowledged have changed. Encoded stamps compare
- * as strings (`encodeHlc` sorts like the stamps). Empty, and free, when the outbox is empty.
+ * A row a server message touches: its table's codec and its key values as SQLite stores them (in
+ * `keyColumns` order, as `TableCodec.keyOf` takes them).
  *
  * @example
- *   const pending = await PendingWrites.load(run, codecs);
+ *   const wanted: PendingKey[] = [[codec, codec.storageKey(change.pk)]];
+ */
+export type PendingKey = readonly [codec: TableCodec, key: readonly unknown[]];
+
+/** Keys per lookup statement: well under SQLite's oldest bound-parameter limit (999). */
+const MAX_PARAMS = 900;
+
+/**
+ * The affinity SQLite gives a declared type (https://sqlite.org/datatype3.html, 3.1), or undefined
+ * for BLOB affinity, which converts nothing (a CAST to BLOB would).
+ */
+function affinity(declared: string): string | undefined {
+  const type = declared.toUpperCase();
+  if (type.includes('INT')) return 'INTEGER';
+  if (type.includes('CHAR') || type.includes('CLOB') || type.includes('TEXT')) return 'TEXT';
+  if (type.includes('BLOB') || type === '') return undefined;
+  if (type.includes('REAL') || type.includes('FLOA') || type.includes('DOUB')) return 'REAL';
+  return 'NUMERIC';
+}
+
+/**
+ * One bound key value as the capture triggers store it in `pk` (outbox-triggers.ts, `stored`):
+ * first converted as the column's affinity converts it on write (the trigger sees the stored
+ * value), then hex for blobs and text for 64-bit integers. Building the JSON in SQLite with the
+ * trigger's own `json_object` makes the text match byte for byte (number formats, escapes).
+ */
+function storedKey(column: Column<any, any, any, any>): string {
+  // The value is bound twice here: hex(NULL) is '', which is also the hex of an empty blob.
+  if (column.type.kind === 'blob') return "CASE WHEN typeof(?) = 'null' THEN NULL ELSE hex(?) END";
+  if (column.type.kind === 'bigint') return 'CAST(CAST(? AS INTEGER) AS TEXT)';
+  const to = affinity(sqlitePhysicalType(column.type).sqlType);
+  return to ? `CAST(? AS ${to})` : '?';
+}
+
+/** Lookup statements per codec, by keys per statement (a power of two, so only a few texts). */
+const lookups = new WeakMap<TableCodec, Map<number, string>>();
+
+function lookupSql(codec: TableCodec, keys: number): string {
+  let texts = lookups.get(codec);
+  if (!texts) lookups.set(codec, (texts = new Map()));
+  let text = texts.get(keys);
+  if (!text) {
+    const parts = codec.keyColumns.map((c) => `'${c.name.replaceAll("'", "''")}', ${storedKey(c)}`);
+    const one = `json_object(${parts.join(', ')})`;
+    text = `SELECT op, pk, "row", hlc FROM _syncline_outbox WHERE table_name = ? AND pk IN (${new Array(keys).fill(one).join(', ')}) ORDER BY seq`;
+    texts.set(keys, text);
+  }
+  return text;
+}
+
+async function rowsOf(result: ReturnType<Run>): Promise<unknown[]> {
+  return (result instanceof Promise ? await result : result).rows;
+}
+
+/**
+ * The pending local writes to the rows a server message touches, read inside its apply transaction
+ * and indexed by table and row, so remote rows can keep the columns that local writes not yet
+ * acknowledged have changed. Only those rows are read (by the `(table_name, pk)` index), so an
+ * apply costs the same however long the outbox is; an empty outbox costs one probe. Encoded stamps
+ * compare as strings (`encodeHlc` sorts like the stamps).
+ *
+ * @example
+ *   const pending = await PendingWrites.load(run, [[codec, key]]);
  *   const row = pending.get('todos', codec.keyOf(key));
  */
 export class PendingWrites {
@@ -57,27 +120,63 @@ export class PendingWrites {
 
   private constructor() {}
 
-  /** Reads the whole outbox (in seq order) in the transaction `run` belongs to. */
-  static async load(run: Run, codecs: ReadonlyMap<string, TableCodec>): Promise<PendingWrites> {
-    const pending = new PendingWrites();
-    const { rows } = await run(
-      'SELECT table_name, op, pk, "row", hlc FROM _syncline_outbox ORDER BY seq',
-      [],
-      {
-        arrayMode: true,
-      },
+  /** True when the outbox holds a row (of `table`, when given): one index probe. */
+  static async any(run: Run, table?: string): Promise<boolean> {
+    const rows = await rowsOf(
+      table === undefined
+        ? run('SELECT 1 FROM _syncline_outbox LIMIT 1', [], { arrayMode: true })
+        : run('SELECT 1 FROM _syncline_outbox WHERE table_name = ? LIMIT 1', [table], { arrayMode: true }),
     );
-    for (const [table, op, pk, row, hlc] of rows as [
-      string,
-      PendingRow['lastOp'],
-      string,
-      string | null,
-      string | null,
-    ][]) {
-      const codec = codecs.get(table);
-      if (!codec) continue;
-      let byKey = pending.rows.get(table);
-      if (!byKey) pending.rows.set(table, (byKey = new Map()));
+    return rows.length > 0;
+  }
+
+  /**
+   * Reads the pending writes to the rows `keys` names (repeats allowed), in the transaction `run`
+   * belongs to. The rows come per statement in seq order, and each row's writes all come in one
+   * statement, so each row sees its writes in the order they were made.
+   */
+  static async load(run: Run, keys: Iterable<PendingKey>): Promise<PendingWrites> {
+    const pending = new PendingWrites();
+    const byTable = new Map<TableCodec, Map<string, readonly unknown[]>>();
+    for (const [codec, key] of keys) {
+      let unique = byTable.get(codec);
+      if (!unique) byTable.set(codec, (unique = new Map()));
+      unique.set(codec.keyOf(key), key);
+    }
+    if (byTable.size === 0 || !(await PendingWrites.any(run))) return pending;
+    for (const [codec, unique] of byTable) {
+      const blobs = codec.keyColumns.map((c) => c.type.kind === 'blob');
+      const perKey = codec.keyColumns.length + blobs.filter(Boolean).length;
+      const perStatement = Math.max(1, Math.floor((MAX_PARAMS - 1) / perKey));
+      const all = [...unique.values()];
+      for (let start = 0; start < all.length; start += perStatement) {
+        const chunk = all.slice(start, start + perStatement);
+        // Pad to a power of two with the last key (a repeat in IN matches nothing more), so a
+        // handful of statement texts serve every message size.
+        let size = 1;
+        while (size < chunk.length) size *= 2;
+        size = Math.min(size, perStatement);
+        const params: unknown[] = [codec.name];
+        for (let i = 0; i < size; i++) {
+          const key = chunk[Math.min(i, chunk.length - 1)];
+          for (let k = 0; k < key.length; k++) {
+            // A missing key value matches a stored NULL, as `keyOf` makes them the same row.
+            const value = key[k] === undefined ? null : key[k];
+            params.push(value);
+            if (blobs[k]) params.push(value);
+          }
+        }
+        const rows = await rowsOf(run(lookupSql(codec, size), params, { arrayMode: true }));
+        pending.add(codec, rows as [PendingRow['lastOp'], string, string | null, string | null][]);
+      }
+    }
+    return pending;
+  }
+
+  private add(codec: TableCodec, rows: [PendingRow['lastOp'], string, string | null, string | null][]): void {
+    let byKey = this.rows.get(codec.name);
+    for (const [op, pk, row, hlc] of rows) {
+      if (!byKey) this.rows.set(codec.name, (byKey = new Map()));
       const key = codec.keyOfOutboxPk(JSON.parse(pk));
       let entry = byKey.get(key);
       if (!entry) {
@@ -93,10 +192,9 @@ export class PendingWrites {
       const names = op === 'insert' ? codec.columns.map((c) => c.name) : Object.keys(JSON.parse(row ?? '{}'));
       for (const name of names) entry.columns.set(name, newest(entry.columns.get(name), hlc));
     }
-    return pending;
   }
 
-  /** True when no local write is pending at all. */
+  /** True when none of the rows asked for has a pending local write. */
   get empty(): boolean {
     return this.rows.size === 0;
   }
@@ -106,7 +204,7 @@ export class PendingWrites {
     return this.rows.get(table)?.get(key);
   }
 
-  /** True when the table has a pending write to any row. */
+  /** True when one of the rows asked for of the table has a pending write. */
   touches(table: string): boolean {
     return this.rows.has(table);
   }

@@ -1,6 +1,6 @@
 import { entityKind } from '../../entity.js';
 import { SyncProtocolError } from '../../errors.js';
-import type { ChangesMessage } from '../protocol/messages.js';
+import type { ChangeJson, ChangesMessage } from '../protocol/messages.js';
 import { comparePositions } from '../protocol/messages-position.js';
 import type { ApplyContext } from './apply-context.js';
 import type { ClientClock } from './client-clock.js';
@@ -50,6 +50,20 @@ function keyValues(codec: TableCodec, values: readonly unknown[]): unknown[] {
   });
 }
 
+function decodeChange(
+  context: ApplyContext,
+  change: ChangeJson,
+): { codec: TableCodec; values: unknown[]; key: unknown[] } {
+  const codec = context.codecs.get(change.table);
+  if (!codec) {
+    throw new SyncProtocolError(
+      `the server sent a change to table ${JSON.stringify(change.table)}, which is not a synced table of this client's schema (synced: ${[...context.codecs.keys()].join(', ')}); check both run the same schema version`,
+    );
+  }
+  const values = codec.storageRow(change.values ? { ...change.values, ...change.pk } : change.pk);
+  return { codec, values, key: keyValues(codec, values) };
+}
+
 /**
  * Applies a `changes` message in one transaction with capture off, together with the new cursor
  * (`to`), so a crash never skips nor repeats a change. The message must start at the stored cursor
@@ -79,18 +93,24 @@ export async function applyChanges(
         `the server sent changes from position ${message.from}, but this client's cursor is ${cursor ?? '(none: no snapshot applied yet)'}; reconnecting to resume from the cursor`,
       );
     }
-    const pending = await PendingWrites.load(run, context.codecs);
+    // Decode every change first, to read the pending writes of just these rows in one go. A bad
+    // change stops the decoding and is thrown when its turn comes, after the changes before it,
+    // as if decoded in the loop below.
+    const decoded: { codec: TableCodec; values: unknown[]; key: unknown[] }[] = [];
+    let failure: { error: unknown } | undefined;
+    try {
+      for (const change of message.changes) decoded.push(decodeChange(context, change));
+    } catch (error) {
+      failure = { error };
+    }
+    const pending = await PendingWrites.load(
+      run,
+      decoded.map(({ codec, key }) => [codec, key] as const),
+    );
     const tables = new Set<string>();
     const clockErrors: Error[] = [];
-    for (const change of message.changes) {
-      const codec = context.codecs.get(change.table);
-      if (!codec) {
-        throw new SyncProtocolError(
-          `the server sent a change to table ${JSON.stringify(change.table)}, which is not a synced table of this client's schema (synced: ${[...context.codecs.keys()].join(', ')}); check both run the same schema version`,
-        );
-      }
-      const values = codec.storageRow(change.values ? { ...change.values, ...change.pk } : change.pk);
-      const key = keyValues(codec, values);
+    for (const [i, { codec, values, key }] of decoded.entries()) {
+      const change = message.changes[i];
       const local = pending.empty ? undefined : pending.get(codec.name, codec.keyOf(key));
       const result = applyRemoteRow(run, context.writer(codec), codec, local, change.op, values, change.hlc);
       if (result instanceof Promise) await result;
@@ -101,6 +121,7 @@ export async function applyChanges(
         clockErrors.push(error as Error);
       }
     }
+    if (failure) throw failure.error;
     await writeState(run, STATE_KEYS.cursor, message.to);
     const last = clock.last;
     if (last !== undefined) await writeState(run, STATE_KEYS.lastHlc, last);

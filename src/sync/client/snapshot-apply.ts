@@ -1,10 +1,11 @@
 import { quoteIdentifier } from '../../dialect/quote-identifier.js';
 import { SyncProtocolError } from '../../errors.js';
 import type { ShapeJson, SnapshotMessage } from '../protocol/messages.js';
+import type { JsonValue } from '../protocol/value-codec.js';
 import type { ApplyContext } from './apply-context.js';
 import { STATE_KEYS, writeState } from './client-state.js';
 import { clientTransaction, type Run } from './client-transaction.js';
-import { PendingWrites } from './pending-writes.js';
+import { type PendingKey, PendingWrites } from './pending-writes.js';
 import { applyRemoteRow } from './remote-row.js';
 import type { TableCodec } from './table-codec.js';
 
@@ -123,10 +124,12 @@ export class SnapshotApplier {
     const tables = new Set([codec.name]);
     await clientTransaction(this.context.db, true, async (run) => {
       if (this.position === undefined) this.seen = await this.tablesToPrune(run);
-      const pending = await PendingWrites.load(run, this.context.codecs);
-      await this.writeRows(run, codec, chunk.rows, pending.touches(codec.name) ? pending : undefined);
+      const pending = (await PendingWrites.any(run, codec.name))
+        ? await PendingWrites.load(run, chunkKeys(codec, chunk.rows))
+        : undefined;
+      await this.writeRows(run, codec, chunk.rows, pending?.touches(codec.name) ? pending : undefined);
       if (finishing) {
-        for (const table of await this.prune(run, pending)) tables.add(table);
+        for (const table of await this.prune(run)) tables.add(table);
         await writeState(run, STATE_KEYS.cursor, chunk.position);
         await writeState(run, STATE_KEYS.shapesKey, this.shapesKey);
       }
@@ -197,15 +200,20 @@ export class SnapshotApplier {
   }
 
   /** Deletes rows the snapshot did not hold from tables that had rows; returns the tables pruned. */
-  private async prune(run: Run, pending: PendingWrites): Promise<string[]> {
+  private async prune(run: Run): Promise<string[]> {
     const pruned: string[] = [];
     for (const [table, seen] of this.seen ?? []) {
       const codec = this.context.codecs.get(table)!;
       const writer = this.context.writer(codec);
       const { rows } = await writer.selectKeys(run);
-      for (const key of rows as unknown[][]) {
-        const id = codec.keyOf(key);
-        if (seen.has(id) || pending.get(table, id)) continue;
+      const unseen = (rows as unknown[][]).filter((key) => !seen.has(codec.keyOf(key)));
+      if (unseen.length === 0) continue;
+      const pending = await PendingWrites.load(
+        run,
+        unseen.map((key) => [codec, key] as const),
+      );
+      for (const key of unseen) {
+        if (pending.get(table, codec.keyOf(key))) continue;
         const result = writer.delete(run, key);
         if (result instanceof Promise) await result;
         if (!pruned.includes(table)) pruned.push(table);
@@ -213,4 +221,25 @@ export class SnapshotApplier {
     }
     return pruned;
   }
+}
+
+/**
+ * The keys of a chunk's rows, as SQLite stores them. A row whose key is missing or bad is left
+ * out: writing it throws the same error it always did, in its turn.
+ */
+function chunkKeys(codec: TableCodec, rows: SnapshotMessage['rows']): PendingKey[] {
+  const keys: PendingKey[] = [];
+  for (const row of rows) {
+    const pk: Record<string, JsonValue> = {};
+    for (const column of codec.keyColumns) {
+      const value = row[column.name];
+      if (value !== undefined) pk[column.name] = value;
+    }
+    try {
+      keys.push([codec, codec.storageKey(pk)]);
+    } catch {
+      // Thrown again by writeRows, after the rows before it, as without this lookup.
+    }
+  }
+  return keys;
 }

@@ -136,7 +136,9 @@ export const RestoredRowSchema = z.strictObject({
 export type RestoredRowJson = z.output<typeof RestoredRowSchema>;
 
 /**
- * The outcome of one pushed batch: `applied`, or `rejected` with the reason (a constraint or a
+ * The outcome of one pushed batch: `applied` (with `rows`, the server's version of the rows where
+ * some of the batch's changes lost to newer stamps, when there are such rows: no change will
+ * bring them, so the client writes them back), or `rejected` with the reason (a constraint or a
  * rule it broke) and the server's version of the rows it touched, so the client can roll its own
  * copy back to them.
  *
@@ -144,7 +146,11 @@ export type RestoredRowJson = z.output<typeof RestoredRowSchema>;
  *   { mutationId: 8, status: 'rejected', reason: 'todos: write rule refused the row', rows: [] }
  */
 export const AckResultSchema = z.discriminatedUnion('status', [
-  z.strictObject({ mutationId: z.int().min(1), status: z.literal('applied') }),
+  z.strictObject({
+    mutationId: z.int().min(1),
+    status: z.literal('applied'),
+    rows: z.array(RestoredRowSchema).optional(),
+  }),
   z.strictObject({
     mutationId: z.int().min(1),
     status: z.literal('rejected'),

@@ -101,8 +101,11 @@ export async function resolveChanges(
   changes: readonly DecodedChange[],
   states: ReadonlyMap<string, RowState>,
   check: WriteCheck,
-): Promise<{ writes: RowWrite[]; reason: string | undefined }> {
+): Promise<{ writes: RowWrite[]; reason: string | undefined; lost: RowRef[] }> {
   const writes: RowWrite[] = [];
+  // Rows where some change of the batch lost (to a newer stamp or a tombstone): the client that
+  // pushed them gets the server's version back with the ack, since no change may reach it.
+  const lost = new Map<string, RowRef>();
   for (const change of changes) {
     const { ref, hlc } = change;
     const state = states.get(ref.key)!;
@@ -117,11 +120,12 @@ export async function resolveChanges(
       }
       const set = winners(state, change.values, hlc);
       const won = Object.keys(set).length > 0;
+      if (Object.keys(set).length < Object.keys(change.values).length) lost.set(ref.key, ref);
       // The rule sees what is written, or what the change meant when it lost everywhere: whether a
       // change is allowed must not depend on which stamps happen to be newer.
       const after = { ...current, ...(won ? set : change.values) };
       const reason = await check(ref.table, 'update', current, after);
-      if (reason) return { writes, reason };
+      if (reason) return { writes, reason, lost: [] };
       if (!won) continue;
       writes.push({ kind: 'update', ref, hlc, set });
       state.current = after;
@@ -130,8 +134,11 @@ export async function resolveChanges(
     } else if (change.op === 'insert') {
       const row = { ...change.values, ...ref.pk };
       const reason = await check(ref.table, 'insert', undefined, row);
-      if (reason) return { writes, reason };
-      if (stamps.deleted !== undefined && stamps.deleted > hlc) continue;
+      if (reason) return { writes, reason, lost: [] };
+      if (stamps.deleted !== undefined && stamps.deleted > hlc) {
+        lost.set(ref.key, ref);
+        continue;
+      }
       writes.push({ kind: 'insert', ref, hlc, row });
       state.current = row;
       state.stamps = {
@@ -143,8 +150,11 @@ export async function resolveChanges(
     } else if (change.op === 'delete') {
       if (current) {
         const reason = await check(ref.table, 'delete', current, undefined);
-        if (reason) return { writes, reason };
-        if (stamps.created !== undefined && stamps.created > hlc) continue;
+        if (reason) return { writes, reason, lost: [] };
+        if (stamps.created !== undefined && stamps.created > hlc) {
+          lost.set(ref.key, ref);
+          continue;
+        }
         writes.push({ kind: 'delete', ref, hlc });
         state.current = undefined;
       }
@@ -152,6 +162,7 @@ export async function resolveChanges(
       state.stampsChanged = true;
     }
     // An update of a missing row is dropped: it never revives a deleted row.
+    else lost.set(ref.key, ref);
   }
-  return { writes, reason: undefined };
+  return { writes, reason: undefined, lost: [...lost.values()] };
 }

@@ -7,7 +7,7 @@ import { sql } from '../../sql/sql.js';
 import { decodeHlc, type HybridLogicalClock } from '../protocol/hlc.js';
 import type { BatchJson } from '../protocol/messages-client.js';
 import type { AckResult } from '../protocol/messages-server.js';
-import { type DecodedBatch, decodeBatch } from './apply-changes.js';
+import { type DecodedBatch, decodeBatch, type RowRef } from './apply-changes.js';
 import { resolveChanges } from './apply-conflicts.js';
 import { loadStates, readRestored, runWrites, toPropertyKeys } from './apply-rows.js';
 import type { RuleSet, SyncUser } from './rules.js';
@@ -26,6 +26,12 @@ export interface PushContext {
   readonly user: SyncUser;
   readonly rules: RuleSet;
   readonly clock: HybridLogicalClock;
+  /**
+   * Called once the push's batches are committed, before the rows of changes that lost are read
+   * for the ack: the server streams its pending changes here, so that whatever the ack carries is
+   * at least as new as every change sent before it, and every change sent after it is newer.
+   */
+  readonly beforeAck?: () => Promise<unknown>;
 }
 
 /** A batch that must not be applied, with the reason the client is told. */
@@ -96,7 +102,7 @@ async function writeBatch(ctx: PushContext, tx: Transaction, batch: BatchJson, d
     }
   }
   const states = await loadStates(tx, decoded.touched);
-  const { writes, reason } = await resolveChanges(decoded.changes, states, (table, op, before, after) =>
+  const { writes, reason, lost } = await resolveChanges(decoded.changes, states, (table, op, before, after) =>
     ctx.rules.checkWrite(
       table,
       ctx.user,
@@ -145,6 +151,7 @@ async function writeBatch(ctx: PushContext, tx: Transaction, batch: BatchJson, d
       `batch ${batch.mutationId}: other writers kept creating its rows while it was applied; push it again`,
     );
   }
+  return lost;
 }
 
 /** Why an error rejects the batch (a broken constraint, a value the database refused), or undefined for a failure of the server. */
@@ -205,7 +212,12 @@ async function reject(
   });
 }
 
-async function applyBatch(ctx: PushContext, batch: BatchJson, firstOfPush: number): Promise<AckResult> {
+async function applyBatch(
+  ctx: PushContext,
+  batch: BatchJson,
+  firstOfPush: number,
+  lostRows: Map<number, RowRef[]>,
+): Promise<AckResult> {
   const decoded = decodeBatch(ctx.schema, ctx.rules, batch);
   for (let attempt = 1; ; attempt++) {
     try {
@@ -217,7 +229,8 @@ async function applyBatch(ctx: PushContext, batch: BatchJson, firstOfPush: numbe
           if (earlier === undefined) return { mutationId: batch.mutationId, status: 'applied' };
           return rejected(ctx, tx, batch, decoded, earlier);
         }
-        await writeBatch(ctx, tx, batch, decoded);
+        const lost = await writeBatch(ctx, tx, batch, decoded);
+        if (lost.length > 0) lostRows.set(batch.mutationId, lost);
         return { mutationId: batch.mutationId, status: 'applied' };
       });
     } catch (error) {
@@ -253,7 +266,19 @@ export async function applyPush(ctx: PushContext, batches: readonly BatchJson[])
   }
   const results: AckResult[] = [];
   const firstOfPush = batches[0]?.mutationId ?? 0;
-  for (const batch of batches) results.push(await applyBatch(ctx, batch, firstOfPush));
+  const lostRows = new Map<number, RowRef[]>();
+  for (const batch of batches) results.push(await applyBatch(ctx, batch, firstOfPush, lostRows));
+  if (lostRows.size === 0) return results;
+  // Changes that lost reach nobody as changes: the client that made them gets the rows back with
+  // the ack, read after every change committed so far has been streamed (see beforeAck).
+  await ctx.beforeAck?.();
+  return Promise.all(
+    results.map(async (result) => {
+      const lost = lostRows.get(result.mutationId);
+      if (!lost || result.status !== 'applied') return result;
+      return { ...result, rows: await readRestored(ctx.db, lost, ctx.rules, ctx.user) };
+    }),
+  );
   return results;
 }
 

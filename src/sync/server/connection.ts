@@ -6,6 +6,7 @@ import { AuthError } from '../../errors.js';
 import type { Schema } from '../../schema/schema.js';
 import { encodeHlc, type HybridLogicalClock } from '../protocol/hlc.js';
 import {
+  type ChangeJson,
   type ClientMessage,
   type MessageLimits,
   type PingMessage,
@@ -50,6 +51,48 @@ export interface ConnectionContext {
   readonly maxBacklogChanges: number;
   closing(): boolean;
   trackPush(work: Promise<unknown>): void;
+}
+
+/**
+ * `changes` messages already serialized for a hub batch, one per distinct content: connections
+ * with the same shapes (and no row filters that tell them apart) get the very same change objects
+ * from their filters, so the first one's bytes are sent to all of them instead of every connection
+ * stringifying its own copy. Kept while the batch is (in the hub's window); at most
+ * `MAX_VARIANTS` contents per batch, so connections that all differ cost a short scan, not memory.
+ */
+const serialized = new WeakMap<TickedBatch, SerializedChanges[]>();
+const MAX_VARIANTS = 8;
+
+interface SerializedChanges {
+  readonly from: bigint;
+  readonly changes: readonly ChangeJson[];
+  readonly bytes: Buffer;
+}
+
+function sameChanges(a: readonly ChangeJson[], b: readonly ChangeJson[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The bytes of the `changes` message for `batch` from `from`, serialized once per content. */
+function changesMessage(batch: TickedBatch, from: bigint, changes: ChangeJson[]): Buffer {
+  const variants = serialized.get(batch) ?? [];
+  const found = variants.find((v) => v.from === from && sameChanges(v.changes, changes));
+  if (found) return found.bytes;
+  const message: ServerMessage = {
+    type: 'changes',
+    v: PROTOCOL_VERSION,
+    from: String(from),
+    to: String(batch.to),
+    changes,
+  };
+  const bytes = Buffer.from(JSON.stringify(message));
+  if (variants.length < MAX_VARIANTS) {
+    variants.push({ from, changes, bytes });
+    serialized.set(batch, variants);
+  }
+  return bytes;
 }
 
 /** Below this many buffered bytes a socket counts as drained: the next chunk or batch may go. */
@@ -234,15 +277,11 @@ export class SyncConnection implements HubSubscriber {
           throw new Error(`changes after ${batch.from} arrived while the connection is at ${this.sent}`);
         }
         const from = this.sent;
-        const changes = await this.filter.apply(batch.changes.filter((c) => c.tick > from));
+        // Usually the batch starts where this connection is: no copy of it to skip ticks.
+        const fresh = batch.from === from ? batch.changes : batch.changes.filter((c) => c.tick > from);
+        const changes = await this.filter.apply(fresh);
         this.sent = batch.to;
-        const sent = this.send({
-          type: 'changes',
-          v: PROTOCOL_VERSION,
-          from: String(from),
-          to: String(batch.to),
-          changes,
-        });
+        const sent = this.sendRaw(changesMessage(batch, from, changes));
         if (this.socket.bufferedAmount > DRAINED_BYTES) await sent;
       } finally {
         this.backlog -= size;
@@ -295,6 +334,7 @@ export class SyncConnection implements HubSubscriber {
           user: session.user,
           rules: ctx.rules,
           clock: ctx.clock,
+          beforeAck: () => this.readHub(),
         },
         push.batches,
       );
@@ -347,9 +387,14 @@ export class SyncConnection implements HubSubscriber {
   }
 
   private send(message: ServerMessage): Promise<void> {
+    return this.sendRaw(JSON.stringify(message));
+  }
+
+  /** Sends a serialized message as a text frame; bytes may be shared with other connections. */
+  private sendRaw(data: string | Buffer): Promise<void> {
     if (this.socket.readyState !== WebSocket.OPEN) return Promise.resolve();
     const sent = new Promise<void>((resolve) => {
-      this.socket.send(JSON.stringify(message), () => resolve());
+      this.socket.send(data, { binary: false }, () => resolve());
     });
     this.lastSend = sent;
     return sent;

@@ -4,7 +4,6 @@ import type { AnyTable } from '../../schema/table.js';
 import { or } from '../../sql/expressions.js';
 import { type SQL, sql } from '../../sql/sql.js';
 import type { ChangeJson } from '../protocol/messages.js';
-import type { JsonRow } from '../protocol/value-codec.js';
 import type { CapturedChange } from './change-log-reader.js';
 import { decodeLogRow, logRowToJson } from './log-values.js';
 
@@ -38,11 +37,48 @@ function pick(row: Logged, keys: readonly string[]): Logged {
   return out;
 }
 
+/**
+ * What one change looks like on the wire, worked out once and shared by every connection: its
+ * messages and decoded images depend only on the change and its table, not on who receives it,
+ * so a hundred connections do not decode and re-encode the same row a hundred times. Entries go
+ * with their change once the hub's window lets go of it.
+ */
+interface Prepared {
+  readonly table: AnyTable;
+  insert?: ChangeJson;
+  update?: ChangeJson;
+  delete?: ChangeJson;
+  images?: { next: Logged | undefined; prev: Logged | undefined };
+  decoded?: { next?: Logged; prev?: Logged };
+}
+
+const prepared = new WeakMap<CapturedChange, Prepared>();
+
+function preparedFor(table: AnyTable, change: CapturedChange): Prepared {
+  const found = prepared.get(change);
+  if (found && found.table === table) return found;
+  const entry: Prepared = { table };
+  prepared.set(change, entry);
+  return entry;
+}
+
 /** A row change's images: the new one (absent for a delete) and the old one (absent for an insert). */
-function imagesOf(change: CapturedChange): { next: Logged | undefined; prev: Logged | undefined } {
-  if (change.op === 'insert') return { next: change.row, prev: undefined };
-  if (change.op === 'delete') return { next: undefined, prev: change.row };
-  return { next: change.row, prev: { ...change.row, ...(change.oldValues ?? {}) } };
+function imagesOf(
+  entry: Prepared,
+  change: CapturedChange,
+): { next: Logged | undefined; prev: Logged | undefined } {
+  if (entry.images) return entry.images;
+  if (change.op === 'insert') entry.images = { next: change.row, prev: undefined };
+  else if (change.op === 'delete') entry.images = { next: undefined, prev: change.row };
+  else entry.images = { next: change.row, prev: { ...change.row, ...(change.oldValues ?? {}) } };
+  return entry.images;
+}
+
+/** An image as app values, for predicates run in TypeScript. */
+function decodedImage(entry: Prepared, side: 'prev' | 'next', image: Logged): Logged {
+  entry.decoded ??= {};
+  entry.decoded[side] ??= decodeLogRow(entry.table, image);
+  return entry.decoded[side]!;
 }
 
 /**
@@ -99,12 +135,16 @@ export class ShapeFilter {
     const inSql = new Map<string, { images: Logged[]; slots: [number, 'prev' | 'next'][] }>();
     changes.forEach((change, i) => {
       const { table, test } = this.tests.get(change.table)!;
-      const images = imagesOf(change);
+      if (test.kind === 'all') {
+        verdicts[i] = { prev: change.op !== 'insert', next: change.op !== 'delete' };
+        return;
+      }
+      const entry = preparedFor(table, change);
+      const images = imagesOf(entry, change);
       for (const side of ['prev', 'next'] as const) {
         const image = images[side];
         if (!image) continue;
-        if (test.kind === 'all') verdicts[i]![side] = true;
-        else if (test.kind === 'ts') verdicts[i]![side] = test.matches(decodeLogRow(table, image)) === true;
+        if (test.kind === 'ts') verdicts[i]![side] = test.matches(decodedImage(entry, side, image)) === true;
         else {
           const pending = inSql.get(change.table) ?? { images: [], slots: [] };
           pending.images.push(image);
@@ -143,6 +183,11 @@ function testFor(table: AnyTable, wheres: readonly (SQL<boolean> | undefined)[])
   return matches ? { kind: 'ts', matches } : { kind: 'sql', where };
 }
 
+/**
+ * Appends the messages for one change given whether its old and new images are in. The message
+ * objects are cached per change and shared between connections (and may appear in several
+ * connections' arrays), so nothing downstream may change them.
+ */
 function emit(
   out: ChangeJson[],
   table: AnyTable,
@@ -150,19 +195,50 @@ function emit(
   prev: boolean,
   next: boolean,
 ): void {
-  const base = { table: table.$name, hlc: change.hlc };
-  const json = (row: Logged): JsonRow => logRowToJson(table, row);
+  if (!prev && !next) return;
+  const entry = preparedFor(table, change);
   if (prev && next) {
     if (change.oldPk) {
-      out.push({ ...base, op: 'delete', pk: json(change.oldPk) });
-      out.push({ ...base, op: 'insert', pk: json(change.pk), values: json(change.row) });
+      out.push(deleteOf(entry, change), insertOf(entry, change));
       return;
     }
-    const changed = change.oldValues ? Object.keys(change.oldValues) : Object.keys(change.row);
-    out.push({ ...base, op: 'update', pk: json(change.pk), values: json(pick(change.row, changed)) });
+    entry.update ??= {
+      table: table.$name,
+      hlc: change.hlc,
+      op: 'update',
+      pk: logRowToJson(table, change.pk),
+      values: logRowToJson(
+        table,
+        pick(change.row, change.oldValues ? Object.keys(change.oldValues) : Object.keys(change.row)),
+      ),
+    };
+    out.push(entry.update);
   } else if (next) {
-    out.push({ ...base, op: 'insert', pk: json(change.pk), values: json(change.row) });
-  } else if (prev) {
-    out.push({ ...base, op: 'delete', pk: json(change.oldPk ?? change.pk) });
+    out.push(insertOf(entry, change));
+  } else {
+    out.push(deleteOf(entry, change));
   }
+}
+
+function insertOf(entry: Prepared, change: CapturedChange): ChangeJson {
+  const { table } = entry;
+  entry.insert ??= {
+    table: table.$name,
+    hlc: change.hlc,
+    op: 'insert',
+    pk: logRowToJson(table, change.pk),
+    values: logRowToJson(table, change.row),
+  };
+  return entry.insert;
+}
+
+function deleteOf(entry: Prepared, change: CapturedChange): ChangeJson {
+  const { table } = entry;
+  entry.delete ??= {
+    table: table.$name,
+    hlc: change.hlc,
+    op: 'delete',
+    pk: logRowToJson(table, change.oldPk ?? change.pk),
+  };
+  return entry.delete;
 }
