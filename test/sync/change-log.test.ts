@@ -181,6 +181,21 @@ dialectSuite(
       expect(await reader.lastTick()).toBe(1n);
     });
 
+    it('an install already in place is skipped, but a lost trigger is put back', async () => {
+      const { db, reader } = await openCaptured();
+      await db.execute(sql`comment on table _syncline_changes is 'edited by hand'`);
+      await installCapture(db, captureSchema.tableList);
+      const [{ mark }] = await db.execute<{ mark: string }>(
+        sql`select obj_description('_syncline_changes'::regclass, 'pg_class') as mark`,
+      );
+      expect(mark).toMatch(/^syncline capture [0-9a-f]{16}$/);
+      await db.execute(sql`drop trigger _syncline_capture on notes`);
+      await installCapture(db, captureSchema.tableList);
+      await db.insert(notes).values({ id: 1, body: 'a' });
+      await db.update(notes).set({ body: 'b' }).where(eq(notes.id, 1));
+      expect((await reader.readNew()).changes.map((c) => c.op)).toEqual(['insert', 'update']);
+    });
+
     it('notifies on the changes channel when a captured table is written', async () => {
       const { db } = await openCaptured();
       let notified = 0;

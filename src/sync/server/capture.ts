@@ -307,11 +307,50 @@ export async function installCapture(db: Database, tables: readonly AnyTable[]):
     );
   }
   const synced = tables.filter((t) => !t.$local);
-  const statements = [...LOG_DDL, ...synced.flatMap((t) => triggerDdl(db, t))];
+  const triggers = synced.map((t) => triggerDdl(db, t));
+  const statements = [...LOG_DDL, ...triggers.flat()];
+  const mark = `syncline capture ${fingerprint(statements)}`;
+  // Re-creating the triggers locks every synced table and the log, and would deadlock with
+  // writers that hold a table and wait for the log: skip it when this very install is in place.
+  const triggerCount = statements.filter((s) => s.startsWith('CREATE OR REPLACE TRIGGER')).length;
+  if (await installed(db, mark, triggerCount)) return;
   await db.transaction(async (tx) => {
     const run = transactionRunner(tx);
     await run('SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))', [ADVISORY_LOCK_CLASS]);
     const [{ schema }] = (await run('SELECT current_schema() AS schema')) as [{ schema: string }];
     for (const statement of statements) await run(qualifyFunctionBody(statement, schema));
+    await run(`COMMENT ON TABLE _syncline_changes IS ${literal(mark)}`);
   });
+}
+
+/** Two FNV-1a hashes of the install's statements: what the comment on the log records. */
+function fingerprint(statements: readonly string[]): string {
+  let a = 0x811c9dc5;
+  let b = 0x01000193;
+  for (const statement of statements) {
+    for (let i = 0; i < statement.length; i++) {
+      const unit = statement.charCodeAt(i);
+      a = Math.imul(a ^ unit, 0x01000193) >>> 0;
+      b = Math.imul(b ^ unit, 0x811c9dc5) >>> 0;
+    }
+  }
+  return `${a.toString(16).padStart(8, '0')}${b.toString(16).padStart(8, '0')}`;
+}
+
+/**
+ * True when the log carries this install's mark and every trigger it creates is there (a table
+ * dropped and created again by a migration has lost its triggers). Reads the catalog only.
+ */
+async function installed(db: Database, mark: string, triggerCount: number): Promise<boolean> {
+  const result = await db.run({
+    sql: `SELECT obj_description(to_regclass('_syncline_changes'), 'pg_class') AS mark,
+            (SELECT count(*)::int FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+              WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal
+                AND t.tgname LIKE '\\_syncline\\_%') AS triggers`,
+    params: [],
+    arrayMode: false,
+    needsBigInt: false,
+  });
+  const row = result.rows[0] as { mark: string | null; triggers: number } | undefined;
+  return row?.mark === mark && row.triggers === triggerCount;
 }
