@@ -45,9 +45,9 @@ interface ShapeProgress {
  * Applies the snapshot of a connection's shapes, chunk by chunk. Each chunk is written in one
  * transaction with capture off, whole rows several per statement (`batchRows` per statement, the
  * `snapshotBatchRows` option) and with no promise per row on a synchronous driver. A row with a
- * pending local write goes alone through `applyRemoteRow`, stamped as of `stamp` (the server's
- * clock in `welcome`: the snapshot is read after it, so a pending write stamped before it is older
- * than the snapshot's state and takes the server's value, while one made since keeps its own).
+ * pending local write goes alone through `applyRemoteRow` and keeps its pending columns: the
+ * server has not applied that write yet and it may still win; if it loses, the server's rows come
+ * back with its ack. (The `welcome` stamp it is given is not needed for that any more.)
  * A table that already had rows when the snapshot began is pruned with the last chunk of the last
  * shape: rows no shape of the snapshot contained are deleted, unless they have pending local
  * writes. That same transaction writes the cursor (the snapshot's position) and the shapes key.
@@ -66,7 +66,7 @@ export class SnapshotApplier {
     private readonly context: ApplyContext,
     shapes: readonly ShapeJson[],
     private readonly shapesKey: string,
-    private readonly stamp: string | undefined,
+    _stamp: string | undefined,
     private readonly batchRows = 500,
   ) {
     for (const shape of shapes) {
@@ -193,7 +193,7 @@ export class SnapshotApplier {
         continue;
       }
       const values = params.slice(offset, offset + columns);
-      const result = applyRemoteRow(run, writer, codec, local, 'insert', values, this.stamp);
+      const result = applyRemoteRow(run, writer, codec, local, 'insert', values, undefined);
       if (result instanceof Promise) await result;
     }
     if (batched > 0) await writer.upsertWholeRows(run, params, batched);

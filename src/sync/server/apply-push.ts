@@ -226,7 +226,11 @@ async function applyBatch(
         if (batch.mutationId <= last) {
           // Sent again (its ack was lost): answered as it was the first time, nothing written.
           const earlier = await rejectionOf(tx, ctx.clientId, batch.mutationId);
-          if (earlier === undefined) return { mutationId: batch.mutationId, status: 'applied' };
+          if (earlier === undefined) {
+            // The first ack may have carried rows that lost: send the server's rows again.
+            if (decoded.touched.length > 0) lostRows.set(batch.mutationId, decoded.touched);
+            return { mutationId: batch.mutationId, status: 'applied' };
+          }
           return rejected(ctx, tx, batch, decoded, earlier);
         }
         const lost = await writeBatch(ctx, tx, batch, decoded);

@@ -325,6 +325,9 @@ export class SyncConnection implements HubSubscriber {
     const { ctx } = this;
     const session = this.session!;
     let results: Awaited<ReturnType<typeof applyPush>>;
+    // Set when the rows of lost changes were read after a hub read: reading the hub again before
+    // the ack could send changes newer than those rows ahead of them.
+    let streamed = false;
     try {
       results = await applyPush(
         {
@@ -334,7 +337,10 @@ export class SyncConnection implements HubSubscriber {
           user: session.user,
           rules: ctx.rules,
           clock: ctx.clock,
-          beforeAck: () => this.readHub(),
+          beforeAck: () => {
+            streamed = true;
+            return this.readHub();
+          },
         },
         push.batches,
       );
@@ -357,7 +363,7 @@ export class SyncConnection implements HubSubscriber {
         });
       }
     }
-    if (!(await this.readHub())) return;
+    if (!streamed && !(await this.readHub())) return;
     this.enqueue(() => this.send({ type: 'ack', v: PROTOCOL_VERSION, results }));
     // Shutdown waits for this push: until the ack is on the socket, ahead of the close frame.
     await this.outgoing;
