@@ -283,7 +283,6 @@ export async function applyPush(ctx: PushContext, batches: readonly BatchJson[])
       return { ...result, rows: await readRestored(ctx.db, lost, ctx.rules, ctx.user) };
     }),
   );
-  return results;
 }
 
 /**
