@@ -11,6 +11,8 @@ export interface LoadedSchema {
   readonly schema: Schema;
   readonly exportName: string;
   readonly file: string;
+  /** Every export of the module, for commands that take more from it (`serve` takes `rules`). */
+  readonly module: Readonly<Record<string, unknown>>;
 }
 
 /**
@@ -48,7 +50,7 @@ export async function loadSchemaModule(
     if (!is(value, Schema)) {
       throw new UsageError(`the export "${exportName}" of ${file} is not a schema made with schema({...})`);
     }
-    return { schema: value, exportName, file: path };
+    return { schema: value, exportName, file: path, module };
   }
   // `export const appSchema = ...; export default appSchema` is one schema, not two.
   const distinct = [...new Set(schemas.map(([, s]) => s))];
@@ -63,7 +65,7 @@ export async function loadSchemaModule(
     );
   }
   const [name, found] = schemas.find(([n]) => n !== 'default') ?? schemas[0]!;
-  return { schema: found, exportName: name, file: path };
+  return { schema: found, exportName: name, file: path, module };
 }
 
 function schemaList(schemas: readonly [string, Schema][], before: string, after: string): string {

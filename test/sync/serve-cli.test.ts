@@ -143,6 +143,35 @@ describe('syncline serve', () => {
     },
   );
 
+  it.each([
+    ['no-schema.ts', 'export const nothing = 1;\n', /no-schema\.ts exports no schema/],
+    [
+      'bad-rules.ts',
+      `export { appSchema } from './schema.ts';\nexport const rules = 'everyone';\n`,
+      /the "rules" export of bad-rules\.ts must be an object of table rules/,
+    ],
+  ])('refuses a module that is not a server module (%s), saying why', (file, source, message) => {
+    writeFileSync(join(app, file), source);
+    const result = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        tsxLoader,
+        cliSource,
+        'serve',
+        '--schema',
+        file,
+        '--database',
+        'data/none',
+        '--jwt-secret',
+        SECRET,
+      ],
+      { cwd: app, encoding: 'utf8' },
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(message);
+  });
+
   it('refuses to start without a way to check tokens, and says how to give one', () => {
     const env = { ...process.env };
     delete env.SYNCLINE_JWT_SECRET;

@@ -1,16 +1,14 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Command } from 'commander';
-import { tsImport } from 'tsx/esm/api';
 import type { Driver } from '../../database/driver.js';
-import { is } from '../../entity.js';
 import { UsageError } from '../../errors.js';
-import { Schema } from '../../schema/schema.js';
+import type { Schema } from '../../schema/schema.js';
 import type { SyncAuth } from '../../sync/server/auth.js';
 import type { SyncRules } from '../../sync/server/rules.js';
 import type { LogLevel } from '../../sync/server/server-log.js';
 import { createSyncServer, type SyncServer } from '../../sync/server/sync-server.js';
+import { loadSchemaModule } from '../load-schema.js';
 
 /**
  * What `syncline serve` takes, one field per flag (`--jwt-secret` is `jwtSecret`): the schema
@@ -47,29 +45,7 @@ async function loadServerModule(
   exportName: string | undefined,
   cwd: string,
 ): Promise<{ schema: Schema; rules: SyncRules<Schema> | undefined }> {
-  const path = resolve(cwd, file);
-  if (!existsSync(path)) throw new UsageError(`the schema module ${file} does not exist (looked at ${path})`);
-  let module: Record<string, unknown>;
-  try {
-    module = await tsImport(pathToFileURL(path).href, { parentURL: import.meta.url });
-  } catch (cause) {
-    throw new UsageError(`could not load the schema module ${file}: ${(cause as Error).message}`, { cause });
-  }
-  const schemas = [...new Set(Object.values(module).filter((v): v is Schema => is(v, Schema)))];
-  let schema: Schema;
-  if (exportName !== undefined) {
-    const value = module[exportName];
-    if (!is(value, Schema)) throw new UsageError(`${file} has no schema export named "${exportName}"`);
-    schema = value;
-  } else if (schemas.length === 1) {
-    schema = schemas[0]!;
-  } else {
-    throw new UsageError(
-      schemas.length === 0
-        ? `${file} exports no schema: export the result of schema({...}, { version }) from it`
-        : `${file} exports several schemas: choose one with --export <name>`,
-    );
-  }
+  const { schema, module } = await loadSchemaModule(file, exportName, cwd);
   const rules = module.rules;
   if (rules !== undefined && (rules === null || typeof rules !== 'object')) {
     throw new UsageError(`the "rules" export of ${file} must be an object of table rules`);

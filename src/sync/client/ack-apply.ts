@@ -5,7 +5,7 @@ import type { ApplyContext } from './apply-context.js';
 import { clientTransaction } from './client-transaction.js';
 import { PendingWrites } from './pending-writes.js';
 import { applyRemoteRow } from './remote-row.js';
-import { codecFor, type TableCodec } from './table-codec.js';
+import { codecFor } from './table-codec.js';
 
 /**
  * A row of a rejected batch as the server has it, with app values keyed by the table's property
@@ -84,24 +84,14 @@ export async function applyAck(context: ApplyContext, ack: AckMessage): Promise<
     for (const result of ack.results) {
       await run('DELETE FROM _syncline_outbox WHERE mutation_id = ?', [result.mutationId]);
     }
-    // Decode the restored rows first, to read the pending writes of just these rows. A bad row
-    // stops the decoding and is thrown when its turn comes, as if decoded in the loop below.
-    const decoded: { codec: TableCodec; values: unknown[]; key: unknown[] }[] = [];
-    let failure: { error: unknown } | undefined;
-    try {
-      for (const result of ack.results) {
-        for (const row of serverRows(result)) {
-          const codec = codecFor(context.codecs, row.table);
-          const values = codec.storageRow(row.row ? { ...row.row, ...row.pk } : row.pk);
-          decoded.push({ codec, values, key: codec.keyIndexes.map((i) => values[i]) });
-        }
-      }
-    } catch (error) {
-      failure = { error };
-    }
-    const pending = await PendingWrites.load(
+    const { decoded, failure, pending } = await PendingWrites.decodeAndLoad(
       run,
-      decoded.map(({ codec, key }) => [codec, key] as const),
+      ack.results.flatMap(serverRows),
+      (row) => {
+        const codec = codecFor(context.codecs, row.table);
+        const values = codec.storageRow(row.row ? { ...row.row, ...row.pk } : row.pk);
+        return { codec, values, key: codec.keyIndexes.map((i) => values[i]) };
+      },
     );
     const tables = new Set<string>();
     const rejected: RejectedEvent[] = [];

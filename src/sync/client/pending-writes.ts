@@ -120,6 +120,33 @@ export class PendingWrites {
 
   private constructor() {}
 
+  /**
+   * Decodes the rows of one server message with `decode`, then reads the pending writes of just
+   * those rows. A row that fails to decode stops the decoding; its error comes back as `failure`,
+   * for the caller to throw when that row's turn comes (after applying the rows before it).
+   *
+   * @example
+   *   const { decoded, failure, pending } = await PendingWrites.decodeAndLoad(run, changes, decodeChange);
+   */
+  static async decodeAndLoad<T, D extends { codec: TableCodec; key: readonly unknown[] }>(
+    run: Run,
+    items: Iterable<T>,
+    decode: (item: T) => D,
+  ): Promise<{ decoded: D[]; failure: { error: unknown } | undefined; pending: PendingWrites }> {
+    const decoded: D[] = [];
+    let failure: { error: unknown } | undefined;
+    try {
+      for (const item of items) decoded.push(decode(item));
+    } catch (error) {
+      failure = { error };
+    }
+    const pending = await PendingWrites.load(
+      run,
+      decoded.map(({ codec, key }) => [codec, key] as const),
+    );
+    return { decoded, failure, pending };
+  }
+
   /** True when the outbox holds a row (of `table`, when given): one index probe. */
   static async any(run: Run, table?: string): Promise<boolean> {
     const rows = await rowsOf(

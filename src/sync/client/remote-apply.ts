@@ -93,19 +93,8 @@ export async function applyChanges(
         `the server sent changes from position ${message.from}, but this client's cursor is ${cursor ?? '(none: no snapshot applied yet)'}; reconnecting to resume from the cursor`,
       );
     }
-    // Decode every change first, to read the pending writes of just these rows in one go. A bad
-    // change stops the decoding and is thrown when its turn comes, after the changes before it,
-    // as if decoded in the loop below.
-    const decoded: { codec: TableCodec; values: unknown[]; key: unknown[] }[] = [];
-    let failure: { error: unknown } | undefined;
-    try {
-      for (const change of message.changes) decoded.push(decodeChange(context, change));
-    } catch (error) {
-      failure = { error };
-    }
-    const pending = await PendingWrites.load(
-      run,
-      decoded.map(({ codec, key }) => [codec, key] as const),
+    const { decoded, failure, pending } = await PendingWrites.decodeAndLoad(run, message.changes, (change) =>
+      decodeChange(context, change),
     );
     const tables = new Set<string>();
     const clockErrors: Error[] = [];

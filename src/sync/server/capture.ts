@@ -29,6 +29,22 @@ export const ADVISORY_LOCK_CLASS = 0x5c1e;
 const OLDEST_STAMP = '0000000000000-00000-postgres';
 
 /**
+ * Who is writing, in every trigger function: a push names its stamp, client and batch in
+ * transaction-local settings (apply-push.ts); without them the write is a direct one, stamped
+ * from PostgreSQL's clock.
+ */
+const WRITER_VARIABLES = `stamp text := NULLIF(current_setting('syncline.hlc', true), '');
+     direct boolean := stamp IS NULL;
+     origin text;
+     mutation bigint;`;
+const WRITER_SETUP = `IF direct THEN
+       stamp := _syncline_db_stamp();
+     ELSE
+       origin := NULLIF(current_setting('syncline.origin', true), '');
+       mutation := NULLIF(current_setting('syncline.mutation', true), '')::bigint;
+     END IF;`;
+
+/**
  * The log tables and the trigger functions. The change log holds one row per changed row; its
  * `txid` is what the reader's snapshot arithmetic works on (DESIGN.md section 4). The ticks table
  * maps the reader's gap-free positions to change ids, kept apart so that the log itself is only
@@ -115,18 +131,10 @@ const LOG_DDL = [
      old_key jsonb;
      changed jsonb;
      changed_stamps jsonb;
-     stamp text := NULLIF(current_setting('syncline.hlc', true), '');
-     direct boolean := stamp IS NULL;
-     origin text;
-     mutation bigint;
+     ${WRITER_VARIABLES}
      k text;
    BEGIN
-     IF direct THEN
-       stamp := _syncline_db_stamp();
-     ELSE
-       origin := NULLIF(current_setting('syncline.origin', true), '');
-       mutation := NULLIF(current_setting('syncline.mutation', true), '')::bigint;
-     END IF;
+     ${WRITER_SETUP}
      FOR i IN npk + 2 .. TG_NARGS - 1 LOOP
        k := TG_ARGV[i];
        IF jsonb_typeof(image -> k) = 'number' THEN image := image || jsonb_build_object(k, image ->> k); END IF;
@@ -205,17 +213,9 @@ function statementCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boole
        SELECT ${literal(table.$name)}, '${op}', ${key}, ${image}, stamp, origin, mutation FROM ${source} AS n;`;
   const body = `
    DECLARE
-     stamp text := NULLIF(current_setting('syncline.hlc', true), '');
-     direct boolean := stamp IS NULL;
-     origin text;
-     mutation bigint;
+     ${WRITER_VARIABLES}
    BEGIN
-     IF direct THEN
-       stamp := _syncline_db_stamp();
-     ELSE
-       origin := NULLIF(current_setting('syncline.origin', true), '');
-       mutation := NULLIF(current_setting('syncline.mutation', true), '')::bigint;
-     END IF;
+     ${WRITER_SETUP}
      IF TG_OP = 'INSERT' THEN
        ${log('I', 'new_rows')}
        IF direct THEN
