@@ -233,7 +233,8 @@ export function signToken(userId: string): Promise<string> {
 /**
  * Opens `count` sync clients (named A, B, C, ...) on fresh in-memory SQLite databases, each behind
  * a proxy of its own to `target.port`, with fast reconnects. They are not started. Close them with
- * `closeClients` (stops every client before closing databases and proxies).
+ * `closeClients` (stops every client before closing databases and proxies). `beforeSync` runs on
+ * each database before its sync client is made.
  *
  * @example
  *   const clients = await openClients({ port: t.server.port, token: t.token }, 3);
@@ -243,12 +244,15 @@ export async function openClients(
   target: SyncTarget,
   count: number,
   options: Partial<SyncClientOptions> = {},
+  beforeSync?: (db: E2eDatabase) => Promise<void>,
 ): Promise<E2eClient[]> {
   const clients: E2eClient[] = [];
   for (let i = 0; i < count; i++) {
     const name = String.fromCharCode(65 + i);
     const proxy = await startTcpProxy(target.port);
     const db = await openDatabase(e2eSchema, sqlite());
+    // Writes an app makes before it ever sets up sync.
+    if (beforeSync) await beforeSync(db);
     const tap = new SocketTap();
     const token = await target.token(`user-${name}`);
     const sync = syncClient(db, {

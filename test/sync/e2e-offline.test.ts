@@ -286,10 +286,10 @@ for (const driver of serverDrivers) {
       await expectConverged(t.server.db, [a, b]);
     });
 
-    // A known gap, open in issue 5: capture triggers are installed by the first start(), so rows
-    // written before it are never captured, and the first snapshot prunes them. `it.fails` keeps
-    // the check running: it turns red once the gap is closed, so the marker gets removed.
-    it.fails('rows written before the first start() reach the server instead of being pruned', async () => {
+    // Capture starts when syncClient() is made, and on a database's first install the rows its
+    // synced tables already hold go into the outbox: an app used offline before sync was set up
+    // keeps what it wrote (the first snapshot would otherwise prune it as unknown to the server).
+    it('rows written before the first start() reach the server instead of being pruned', async () => {
       const t = await startTestServer(e2eSchema, { driver });
       clients = await openClients({ port: t.server.port, token: t.token }, 1);
       const [a] = clients;
@@ -297,12 +297,28 @@ for (const driver of serverDrivers) {
       await a.db.insert(items).values({ id: keys[0], title: 'written before start()' });
       await a.sync.start();
       await settle([a]);
-      // The capture triggers are installed by start(), so the row was never captured, and the
-      // first snapshot prunes it as a row the server does not have: it is lost everywhere.
       expect(await a.db.select({ title: items.title }).from(items)).toEqual([
         { title: 'written before start()' },
       ]);
       await expectConverged(t.server.db, [a]);
+    });
+
+    it('rows written before syncClient() was made reach the server, as inserts', async () => {
+      const t = await startTestServer(e2eSchema, { driver });
+      clients = await openClients({ port: t.server.port, token: t.token }, 2, {}, async (db) => {
+        await db.insert(items).values({ id: keys[1], title: 'before sync existed', qty: 3 });
+      });
+      const [a, b] = clients;
+      await a.sync.start();
+      await settle([a]);
+      // B wrote its own copy of the same row before sync: both arrive as inserts, B's is newer.
+      await b.sync.start();
+      await settle([a, b]);
+      expect(await t.server.db.select({ title: items.title, qty: items.qty }).from(items)).toEqual([
+        { title: 'before sync existed', qty: 3 },
+      ]);
+      expect(a.rejected).toEqual([]);
+      await expectConverged(t.server.db, [a, b]);
     });
   });
 }

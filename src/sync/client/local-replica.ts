@@ -6,10 +6,11 @@ import { type AckApplied, applyAck } from './ack-apply.js';
 import { ApplyContext } from './apply-context.js';
 import { ClientClock } from './client-clock.js';
 import { readClientState, STATE_KEYS, writeState } from './client-state.js';
-import { installClientTables } from './client-tables.js';
+import { installClientTables, syncedTables } from './client-tables.js';
 import { clientTransaction } from './client-transaction.js';
 import { type PushPlan, readPush } from './outbox-push.js';
 import { readNextMutationId, stampOutbox } from './outbox-stamping.js';
+import { outboxBackfillSql } from './outbox-triggers.js';
 import { applyChanges, type ChangesApplied } from './remote-apply.js';
 import { SnapshotApplier } from './snapshot-apply.js';
 
@@ -63,10 +64,17 @@ export class LocalReplica {
     return this.state;
   }
 
+  /** Whether `open()` has loaded the state. */
+  get isOpen(): boolean {
+    return this.state !== undefined;
+  }
+
   /**
    * Installs (idempotently) the client tables and capture triggers, and loads the state: the
    * client id (made now on the first run), the cursor, and the last stamp, merged into the clock
-   * so stamps keep growing across restarts.
+   * so stamps keep growing across restarts. On the first run (no client id yet, so the triggers
+   * were just created) the rows the synced tables already hold go into the outbox as inserts:
+   * they were written before anything captured them, and the user expects them to sync.
    */
   async open(): Promise<void> {
     const schema = this.db.schema;
@@ -74,7 +82,10 @@ export class LocalReplica {
       await installClientTables(run, schema);
       const stored = await readClientState(run);
       const clientId = stored.clientId ?? newClientId();
-      if (stored.clientId === undefined) await writeState(run, STATE_KEYS.clientId, clientId);
+      if (stored.clientId === undefined) {
+        await writeState(run, STATE_KEYS.clientId, clientId);
+        for (const table of syncedTables(schema)) await run(outboxBackfillSql(table));
+      }
       const clock = new ClientClock(clientId);
       if (stored.lastHlc !== undefined) clock.receive(stored.lastHlc);
       this.cursor = stored.cursor;

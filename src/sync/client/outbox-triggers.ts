@@ -16,14 +16,14 @@ function literal(text: string): string {
  * JSON cannot hold blobs) and 64-bit integers (text, since a JSON number would lose digits past
  * 2^53 when parsed). `outboxToWire` in table-codec.ts undoes both.
  */
-function stored(column: Column<any, any, any, any>, image: 'NEW' | 'OLD'): string {
+function stored(column: Column<any, any, any, any>, image: string): string {
   const ref = `${image}.${quoteIdentifier(column.name)}`;
   if (column.type.kind === 'blob') return `CASE WHEN ${ref} IS NULL THEN NULL ELSE hex(${ref}) END`;
   if (column.type.kind === 'bigint') return `CAST(${ref} AS TEXT)`;
   return ref;
 }
 
-function jsonObject(columns: readonly Column<any, any, any, any>[], image: 'NEW' | 'OLD'): string {
+function jsonObject(columns: readonly Column<any, any, any, any>[], image: string): string {
   return `json_object(${columns.map((c) => `${literal(c.name)}, ${stored(c, image)}`).join(', ')})`;
 }
 
@@ -115,4 +115,22 @@ export function outboxTriggerSql(table: AnyTable): string[] {
  */
 export function dropOutboxTriggerSql(table: string): string[] {
   return outboxTriggerNames(table).map((trigger) => `DROP TRIGGER IF EXISTS ${quoteIdentifier(trigger)}`);
+}
+
+/**
+ * The statement that writes every row a synced table holds now into the outbox as an insert, the
+ * way the insert trigger would have: for rows written before the capture triggers existed (a
+ * database used offline before sync was first set up), so they reach the server instead of being
+ * pruned by the first snapshot. The caller runs it once, when it installs the triggers for the
+ * first time, in the same transaction.
+ *
+ * @example
+ *   await run(outboxBackfillSql(todos));
+ */
+export function outboxBackfillSql(table: AnyTable): string {
+  const source = quoteIdentifier(table.$name);
+  const keys = table.$primaryKeyColumns;
+  return `INSERT INTO _syncline_outbox (table_name, op, pk, "row", wall_ms)
+    SELECT ${literal(table.$name)}, 'insert', ${jsonObject(keys, source)}, ${jsonObject(table.$columnList, source)}, ${WALL_MS}
+    FROM ${source}`;
 }

@@ -40,7 +40,7 @@ export class SyncClient {
   private stopped = true;
   private loop: Promise<void> = Promise.resolve();
   private wake: (() => void) | undefined;
-  private unsubscribe: (() => void) | undefined;
+  private opening: Promise<void> | undefined;
   private stamping: Promise<void> = Promise.resolve();
   private stampRunning = false;
   private stampAgain = false;
@@ -66,6 +66,23 @@ export class SyncClient {
       pong: (id, position) => this.pong(id, position),
       outboxSettled: (firstSeq) => this.outboxSettled(firstSeq),
     };
+    // Capture and stamping start now, not at start(): rows the app writes before it (or before
+    // this client existed) are captured, and every local transaction gets its own mutation id
+    // even while stopped, so a later rejection drops only the transaction that broke the rule.
+    db.onTablesChanged(syncedTables(db.schema), () => this.localCommit());
+    this.ensureOpen().then(
+      () => this.localCommit(),
+      () => {}, // start() reports it
+    );
+  }
+
+  /** Installs the client's tables and triggers once; a failed install is tried again next time. */
+  private ensureOpen(): Promise<void> {
+    this.opening ??= this.replica.open().catch((error) => {
+      this.opening = undefined;
+      throw error;
+    });
+    return this.opening;
   }
 
   /** 'connecting' | 'online' | 'offline' (see `SyncStatus`). */
@@ -102,14 +119,13 @@ export class SyncClient {
   private async begin(): Promise<void> {
     this.stopped = false;
     try {
-      await this.replica.open();
+      await this.ensureOpen();
     } catch (error) {
       this.stopped = true;
       this.starting = undefined;
       throw error;
     }
     if (this.stopped) return;
-    this.unsubscribe = this.db.onTablesChanged(syncedTables(this.db.schema), () => this.localCommit());
     this.localCommit();
     this.setStatus('connecting');
     const fatal = await new Promise<Error | undefined>((first) => {
@@ -127,8 +143,6 @@ export class SyncClient {
    */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.unsubscribe?.();
-    this.unsubscribe = undefined;
     this.wake?.();
     this.session?.close();
     await this.loop;
@@ -194,7 +208,6 @@ export class SyncClient {
       if (end.fatal) {
         this.events.emit('error', end.error!);
         this.stopped = true;
-        this.unsubscribe?.();
         this.setStatus('offline');
         report(end.error);
         break;
@@ -243,13 +256,13 @@ export class SyncClient {
   }
 
   /**
-   * After a local commit: stamp the new outbox rows now, so each local transaction gets its own
-   * mutation id. The stamping transaction asks for the connection at once (inside the commit's
+   * After a local commit, started or not: stamp the new outbox rows now, so each local
+   * transaction gets its own mutation id. The stamping transaction asks for the connection at once (inside the commit's
    * notification), ahead of the app's next transaction; a pass already running means the next
    * one runs right after it, covering every commit in between.
    */
   private localCommit(): void {
-    if (this.applyingRemote || this.stopped) return;
+    if (this.applyingRemote || !this.replica.isOpen) return;
     if (this.stampRunning) {
       this.stampAgain = true;
       return;
@@ -315,7 +328,8 @@ export class SyncClient {
 
 /**
  * Makes a sync client for a Database opened on SQLite (see `SyncClient` and
- * `SyncClientOptions`). It returns at once and does nothing until `start()`. Throws `UsageError`
+ * `SyncClientOptions`). It returns at once; in the background it installs the capture triggers
+ * (rows the synced tables already hold go into the outbox), and it connects on `start()`. Throws `UsageError`
  * for a database that is not SQLite and for bad options.
  *
  * @example
