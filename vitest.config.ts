@@ -1,11 +1,74 @@
+import { fileURLToPath } from 'node:url';
+import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
+
+// The dialect suite's files that run in the browser too: the rest reach for Node (files, other
+// drivers' error classes) and run in Node only.
+const browserDialectFiles = [
+  'insert',
+  'select',
+  'update-delete',
+  'types',
+  'transactions',
+  'raw-and-prepared',
+  'to-sql',
+].map((name) => `test/dialect/${name}.test.ts`);
+
+const chromiumFlags = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
-    pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,
     typecheck: { enabled: false },
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'node',
+          include: ['test/**/*.test.ts'],
+          exclude: ['test/browser/**'],
+          pool: 'forks',
+        },
+      },
+      {
+        extends: true,
+        // The dialect files import '../support/drivers.js' (Node's drivers); here it is the browser's.
+        resolve: {
+          alias: [
+            {
+              find: /^\.\.\/support\/drivers\.js$/,
+              replacement: fileURLToPath(new URL('./test/browser/browser-drivers.ts', import.meta.url)),
+            },
+          ],
+        },
+        optimizeDeps: { exclude: ['@sqlite.org/sqlite-wasm'] },
+        worker: { format: 'es' },
+        test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts', ...browserDialectFiles],
+          browser: {
+            enabled: true,
+            headless: true,
+            provider: playwright({
+              launchOptions: {
+                executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+                args: chromiumFlags,
+              },
+            }),
+            instances: [{ browser: 'chromium' }],
+            screenshotFailures: false,
+          },
+        },
+      },
+    ],
   },
 });

@@ -2,6 +2,7 @@ import { messages } from '@electric-sql/pglite';
 import BetterSqlite3 from 'better-sqlite3';
 import pg from 'pg';
 import { expect, it } from 'vitest';
+import { SqliteWasmError } from '../../src/drivers/sqlite-wasm/index.js';
 import {
   ConstraintError,
   type ConstraintKind,
@@ -76,6 +77,8 @@ function driverErrorClass(driver: TestDriver): new (...args: any[]) => Error {
       return BetterSqlite3.SqliteError;
     case 'pglite':
       return messages.DatabaseError;
+    case 'sqlite-wasm':
+      return SqliteWasmError;
     case 'postgres':
       return pg.DatabaseError;
   }

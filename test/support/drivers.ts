@@ -1,23 +1,20 @@
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
-import { afterAll, afterEach, describe } from 'vitest';
+import { afterAll } from 'vitest';
 import { sqlite } from '../../src/drivers/better-sqlite3/index.js';
 import { postgres } from '../../src/drivers/node-postgres/index.js';
 import { pglite } from '../../src/drivers/pglite/index.js';
-import { type Database, type Driver, openDatabase, type Schema } from '../../src/index.js';
+import { type DialectEnv, dialectSuiteOn, type TestDriver } from './dialect-suite.js';
+
+export type { DialectEnv, TestDriver };
 
 /**
- * The drivers every dialect test runs on (drift's runAllTests, Kysely's per-dialect loops):
- * better-sqlite3 and PGlite always, a real PostgreSQL server when DATABASE_URL is set.
+ * The drivers every dialect test runs on in Node (drift's runAllTests, Kysely's per-dialect loops):
+ * better-sqlite3 and PGlite always, a real PostgreSQL server when DATABASE_URL is set. SQLite WASM
+ * runs the same suite in Chromium (test/browser/browser-drivers.ts).
  * Each `open()` gets a database of its own: a fresh in-memory SQLite, or a fresh PostgreSQL
  * schema (namespace) that is dropped afterwards, so test files can run in parallel.
  */
-export interface TestDriver {
-  readonly name: 'better-sqlite3' | 'pglite' | 'postgres';
-  readonly dialect: 'sqlite' | 'postgres';
-  /** A driver on a fresh, empty database, and how to throw it away after closing. */
-  create(): { driver: Driver; dispose(): Promise<void> };
-}
 
 let schemaCounter = 0;
 function uniqueSchemaName(): string {
@@ -39,6 +36,7 @@ export const testDrivers: TestDriver[] = [
     dialect: 'sqlite',
     create: () => ({ driver: sqlite(), dispose: async () => {} }),
   },
+
   {
     name: 'pglite',
     dialect: 'postgres',
@@ -78,16 +76,14 @@ export const testDrivers: TestDriver[] = [
     : []),
 ];
 
-export interface DialectEnv {
-  readonly driver: TestDriver;
-  /** Opens the schema on a fresh database; closed and dropped after the test. */
-  open<S extends Schema>(schema: S): Promise<Database<S>>;
-  /** A fresh driver without opening it (for tests of open() itself); disposed after the test. */
-  freshDriver(): Driver;
-}
+afterAll(async () => {
+  await sharedPglite?.close();
+  sharedPglite = undefined;
+});
 
 /**
- * Declares a describe block per driver. Inside, `env.open(schema)` gives an isolated database.
+ * Declares a describe block per driver (see `dialectSuiteOn`). Inside, `env.open(schema)` gives
+ * an isolated database.
  *
  * @example
  *   dialectSuite('insert', (env) => {
@@ -95,35 +91,5 @@ export interface DialectEnv {
  *   });
  */
 export function dialectSuite(title: string, body: (env: DialectEnv) => void, drivers = testDrivers): void {
-  for (const driver of drivers) {
-    describe(`${title} [${driver.name}]`, () => {
-      const cleanups: (() => Promise<void>)[] = [];
-      afterEach(async () => {
-        while (cleanups.length > 0) await cleanups.pop()!();
-      });
-      body({
-        driver,
-        async open(schema) {
-          const { driver: d, dispose } = driver.create();
-          cleanups.push(dispose);
-          const db = await openDatabase(schema, d);
-          cleanups.push(() => db.close());
-          return db;
-        },
-        freshDriver() {
-          const { driver: d, dispose } = driver.create();
-          cleanups.push(async () => {
-            await d.close();
-            await dispose();
-          });
-          return d;
-        },
-      });
-    });
-  }
+  dialectSuiteOn(drivers, title, body);
 }
-
-afterAll(async () => {
-  await sharedPglite?.close();
-  sharedPglite = undefined;
-});

@@ -52,6 +52,9 @@ export function sameDatabase(driver: TestDriver): SameDatabase {
         },
       };
     }
+    case 'sqlite-wasm':
+      // In Node the WASM build is in memory only; reopening is tested on OPFS in test/browser.
+      throw new Error('sameDatabase: SQLite WASM keeps a database across opens only in OPFS, in the browser');
     case 'postgres': {
       const connectionString = process.env.DATABASE_URL!;
       return {

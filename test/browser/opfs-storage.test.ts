@@ -1,0 +1,47 @@
+import { expect, it } from 'vitest';
+import { SqliteWasmError, sqliteWasm } from '../../src/drivers/sqlite-wasm/index.js';
+import { ConstraintError, eq, openDatabase } from '../../src/index.js';
+import { appSchema, lists } from '../support/fixtures.js';
+
+const LIST = '10000000-0000-4000-8000-0000000000aa';
+
+it('keeps a named database in OPFS, in a worker, across a close and a reopen', async () => {
+  const name = `reopen-${Date.now().toString(36)}.db`;
+  const first = sqliteWasm({ name });
+  const db = await openDatabase(appSchema, first);
+  expect(first.storage).toBe('opfs');
+  await db.insert(lists).values({ id: LIST, name: 'Groceries', ownerId: 'u1' });
+  await db.close();
+
+  const second = sqliteWasm({ name });
+  const again = await openDatabase(appSchema, second);
+  expect(second.storage).toBe('opfs');
+  expect(await again.select({ name: lists.name }).from(lists).where(eq(lists.id, LIST))).toEqual([
+    { name: 'Groceries' },
+  ]);
+  await again.close();
+});
+
+it('a database without a name is in memory and starts empty each time', async () => {
+  const driver = sqliteWasm();
+  const db = await openDatabase(appSchema, driver);
+  expect(driver.storage).toBe('memory');
+  expect(await db.select().from(lists)).toEqual([]);
+  await db.close();
+});
+
+it("reports a broken constraint from the worker as ConstraintError, with SQLite's code kept", async () => {
+  const db = await openDatabase(appSchema, sqliteWasm());
+  await db.insert(lists).values({ id: LIST, name: 'Groceries', ownerId: 'u1' });
+  const error = await db
+    .insert(lists)
+    .values({ id: LIST, name: 'Again', ownerId: 'u1' })
+    .then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  expect(error).toBeInstanceOf(ConstraintError);
+  expect((error as ConstraintError).cause).toBeInstanceOf(SqliteWasmError);
+  expect(((error as ConstraintError).cause as SqliteWasmError).code).toBe('SQLITE_CONSTRAINT_PRIMARYKEY');
+  await db.close();
+});
