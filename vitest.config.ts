@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
+import { syncCommands } from './test/browser/sync-commands.js';
 
 // The dialect suite's files that run in the browser too: the rest reach for Node (files, other
 // drivers' error classes) and run in Node only.
@@ -50,7 +51,8 @@ export default defineConfig({
             },
           ],
         },
-        optimizeDeps: { exclude: ['@sqlite.org/sqlite-wasm'] },
+        // Listed up front so Vite does not find and optimize them mid-run (which reloads the page).
+        optimizeDeps: { exclude: ['@sqlite.org/sqlite-wasm'], include: ['zod'] },
         worker: { format: 'es' },
         test: {
           name: 'browser',
@@ -66,6 +68,8 @@ export default defineConfig({
             }),
             instances: [{ browser: 'chromium' }],
             screenshotFailures: false,
+            // A sync server in this Node process, for the page to sync with (sync-in-browser.test.ts).
+            commands: syncCommands,
           },
         },
       },
