@@ -186,12 +186,10 @@ for (const driver of serverDrivers) {
 
         await expectConverged(t.server.db, [a]);
         const logged = await expectAppliedOnce(t, a);
-        if (offline === 'refused') {
-          // Started while offline, the client stamped each local transaction as a batch of its
-          // own, so every single-row write was logged, once.
-          expect(await clientLastMutation(a), 'one batch per local transaction').toBe(1 + 1000);
-          expect(logged).toBe(seeded.length + 1000);
-        }
+        // Offline or stopped, the client stamped each local transaction as a batch of its own,
+        // so every single-row write was logged, once.
+        expect(await clientLastMutation(a), 'one batch per local transaction').toBe(1 + 1000);
+        expect(logged).toBe(seeded.length + 1000);
         expect(a.rejected).toEqual([]);
       });
     }
