@@ -45,3 +45,21 @@ it("reports a broken constraint from the worker as ConstraintError, with SQLite'
   expect(((error as ConstraintError).cause as SqliteWasmError).code).toBe('SQLITE_CONSTRAINT_PRIMARYKEY');
   await db.close();
 });
+
+it('two databases of different names are open in OPFS at once; a second open of the same name is in memory', async () => {
+  const stamp = Date.now().toString(36);
+  const a = sqliteWasm({ name: `a-${stamp}.db` });
+  const b = sqliteWasm({ name: `b-${stamp}.db` });
+  const dbA = await openDatabase(appSchema, a);
+  const dbB = await openDatabase(appSchema, b);
+  expect([a.storage, b.storage]).toEqual(['opfs', 'opfs']);
+  await dbA.insert(lists).values({ id: LIST, name: 'only in a', ownerId: 'u1' });
+  expect(await dbB.select().from(lists)).toEqual([]);
+
+  // As a second tab would: the first holds the files, so this one cannot keep its data.
+  const again = sqliteWasm({ name: `a-${stamp}.db` });
+  const dbAgain = await openDatabase(appSchema, again);
+  expect(again.storage).toBe('memory');
+  expect(await dbAgain.select().from(lists)).toEqual([]);
+  await Promise.all([dbA.close(), dbB.close(), dbAgain.close()]);
+});

@@ -28,22 +28,29 @@ export function loadSqliteWasm(): Promise<Sqlite3Static> {
   return loading;
 }
 
-// The OPFS pool is installed once per worker; a second tab holding it makes this fail.
-let pool: Promise<Awaited<ReturnType<Sqlite3Static['installOpfsSAHPoolVfs']>> | undefined> | undefined;
-async function opfsPool(sqlite3: Sqlite3Static) {
-  pool ??= (async () => {
-    if (typeof sqlite3.installOpfsSAHPoolVfs !== 'function') return undefined;
-    // A page that just reloaded may still hold the files for a moment: try a few times.
-    for (let attempt = 0; attempt < 4; attempt++) {
-      try {
-        return await sqlite3.installOpfsSAHPoolVfs({ name: 'syncline-opfs', directory: '.syncline-opfs' });
-      } catch {
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
+type OpfsPool = Awaited<ReturnType<Sqlite3Static['installOpfsSAHPoolVfs']>>;
+
+/**
+ * The OPFS pool for one database name: a VFS and a directory of its own, so databases of other
+ * names open beside it (in other workers too), while a second tab opening the same name cannot
+ * take it (the pool's files are held exclusively) and ends up in memory.
+ */
+async function opfsPool(sqlite3: Sqlite3Static, name: string): Promise<OpfsPool | undefined> {
+  if (typeof sqlite3.installOpfsSAHPoolVfs !== 'function') return undefined;
+  const id = name.replace(/[^A-Za-z0-9_.-]/g, '_');
+  // A page that just reloaded may still hold the files for a moment: try a few times.
+  for (let attempt = 0; attempt < 4; attempt++) {
+    try {
+      return await sqlite3.installOpfsSAHPoolVfs({
+        name: `syncline-${id}`,
+        directory: `.syncline/${id}`,
+        forceReinitIfPreviouslyFailed: true,
+      } as Parameters<Sqlite3Static['installOpfsSAHPoolVfs']>[0]);
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 250));
     }
-    return undefined;
-  })();
-  return pool;
+  }
+  return undefined;
 }
 
 /** Turns the library's error into ours: the extended code name, and SQLite's own words. */
@@ -73,9 +80,8 @@ export class WasmEngine {
   /** Opens `options.name` in OPFS when the pool is there, else a database in memory. */
   static async open(options: EngineOptions): Promise<WasmEngine> {
     const sqlite3 = await loadSqliteWasm();
-    const opfs = options.name ? await opfsPool(sqlite3) : undefined;
-    const name = options.name?.startsWith('/') ? options.name : `/${options.name}`;
-    const db = opfs ? new opfs.OpfsSAHPoolDb(name) : new sqlite3.oo1.DB(':memory:', 'c');
+    const opfs = options.name ? await opfsPool(sqlite3, options.name) : undefined;
+    const db = opfs ? new opfs.OpfsSAHPoolDb(`/${options.name}`) : new sqlite3.oo1.DB(':memory:', 'c');
     db.exec(`PRAGMA foreign_keys = ${options.foreignKeys ? 'ON' : 'OFF'}`);
     // LIKE is case-sensitive on PostgreSQL; make SQLite agree so one query means the same on both.
     db.exec('PRAGMA case_sensitive_like = ON');
