@@ -1,0 +1,36 @@
+import { DEFAULT_DATA_DIR, startTodoServer } from './server.js';
+
+/**
+ * `npm run demo`: the todo app on http://127.0.0.1:5173 (or PORT; a free port when that one is
+ * taken), on PGlite in examples/todo/.data, or on the PostgreSQL that DATABASE_URL names. Ctrl-C
+ * (or SIGTERM) shuts it down cleanly.
+ */
+const database = process.env.DATABASE_URL || DEFAULT_DATA_DIR;
+const where = process.env.DATABASE_URL
+  ? `PostgreSQL at ${new URL(database).host}`
+  : 'PGlite in examples/todo/.data';
+
+const app = await startTodoServer({
+  port: process.env.PORT ? Number(process.env.PORT) : 5173,
+  anyPortIfTaken: true,
+  database,
+});
+console.log(`syncline todo demo on ${where}`);
+console.log(`  open ${app.url}?user=alice and ${app.url}?user=bob (another browser or a private window)`);
+console.log('  Ctrl-C to stop');
+
+let stopping = false;
+const stop = (signal: string) => {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${signal}: shutting down`);
+  app.close().then(
+    () => process.exit(0),
+    (error) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGINT', () => stop('SIGINT'));
+process.on('SIGTERM', () => stop('SIGTERM'));

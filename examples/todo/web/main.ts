@@ -1,0 +1,236 @@
+import { sqliteWasm } from '../../../src/drivers/sqlite-wasm/index.js';
+import { asc, count, eq, openDatabase } from '../../../src/index.js';
+import { syncClient } from '../../../src/sync/client/index.js';
+import { type List, lists, type Todo, todoSchema, todos } from '../schema.js';
+import { h, inlineEditor } from './dom.js';
+
+// The todo page: SQLite WASM in a worker (kept in OPFS), synced with the server, rendered from
+// live queries. Every edit is a local write: it shows at once, works offline, and the sync
+// client pushes it when the server is reachable. Open it as ?user=alice (any name will do: the
+// demo's "login" is GET /api/token).
+
+const params = new URLSearchParams(location.search);
+const user = /^[\w-]{1,32}$/.test(params.get('user') ?? '') ? params.get('user')! : 'guest';
+// `?sync=ws://…` points the page at another sync endpoint (the end-to-end tests put a proxy there).
+const syncUrl =
+  params.get('sync') ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/sync`;
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const listsView = $<HTMLUListElement>('lists');
+const todosView = $<HTMLUListElement>('todos');
+const listTitle = $<HTMLHeadingElement>('list-title');
+const newList = $<HTMLInputElement>('new-list');
+const newTodo = $<HTMLInputElement>('new-todo');
+const clearCompleted = $<HTMLButtonElement>('clear-completed');
+const statusBadge = $<HTMLSpanElement>('sync-status');
+const message = $<HTMLParagraphElement>('message');
+$('user').textContent = user;
+
+const driver = sqliteWasm({ name: `todo-${user}.db` });
+const db = await openDatabase(todoSchema, driver);
+$('storage').textContent = driver.storage === 'opfs' ? 'OPFS' : 'memory';
+
+const sync = syncClient(db, {
+  url: syncUrl,
+  // Asked on every connection attempt; while the server is unreachable this fails and the
+  // client tries again later.
+  token: async () => {
+    const response = await fetch(`/api/token?user=${encodeURIComponent(user)}`);
+    if (!response.ok) throw new Error(`GET /api/token answered ${response.status}`);
+    return ((await response.json()) as { token: string }).token;
+  },
+});
+const showStatus = (status: string) => {
+  statusBadge.textContent = status;
+  statusBadge.dataset.status = status;
+};
+showStatus(sync.status);
+sync.on('status', showStatus);
+sync.on('rejected', ({ reason }) => say(`The server refused a change (rolled back here): ${reason}`));
+void sync.start().catch((error: Error) => say(`Sync stopped: ${error.message}`));
+
+function say(text: string): void {
+  message.textContent = text;
+}
+
+const selectedKey = `todo-selected-list:${user}`;
+let selectedId: string | undefined = localStorage.getItem(selectedKey) ?? undefined;
+let currentLists: List[] = [];
+let openCounts = new Map<string, number>();
+let currentTodos: Todo[] = [];
+let editing: string | undefined; // the id of the list or todo being renamed
+let stopTodos: (() => void) | undefined;
+
+function select(id: string | undefined): void {
+  if (id === selectedId && stopTodos) return;
+  selectedId = id;
+  if (id) localStorage.setItem(selectedKey, id);
+  stopTodos?.();
+  stopTodos = undefined;
+  currentTodos = [];
+  if (id) {
+    stopTodos = db
+      .select()
+      .from(todos)
+      .where(eq(todos.listId, id))
+      .orderBy(asc(todos.createdAt), asc(todos.id))
+      .watch()
+      .subscribe((rows) => {
+        currentTodos = rows;
+        renderTodos();
+      }, reportError);
+  }
+  render();
+}
+
+function reportError(error: unknown): void {
+  say(`Error: ${(error as Error).message}`);
+}
+
+function run(work: PromiseLike<unknown>): void {
+  Promise.resolve(work).catch(reportError);
+}
+
+function render(): void {
+  renderLists();
+  renderTodos();
+}
+
+function renderLists(): void {
+  listsView.replaceChildren(
+    ...currentLists.map((list) => {
+      const name =
+        editing === list.id
+          ? inlineEditor(list.name, (text) => {
+              editing = undefined;
+              if (text) run(db.update(lists).set({ name: text }).where(eq(lists.id, list.id)));
+              render();
+            })
+          : h('span', { className: 'list-name', textContent: list.name, title: 'double-click to rename' });
+      name.addEventListener('dblclick', () => {
+        editing = list.id;
+        renderLists();
+      });
+      const open = openCounts.get(list.id) ?? 0;
+      return h(
+        'li',
+        { className: list.id === selectedId ? 'selected' : '', dataset: { listId: list.id } },
+        name,
+        h('span', { className: 'open-count', textContent: open > 0 ? String(open) : '' }),
+        h('button', {
+          className: 'icon list-delete',
+          textContent: '×',
+          title: 'delete this list and its todos',
+          onclick: (event) => {
+            event.stopPropagation();
+            run(db.delete(lists).where(eq(lists.id, list.id)));
+          },
+        }),
+      );
+    }),
+  );
+  for (const item of Array.from(listsView.children)) {
+    item.addEventListener('click', () => select((item as HTMLElement).dataset.listId));
+  }
+  const selected = currentLists.find((l) => l.id === selectedId);
+  listTitle.textContent = selected?.name ?? (currentLists.length ? 'Pick a list' : 'No list yet: add one');
+  newTodo.disabled = !selected;
+}
+
+function renderTodos(): void {
+  todosView.replaceChildren(
+    ...currentTodos.map((todo) => {
+      const title =
+        editing === todo.id
+          ? inlineEditor(todo.title, (text) => {
+              editing = undefined;
+              if (text) run(db.update(todos).set({ title: text }).where(eq(todos.id, todo.id)));
+              renderTodos();
+            })
+          : h('span', { className: 'todo-title', textContent: todo.title, title: 'double-click to rename' });
+      title.addEventListener('dblclick', () => {
+        editing = todo.id;
+        renderTodos();
+      });
+      return h(
+        'li',
+        { className: todo.done ? 'done' : '', dataset: { todoId: todo.id } },
+        h('input', {
+          type: 'checkbox',
+          className: 'todo-done',
+          checked: todo.done,
+          onchange: () => run(db.update(todos).set({ done: !todo.done }).where(eq(todos.id, todo.id))),
+        }),
+        title,
+        h('button', {
+          className: 'icon todo-delete',
+          textContent: '×',
+          title: 'delete',
+          onclick: () => run(db.delete(todos).where(eq(todos.id, todo.id))),
+        }),
+      );
+    }),
+  );
+}
+
+db.select()
+  .from(lists)
+  .orderBy(asc(lists.createdAt), asc(lists.id))
+  .watch()
+  .subscribe((rows) => {
+    currentLists = rows;
+    if (!rows.some((l) => l.id === selectedId)) select(rows[0]?.id);
+    else if (!stopTodos) select(selectedId);
+    else renderLists();
+  }, reportError);
+
+db.select({ listId: todos.listId, open: count() })
+  .from(todos)
+  .where(eq(todos.done, false))
+  .groupBy(todos.listId)
+  .watch()
+  .subscribe((rows) => {
+    openCounts = new Map(rows.map((r) => [r.listId, Number(r.open)]));
+    renderLists();
+  }, reportError);
+
+$('new-list-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const name = newList.value.trim();
+  if (!name) return;
+  newList.value = '';
+  run(
+    db
+      .insert(lists)
+      .values({ name, createdBy: user })
+      .returning()
+      .then(([list]) => select(list.id)),
+  );
+});
+
+$('new-todo-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const title = newTodo.value.trim();
+  if (!title || !selectedId) return;
+  newTodo.value = '';
+  run(db.insert(todos).values({ listId: selectedId, title }));
+});
+
+// A write made by the server's own code, not by this page: the deletes come back through sync.
+clearCompleted.addEventListener('click', async () => {
+  clearCompleted.disabled = true;
+  try {
+    const response = await fetch('/api/clear-completed', { method: 'POST' });
+    if (!response.ok) throw new Error(`the server answered ${response.status}`);
+    const { deleted } = (await response.json()) as { deleted: number };
+    say(`The server cleared ${deleted} completed todo${deleted === 1 ? '' : 's'}.`);
+  } catch (error) {
+    say(`Clear completed runs on the server, which is out of reach (${(error as Error).message}).`);
+  } finally {
+    clearCompleted.disabled = false;
+  }
+});
+
+// For the browser console and the end-to-end tests.
+Object.assign(window, { todoApp: { db, sync, driver } });
+document.body.dataset.ready = 'true';
