@@ -1,0 +1,186 @@
+import { existsSync } from 'node:fs';
+import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import { expect } from 'vitest';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
+
+/** Where the tests find Chromium: CHROMIUM_PATH, else Debian's package (.ci/run installs it). */
+export const CHROMIUM_PATH = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+/**
+ * Launches the system's headless Chromium through playwright-core, failing with what to install
+ * when it is not there.
+ *
+ * @example
+ *   const browser = await launchChromium();
+ */
+export async function launchChromium(): Promise<Browser> {
+  if (!existsSync(CHROMIUM_PATH)) {
+    throw new Error(
+      `the todo app's end-to-end tests need Chromium at ${CHROMIUM_PATH}: install it (apt-get install chromium) or set CHROMIUM_PATH`,
+    );
+  }
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_FLAGS });
+}
+
+/** How long a change may take to show on a page (it crosses a WebSocket, PostgreSQL and another). */
+export const SHOWS_WITHIN = { timeout: 15_000, interval: 100 };
+
+/**
+ * One user's todo page in a browser context of its own (its own OPFS and local storage). Its sync
+ * WebSocket goes through a TCP proxy of its own: `goOffline()` takes the whole context offline
+ * (fetches fail) and cuts and refuses that WebSocket, which Chromium's offline emulation leaves open.
+ *
+ * @example
+ *   const alice = await TodoPage.open(browser, app.url, 'alice');
+ *   await alice.addList('Groceries');
+ *   await alice.addTodo('Milk');
+ *   await expect.poll(() => bob.todos(), SHOWS_WITHIN).toEqual([{ title: 'Milk', done: false }]);
+ */
+export class TodoPage {
+  private constructor(
+    readonly page: Page,
+    readonly context: BrowserContext,
+    readonly proxy: TcpProxy,
+    private readonly url: string,
+  ) {}
+
+  static async open(browser: Browser, appUrl: string, user: string): Promise<TodoPage> {
+    const { port } = new URL(appUrl);
+    const proxy = await startTcpProxy(Number(port));
+    const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    const url = `${appUrl}?user=${user}&sync=${encodeURIComponent(`ws://127.0.0.1:${proxy.port}/sync`)}`;
+    const todoPage = new TodoPage(page, context, proxy, url);
+    await todoPage.load();
+    return todoPage;
+  }
+
+  /** Loads (or reloads) the page and waits until it has opened its database. */
+  async load(): Promise<void> {
+    await this.page.goto(this.url);
+    await this.page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 30_000 });
+  }
+
+  async close(): Promise<void> {
+    await this.context.close();
+    await this.proxy.close();
+  }
+
+  /** The sync badge: 'online', 'connecting' or 'offline'. */
+  status(): Promise<string | null> {
+    return this.page.locator('#sync-status').textContent();
+  }
+
+  /** The storage badge: 'OPFS' or 'memory'. */
+  storage(): Promise<string | null> {
+    return this.page.locator('#storage').textContent();
+  }
+
+  async waitOnline(): Promise<void> {
+    await this.page.waitForFunction(
+      () => document.getElementById('sync-status')?.textContent === 'online',
+      null,
+      {
+        timeout: SHOWS_WITHIN.timeout,
+      },
+    );
+  }
+
+  /** Takes the page off the network: fetches fail, its sync WebSocket is cut and refused. */
+  async goOffline(): Promise<void> {
+    await this.context.setOffline(true);
+    this.proxy.setRefusing(true);
+  }
+
+  async goOnline(): Promise<void> {
+    this.proxy.setRefusing(false);
+    await this.context.setOffline(false);
+  }
+
+  listNames(): Promise<string[]> {
+    return this.page.locator('#lists .list-name').allTextContents();
+  }
+
+  /** The todos shown for the selected list, in order. */
+  todos(): Promise<{ title: string; done: boolean }[]> {
+    return this.page.$$eval('#todos li', (items) =>
+      items.map((li) => ({
+        title: li.querySelector('.todo-title')?.textContent ?? '',
+        done: li.classList.contains('done'),
+      })),
+    );
+  }
+
+  async addList(name: string): Promise<void> {
+    await this.page.fill('#new-list', name);
+    await this.page.press('#new-list', 'Enter');
+    await expect.poll(() => this.page.locator('#list-title').textContent(), SHOWS_WITHIN).toBe(name);
+  }
+
+  /** Selects a list by name (waiting until it has arrived on this page). */
+  async selectList(name: string): Promise<void> {
+    await this.listItem(name).click({ timeout: SHOWS_WITHIN.timeout });
+    await expect.poll(() => this.page.locator('#list-title').textContent(), SHOWS_WITHIN).toBe(name);
+  }
+
+  async renameList(name: string, to: string): Promise<void> {
+    await this.listItem(name).locator('.list-name').dblclick();
+    await this.page.fill('#lists .inline-edit', to);
+    await this.page.press('#lists .inline-edit', 'Enter');
+  }
+
+  async addTodo(title: string): Promise<void> {
+    await this.page.fill('#new-todo', title);
+    await this.page.press('#new-todo', 'Enter');
+    await this.todoItem(title).waitFor({ timeout: SHOWS_WITHIN.timeout });
+  }
+
+  async toggleTodo(title: string): Promise<void> {
+    await this.todoItem(title).locator('.todo-done').click();
+  }
+
+  async renameTodo(title: string, to: string): Promise<void> {
+    await this.todoItem(title).locator('.todo-title').dblclick();
+    await this.page.fill('#todos .inline-edit', to);
+    await this.page.press('#todos .inline-edit', 'Enter');
+  }
+
+  async deleteTodo(title: string): Promise<void> {
+    await this.todoItem(title).locator('.todo-delete').click();
+  }
+
+  /** Clicks "Clear completed" (the server deletes them) and waits for the server's answer. */
+  async clearCompleted(): Promise<void> {
+    const answered = this.page.waitForResponse((r) => r.url().endsWith('/api/clear-completed'));
+    await this.page.click('#clear-completed');
+    expect((await answered).status()).toBe(200);
+  }
+
+  private listItem(name: string): Locator {
+    return this.page
+      .locator('#lists li')
+      .filter({ has: this.page.locator('.list-name', { hasText: exactly(name) }) });
+  }
+
+  private todoItem(title: string): Locator {
+    return this.page
+      .locator('#todos li')
+      .filter({ has: this.page.locator('.todo-title', { hasText: exactly(title) }) });
+  }
+}
+
+function exactly(text: string): RegExp {
+  return new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`);
+}
