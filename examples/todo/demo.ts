@@ -1,3 +1,4 @@
+import { claimDataDir } from './data-dir-lock.js';
 import { DEFAULT_DATA_DIR, startTodoServer } from './server.js';
 
 /**
@@ -10,11 +11,20 @@ const where = process.env.DATABASE_URL
   ? `PostgreSQL at ${new URL(database).host}`
   : 'PGlite in examples/todo/.data';
 
-const app = await startTodoServer({
-  port: process.env.PORT ? Number(process.env.PORT) : 5173,
-  anyPortIfTaken: true,
-  database,
-});
+let release = () => {};
+let app: Awaited<ReturnType<typeof startTodoServer>>;
+try {
+  if (!process.env.DATABASE_URL) release = claimDataDir(database);
+  app = await startTodoServer({
+    port: process.env.PORT ? Number(process.env.PORT) : 5173,
+    anyPortIfTaken: true,
+    database,
+  });
+} catch (error) {
+  release();
+  console.error(`the todo demo could not start: ${(error as Error).message}`);
+  process.exit(1);
+}
 console.log(`syncline todo demo on ${where}`);
 console.log(`  open ${app.url}?user=alice and ${app.url}?user=bob (another browser or a private window)`);
 console.log('  Ctrl-C to stop');
@@ -25,7 +35,10 @@ const stop = (signal: string) => {
   stopping = true;
   console.log(`\n${signal}: shutting down`);
   app.close().then(
-    () => process.exit(0),
+    () => {
+      release();
+      process.exit(0);
+    },
     (error) => {
       console.error(error);
       process.exit(1);

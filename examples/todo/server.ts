@@ -12,14 +12,14 @@ import { handleTodoApi } from './todo-api.js';
 import { todoWebConfig } from './web-config.js';
 
 /** Where the demo keeps its PGlite database when no other is given. */
-export const DEFAULT_DATA_DIR = fileURLToPath(new URL('./.data', import.meta.url));
+export const DEFAULT_DATA_DIR = fileURLToPath(new URL('./.data/pglite', import.meta.url));
 
 /** The demo's secret; set JWT_SECRET (32 bytes or more) anywhere that is not your own machine. */
 const DEMO_SECRET = 'syncline-todo-demo-secret-not-for-production';
 
 /**
  * How to start the todo server: the port of its one HTTP server (default 5173; 0 takes a free
- * one), the database (a `postgres://` URL, or a folder for PGlite; default `examples/todo/.data`),
+ * one), the database (a `postgres://` URL, or a folder for PGlite; default `examples/todo/.data/pglite`),
  * the HS256 secret of its tokens (default `JWT_SECRET`, else a fixed demo secret), and whether to
  * take a free port when `port` is taken (default false: fail).
  *
