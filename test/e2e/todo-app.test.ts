@@ -12,7 +12,8 @@ import { launchChromium, SHOWS_WITHIN, TodoPage } from './todo-page.js';
 // users' pages in headless Chromium, each in a browser context of its own (its own OPFS), each
 // reaching the sync server through a TCP proxy it can be cut off by.
 
-describe('the todo app in Chromium', () => {
+// Each test is a story of many steps, each allowed SHOWS_WITHIN on a loaded machine.
+describe('the todo app in Chromium', { timeout: 120_000 }, () => {
   let dataDir: string;
   let app: TodoServer;
   let browser: Browser;
@@ -55,18 +56,31 @@ describe('the todo app in Chromium', () => {
       ]);
 
     await bob.toggleTodo('Milk');
-    await bob.renameTodo('Bread', 'Rye bread');
+    await expect.poll(() => bob.openCount('Groceries'), SHOWS_WITHIN).toBe('1');
+    // Alice's todo arrives while bob is typing a new name: his field stays, and so does his text.
+    await bob.openTodoEditor('Bread');
+    await bob.fillEditor('Rye bread');
+    await alice.addTodo('Eggs');
+    await expect.poll(() => bob.openCount('Groceries'), SHOWS_WITHIN).toBe('2');
+    expect(await bob.editorValue()).toBe('Rye bread');
+    await bob.saveEditor();
     await bob.renameList('Groceries', 'Shopping');
-    await expect
-      .poll(() => alice.todos(), SHOWS_WITHIN)
-      .toEqual([
-        { title: 'Milk', done: true },
-        { title: 'Rye bread', done: false },
-      ]);
+    const shopping = [
+      { title: 'Milk', done: true },
+      { title: 'Rye bread', done: false },
+      { title: 'Eggs', done: false },
+    ];
+    await expect.poll(() => alice.todos(), SHOWS_WITHIN).toEqual(shopping);
+    await expect.poll(() => bob.todos(), SHOWS_WITHIN).toEqual(shopping);
     await expect.poll(() => alice.listNames(), SHOWS_WITHIN).toContain('Shopping');
 
     await alice.deleteTodo('Rye bread');
-    await expect.poll(() => bob.todos(), SHOWS_WITHIN).toEqual([{ title: 'Milk', done: true }]);
+    await expect
+      .poll(() => bob.todos(), SHOWS_WITHIN)
+      .toEqual([
+        { title: 'Milk', done: true },
+        { title: 'Eggs', done: false },
+      ]);
   });
 
   it('keeps working offline and sends its edits once back online', async () => {

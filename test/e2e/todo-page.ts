@@ -58,6 +58,8 @@ export class TodoPage {
     const { port } = new URL(appUrl);
     const proxy = await startTcpProxy(Number(port));
     const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
+    // A click or a fill that cannot happen fails with what it waited for, not with the test's timeout.
+    context.setDefaultTimeout(SHOWS_WITHIN.timeout);
     const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
@@ -136,9 +138,9 @@ export class TodoPage {
   }
 
   async renameList(name: string, to: string): Promise<void> {
-    await this.listItem(name).locator('.list-name').dblclick();
-    await this.page.fill('#lists .inline-edit', to);
-    await this.page.press('#lists .inline-edit', 'Enter');
+    await this.doubleClickOpens(this.listItem(name).locator('.list-name'), '#lists .inline-edit');
+    await this.fillEditor(to);
+    await this.saveEditor();
   }
 
   async addTodo(title: string): Promise<void> {
@@ -147,14 +149,45 @@ export class TodoPage {
     await this.todoItem(title).waitFor({ timeout: SHOWS_WITHIN.timeout });
   }
 
+  /** Ticks or unticks a todo, and waits until the page shows it. */
   async toggleTodo(title: string): Promise<void> {
-    await this.todoItem(title).locator('.todo-done').click();
+    const item = this.todoItem(title);
+    const wasDone = ((await item.getAttribute('class')) ?? '').split(' ').includes('done');
+    await item.locator('.todo-done').click();
+    await expect
+      .poll(async () => ((await item.getAttribute('class')) ?? '').split(' ').includes('done'), SHOWS_WITHIN)
+      .toBe(!wasDone);
   }
 
   async renameTodo(title: string, to: string): Promise<void> {
-    await this.todoItem(title).locator('.todo-title').dblclick();
-    await this.page.fill('#todos .inline-edit', to);
-    await this.page.press('#todos .inline-edit', 'Enter');
+    await this.openTodoEditor(title);
+    await this.fillEditor(to);
+    await this.saveEditor();
+  }
+
+  /** Double-clicks a todo's title, which opens its rename field. */
+  async openTodoEditor(title: string): Promise<void> {
+    await this.doubleClickOpens(this.todoItem(title).locator('.todo-title'), '#todos .inline-edit');
+  }
+
+  /** Types into the open rename field, without saving yet. */
+  async fillEditor(text: string): Promise<void> {
+    await this.page.fill('.inline-edit', text);
+  }
+
+  /** What the open rename field holds. */
+  editorValue(): Promise<string> {
+    return this.page.inputValue('.inline-edit');
+  }
+
+  /** Presses Enter in the open rename field, which saves it. */
+  async saveEditor(): Promise<void> {
+    await this.page.press('.inline-edit', 'Enter');
+  }
+
+  /** The count of open todos shown next to a list's name ('' when none). */
+  openCount(list: string): Promise<string | null> {
+    return this.listItem(list).locator('.open-count').textContent();
   }
 
   async deleteTodo(title: string): Promise<void> {
@@ -166,6 +199,23 @@ export class TodoPage {
     const answered = this.page.waitForResponse((r) => r.url().endsWith('/api/clear-completed'));
     await this.page.click('#clear-completed');
     expect((await answered).status()).toBe(200);
+  }
+
+  /**
+   * Double-clicks `target` until `opened` shows. A live query re-rendering the list between the
+   * two clicks of a double-click (a sync change arriving) swallows it, as it would a user's.
+   */
+  private async doubleClickOpens(target: Locator, opened: string): Promise<void> {
+    const deadline = Date.now() + SHOWS_WITHIN.timeout;
+    for (;;) {
+      await target.dblclick();
+      try {
+        await this.page.locator(opened).waitFor({ timeout: 1000 });
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+      }
+    }
   }
 
   private listItem(name: string): Locator {

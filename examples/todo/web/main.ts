@@ -96,7 +96,18 @@ function render(): void {
   renderTodos();
 }
 
+/**
+ * True while a rename field is open in `view`. Rendering replaces the view's children, which
+ * would pull the field away from under the user's fingers (and save half a name, on blur) each
+ * time a live query re-emits: a sync change arriving, the open count moving. So a view being
+ * edited is left as it is, and rendered again when the edit ends.
+ */
+function editingIn(view: HTMLElement): boolean {
+  return editing !== undefined && view.querySelector('.inline-edit') !== null;
+}
+
 function renderLists(): void {
+  if (editingIn(listsView)) return;
   listsView.replaceChildren(
     ...currentLists.map((list) => {
       const name =
@@ -138,6 +149,7 @@ function renderLists(): void {
 }
 
 function renderTodos(): void {
+  if (editingIn(todosView)) return;
   todosView.replaceChildren(
     ...currentTodos.map((todo) => {
       const title =
