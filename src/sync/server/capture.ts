@@ -1,6 +1,7 @@
 import type { Database } from '../../database/database.js';
 import { quoteIdentifier } from '../../dialect/quote-identifier.js';
-import { UsageError } from '../../errors.js';
+import { is } from '../../entity.js';
+import { DatabaseError, UsageError } from '../../errors.js';
 import { transactionRunner } from '../../migrations/sql-runner.js';
 import type { AnyColumn } from '../../schema/column.js';
 import type { AnyTable } from '../../schema/table.js';
@@ -300,7 +301,11 @@ function qualifyFunctionBody(statement: string, schema: string): string {
  *   const db = await openDatabase(appSchema, postgres({ connectionString }));
  *   await installCapture(db, appSchema.tableList);
  */
-export async function installCapture(db: Database, tables: readonly AnyTable[]): Promise<void> {
+export async function installCapture(
+  db: Database,
+  tables: readonly AnyTable[],
+  options: InstallCaptureOptions = {},
+): Promise<void> {
   if (db.dialect.name !== 'postgres') {
     throw new UsageError(
       'installCapture() works on PostgreSQL (or PGlite); SQLite clients capture into their outbox',
@@ -314,13 +319,55 @@ export async function installCapture(db: Database, tables: readonly AnyTable[]):
   // writers that hold a table and wait for the log: skip it when this very install is in place.
   const triggerCount = statements.filter((s) => s.startsWith('CREATE OR REPLACE TRIGGER')).length;
   if (await installed(db, mark, triggerCount)) return;
-  await db.transaction(async (tx) => {
-    const run = transactionRunner(tx);
-    await run('SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))', [ADVISORY_LOCK_CLASS]);
-    const [{ schema }] = (await run('SELECT current_schema() AS schema')) as [{ schema: string }];
-    for (const statement of statements) await run(qualifyFunctionBody(statement, schema));
-    await run(`COMMENT ON TABLE _syncline_changes IS ${literal(mark)}`);
-  });
+  const attempts = options.attempts ?? 20;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await db.transaction(async (tx) => {
+        const run = transactionRunner(tx);
+        await run('SELECT pg_advisory_xact_lock($1, hashtext(current_schema()))', [ADVISORY_LOCK_CLASS]);
+        // Each CREATE TRIGGER locks its table until commit, one table after the other. A writer
+        // that holds a later table and then writes an earlier one would deadlock with us, and
+        // PostgreSQL might pick the writer as the victim: waiting briefly and giving way (below)
+        // means an app's transaction is never aborted because a sync server started.
+        await run(`SET LOCAL lock_timeout = '${INSTALL_LOCK_TIMEOUT_MS}ms'`);
+        const [{ schema }] = (await run('SELECT current_schema() AS schema')) as [{ schema: string }];
+        for (const statement of statements) await run(qualifyFunctionBody(statement, schema));
+        await run(`COMMENT ON TABLE _syncline_changes IS ${literal(mark)}`);
+      });
+      return;
+    } catch (error) {
+      if (!isLockConflict(error)) throw error;
+      if (attempt >= attempts) {
+        throw new DatabaseError(
+          `installCapture(): the synced tables stayed locked by other transactions through ${attempts} attempts; ` +
+            'end long-running transactions on them (pg_stat_activity shows them) and start again',
+          (error as DatabaseError).code,
+          { cause: error },
+        );
+      }
+      // Give the writers we were in the way of time to finish: 50 ms doubling to 1.6 s, jittered.
+      const backoff = Math.min(1600, 50 * 2 ** (attempt - 1));
+      await new Promise((resolve) => setTimeout(resolve, backoff / 2 + Math.random() * (backoff / 2)));
+    }
+  }
+}
+
+/** How long the install waits for one table's lock before it gives way and tries again. */
+const INSTALL_LOCK_TIMEOUT_MS = 250;
+/**
+ * How hard `installCapture` tries: `attempts` (default 20, about 20 s of giving way to writers)
+ * before it fails with a DatabaseError naming the cause.
+ *
+ * @example
+ *   await installCapture(db, appSchema.tableList, { attempts: 5 });
+ */
+export interface InstallCaptureOptions {
+  readonly attempts?: number;
+}
+
+/** lock_timeout ran out (55P03), or PostgreSQL chose this transaction as a deadlock's victim (40P01). */
+function isLockConflict(error: unknown): boolean {
+  return is(error, DatabaseError) && (error.code === '55P03' || error.code === '40P01');
 }
 
 /** Two FNV-1a hashes of the install's statements: what the comment on the log records. */
