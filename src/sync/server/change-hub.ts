@@ -193,6 +193,14 @@ export class ChangeHub {
           `the change log has no changes after position ${cursor}, though the server is at ${target}`,
         );
       }
+      // Ticks have no gaps: a page that does not start right after the cursor means the changes in
+      // between were pruned meanwhile. Failing the connection makes the client reconnect, and the
+      // handshake then sends it a fresh snapshot instead.
+      if (inRange[0]!.tick !== cursor + 1n) {
+        throw new Error(
+          `the changes after position ${cursor} were pruned from the change log (it resumes at ${inRange[0]!.tick})`,
+        );
+      }
       const to = inRange[inRange.length - 1]!.tick;
       subscriber.deliver({ from: cursor, to, changes: inRange });
       cursor = to;

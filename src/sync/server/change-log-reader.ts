@@ -175,6 +175,59 @@ export class ChangeLogReader {
     return state ? BigInt(state.t as string) : 0n;
   }
 
+  /**
+   * The oldest cursor the log can still serve: every change after it is kept. A client whose
+   * cursor is older missed changes that `prune()` deleted, and needs a fresh snapshot.
+   *
+   * @example
+   *   if (cursor < (await reader.oldestCursor())) sendSnapshot();
+   */
+  async oldestCursor(): Promise<bigint> {
+    const [state] = await this.runner()(
+      `SELECT coalesce((SELECT min(tick) - 1 FROM _syncline_ticks), last_tick)::text AS t
+         FROM _syncline_reader_state WHERE id = 1`,
+    );
+    return state ? BigInt(state.t as string) : 0n;
+  }
+
+  /**
+   * Deletes the ticked changes committed before `before`, oldest first, in pages of `pageSize`
+   * (each its own short transaction, so writers and readers never wait long). Changes not ticked
+   * yet are kept whatever their age, and so are the stamps and tombstones conflicts are settled
+   * with. Ticks are in commit order while `changed_at` is when a transaction began, so the cut is
+   * the first tick whose change began at `before` or later: everything ticked before it goes.
+   * Returns how many changes were deleted and the oldest cursor still served.
+   *
+   * @example
+   *   await reader.prune(new Date(Date.now() - 7 * 24 * 3600_000)); // keep a week
+   */
+  async prune(before: Date, pageSize = 10_000): Promise<{ changes: number; oldestCursor: bigint }> {
+    const run = this.runner();
+    const [cut] = await run(
+      `SELECT coalesce(
+           (SELECT t.tick - 1 FROM _syncline_ticks t JOIN _syncline_changes c ON c.id = t.change_id
+             WHERE c.changed_at >= $1::timestamptz ORDER BY t.tick LIMIT 1),
+           (SELECT last_tick FROM _syncline_reader_state WHERE id = 1))::text AS through`,
+      [before.toISOString()],
+    );
+    const through = BigInt((cut?.through as string | null) ?? '0');
+    let changes = 0;
+    for (;;) {
+      const [{ n }] = (await run(
+        `WITH gone AS (
+           DELETE FROM _syncline_ticks WHERE tick IN (
+             SELECT tick FROM _syncline_ticks WHERE tick <= $1::bigint ORDER BY tick LIMIT $2::int)
+           RETURNING change_id),
+         deleted AS (DELETE FROM _syncline_changes WHERE id IN (SELECT change_id FROM gone) RETURNING 1)
+         SELECT count(*)::int AS n FROM deleted`,
+        [through.toString(), pageSize],
+      )) as [{ n: number }];
+      changes += n;
+      if (n < pageSize) break;
+    }
+    return { changes, oldestCursor: await this.oldestCursor() };
+  }
+
   /** Runs one statement on any connection of the database, outside a transaction. */
   private runner(): SqlRunner {
     return async (text, params = []) => {

@@ -116,7 +116,8 @@ export async function shakeHands(
 /**
  * Where a connection's change stream starts: the client's cursor when the log holds it, else the
  * position of a fresh snapshot of every shape, sent through `sink` (a first connection has no
- * cursor; a cursor ahead of the log means the server's database is not the one the client knew).
+ * cursor; a cursor ahead of the log means the server's database is not the one the client knew;
+ * one older than the kept log missed changes that were pruned).
  *
  * @example
  *   const cursor = await startingPosition(context, handshake, hello.cursor, sink);
@@ -128,14 +129,22 @@ export async function startingPosition(
   sink: SnapshotSink,
 ): Promise<bigint> {
   const last = await ctx.reader.lastTick();
-  if (cursor !== undefined && BigInt(cursor) <= last) return BigInt(cursor);
+  let reason = 'no cursor';
+  if (cursor !== undefined) {
+    const oldest = BigInt(cursor) <= last ? await ctx.reader.oldestCursor() : undefined;
+    if (oldest !== undefined && BigInt(cursor) >= oldest) return BigInt(cursor);
+    reason =
+      oldest === undefined
+        ? `cursor ${cursor} is ahead of the log (${last})`
+        : `cursor ${cursor} is older than the kept change log (from ${oldest})`;
+  }
   const { position, rows } = await readSnapshot(ctx.db, handshake.shapes, sink, ctx.snapshotChunkRows);
   ctx.log.info('snapshot.sent', `snapshot of ${handshake.shapes.length} shapes sent`, {
     clientId: handshake.clientId,
     userId: handshake.user.userId,
     rows,
     position,
-    reason: cursor === undefined ? 'no cursor' : `cursor ${cursor} is ahead of the log (${last})`,
+    reason,
   });
   return BigInt(position);
 }

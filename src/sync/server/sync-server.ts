@@ -26,7 +26,10 @@ import { ServerLog, type ServerLogOptions } from './server-log.js';
  * `maxBacklogChanges` (default 100,000: a live client that falls this many changes behind, as
  * with a bulk write of more rows than that, is dropped and catches up from the log, page by page,
  * when it reconnects) and `changeWindow` (default 10,000: how
- * many recent changes stay in memory, so a client only slightly behind catches up without a query).
+ * many recent changes stay in memory, so a client only slightly behind catches up without a query)
+ * and `changeRetentionMs` (default 7 days: changes older than that are pruned from the change log,
+ * checked at start and then every hour or every `changeRetentionMs`, whichever is shorter; a client
+ * whose cursor is older than what is kept gets a fresh snapshot when it connects).
  *
  * @example
  *   createSyncServer({ ..., limits: { maxConnections: 500, maxMessageBytes: 4 << 20 } });
@@ -37,6 +40,7 @@ export interface SyncServerLimits extends MessageLimits {
   readonly snapshotChunkRows: number;
   readonly maxBacklogChanges: number;
   readonly changeWindow: number;
+  readonly changeRetentionMs: number;
 }
 
 /**
@@ -80,6 +84,12 @@ export interface SyncServer<TSchema extends Schema = Schema> {
   /** Open connections, including those still in their handshake. */
   readonly connections: number;
   /**
+   * Deletes changes older than `olderThanMs` (default: `limits.changeRetentionMs`) from the change
+   * log now, as the server does on its own every hour; clients whose cursor is older then get a
+   * fresh snapshot when they connect. Returns how many changes went.
+   */
+  pruneChangeLog(options?: { olderThanMs?: number }): Promise<{ changes: number }>;
+  /**
    * Stops accepting connections, waits for pushes in flight (at most `timeoutMs`, default 5 s),
    * closes every connection with code 1001 and `reason` (default 'server shutting down'), stops
    * listening for changes and closes the database.
@@ -94,7 +104,11 @@ const DEFAULT_LIMITS: SyncServerLimits = {
   snapshotChunkRows: 2000,
   maxBacklogChanges: 100_000,
   changeWindow: 10_000,
+  changeRetentionMs: 7 * 24 * 3600_000,
 };
+
+/** How often the change log is pruned at most: once an hour. */
+const PRUNE_EVERY_MS = 3600_000;
 
 function checkLimits(limits: Partial<SyncServerLimits> | undefined): SyncServerLimits {
   const all = { ...DEFAULT_LIMITS, ...limits };
@@ -184,6 +198,17 @@ export async function createSyncServer<TSchema extends Schema>(
   const log = new ServerLog(options.log);
   const rules = new RuleSet(schema, options.rules);
 
+  const pruneChangeLog = async (olderThanMs: number): Promise<{ changes: number }> => {
+    const { changes, oldestCursor } = await reader.prune(new Date(Date.now() - olderThanMs));
+    if (changes > 0) {
+      log.info('log.pruned', `pruned ${changes} changes from the change log`, {
+        changes,
+        oldestCursor: String(oldestCursor),
+      });
+    }
+    return { changes };
+  };
+
   const db = await openDatabase(schema, database);
   rules.bindDatabase(db);
   const clock = new HybridLogicalClock('server');
@@ -214,6 +239,21 @@ export async function createSyncServer<TSchema extends Schema>(
       'no rules given: every authenticated user may read and write every synced table; pass rules to createSyncServer() to restrict them',
     );
   }
+
+  // Pruning runs in the background, one at a time, now and then every hour (or sooner).
+  let pruningNow: Promise<unknown> | undefined;
+  const pruneInBackground = () => {
+    pruningNow ??= pruneChangeLog(limits.changeRetentionMs)
+      .catch((error: Error) =>
+        log.error('log.prune_failed', `pruning the change log failed: ${error.message}`, { error }),
+      )
+      .finally(() => {
+        pruningNow = undefined;
+      });
+  };
+  pruneInBackground();
+  const pruning = setInterval(pruneInBackground, Math.min(PRUNE_EVERY_MS, limits.changeRetentionMs));
+  pruning.unref?.();
 
   const connections = new Set<SyncConnection>();
   const pushes = new Set<Promise<unknown>>();
@@ -285,6 +325,8 @@ export async function createSyncServer<TSchema extends Schema>(
   };
 
   const shutdown = async (reason: string, timeoutMs: number): Promise<void> => {
+    clearInterval(pruning);
+    await pruningNow;
     const stopped = http ? new Promise<void>((resolve) => http!.close(() => resolve())) : Promise.resolve();
     await waitAtMost(Promise.allSettled([...pushes]), timeoutMs);
     const open = [...connections];
@@ -333,6 +375,16 @@ export async function createSyncServer<TSchema extends Schema>(
     },
     get connections() {
       return connections.size + pending;
+    },
+    pruneChangeLog(pruneOptions = {}) {
+      if (closing) return Promise.reject(new UsageError('the sync server is closed'));
+      const olderThanMs = pruneOptions.olderThanMs ?? limits.changeRetentionMs;
+      if (!Number.isFinite(olderThanMs) || olderThanMs < 0) {
+        return Promise.reject(
+          new UsageError(`pruneChangeLog(): olderThanMs must be 0 or more, got ${String(olderThanMs)}`),
+        );
+      }
+      return pruneChangeLog(olderThanMs);
     },
     close(closeOptions = {}) {
       if (!closing) {
