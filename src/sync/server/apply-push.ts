@@ -27,9 +27,10 @@ export interface PushContext {
   readonly rules: RuleSet;
   readonly clock: HybridLogicalClock;
   /**
-   * Called once the push's batches are committed, before the rows of changes that lost are read
-   * for the ack: the server streams its pending changes here, so that whatever the ack carries is
-   * at least as new as every change sent before it, and every change sent after it is newer.
+   * Called once the push's batches are settled, before the server's rows the ack carries (of
+   * rejected batches, and where changes lost) are read: the server streams every change committed
+   * so far here and holds the ack's place behind them, so that the rows are at least as new as
+   * every change sent before the ack, and every change sent after it is applied on top of them.
    */
   readonly beforeAck?: () => Promise<unknown>;
 }
@@ -174,15 +175,21 @@ function retryable(error: unknown): boolean {
   return is(error, DatabaseError) && (error.code === '40P01' || error.code === '40001');
 }
 
-async function rejected(
-  ctx: PushContext,
-  tx: Transaction,
-  batch: BatchJson,
-  decoded: DecodedBatch,
-  reason: string,
-): Promise<AckResult> {
-  const rows = await readRestored(tx, decoded.touched, ctx.rules, ctx.user);
-  return { mutationId: batch.mutationId, status: 'rejected', reason, rows };
+/**
+ * A batch's outcome, and the rows whose server version the ack carries with it (read once every
+ * batch of the push is settled, see `applyPush`): all it touched when rejected, those where its
+ * changes lost when applied.
+ */
+interface Settled {
+  readonly result: AckResult;
+  readonly rows: readonly RowRef[] | undefined;
+}
+
+function rejected(batch: BatchJson, decoded: DecodedBatch, reason: string): Settled {
+  return {
+    result: { mutationId: batch.mutationId, status: 'rejected', reason, rows: [] },
+    rows: decoded.touched,
+  };
 }
 
 /** Records a rejection (after the batch's own transaction rolled back) and answers it. */
@@ -192,14 +199,14 @@ async function reject(
   decoded: DecodedBatch,
   reason: string,
   firstOfPush: number,
-): Promise<AckResult> {
+): Promise<Settled> {
   return ctx.db.transaction(async (tx) => {
     const last = await lockClient(ctx, tx, firstOfPush, batch);
     if (batch.mutationId <= last) {
       // Another connection of this client settled the batch meanwhile: its outcome stands.
       const earlier = await rejectionOf(tx, ctx.clientId, batch.mutationId);
-      if (earlier === undefined) return { mutationId: batch.mutationId, status: 'applied' };
-      return rejected(ctx, tx, batch, decoded, earlier);
+      if (earlier !== undefined) return rejected(batch, decoded, earlier);
+      return { result: { mutationId: batch.mutationId, status: 'applied' }, rows: decoded.touched };
     }
     await run(
       tx,
@@ -208,34 +215,26 @@ async function reject(
        UPDATE _syncline_clients SET last_mutation_id = $2::bigint WHERE client_id = $1`,
       [ctx.clientId, batch.mutationId, reason],
     );
-    return rejected(ctx, tx, batch, decoded, reason);
+    return rejected(batch, decoded, reason);
   });
 }
 
-async function applyBatch(
-  ctx: PushContext,
-  batch: BatchJson,
-  firstOfPush: number,
-  lostRows: Map<number, RowRef[]>,
-): Promise<AckResult> {
+async function applyBatch(ctx: PushContext, batch: BatchJson, firstOfPush: number): Promise<Settled> {
   const decoded = decodeBatch(ctx.schema, ctx.rules, batch);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await ctx.db.transaction(async (tx): Promise<AckResult> => {
+      return await ctx.db.transaction(async (tx): Promise<Settled> => {
+        const applied: AckResult = { mutationId: batch.mutationId, status: 'applied' };
         const last = await lockClient(ctx, tx, firstOfPush, batch);
         if (batch.mutationId <= last) {
           // Sent again (its ack was lost): answered as it was the first time, nothing written.
           const earlier = await rejectionOf(tx, ctx.clientId, batch.mutationId);
-          if (earlier === undefined) {
-            // The first ack may have carried rows that lost: send the server's rows again.
-            if (decoded.touched.length > 0) lostRows.set(batch.mutationId, decoded.touched);
-            return { mutationId: batch.mutationId, status: 'applied' };
-          }
-          return rejected(ctx, tx, batch, decoded, earlier);
+          if (earlier !== undefined) return rejected(batch, decoded, earlier);
+          // The first ack may have carried rows that lost: send the server's rows again.
+          return { result: applied, rows: decoded.touched.length > 0 ? decoded.touched : undefined };
         }
         const lost = await writeBatch(ctx, tx, batch, decoded);
-        if (lost.length > 0) lostRows.set(batch.mutationId, lost);
-        return { mutationId: batch.mutationId, status: 'applied' };
+        return { result: applied, rows: lost.length > 0 ? lost : undefined };
       });
     } catch (error) {
       if (retryable(error) && attempt < MAX_ATTEMPTS) continue;
@@ -255,7 +254,8 @@ async function applyBatch(
  * the capture trigger. A batch that names an unknown table or column, carries a bad value or a
  * stamp too far ahead, is refused by a write rule, or breaks a constraint is rolled back whole,
  * recorded, and answered `rejected` with the reason and the server's version of every row it
- * touched (null where the row is missing or not readable by this user). Errors of the server
+ * touched (null where the row is missing or not readable by this user). The rows an ack carries
+ * are read after every batch is settled and `beforeAck` has run. Errors of the server
  * itself (a lost connection) are thrown, and the batch is left to be pushed again.
  *
  * @example
@@ -268,20 +268,22 @@ export async function applyPush(ctx: PushContext, batches: readonly BatchJson[])
       'applyPush() runs on the PostgreSQL (or PGlite) server database, after installCapture()',
     );
   }
-  const results: AckResult[] = [];
+  const settled: Settled[] = [];
   const firstOfPush = batches[0]?.mutationId ?? 0;
-  const lostRows = new Map<number, RowRef[]>();
-  for (const batch of batches) results.push(await applyBatch(ctx, batch, firstOfPush, lostRows));
-  if (lostRows.size === 0) return results;
-  // Changes that lost reach nobody as changes: the client that made them gets the rows back with
-  // the ack, read after every change committed so far has been streamed (see beforeAck).
+  for (const batch of batches) settled.push(await applyBatch(ctx, batch, firstOfPush));
+  if (settled.every((s) => s.rows === undefined)) return settled.map((s) => s.result);
+  // A rejected batch and changes that lost reach nobody as changes: the client that made them
+  // gets the server's rows with the ack. They are read only now, after every change committed so
+  // far has been streamed and the ack's place held behind them (beforeAck): read any earlier (in
+  // the batch's transaction), they could be older than a change that goes out before the ack,
+  // and the client would put the older rows back over it.
   await ctx.beforeAck?.();
   return Promise.all(
-    results.map(async (result) => {
-      const lost = lostRows.get(result.mutationId);
-      if (!lost || result.status !== 'applied') return result;
-      return { ...result, rows: await readRestored(ctx.db, lost, ctx.rules, ctx.user) };
-    }),
+    settled.map(async ({ result, rows }) =>
+      rows === undefined
+        ? result
+        : { ...result, rows: await readRestored(ctx.db, rows, ctx.rules, ctx.user) },
+    ),
   );
 }
 

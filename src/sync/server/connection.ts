@@ -303,6 +303,22 @@ export class SyncConnection implements HubSubscriber {
     if (this.socket.bufferedAmount > DRAINED_BYTES) await this.lastSend;
   }
 
+  /**
+   * Holds a place in the send queue for a message made later: whatever is queued meanwhile goes
+   * out after it. Call the returned function once, with the message or undefined (send nothing).
+   */
+  private reserve(): (message: ServerMessage | undefined) => void {
+    let fill!: (message: ServerMessage | undefined) => void;
+    const filled = new Promise<ServerMessage | undefined>((resolve) => {
+      fill = resolve;
+    });
+    this.enqueue(async () => {
+      const message = await filled;
+      if (message) await this.send(message);
+    });
+    return fill;
+  }
+
   private enqueue(task: () => Promise<void> | void): void {
     this.outgoing = this.outgoing.then(async () => {
       if (this.state === 'closed') return;
@@ -325,9 +341,10 @@ export class SyncConnection implements HubSubscriber {
     const { ctx } = this;
     const session = this.session!;
     let results: Awaited<ReturnType<typeof applyPush>>;
-    // Set when the rows of lost changes were read after a hub read: reading the hub again before
-    // the ack could send changes newer than those rows ahead of them.
-    let streamed = false;
+    // Set when the ack carries server rows: its place in the queue, held right after a hub read
+    // and before the rows are read, so changes newer than the rows go out after it.
+    let slot: ((message: ServerMessage | undefined) => void) | undefined;
+    let live = true;
     try {
       results = await applyPush(
         {
@@ -337,14 +354,15 @@ export class SyncConnection implements HubSubscriber {
           user: session.user,
           rules: ctx.rules,
           clock: ctx.clock,
-          beforeAck: () => {
-            streamed = true;
-            return this.readHub();
+          beforeAck: async () => {
+            live = await this.readHub();
+            if (live) slot = this.reserve();
           },
         },
         push.batches,
       );
     } catch (error) {
+      slot?.(undefined);
       if (is(error, SyncMessageError)) return this.sendError(error.code, error.message);
       // Pushing as a client id that another user holds: no retry can succeed.
       if (is(error, AuthError)) return this.fatal('forbidden', error.message, SYNC_CLOSE_CODES.forbidden);
@@ -363,8 +381,10 @@ export class SyncConnection implements HubSubscriber {
         });
       }
     }
-    if (!streamed && !(await this.readHub())) return;
-    this.enqueue(() => this.send({ type: 'ack', v: PROTOCOL_VERSION, results }));
+    const ack: ServerMessage = { type: 'ack', v: PROTOCOL_VERSION, results };
+    if (slot) slot(ack);
+    else if (live && (await this.readHub())) this.enqueue(() => this.send(ack));
+    else return;
     // Shutdown waits for this push: until the ack is on the socket, ahead of the close frame.
     await this.outgoing;
   }
