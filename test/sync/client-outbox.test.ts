@@ -7,7 +7,7 @@ import {
   type PushMessage,
   parseClientMessage,
 } from '../../src/sync/protocol/messages.js';
-import { lists, openReplica, outbox, todos } from './client-helpers.js';
+import { lists, openReplica, outbox, raw, todos } from './client-helpers.js';
 
 /**
  * The outbox between capture and push: stamping gives each local transaction a mutation id and
@@ -70,6 +70,48 @@ describe('client outbox', () => {
     await db.update(lists).set({ name: 'B' }).where(eq(lists.id, listId));
     expect(await again.stamp()).toEqual([2]);
     expect((await outbox(db))[1].hlc! > before).toBe(true);
+  });
+
+  it('stores the next mutation id and the last stamp with the rows it stamps', async () => {
+    ({ db, replica } = await openReplica());
+    await db.insert(lists).values({ id: listId, name: 'A', ownerId: 'u1' });
+    await replica.stamp();
+    const state = new Map(
+      (await raw(db, 'SELECT key, value FROM _syncline_state')).map((r) => [r.key, r.value] as const),
+    );
+    expect(state.get('next_mutation_id')).toBe('2');
+    expect(state.get('last_hlc')).toBe((await outbox(db))[0].hlc);
+  });
+
+  it('stamps rows a crash left unstamped on the next pass, after a restart', async () => {
+    ({ db, replica } = await openReplica());
+    await db.insert(lists).values({ id: listId, name: 'A', ownerId: 'u1' });
+    await replica.stamp();
+    // Two commits whose passes never ran (the app stopped after each commit).
+    await db.insert(todos).values({ listId, title: 'one' });
+    await db.insert(todos).values({ listId, title: 'two' });
+    const again = new LocalReplica(db);
+    await again.open();
+    expect(await again.stamp()).toEqual([2]);
+    const rows = await outbox(db);
+    expect(rows.map((r) => r.mutation_id)).toEqual([1, 2, 2]);
+    expect(new Set(rows.slice(1).map((r) => r.hlc)).size).toBe(1);
+    expect(rows[1].hlc! > rows[0].hlc!).toBe(true);
+  });
+
+  it('stamps new rows after acknowledged ones emptied the outbox and seqs start over', async () => {
+    ({ db, replica } = await openReplica());
+    await db.insert(lists).values({ id: listId, name: 'A', ownerId: 'u1' });
+    await db.insert(todos).values({ listId, title: 'one' });
+    expect(await replica.stamp()).toEqual([1]);
+    const [, last] = await outbox(db);
+    await raw(db, 'DELETE FROM _syncline_outbox WHERE mutation_id = 1');
+    await db.insert(todos).values({ listId, title: 'two' });
+    expect(await replica.stamp()).toEqual([2]);
+    const rows = await outbox(db);
+    // A table without AUTOINCREMENT gives the new row seq 1 again: below every seq stamped before.
+    expect(rows[0].seq).toBeLessThanOrEqual(last.seq);
+    expect(rows.map((r) => r.mutation_id)).toEqual([2]);
   });
 
   it('moves the next mutation id past the last one the server applied', async () => {

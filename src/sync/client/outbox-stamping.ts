@@ -1,5 +1,5 @@
 import type { ClientClock } from './client-clock.js';
-import { STATE_KEYS, writeState } from './client-state.js';
+import { STATE_KEYS, writeStates } from './client-state.js';
 import type { Run } from './client-transaction.js';
 
 /**
@@ -13,17 +13,23 @@ export interface StampResult {
 }
 
 /**
- * The first seq after every stamped row: the unstamped rows are the tail of the outbox (a new row
- * gets the largest seq plus one, and only stamped rows are deleted), so reading backwards from the
- * end stops at the first stamped row, whatever the outbox's length.
+ * Everything a pass reads, in one statement: how many rows are unstamped, their first and last
+ * seq and latest wall time, and the next mutation id. The unstamped rows are the tail of the
+ * outbox (a new row gets the largest seq plus one, and only stamped rows are deleted), so the
+ * subquery reads backwards from the end to the first stamped row, whatever the outbox's length.
+ * Nothing is kept in memory between passes: a restart, a crash between a commit and its pass, or
+ * another writer of the next mutation id (a re-cut, a welcome) cannot leave a stale copy.
  */
-async function firstUnstampedSeq(run: Run): Promise<number> {
-  const { rows } = await run(
-    'SELECT seq FROM _syncline_outbox WHERE mutation_id IS NOT NULL ORDER BY seq DESC LIMIT 1',
-    [],
-    { arrayMode: true },
-  );
-  return rows.length === 0 ? 0 : Number((rows[0] as unknown[])[0]) + 1;
+const PENDING_SQL = `SELECT count(*), min(seq), max(seq), max(wall_ms),
+    (SELECT value FROM _syncline_state WHERE key = '${STATE_KEYS.nextMutationId}')
+  FROM _syncline_outbox
+  WHERE seq > coalesce((SELECT seq FROM _syncline_outbox WHERE mutation_id IS NOT NULL ORDER BY seq DESC LIMIT 1), 0)`;
+
+const STAMP_SQL = 'UPDATE _syncline_outbox SET mutation_id = ?, hlc = ? WHERE seq >= ? AND seq <= ?';
+
+/** `run`'s result without a microtask when the driver answered synchronously (better-sqlite3). */
+function rowsOf(result: ReturnType<Run>): unknown[] | Promise<unknown[]> {
+  return result instanceof Promise ? result.then((r) => r.rows) : result.rows;
 }
 
 /**
@@ -33,24 +39,36 @@ async function firstUnstampedSeq(run: Run): Promise<number> {
  * time. A batch of more than `maxChanges` rows (the server's `maxChangesPerBatch`) is split over
  * several mutation ids, each with its own, increasing stamp: the server applies each part whole,
  * but no longer the whole local transaction at once. The next mutation id and the last stamp are
- * stored in `_syncline_state` with the rows.
+ * stored in `_syncline_state` with the rows. A pass runs after every local commit, so it costs
+ * three statements (one read, one update of the rows, one write of both state keys) and reads no
+ * row into JavaScript unless the batch has to be split.
  *
  * @example
  *   await clientTransaction(db, false, (run) => stampOutbox(run, clock, 10_000));
  */
 export async function stampOutbox(run: Run, clock: ClientClock, maxChanges: number): Promise<StampResult> {
-  const from = await firstUnstampedSeq(run);
-  const { rows } = await run(
-    'SELECT seq, wall_ms FROM _syncline_outbox WHERE seq >= ? ORDER BY seq',
-    [from],
-    {
-      arrayMode: true,
-    },
-  );
-  if (rows.length === 0) return { mutationIds: [] };
-  const next = await readNextMutationId(run);
-  const mutationIds = await assignBatches(run, clock, rows as [number, number][], next, maxChanges);
-  await storeStampState(run, clock, next + mutationIds.length);
+  const pending = rowsOf(run(PENDING_SQL, [], { arrayMode: true }));
+  const [count, first, last, wall, stored] = ((pending instanceof Promise ? await pending : pending)[0] ??
+    []) as [number, number, number, number, string | null];
+  if (!count) return { mutationIds: [] };
+  const next = stored === null || stored === undefined ? 1 : Number(stored);
+  let mutationIds: number[];
+  if (count <= maxChanges) {
+    const stamped = run(STAMP_SQL, [next, clock.stampAt(Number(wall)), first, last]);
+    if (stamped instanceof Promise) await stamped;
+    mutationIds = [next];
+  } else {
+    const { rows } = await run(
+      'SELECT seq, wall_ms FROM _syncline_outbox WHERE seq >= ? ORDER BY seq',
+      [first],
+      {
+        arrayMode: true,
+      },
+    );
+    mutationIds = await assignBatches(run, clock, rows as [number, number][], next, maxChanges);
+  }
+  const stored2 = storeStampState(run, clock, next + mutationIds.length);
+  if (stored2 instanceof Promise) await stored2;
   return { mutationIds };
 }
 
@@ -76,12 +94,7 @@ export async function assignBatches(
     let wall = 0;
     for (const [, wallMs] of part) wall = Math.max(wall, Number(wallMs));
     const id = nextMutationId + ids.length;
-    await run('UPDATE _syncline_outbox SET mutation_id = ?, hlc = ? WHERE seq >= ? AND seq <= ?', [
-      id,
-      clock.stampAt(wall),
-      part[0][0],
-      part[part.length - 1][0],
-    ]);
+    await run(STAMP_SQL, [id, clock.stampAt(wall), part[0][0], part[part.length - 1][0]]);
     ids.push(id);
   }
   return ids;
@@ -89,15 +102,22 @@ export async function assignBatches(
 
 /**
  * Stores what a pass that gave out mutation ids leaves behind: the next mutation id and the last
- * stamp, in the same transaction as the rows.
+ * stamp, in one statement, in the same transaction as the rows.
  *
  * @example
  *   await storeStampState(run, clock, ids[ids.length - 1] + 1);
  */
-export async function storeStampState(run: Run, clock: ClientClock, nextMutationId: number): Promise<void> {
-  await writeState(run, STATE_KEYS.nextMutationId, nextMutationId);
+export function storeStampState(run: Run, clock: ClientClock, nextMutationId: number): ReturnType<Run> {
   const last = clock.last;
-  if (last !== undefined) await writeState(run, STATE_KEYS.lastHlc, last);
+  return writeStates(
+    run,
+    last === undefined
+      ? [[STATE_KEYS.nextMutationId, nextMutationId]]
+      : [
+          [STATE_KEYS.nextMutationId, nextMutationId],
+          [STATE_KEYS.lastHlc, last],
+        ],
+  );
 }
 
 /**
