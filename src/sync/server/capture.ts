@@ -209,29 +209,48 @@ function statementCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boole
   const image =
     decimals.length === 0 ? 'to_jsonb(n)' : `to_jsonb(n) || jsonb_build_object(${pairs(decimals)})`;
   const wholeRow = JSON.stringify(Object.fromEntries(table.$columnList.map((c) => [c.name, '@'])));
-  const log = (op: 'I' | 'D', source: string) =>
+  // Who wrote, as the trigger body names it; dynamic SQL (TRUNCATE, below) passes it as parameters.
+  const WRITER = { stamp: 'stamp', origin: 'origin', mutation: 'mutation' };
+  const log = (op: 'I' | 'D', source: string, w = WRITER) =>
     `INSERT INTO _syncline_changes (table_name, op, pk, "row", hlc, origin, mutation_id)
-       SELECT ${literal(table.$name)}, '${op}', ${key}, ${image}, stamp, origin, mutation FROM ${source} AS n;`;
+       SELECT ${literal(table.$name)}, '${op}', ${key}, ${image}, ${w.stamp}, ${w.origin}, ${w.mutation} FROM ${source} AS n`;
+  const tombstones = (source: string, w = WRITER) =>
+    `INSERT INTO _syncline_stamps AS s (table_name, pk, deleted)
+           SELECT ${literal(table.$name)}, ${key}, ${w.stamp} FROM ${source} AS n
+           ON CONFLICT (table_name, pk) DO UPDATE SET deleted = excluded.deleted`;
+  // TRUNCATE has no transition table: its BEFORE trigger reads the rows about to go from the
+  // table itself. Dynamic SQL names the table and the log through the trigger's schema (the log
+  // lives beside the tables, and the session's search_path may lack it).
+  const ROWS = '\u0000rows\u0000';
+  const fromTable = (statement: (source: string, w: typeof WRITER) => string) => {
+    const text = statement(ROWS, { stamp: '$1', origin: '$2', mutation: '$3' })
+      .replaceAll('%', '%%')
+      .replace(ROWS, '%1$I.%2$I')
+      .replace(/\b_syncline_(changes|stamps)\b/g, '%1$I._syncline_$1');
+    return `EXECUTE format(${literal(text)}, TG_TABLE_SCHEMA, TG_TABLE_NAME) USING stamp, origin, mutation;`;
+  };
   const body = `
    DECLARE
      ${WRITER_VARIABLES}
    BEGIN
      ${WRITER_SETUP}
      IF TG_OP = 'INSERT' THEN
-       ${log('I', 'new_rows')}
+       ${log('I', 'new_rows')};
        IF direct THEN
          INSERT INTO _syncline_stamps AS s (table_name, pk, cols, created, deleted)
            SELECT ${literal(table.$name)}, ${key}, replace(${literal(wholeRow)}, '"@"', '"' || stamp || '"')::jsonb, stamp, NULL
              FROM new_rows AS n
            ON CONFLICT (table_name, pk) DO UPDATE SET cols = excluded.cols, created = excluded.created, deleted = NULL;
        END IF;
-     ELSE
-       ${log('D', 'old_rows')}
+     ELSIF TG_OP = 'DELETE' THEN
+       ${log('D', 'old_rows')};
        IF direct THEN
-         INSERT INTO _syncline_stamps AS s (table_name, pk, deleted)
-           SELECT ${literal(table.$name)}, ${key}, stamp FROM old_rows AS n
-           ON CONFLICT (table_name, pk) DO UPDATE SET deleted = excluded.deleted;
+         ${tombstones('old_rows')};
        END IF;
+     ELSE
+       -- TRUNCATE: every row goes, as if deleted; a push never truncates, so this is a direct write.
+       ${fromTable((source, w) => log('D', source, w))}
+       ${fromTable(tombstones)}
      END IF;
      RETURN NULL;
    END
@@ -264,7 +283,9 @@ function triggerDdl(db: Database, table: AnyTable): string[] {
        REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
     `CREATE OR REPLACE TRIGGER _syncline_capture AFTER UPDATE ON ${name}
        FOR EACH ROW EXECUTE FUNCTION _syncline_capture_row(${rowArgs.map(literal).join(', ')})`,
-    `CREATE OR REPLACE TRIGGER _syncline_notify AFTER INSERT OR UPDATE OR DELETE ON ${name}
+    `CREATE OR REPLACE TRIGGER _syncline_capture_truncate BEFORE TRUNCATE ON ${name}
+       FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
+    `CREATE OR REPLACE TRIGGER _syncline_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${name}
        FOR EACH STATEMENT EXECUTE FUNCTION _syncline_notify_changes()`,
   ];
 }
