@@ -102,18 +102,32 @@ export class ChangeHub {
   private async runRead(): Promise<void> {
     try {
       if (this.closed) return;
-      const batch = await this.reader.readNew();
+      // Only the first page comes with the ticking: a big transaction's changes are then read
+      // page by page while the first pages are already on their way to clients.
+      const batch = await this.reader.readNew(this.pageSize);
       if (this.closed) return;
       // Another instance may have ticked changes since our last read: those come first.
       const before = batch.from > this.position ? await this.readRange(this.position, batch.from) : [];
       if (this.closed || batch.to <= this.position) return;
       const changes = before.length > 0 ? [...before, ...batch.changes] : batch.changes;
       const from = this.position;
-      this.publishInPages(
-        from,
-        batch.to,
-        changes.filter((c) => c.tick > from),
-      );
+      const complete = BigInt(batch.changes.length) === batch.to - batch.from;
+      const read = changes.filter((c) => c.tick > from);
+      if (complete || read.length > 0) {
+        this.publishInPages(from, complete ? batch.to : read[read.length - 1]!.tick, read);
+      }
+      for (let cursor = this.position; cursor < batch.to; ) {
+        const page = (await this.reader.readFrom(cursor, this.pageSize)).filter((c) => c.tick <= batch.to);
+        if (this.closed) return;
+        if (page.length === 0 || page[0]!.tick !== cursor + 1n) {
+          throw new Error(
+            `the change log has no change ${cursor + 1n}, though it was ticked up to ${batch.to}`,
+          );
+        }
+        const end = page[page.length - 1]!.tick;
+        this.publish({ from: cursor, to: end, changes: page });
+        cursor = end;
+      }
     } catch (error) {
       if (this.closed) return;
       this.log.error('hub.read_failed', `reading the change log failed: ${(error as Error).message}`, {

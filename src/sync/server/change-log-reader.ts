@@ -33,7 +33,8 @@ export interface CapturedChange {
 }
 
 /**
- * What one `readNew()` numbered: the ticks after `from` up to and including `to`, in order.
+ * What one `readNew()` numbered: the ticks after `from` up to and including `to`, in order
+ * (`changes` holds them all, or the first ones when `readNew` was given a limit).
  *
  * @example
  *   const { from, to, changes } = await reader.readNew(); // changes.length === Number(to - from)
@@ -99,14 +100,15 @@ export class ChangeLogReader {
 
   /**
    * Ticks every change committed since the last read (by any instance) and returns them. Waits
-   * while another reader is assigning. Returns every new change at once: after a long pause call
-   * it, then page with `readFrom()` if the batch may be large.
+   * while another reader is assigning. With `limit`, returns only the first `limit` of them (the
+   * batch's `to` still says how far the ticks go): the rest are read with `readFrom()`, page by
+   * page, so a huge transaction is not held in memory at once.
    *
    * @example
-   *   const batch = await reader.readNew();
-   *   if (batch.to > batch.from) broadcast(batch.changes);
+   *   const batch = await reader.readNew(1000);
+   *   if (batch.to > batch.from) broadcast(batch.changes); // then readFrom(last tick) until batch.to
    */
-  async readNew(): Promise<TickedBatch> {
+  async readNew(limit?: number): Promise<TickedBatch> {
     return this.db.transaction(async (tx) => {
       const run = transactionRunner(tx);
       await run(`SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || '/ticks'))`, [
@@ -142,7 +144,8 @@ export class ChangeLogReader {
         'UPDATE _syncline_reader_state SET last_tick = $1::bigint, snapshot = $2::pg_snapshot WHERE id = 1',
         [to.toString(), current],
       );
-      const changes = to > from ? await ticksAfter(run, from, to - from) : [];
+      const count = limit === undefined || BigInt(limit) > to - from ? to - from : BigInt(limit);
+      const changes = count > 0n ? await ticksAfter(run, from, count) : [];
       return { from, to, changes };
     });
   }
