@@ -1,5 +1,7 @@
 import type { Database } from '../../database/database.js';
 import type { DriverResult } from '../../database/driver.js';
+import { is } from '../../entity.js';
+import { ConstraintError } from '../../errors.js';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -19,13 +21,29 @@ export type Run = (
 ) => MaybePromise<DriverResult>;
 
 /**
+ * How a remote transaction treats foreign keys. `'off'` (the default) switches enforcement off
+ * around it. `'try-on'` first runs it with enforcement as the app has it, and only when that
+ * breaks a foreign key rolls back and runs `fn` again with enforcement off: switching
+ * `PRAGMA foreign_keys` makes SQLite expire every prepared statement of the connection (the app's
+ * live queries included), which costs more than the rest of a small apply, while most changes
+ * (rows whose parents are there) break nothing. `fn` must then be safe to run twice.
+ *
+ * @example
+ *   await clientTransaction(db, true, apply, { foreignKeys: 'try-on' });
+ */
+export interface ClientTransactionOptions {
+  readonly foreignKeys?: 'off' | 'try-on';
+}
+
+/**
  * Runs `fn` in one SQLite transaction on a connection of its own, straight on the Database's
  * driver. With `remote` set it is a transaction that applies what came from the server: capture is
  * switched off first (`_syncline_capture`) and on again before the commit, so nothing echoes into
- * the outbox, and foreign keys are not enforced while it runs, because rows arrive in server
- * order filtered by shapes, which may hold a child without its parent (PowerSync does the same).
- * `PRAGMA foreign_keys` cannot change inside a transaction, so it is switched around it, on the
- * connection this transaction holds, so no other statement runs meanwhile.
+ * the outbox, and foreign keys are not enforced while it runs (see `ClientTransactionOptions`),
+ * because rows arrive in server order filtered by shapes, which may hold a child without its
+ * parent (PowerSync does the same). `PRAGMA foreign_keys` cannot change inside a transaction, so
+ * it is switched around it, on the connection this transaction holds, so no other statement runs
+ * meanwhile.
  *
  * @example
  *   await clientTransaction(db, true, async (run) => {
@@ -36,6 +54,7 @@ export async function clientTransaction<R>(
   db: Database,
   remote: boolean,
   fn: (run: Run) => MaybePromise<R>,
+  options: ClientTransactionOptions = {},
 ): Promise<R> {
   const session = await db.driver.acquire();
   const dialect = db.dialect;
@@ -58,19 +77,19 @@ export async function clientTransaction<R>(
     }
   };
   let broken = false;
-  let foreignKeysWereOn = false;
-  try {
-    if (remote) {
-      const { rows } = await run('PRAGMA foreign_keys', [], { arrayMode: true });
-      foreignKeysWereOn = Number((rows[0] as unknown[] | undefined)?.[0]) === 1;
-      if (foreignKeysWereOn) await run('PRAGMA foreign_keys = OFF');
-    }
-    await run(dialect.beginTransaction);
+  let switchedOff = false;
+  const attempt = async (): Promise<R> => {
+    // Awaited only when the driver returns promises: a synchronous driver runs the whole
+    // transaction without a microtask (the stamping pass runs one after every local commit).
+    const begun = run(dialect.beginTransaction);
+    if (begun instanceof Promise) await begun;
     try {
       if (remote) await run('UPDATE _syncline_capture SET enabled = 0');
-      const result = await fn(run);
+      const done = fn(run);
+      const result = done instanceof Promise ? await done : done;
       if (remote) await run('UPDATE _syncline_capture SET enabled = 1');
-      await run('COMMIT');
+      const committed = run('COMMIT');
+      if (committed instanceof Promise) await committed;
       return result;
     } catch (error) {
       try {
@@ -80,8 +99,24 @@ export async function clientTransaction<R>(
       }
       throw error;
     }
+  };
+  try {
+    if (!remote) return await attempt();
+    const { rows } = await run('PRAGMA foreign_keys', [], { arrayMode: true });
+    if (Number((rows[0] as unknown[] | undefined)?.[0]) === 1) {
+      if (options.foreignKeys === 'try-on' && !broken) {
+        try {
+          return await attempt();
+        } catch (error) {
+          if (broken || !(is(error, ConstraintError) && error.kind === 'foreignKey')) throw error;
+        }
+      }
+      await run('PRAGMA foreign_keys = OFF');
+      switchedOff = true;
+    }
+    return await attempt();
   } finally {
-    if (foreignKeysWereOn) {
+    if (switchedOff) {
       try {
         await run('PRAGMA foreign_keys = ON');
       } catch {

@@ -27,10 +27,17 @@ const PENDING_SQL = `SELECT count(*), min(seq), max(seq), max(wall_ms),
 
 const STAMP_SQL = 'UPDATE _syncline_outbox SET mutation_id = ?, hlc = ? WHERE seq >= ? AND seq <= ?';
 
-/** `run`'s result without a microtask when the driver answered synchronously (better-sqlite3). */
-function rowsOf(result: ReturnType<Run>): unknown[] | Promise<unknown[]> {
-  return result instanceof Promise ? result.then((r) => r.rows) : result.rows;
+type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * Calls `next` with `value`, at once when it is not a promise: with a synchronous driver
+ * (better-sqlite3) a whole pass runs without a microtask, as it runs after every local commit.
+ */
+function then<T, R>(value: MaybePromise<T>, next: (value: T) => MaybePromise<R>): MaybePromise<R> {
+  return value instanceof Promise ? value.then(next) : next(value);
 }
+
+const NOTHING: StampResult = { mutationIds: [] };
 
 /**
  * Gives every outbox row that has no mutation id yet a mutation id and an HLC stamp, in the
@@ -40,35 +47,42 @@ function rowsOf(result: ReturnType<Run>): unknown[] | Promise<unknown[]> {
  * several mutation ids, each with its own, increasing stamp: the server applies each part whole,
  * but no longer the whole local transaction at once. The next mutation id and the last stamp are
  * stored in `_syncline_state` with the rows. A pass runs after every local commit, so it costs
- * three statements (one read, one update of the rows, one write of both state keys) and reads no
- * row into JavaScript unless the batch has to be split.
+ * three statements (one read, one update of the rows, one write of both state keys), reads no
+ * row into JavaScript unless the batch has to be split, and returns without a promise when the
+ * driver answers synchronously.
  *
  * @example
  *   await clientTransaction(db, false, (run) => stampOutbox(run, clock, 10_000));
  */
-export async function stampOutbox(run: Run, clock: ClientClock, maxChanges: number): Promise<StampResult> {
-  const pending = rowsOf(run(PENDING_SQL, [], { arrayMode: true }));
-  const [count, first, last, wall, stored] = ((pending instanceof Promise ? await pending : pending)[0] ??
-    []) as [number, number, number, number, string | null];
-  if (!count) return { mutationIds: [] };
-  const next = stored === null || stored === undefined ? 1 : Number(stored);
-  let mutationIds: number[];
-  if (count <= maxChanges) {
-    const stamped = run(STAMP_SQL, [next, clock.stampAt(Number(wall)), first, last]);
-    if (stamped instanceof Promise) await stamped;
-    mutationIds = [next];
-  } else {
-    const { rows } = await run(
-      'SELECT seq, wall_ms FROM _syncline_outbox WHERE seq >= ? ORDER BY seq',
-      [first],
-      {
-        arrayMode: true,
-      },
+export function stampOutbox(run: Run, clock: ClientClock, maxChanges: number): MaybePromise<StampResult> {
+  return then(run(PENDING_SQL, [], { arrayMode: true }), ({ rows }) => {
+    const [count, first, last, wall, stored] = rows[0] as [number, number, number, number, string | null];
+    if (!count) return NOTHING;
+    const next = stored === null || stored === undefined ? 1 : Number(stored);
+    if (count > maxChanges) return stampSplit(run, clock, first, next, maxChanges);
+    return then(run(STAMP_SQL, [next, clock.stampAt(Number(wall)), first, last]), () =>
+      then(storeStampState(run, clock, next + 1), () => ({ mutationIds: [next] })),
     );
-    mutationIds = await assignBatches(run, clock, rows as [number, number][], next, maxChanges);
-  }
-  const stored2 = storeStampState(run, clock, next + mutationIds.length);
-  if (stored2 instanceof Promise) await stored2;
+  });
+}
+
+/** A batch over `maxChanges` rows: read the rows from `first` on and cut them (`assignBatches`). */
+async function stampSplit(
+  run: Run,
+  clock: ClientClock,
+  first: number,
+  next: number,
+  maxChanges: number,
+): Promise<StampResult> {
+  const { rows } = await run(
+    'SELECT seq, wall_ms FROM _syncline_outbox WHERE seq >= ? ORDER BY seq',
+    [first],
+    {
+      arrayMode: true,
+    },
+  );
+  const mutationIds = await assignBatches(run, clock, rows as [number, number][], next, maxChanges);
+  await storeStampState(run, clock, next + mutationIds.length);
   return { mutationIds };
 }
 
