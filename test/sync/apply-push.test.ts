@@ -279,6 +279,74 @@ dialectSuite(
       ]);
     });
 
+    it('a row deleted and re-created ends the same whatever order updates of it arrive in', async () => {
+      const db = await open();
+      const order = (items: number[]): number[][] =>
+        items.length <= 1
+          ? [items]
+          : items.flatMap((x) => order(items.filter((y) => y !== x)).map((p) => [x, ...p]));
+      const outcomes = new Map<string, string>();
+      for (const permutation of order([0, 1, 2, 3])) {
+        const [listId, y] = [randomUUID(), randomUUID()];
+        await applyPush(client(db), [
+          batch(
+            ins(lists, { id: listId, name: `list ${listId}`, owner_id: 'u1' }, at(10, 'a')),
+            ins(todos, { id: y, list_id: listId, title: 'y', done: false, size: 1n }, at(10, 'a')),
+          ),
+        ]);
+        // Concurrent with each other, all made by clients that had seen the first y: a delete, an
+        // update between it and the newer re-insert (the insert's values win), one newer than the
+        // re-insert (it wins for its column, also when it arrives while y is deleted).
+        const concurrent: ChangeJson[][] = [
+          [del(todos, { id: y }, at(40, 'c'))],
+          [upd(todos, { id: y }, { title: 'between', size: 9n }, at(45, 'd'))],
+          [ins(todos, { id: y, list_id: listId, title: 'again', done: false, size: 5n }, at(50, 'e'))],
+          [upd(todos, { id: y }, { done: true }, at(60, 'f'))],
+        ];
+        for (const i of permutation) await applyPush(client(db), [batch(...concurrent[i]!)]);
+        const rows = await db.select().from(todos).where(eq(todos.listId, listId));
+        const shown = JSON.stringify(rows.map((r) => ({ ...r, id: '-', listId: '-', size: String(r.size) })));
+        outcomes.set(shown, `${outcomes.get(shown) ?? ''} ${permutation.join('')}`);
+      }
+      expect([...outcomes.keys()]).toEqual([
+        JSON.stringify([{ id: '-', listId: '-', title: 'again', done: true, size: '5' }]),
+      ]);
+    });
+
+    it('an update of a deleted row is asked about as of the delete, and kept only when newer than it', async () => {
+      const db = await open();
+      const rules = new RuleSet(pushSchema, {
+        lists: { read: () => true, write: (user, row) => row.ownerId === user.userId },
+      });
+      const as = (userId: string) => client(db, { user: { userId }, rules });
+      const id = randomUUID();
+      await applyPush(as('u1'), [batch(ins(lists, { id, name: 'mine', owner_id: 'u1' }, at(1)))]);
+      await applyPush(as('u1'), [batch(del(lists, { id }, at(5)))]);
+      // The row as it was deleted belonged to u1: u2 may not change it, as before the delete.
+      const [refused] = await applyPush(as('u2'), [batch(upd(lists, { id }, { name: 'hijack' }, at(9)))]);
+      expect(refused).toMatchObject({
+        status: 'rejected',
+        rows: [{ table: 'lists', pk: { id }, row: null }],
+      });
+      const [older] = await applyPush(as('u1'), [batch(upd(lists, { id }, { name: 'too old' }, at(4)))]);
+      const [newer] = await applyPush(as('u1'), [batch(upd(lists, { id }, { name: 'renamed' }, at(9)))]);
+      expect([older, newer]).toMatchObject([{ status: 'applied' }, { status: 'applied' }]);
+      expect(await listRow(db, id)).toBeUndefined();
+      expect((await stampsOf(db, 'lists', { id }))?.cols).toEqual({
+        id: { hlc: at(1), value: id },
+        name: { hlc: at(9), value: 'renamed' },
+        owner_id: { hlc: at(1), value: 'u1' },
+      });
+      // A re-insert newer than the delete and older than the rename: the rename still wins.
+      await applyPush(as('u1'), [batch(ins(lists, { id, name: 'back', owner_id: 'u1' }, at(7)))]);
+      expect(await listRow(db, id)).toEqual({ id, name: 'renamed', ownerId: 'u1' });
+      expect(await stampsOf(db, 'lists', { id })).toEqual({
+        cols: { id: at(7), name: at(9), owner_id: at(7) },
+        created: at(7),
+        deleted: null,
+      });
+    });
+
     it('a batch sent twice is applied once and answered applied again', async () => {
       const db = await open();
       const ctx = client(db);

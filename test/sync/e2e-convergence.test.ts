@@ -272,6 +272,42 @@ for (const driver of serverDrivers) {
       await expectConverged(t.server.db, [a, b]);
     });
 
+    it('an offline update of a row another client deletes and re-creates ends the same whichever arrives first', async () => {
+      const { t, a, b } = await setup(driver);
+      const outcomes: Record<string, unknown>[] = [];
+      for (const [row, first] of [
+        [victims[0]!, a],
+        [victims[1]!, b],
+      ] as const) {
+        for (const c of [a, b]) c.proxy.setRefusing(true);
+        await waitFor(
+          () => a.sync.status === 'connecting' && b.sync.status === 'connecting',
+          5000,
+          'both clients to notice they are offline',
+        );
+        // In stamp order: B deletes the row and inserts it again; A, which still holds the old
+        // row, then marks it done. A's update is newer than B's insert, so it wins for `done`.
+        await b.db.delete(todos).where(eq(todos.id, row));
+        await nextMillisecond();
+        await b.db.insert(todos).values({ id: row, listId, title: 'B again' });
+        await nextMillisecond();
+        await a.db.update(todos).set({ done: true }).where(eq(todos.id, row));
+        // The server gets A's update before B's delete and insert, or after them.
+        const second = first === a ? b : a;
+        first.proxy.setRefusing(false);
+        await within(first.sync.flush(), 10_000, `client ${first.name} to push`);
+        second.proxy.setRefusing(false);
+        await settle([a, b]);
+        await expectConverged(t.server.db, [a, b]);
+        outcomes.push((await t.server.db.select().from(todos).where(eq(todos.id, row)))[0]!);
+      }
+      expect(outcomes.map(({ title, done }) => ({ title, done }))).toEqual([
+        { title: 'B again', done: true },
+        { title: 'B again', done: true },
+      ]);
+      expect([...a.rejected, ...b.rejected]).toEqual([]);
+    });
+
     it('a delete that lost to a newer insert of the row is undone where it was made', async () => {
       const { t, a, b } = await setup(driver);
       b.proxy.setRefusing(true);

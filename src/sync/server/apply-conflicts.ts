@@ -4,15 +4,19 @@ import type { WriteOperation } from './rules.js';
 
 /**
  * The winning stamps of one row (`_syncline_stamps`): per column (SQL name), of the insert that
- * created it, and of the delete that removed it.
+ * created it, and of the delete that removed it. While the row is deleted, `image` holds its
+ * values as they were then (app values by SQL name, their stamps in `cols`), with the updates that
+ * arrived since merged in per column: a re-creating insert older than such an update still ends
+ * with the update's value, as it would had the update arrived after the insert.
  *
  * @example
- *   const stamps: RowStamps = { cols: { title: h }, created: h, deleted: undefined };
+ *   const stamps: RowStamps = { cols: { title: h }, created: h, deleted: undefined, image: undefined };
  */
 export interface RowStamps {
   cols: Record<string, string>;
   created: string | undefined;
   deleted: string | undefined;
+  image: Record<string, unknown> | undefined;
 }
 
 /**
@@ -88,11 +92,36 @@ function winners(state: RowState, values: Record<string, unknown>, hlc: string):
 }
 
 /**
+ * The row a (re-)creating insert writes and its column stamps: the insert's values, except the
+ * columns of the deleted row's image whose stamps are newer than the insert (updates made after
+ * it, which won whichever came first); `merged` when there were such columns.
+ */
+function recreated(
+  change: DecodedChange,
+  stamps: RowStamps,
+): { row: Record<string, unknown>; cols: Record<string, string>; merged: boolean } {
+  const row: Record<string, unknown> = { ...change.values, ...change.ref.pk };
+  const cols: Record<string, string> = {};
+  let merged = false;
+  for (const column of change.ref.table.$columnList) {
+    const kept = stamps.image ? stamps.cols[column.name] : undefined;
+    if (kept !== undefined && kept > change.hlc && Object.hasOwn(stamps.image!, column.name)) {
+      row[column.name] = stamps.image![column.name];
+      cols[column.name] = kept;
+      merged = true;
+    } else cols[column.name] = change.hlc;
+  }
+  return { row, cols, merged };
+}
+
+/**
  * Resolves the changes of one batch against the rows' current state and stamps, exactly as the
  * conflict table of docs/sync-internals.md says (last writer wins per column; a tombstone stops
- * older inserts and every update; a delete loses to a newer insert), asks the write rules about
- * every change to a row (whether or not its stamps win), and returns the writes in batch order,
- * or the first refusal. Only `states` is changed; nothing is written.
+ * older inserts, and an update never revives a row; a delete loses to a newer insert), asks the
+ * write rules about every change to a row (whether or not its stamps win), and returns the writes
+ * in batch order, or the first refusal. The outcome depends only on the set of changes: an update
+ * newer than a tombstone that arrives while the row is deleted is kept in the row's image, and a
+ * re-creating insert older than it takes its value. Only `states` is changed; nothing is written.
  *
  * @example
  *   const { writes, reason } = await resolveChanges(decoded.changes, states, check);
@@ -132,20 +161,17 @@ export async function resolveChanges(
       for (const name of Object.keys(set)) stamps.cols[name] = hlc;
       state.stampsChanged = true;
     } else if (change.op === 'insert') {
-      const row = { ...change.values, ...ref.pk };
-      const reason = await check(ref.table, 'insert', undefined, row);
+      const reason = await check(ref.table, 'insert', undefined, { ...change.values, ...ref.pk });
       if (reason) return { writes, reason, lost: [] };
       if (stamps.deleted !== undefined && stamps.deleted > hlc) {
         lost.set(ref.key, ref);
         continue;
       }
+      const { row, cols, merged } = recreated(change, stamps);
+      if (merged) lost.set(ref.key, ref);
       writes.push({ kind: 'insert', ref, hlc, row });
       state.current = row;
-      state.stamps = {
-        cols: Object.fromEntries(ref.table.$columnList.map((c) => [c.name, hlc])),
-        created: hlc,
-        deleted: undefined,
-      };
+      state.stamps = { cols, created: hlc, deleted: undefined, image: undefined };
       state.stampsChanged = true;
     } else if (change.op === 'delete') {
       if (current) {
@@ -157,12 +183,27 @@ export async function resolveChanges(
         }
         writes.push({ kind: 'delete', ref, hlc });
         state.current = undefined;
+        stamps.image = current;
       }
       stamps.deleted = later(stamps.deleted, hlc);
       state.stampsChanged = true;
+    } else {
+      // An update of a missing row never revives it. When the row was deleted with an image, the
+      // update is asked about and resolved against that image, as if it had come before the
+      // delete; only one newer than the tombstone can ever show (in a re-created row), so only
+      // such an update changes the image.
+      lost.set(ref.key, ref);
+      const image = stamps.image;
+      if (!image || stamps.deleted === undefined) continue;
+      const set = winners(state, change.values, hlc);
+      const won = Object.keys(set).length > 0;
+      const reason = await check(ref.table, 'update', image, { ...image, ...(won ? set : change.values) });
+      if (reason) return { writes, reason, lost: [] };
+      if (!won || hlc <= stamps.deleted) continue;
+      stamps.image = { ...image, ...set };
+      for (const name of Object.keys(set)) stamps.cols[name] = hlc;
+      state.stampsChanged = true;
     }
-    // An update of a missing row is dropped: it never revives a deleted row.
-    else lost.set(ref.key, ref);
   }
   return { writes, reason: undefined, lost: [...lost.values()] };
 }

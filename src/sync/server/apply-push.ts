@@ -11,6 +11,7 @@ import { type DecodedBatch, decodeBatch, type RowRef } from './apply-changes.js'
 import { resolveChanges } from './apply-conflicts.js';
 import { loadStates, readRestored, runWrites, toPropertyKeys } from './apply-rows.js';
 import type { RuleSet, SyncUser } from './rules.js';
+import { stampsJson } from './stamps-json.js';
 
 /**
  * Everything `applyPush` needs about one connection: the server database and schema, the client
@@ -126,7 +127,7 @@ async function writeBatch(ctx: PushContext, tx: Transaction, batch: BatchJson, d
         .map((s) => ({
           t: s.ref.table.$name,
           k: s.ref.pkJson,
-          c: s.stamps.cols,
+          c: stampsJson(s.ref.table, s.stamps),
           cr: s.stamps.created ?? null,
           d: s.stamps.deleted ?? null,
         })),

@@ -9,6 +9,7 @@ import { encodeRow } from '../protocol/value-codec.js';
 import { type RowRef, rowRef } from './apply-changes.js';
 import type { RowState, RowWrite } from './apply-conflicts.js';
 import type { RuleSet, SyncUser } from './rules.js';
+import { parseStamps } from './stamps-json.js';
 
 /**
  * Reading and writing the app rows a batch touches, set-wise: one statement per table and kind
@@ -116,7 +117,7 @@ export async function loadStates(tx: Transaction, refs: readonly RowRef[]): Prom
       states.set(ref.key, {
         ref,
         current: undefined,
-        stamps: { cols: {}, created: undefined, deleted: undefined },
+        stamps: { cols: {}, created: undefined, deleted: undefined, image: undefined },
         stored: false,
         stampsChanged: false,
       });
@@ -135,6 +136,7 @@ export async function loadStates(tx: Transaction, refs: readonly RowRef[]): Prom
         sql`SELECT 1 FROM ${table} WHERE ${keyCondition(table, part)} ORDER BY ${keyOrder} FOR UPDATE`,
       );
     }
+    const stored: [RowState, Row][] = [];
     for (const part of chunks(list, MAX_PARAMS)) {
       const stamped = await tx.run({
         sql: `SELECT x.i::int AS i, s.cols::text AS cols, s.created, s.deleted
@@ -148,14 +150,19 @@ export async function loadStates(tx: Transaction, refs: readonly RowRef[]): Prom
       for (const row of stamped.rows as Row[]) {
         const state = states.get(part[(row.i as number) - 1]!.key)!;
         state.stored = true;
-        state.stamps = {
-          cols: JSON.parse(row.cols as string),
-          created: (row.created as string | null) ?? undefined,
-          deleted: (row.deleted as string | null) ?? undefined,
-        };
+        stored.push([state, row]);
       }
     }
     for (const [key, row] of await readRows(tx, table, list)) states.get(key)!.current = row;
+    // After the rows: a deleted row's image is only taken while the row is missing.
+    for (const [state, row] of stored) {
+      const { cols, created, deleted } = row as {
+        cols: string;
+        created: string | null;
+        deleted: string | null;
+      };
+      state.stamps = parseStamps(table, JSON.parse(cols), created, deleted, state.current !== undefined);
+    }
   }
   return states;
 }
