@@ -207,6 +207,40 @@ describe('client remote apply', () => {
     ).rejects.toThrow(ConstraintError);
   });
 
+  it('applies with foreign keys on when nothing breaks them, and again with them off, once, when something does', async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '0');
+    const orphanId = '9b2e3c1a-5d4f-4e6a-8b7c-0d1e2f3a4b5c';
+    await replica.applyChanges(
+      changesMessage('0', '3', [
+        insertList('Groceries'),
+        { table: 'todos', op: 'insert', pk: { id: todoId }, values: todoRow('milk'), hlc: past() },
+        {
+          table: 'todos',
+          op: 'insert',
+          pk: { id: orphanId },
+          values: { ...todoRow('orphan'), id: orphanId, list_id: '3f333df6-90a4-4fda-8dd3-9485d27cee36' },
+          hlc: past(),
+        },
+      ]),
+    );
+    // The first try broke a foreign key and was rolled back: every row is there once.
+    expect((await db.select().from(todos)).map((t) => t.title).sort()).toEqual(['milk', 'orphan']);
+    expect(await raw(db, 'SELECT value FROM _syncline_state WHERE key = ?', ['cursor'])).toEqual([
+      { value: '3' },
+    ]);
+    expect(await outbox(db)).toEqual([]);
+    expect(await raw(db, 'PRAGMA foreign_keys')).toEqual([{ foreign_keys: 1 }]);
+
+    // A delete that breaks nothing runs with the schema's own foreign keys: the list's todos go
+    // with it, as they did on the server (whose deletes of them may come in a later message).
+    await replica.applyChanges(
+      changesMessage('3', '4', [{ table: 'lists', op: 'delete', pk: { id: listId }, hlc: past() }]),
+    );
+    expect((await db.select().from(todos)).map((t) => t.title)).toEqual(['orphan']);
+    expect(await outbox(db)).toEqual([]);
+  });
+
   it('merges received stamps, so later local stamps are newer', async () => {
     ({ db, replica } = await openReplica());
     await setCursor(db, replica, '0');

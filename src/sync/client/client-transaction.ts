@@ -104,7 +104,7 @@ export async function clientTransaction<R>(
     if (!remote) return await attempt();
     const { rows } = await run('PRAGMA foreign_keys', [], { arrayMode: true });
     if (Number((rows[0] as unknown[] | undefined)?.[0]) === 1) {
-      if (options.foreignKeys === 'try-on' && !broken) {
+      if (options.foreignKeys === 'try-on') {
         try {
           return await attempt();
         } catch (error) {

@@ -82,38 +82,57 @@ export async function applyChanges(
   message: ChangesMessage,
   adoptStart = false,
 ): Promise<ChangesApplied> {
-  return clientTransaction(context.db, true, async (run) => {
-    const stored = await readStateValue(run, STATE_KEYS.cursor);
-    const cursor = stored === undefined && adoptStart ? message.from : stored;
-    if (cursor !== message.from) {
-      if (cursor !== undefined && comparePositions(message.to, cursor) <= 0) {
-        return { tables: new Set<string>(), cursor, clockErrors: [], skipped: true };
+  // Most messages break no foreign key: they run with the app's enforcement, which spares SQLite
+  // expiring every prepared statement; one that does runs again with enforcement off.
+  return clientTransaction(
+    context.db,
+    true,
+    async (run) => {
+      const stored = await readStateValue(run, STATE_KEYS.cursor);
+      const cursor = stored === undefined && adoptStart ? message.from : stored;
+      if (cursor !== message.from) {
+        if (cursor !== undefined && comparePositions(message.to, cursor) <= 0) {
+          return { tables: new Set<string>(), cursor, clockErrors: [], skipped: true };
+        }
+        throw new CursorGapError(
+          `the server sent changes from position ${message.from}, but this client's cursor is ${cursor ?? '(none: no snapshot applied yet)'}; reconnecting to resume from the cursor`,
+        );
       }
-      throw new CursorGapError(
-        `the server sent changes from position ${message.from}, but this client's cursor is ${cursor ?? '(none: no snapshot applied yet)'}; reconnecting to resume from the cursor`,
+      const { decoded, failure, pending } = await PendingWrites.decodeAndLoad(
+        run,
+        message.changes,
+        (change) => decodeChange(context, change),
       );
-    }
-    const { decoded, failure, pending } = await PendingWrites.decodeAndLoad(run, message.changes, (change) =>
-      decodeChange(context, change),
-    );
-    const tables = new Set<string>();
-    const clockErrors: Error[] = [];
-    for (const [i, { codec, values, key }] of decoded.entries()) {
-      const change = message.changes[i];
-      const local = pending.empty ? undefined : pending.get(codec.name, codec.keyOf(key));
-      const result = applyRemoteRow(run, context.writer(codec), codec, local, change.op, values, change.hlc);
-      if (result instanceof Promise) await result;
-      tables.add(codec.name);
-      try {
-        clock.receive(change.hlc);
-      } catch (error) {
-        clockErrors.push(error as Error);
+      const tables = new Set<string>();
+      const clockErrors: Error[] = [];
+      for (const [i, { codec, values, key }] of decoded.entries()) {
+        const change = message.changes[i];
+        const local = pending.empty ? undefined : pending.get(codec.name, codec.keyOf(key));
+        const result = applyRemoteRow(
+          run,
+          context.writer(codec),
+          codec,
+          local,
+          change.op,
+          values,
+          change.hlc,
+        );
+        if (result instanceof Promise) await result;
+        tables.add(codec.name);
+        try {
+          clock.receive(change.hlc);
+        } catch (error) {
+          clockErrors.push(error as Error);
+        }
       }
-    }
-    if (failure) throw failure.error;
-    await writeState(run, STATE_KEYS.cursor, message.to);
-    const last = clock.last;
-    if (last !== undefined) await writeState(run, STATE_KEYS.lastHlc, last);
-    return { tables, cursor: message.to, clockErrors, skipped: false };
-  });
+      if (failure) throw failure.error;
+      await writeState(run, STATE_KEYS.cursor, message.to);
+      const last = clock.last;
+      if (last !== undefined) await writeState(run, STATE_KEYS.lastHlc, last);
+      return { tables, cursor: message.to, clockErrors, skipped: false };
+      // Most messages break no foreign key: they run with the app's enforcement, which spares SQLite
+      // expiring every prepared statement; one that does runs again with enforcement off.
+    },
+    { foreignKeys: 'try-on' },
+  );
 }
