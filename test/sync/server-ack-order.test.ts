@@ -17,7 +17,11 @@ import { waitFor } from '../support/wait.js';
  */
 
 const [R] = fixedKeys(1) as [string];
-const GATE = 4242;
+/**
+ * Advisory locks are shared by the whole database: each run takes a key of its own, so runs of
+ * this file at the same time (other test processes on the server) never wait on each other.
+ */
+const GATE = 1 + Math.floor(Math.random() * 2 ** 30);
 
 /** Every row passes, once the test lets go of the advisory lock GATE. */
 const gateDdl = `CREATE FUNCTION syncline_test_gate() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
