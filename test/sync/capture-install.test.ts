@@ -87,6 +87,9 @@ dialectSuite(
         await holder.query('ROLLBACK');
         // Nothing half-installed blocks the next try.
         await installCapture(db, installSchema.tableList);
+        await expect(installCapture(db, installSchema.tableList, { attempts: 0 })).rejects.toThrow(
+          'installCapture(): attempts must be a whole number of at least 1, got 0',
+        );
       } finally {
         await holder.end();
       }

@@ -39,9 +39,16 @@ dialectSuite(
     it('delivers a transaction bigger than a page as consecutive pages, every tick once', async () => {
       const db = await env.open(hubSchema);
       await installCapture(db, hubSchema.tableList);
-      const hub = new ChangeHub(new ChangeLogReader(db), new ServerLog({ level: 'silent' }), {
-        pageSize: 10,
-      });
+      // How many changes each ticking read brought: at most a page, the rest is read page by page.
+      const reader = new ChangeLogReader(db);
+      const readNew = reader.readNew.bind(reader);
+      const withTicking: number[] = [];
+      reader.readNew = async (limit) => {
+        const batch = await readNew(limit);
+        withTicking.push(batch.changes.length);
+        return batch;
+      };
+      const hub = new ChangeHub(reader, new ServerLog({ level: 'silent' }), { pageSize: 10 });
       await hub.start();
       const a = recorder();
       const b = recorder();
@@ -57,6 +64,7 @@ dialectSuite(
       expect(a.batches.length).toBe(10);
       expect(b.batches).toEqual(a.batches);
       expect(hub.position).toBe(96n);
+      expect(Math.max(...withTicking)).toBeLessThanOrEqual(10);
       expect(a.batches.flatMap((x) => x.changes.map((c) => c.pk.id))).toEqual(
         Array.from({ length: 96 }, (_, i) => i + 1),
       );
@@ -69,6 +77,32 @@ dialectSuite(
       expect(ticksOf(late.batches, 40n, 10).filter((t) => t > 40n)).toEqual(
         Array.from({ length: 57 }, (_, i) => BigInt(i + 41)),
       );
+      await hub.close();
+    });
+
+    it('refuses to catch a subscriber up over changes pruned from the log, and serves the oldest kept cursor', async () => {
+      const db = await env.open(hubSchema);
+      await installCapture(db, hubSchema.tableList);
+      const reader = new ChangeLogReader(db);
+      await db.execute(sql`insert into ${notes} (id, body) select i, 'old' from generate_series(1, 5) as i`);
+      await reader.readNew();
+      // The cut: a millisecond after the first transaction, and a few before the second begins.
+      const [{ at }] = await db.execute<{ at: number }>(
+        sql`select ceil(extract(epoch from clock_timestamp()) * 1000)::float8 + 1 as at`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      await db.execute(sql`insert into ${notes} (id, body) select i, 'new' from generate_series(6, 8) as i`);
+      await reader.readNew();
+      expect(await reader.prune(new Date(Number(at)))).toEqual({ changes: 5, oldestCursor: 5n });
+
+      const hub = new ChangeHub(reader, new ServerLog({ level: 'silent' }), { pageSize: 10 });
+      await hub.start();
+      await expect(hub.attach(recorder().subscriber, 2n)).rejects.toThrow(
+        'the changes after position 2 were pruned from the change log (it resumes at 6)',
+      );
+      const kept = recorder();
+      await hub.attach(kept.subscriber, 5n);
+      expect(ticksOf(kept.batches, 5n, 10)).toEqual([6n, 7n, 8n]);
       await hub.close();
     });
   },

@@ -70,10 +70,7 @@ export function writeState(
   key: string,
   value: string | number,
 ): DriverResult | Promise<DriverResult> {
-  return run(
-    'INSERT INTO _syncline_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-    [key, String(value)],
-  );
+  return writeStates(run, [[key, value]]);
 }
 
 /** The upsert of n keys, by n: a fixed text per count, so the driver's prepared statement is reused. */

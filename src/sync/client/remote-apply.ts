@@ -4,7 +4,7 @@ import type { ChangeJson, ChangesMessage } from '../protocol/messages.js';
 import { comparePositions } from '../protocol/messages-position.js';
 import type { ApplyContext } from './apply-context.js';
 import type { ClientClock } from './client-clock.js';
-import { readStateValue, STATE_KEYS, writeState } from './client-state.js';
+import { readStateValue, STATE_KEYS, writeStates } from './client-state.js';
 import { clientTransaction } from './client-transaction.js';
 import { PendingWrites } from './pending-writes.js';
 import { applyRemoteRow } from './remote-row.js';
@@ -126,12 +126,17 @@ export async function applyChanges(
         }
       }
       if (failure) throw failure.error;
-      await writeState(run, STATE_KEYS.cursor, message.to);
       const last = clock.last;
-      if (last !== undefined) await writeState(run, STATE_KEYS.lastHlc, last);
+      await writeStates(
+        run,
+        last === undefined
+          ? [[STATE_KEYS.cursor, message.to]]
+          : [
+              [STATE_KEYS.cursor, message.to],
+              [STATE_KEYS.lastHlc, last],
+            ],
+      );
       return { tables, cursor: message.to, clockErrors, skipped: false };
-      // Most messages break no foreign key: they run with the app's enforcement, which spares SQLite
-      // expiring every prepared statement; one that does runs again with enforcement off.
     },
     { foreignKeys: 'try-on' },
   );

@@ -5,6 +5,7 @@ import { DatabaseError, UsageError } from '../../errors.js';
 import { transactionRunner } from '../../migrations/sql-runner.js';
 import type { AnyColumn } from '../../schema/column.js';
 import type { AnyTable } from '../../schema/table.js';
+import { Backoff } from '../client/backoff.js';
 
 /**
  * The channel the capture triggers notify on (empty payload, so PostgreSQL folds the
@@ -332,6 +333,12 @@ export async function installCapture(
       'installCapture() works on PostgreSQL (or PGlite); SQLite clients capture into their outbox',
     );
   }
+  const attempts = options.attempts ?? 20;
+  if (!Number.isInteger(attempts) || attempts < 1) {
+    throw new UsageError(
+      `installCapture(): attempts must be a whole number of at least 1, got ${String(attempts)}`,
+    );
+  }
   const synced = tables.filter((t) => !t.$local);
   const triggers = synced.map((t) => triggerDdl(db, t));
   const statements = [...LOG_DDL, ...triggers.flat()];
@@ -340,7 +347,8 @@ export async function installCapture(
   // writers that hold a table and wait for the log: skip it when this very install is in place.
   const triggerCount = statements.filter((s) => s.startsWith('CREATE OR REPLACE TRIGGER')).length;
   if (await installed(db, mark, triggerCount)) return;
-  const attempts = options.attempts ?? 20;
+  // Gives the writers we were in the way of time to finish: up to 50 ms, doubling to 1.6 s.
+  const backoff = new Backoff({ initialMs: 50, maxMs: 1600 });
   for (let attempt = 1; ; attempt++) {
     try {
       await db.transaction(async (tx) => {
@@ -366,9 +374,7 @@ export async function installCapture(
           { cause: error },
         );
       }
-      // Give the writers we were in the way of time to finish: 50 ms doubling to 1.6 s, jittered.
-      const backoff = Math.min(1600, 50 * 2 ** (attempt - 1));
-      await new Promise((resolve) => setTimeout(resolve, backoff / 2 + Math.random() * (backoff / 2)));
+      await new Promise((resolve) => setTimeout(resolve, backoff.next()));
     }
   }
 }
@@ -376,7 +382,7 @@ export async function installCapture(
 /** How long the install waits for one table's lock before it gives way and tries again. */
 const INSTALL_LOCK_TIMEOUT_MS = 250;
 /**
- * How hard `installCapture` tries: `attempts` (default 20, about 20 s of giving way to writers)
+ * How hard `installCapture` tries: `attempts` (default 20: at most about 30 s of giving way to writers)
  * before it fails with a DatabaseError naming the cause.
  *
  * @example

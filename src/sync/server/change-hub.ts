@@ -17,7 +17,8 @@ export interface HubSubscriber {
 /**
  * How the hub keeps recent batches and pages the log: `windowChanges` (default 10,000) is how many
  * recent changes stay in memory for connections that are slightly behind; `pageSize` (default
- * 1,000) is how many changes one `readFrom` page holds when they are further behind.
+ * 1,000) is how many changes one page of the log holds: each batch the hub publishes, and each
+ * page a connection further behind catches up with.
  *
  * @example
  *   new ChangeHub(reader, log, { windowChanges: 50_000 });
@@ -105,28 +106,20 @@ export class ChangeHub {
       // Only the first page comes with the ticking: a big transaction's changes are then read
       // page by page while the first pages are already on their way to clients.
       const batch = await this.reader.readNew(this.pageSize);
-      if (this.closed) return;
-      // Another instance may have ticked changes since our last read: those come first.
-      const before = batch.from > this.position ? await this.readRange(this.position, batch.from) : [];
       if (this.closed || batch.to <= this.position) return;
-      const changes = before.length > 0 ? [...before, ...batch.changes] : batch.changes;
-      const from = this.position;
-      const complete = BigInt(batch.changes.length) === batch.to - batch.from;
-      const read = changes.filter((c) => c.tick > from);
-      if (complete || read.length > 0) {
-        this.publishInPages(from, complete ? batch.to : read[read.length - 1]!.tick, read);
+      // When another instance ticked changes since our last read, those come first: everything
+      // from our position on is then read from the log, in order.
+      if (batch.from === this.position && batch.changes.length > 0) {
+        this.publish({
+          from: batch.from,
+          to: batch.changes[batch.changes.length - 1]!.tick,
+          changes: batch.changes,
+        });
       }
-      for (let cursor = this.position; cursor < batch.to; ) {
-        const page = (await this.reader.readFrom(cursor, this.pageSize)).filter((c) => c.tick <= batch.to);
+      while (this.position < batch.to) {
+        const page = await this.readPage(this.position, batch.to);
         if (this.closed) return;
-        if (page.length === 0 || page[0]!.tick !== cursor + 1n) {
-          throw new Error(
-            `the change log has no change ${cursor + 1n}, though it was ticked up to ${batch.to}`,
-          );
-        }
-        const end = page[page.length - 1]!.tick;
-        this.publish({ from: cursor, to: end, changes: page });
-        cursor = end;
+        this.publish(page);
       }
     } catch (error) {
       if (this.closed) return;
@@ -142,35 +135,25 @@ export class ChangeHub {
     }
   }
 
-  /** Changes already ticked after `from` up to and including `to`, paged. */
-  private async readRange(from: bigint, to: bigint) {
-    const out = [];
-    let cursor = from;
-    while (cursor < to) {
-      const page = await this.reader.readFrom(cursor, this.pageSize);
-      const inRange = page.filter((c) => c.tick <= to);
-      if (inRange.length === 0) break;
-      out.push(...inRange);
-      cursor = inRange[inRange.length - 1]!.tick;
-    }
-    return out;
-  }
-
   /**
-   * Publishes what one read found in pages of at most `pageSize` changes, so that a bulk write
-   * becomes many `changes` messages of bounded size rather than one huge one, and the window can
-   * let go of it page by page. Ticks are consecutive, so each page ends at its last change.
+   * The page of the log right after `cursor` (at most `pageSize` changes, none past `to`). Ticks
+   * have no gaps, so a page that is empty or does not start right after the cursor means changes
+   * in between are gone (pruned meanwhile): that fails, rather than skip them. A connection that
+   * fails so reconnects, and the handshake then sends it a fresh snapshot instead.
    */
-  private publishInPages(from: bigint, to: bigint, changes: TickedBatch['changes']): void {
-    let start = from;
-    let i = 0;
-    for (; changes.length - i > this.pageSize; i += this.pageSize) {
-      const page = changes.slice(i, i + this.pageSize);
-      const end = page[page.length - 1]!.tick;
-      this.publish({ from: start, to: end, changes: page });
-      start = end;
+  private async readPage(cursor: bigint, to: bigint): Promise<TickedBatch> {
+    const changes = (await this.reader.readFrom(cursor, this.pageSize)).filter((c) => c.tick <= to);
+    if (changes.length === 0) {
+      throw new Error(
+        `the change log has no changes after position ${cursor}, though it was ticked up to ${to}`,
+      );
     }
-    this.publish({ from: start, to, changes: i === 0 ? changes : changes.slice(i) });
+    if (changes[0]!.tick !== cursor + 1n) {
+      throw new Error(
+        `the changes after position ${cursor} were pruned from the change log (it resumes at ${changes[0]!.tick})`,
+      );
+    }
+    return { from: cursor, to: changes[changes.length - 1]!.tick, changes };
   }
 
   /** Delivers one batch to everyone and keeps it in the window; synchronous, so no one misses it. */
@@ -199,25 +182,9 @@ export class ChangeHub {
         for (const batch of this.window) if (batch.to > cursor) subscriber.deliver(batch);
         break;
       }
-      const page = await this.reader.readFrom(cursor, this.pageSize);
-      const target = this.position;
-      const inRange = page.filter((c) => c.tick <= target);
-      if (inRange.length === 0) {
-        throw new Error(
-          `the change log has no changes after position ${cursor}, though the server is at ${target}`,
-        );
-      }
-      // Ticks have no gaps: a page that does not start right after the cursor means the changes in
-      // between were pruned meanwhile. Failing the connection makes the client reconnect, and the
-      // handshake then sends it a fresh snapshot instead.
-      if (inRange[0]!.tick !== cursor + 1n) {
-        throw new Error(
-          `the changes after position ${cursor} were pruned from the change log (it resumes at ${inRange[0]!.tick})`,
-        );
-      }
-      const to = inRange[inRange.length - 1]!.tick;
-      subscriber.deliver({ from: cursor, to, changes: inRange });
-      cursor = to;
+      const page = await this.readPage(cursor, this.position);
+      subscriber.deliver(page);
+      cursor = page.to;
       await subscriber.drained();
     }
     // No await since the last check: nothing was published in between.

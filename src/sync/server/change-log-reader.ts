@@ -179,18 +179,23 @@ export class ChangeLogReader {
   }
 
   /**
-   * The oldest cursor the log can still serve: every change after it is kept. A client whose
-   * cursor is older missed changes that `prune()` deleted, and needs a fresh snapshot.
+   * The cursors the log can serve, in one read: `last` is the last tick assigned, and `oldest` the
+   * oldest cursor whose following changes are all kept. A client whose cursor is older missed
+   * changes that `prune()` deleted, and needs a fresh snapshot.
    *
    * @example
-   *   if (cursor < (await reader.oldestCursor())) sendSnapshot();
+   *   const { oldest, last } = await reader.keptRange();
+   *   if (cursor < oldest || cursor > last) sendSnapshot();
    */
-  async oldestCursor(): Promise<bigint> {
+  async keptRange(): Promise<{ oldest: bigint; last: bigint }> {
     const [state] = await this.runner()(
-      `SELECT coalesce((SELECT min(tick) - 1 FROM _syncline_ticks), last_tick)::text AS t
+      `SELECT coalesce((SELECT min(tick) - 1 FROM _syncline_ticks), last_tick)::text AS oldest,
+              last_tick::text AS last
          FROM _syncline_reader_state WHERE id = 1`,
     );
-    return state ? BigInt(state.t as string) : 0n;
+    return state
+      ? { oldest: BigInt(state.oldest as string), last: BigInt(state.last as string) }
+      : { oldest: 0n, last: 0n };
   }
 
   /**
@@ -228,7 +233,7 @@ export class ChangeLogReader {
       changes += n;
       if (n < pageSize) break;
     }
-    return { changes, oldestCursor: await this.oldestCursor() };
+    return { changes, oldestCursor: (await this.keptRange()).oldest };
   }
 
   /** Runs one statement on any connection of the database, outside a transaction. */

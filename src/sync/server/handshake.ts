@@ -128,13 +128,13 @@ export async function startingPosition(
   cursor: string | undefined,
   sink: SnapshotSink,
 ): Promise<bigint> {
-  const last = await ctx.reader.lastTick();
   let reason = 'no cursor';
   if (cursor !== undefined) {
-    const oldest = BigInt(cursor) <= last ? await ctx.reader.oldestCursor() : undefined;
-    if (oldest !== undefined && BigInt(cursor) >= oldest) return BigInt(cursor);
+    const { oldest, last } = await ctx.reader.keptRange();
+    const at = BigInt(cursor);
+    if (at >= oldest && at <= last) return at;
     reason =
-      oldest === undefined
+      at > last
         ? `cursor ${cursor} is ahead of the log (${last})`
         : `cursor ${cursor} is older than the kept change log (from ${oldest})`;
   }

@@ -198,17 +198,6 @@ export async function createSyncServer<TSchema extends Schema>(
   const log = new ServerLog(options.log);
   const rules = new RuleSet(schema, options.rules);
 
-  const pruneChangeLog = async (olderThanMs: number): Promise<{ changes: number }> => {
-    const { changes, oldestCursor } = await reader.prune(new Date(Date.now() - olderThanMs));
-    if (changes > 0) {
-      log.info('log.pruned', `pruned ${changes} changes from the change log`, {
-        changes,
-        oldestCursor: String(oldestCursor),
-      });
-    }
-    return { changes };
-  };
-
   const db = await openDatabase(schema, database);
   rules.bindDatabase(db);
   const clock = new HybridLogicalClock('server');
@@ -239,6 +228,17 @@ export async function createSyncServer<TSchema extends Schema>(
       'no rules given: every authenticated user may read and write every synced table; pass rules to createSyncServer() to restrict them',
     );
   }
+
+  const pruneChangeLog = async (olderThanMs: number): Promise<{ changes: number }> => {
+    const { changes, oldestCursor } = await reader.prune(new Date(Date.now() - olderThanMs));
+    if (changes > 0) {
+      log.info('log.pruned', `pruned ${changes} changes from the change log`, {
+        changes,
+        oldestCursor: String(oldestCursor),
+      });
+    }
+    return { changes };
+  };
 
   // Pruning runs in the background, one at a time, now and then every hour (or sooner).
   let pruningNow: Promise<unknown> | undefined;
