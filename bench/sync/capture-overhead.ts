@@ -3,8 +3,9 @@
  * in-memory better-sqlite3 database, into a synced table (the sync client started, so its capture
  * triggers write every row to the outbox and every commit is stamped) and into a local table with
  * the same columns (`localTable`, never captured). Two cases: one transaction of 10,000 rows (500
- * per statement) and 1,000 single-row transactions. Each call ends with a query queued behind the
- * client's stamping pass, so stamping is timed with the writes that caused it. The client points
+ * per statement) and 1,000 single-row transactions. Each call ends when every outbox row is
+ * stamped (the client stamps in one pass after the commits of a macrotask), so stamping is timed
+ * with the writes that caused it; the local table's calls wait the same way. The client points
  * at a port where nothing listens: it captures and stamps as when offline, and no push or server
  * work shares the CPU. Between calls (untimed) both tables and the outbox are emptied, as an
  * online client's outbox empties when the server acknowledges it.
@@ -67,10 +68,21 @@ async function outboxSize(db: Database): Promise<number> {
   return Number((rows[0] as { n: number }).n);
 }
 
+async function unstamped(db: Database): Promise<number> {
+  const { rows } = await query(db, 'SELECT count(*) AS n FROM _syncline_outbox WHERE mutation_id IS NULL');
+  return Number((rows[0] as { n: number }).n);
+}
+
 function operations(db: Database<typeof captureSchema>, rows: readonly Row[], target: AnyTable) {
   const into = target as typeof capturedItems;
-  // Queued behind a stamping pass the last commit started, if any: the call's stamping is timed.
-  const settle = () => query(db, 'SELECT 1');
+  // Until the client's stamping pass (scheduled after the last commit) has stamped every row.
+  const settle = async () => {
+    for (let turn = 0; turn < 1_000; turn++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      if ((await unstamped(db)) === 0) return;
+    }
+    throw new Error('bench: the outbox was not stamped within 1,000 turns');
+  };
   const clear = async () => {
     await query(db, `DELETE FROM "${target.$name}"`);
     await query(db, 'DELETE FROM _syncline_outbox');

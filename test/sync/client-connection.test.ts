@@ -231,6 +231,19 @@ describe('sync client connection', () => {
     await db.insert(drafts).values({ id: '3f333df6-90a4-4fda-8dd3-9485d27cee36', body: 'local' });
     await waitFor(async () => (await outbox(db)).every((r) => r.mutation_id !== null), 5000, 'stamping');
     expect((await outbox(db)).map((r) => r.mutation_id)).toEqual([1, 1, 2]);
+    // Many commits in a row, before a pass could run between them: still one id per transaction.
+    for (let i = 0; i < 20; i++) {
+      await db
+        .insert(lists)
+        .values({ id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, name: 'n', ownerId: 'u' });
+    }
+    await waitFor(async () => (await outbox(db)).every((r) => r.mutation_id !== null), 5000, 'stamping');
+    expect((await outbox(db)).map((r) => r.mutation_id)).toEqual([
+      1,
+      1,
+      2,
+      ...Array.from({ length: 20 }, (_, i) => i + 3),
+    ]);
   });
 
   it('refuses bad options with UsageError', async () => {

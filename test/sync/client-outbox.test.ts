@@ -114,6 +114,75 @@ describe('client outbox', () => {
     expect(rows.map((r) => r.mutation_id)).toEqual([2]);
   });
 
+  it('gives each noted commit its own mutation id when one pass stamps several', async () => {
+    ({ db, replica } = await openReplica());
+    await db.insert(lists).values({ id: listId, name: 'A', ownerId: 'u1' });
+    replica.noteCommit();
+    await db.transaction(async (tx) => {
+      await tx.insert(todos).values({ listId, title: 'one' });
+      await tx.insert(todos).values({ listId, title: 'two' });
+    });
+    replica.noteCommit();
+    // A commit that wrote nothing to the outbox notes the same end again: no empty batch.
+    replica.noteCommit();
+    await db.insert(todos).values({ listId, title: 'three' });
+    replica.noteCommit();
+    expect(await replica.stamp()).toEqual([1, 2, 3]);
+    const rows = await outbox(db);
+    expect(rows.map((r) => r.mutation_id)).toEqual([1, 2, 2, 3]);
+    const stamps = rows.map((r) => r.hlc!);
+    expect(stamps[1]).toBe(stamps[2]);
+    expect(stamps[0] < stamps[1] && stamps[2] < stamps[3]).toBe(true);
+    // Rows written after the last noted end (a commit not heard yet) form one more batch.
+    await db.insert(todos).values({ listId, title: 'four' });
+    await db.insert(todos).values({ listId, title: 'five' });
+    expect(await replica.stamp()).toEqual([4]);
+  });
+
+  it('does not cut a later transaction at an end noted before an ack emptied the outbox', async () => {
+    ({ db, replica } = await openReplica());
+    const id = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+    for (let i = 0; i < 3; i++) await db.insert(lists).values({ id: id(i), name: 'x', ownerId: 'u1' });
+    expect(await replica.stamp()).toEqual([1]);
+    // A commit that wrote no outbox row notes the end of stamped rows; the ack then empties the
+    // outbox, and a new table without AUTOINCREMENT starts its seqs at 1 again.
+    replica.noteCommit();
+    await replica.applyAck({ type: 'ack', v: 1, results: [{ mutationId: 1, status: 'applied' }] });
+    await db.transaction(async (tx) => {
+      for (let i = 3; i < 8; i++) await tx.insert(lists).values({ id: id(i), name: 'x', ownerId: 'u1' });
+    });
+    replica.noteCommit();
+    expect(await replica.stamp()).toEqual([2]);
+    expect((await outbox(db)).map((r) => [r.seq, r.mutation_id])).toEqual([
+      [1, 2],
+      [2, 2],
+      [3, 2],
+      [4, 2],
+      [5, 2],
+    ]);
+  });
+
+  it('finds the unstamped rows behind stamped ones, with or without a usable hint', async () => {
+    ({ db, replica } = await openReplica());
+    await db.insert(lists).values({ id: listId, name: 'A', ownerId: 'u1' });
+    expect(await replica.stamp()).toEqual([1]);
+    await db.insert(todos).values({ listId, title: 'one' });
+    // The hint (the row stamped last) is there: the new row is stamped from it.
+    expect(await replica.stamp()).toEqual([2]);
+    await db.insert(todos).values({ listId, title: 'two' });
+    await db.insert(todos).values({ listId, title: 'three' });
+    // The hint's row is gone (acknowledged) while an older stamped one stays at the head.
+    await raw(db, 'DELETE FROM _syncline_outbox WHERE mutation_id = 2');
+    expect(await replica.stamp()).toEqual([3]);
+    expect((await outbox(db)).map((r) => r.mutation_id)).toEqual([1, 3, 3]);
+    // A replica without the hint (a restart) reads back to the last stamped row.
+    await db.insert(todos).values({ listId, title: 'four' });
+    const again = new LocalReplica(db);
+    await again.open();
+    expect(await again.stamp()).toEqual([4]);
+    expect((await outbox(db)).map((r) => r.mutation_id)).toEqual([1, 3, 3, 4]);
+  });
+
   it('moves the next mutation id past the last one the server applied', async () => {
     ({ db, replica } = await openReplica());
     await replica.welcome({ type: 'welcome', v: 1, lastMutationId: 41, limits: DEFAULT_MESSAGE_LIMITS });

@@ -16,13 +16,14 @@ import {
   timestamp,
 } from '../../src/index.js';
 import { LocalReplica } from '../../src/sync/client/local-replica.js';
+import { OUTBOX_KEY_INDEX_FROM } from '../../src/sync/client/pending-writes.js';
 import type { ChangeJson } from '../../src/sync/protocol/messages.js';
 import type { JsonValue } from '../../src/sync/protocol/value-codec.js';
 import { changesMessage, lists, openReplica, outbox, raw, serverStamp, setCursor } from './client-helpers.js';
 
 /**
  * Applying a server message reads only the pending writes to the rows it touches, by the outbox's
- * `(table_name, pk)` index: the protection of pending local columns must hold however many
+ * `(table_name, pk)` index once the outbox is long (the whole short outbox otherwise): the protection of pending local columns must hold however many
  * unrelated rows are pending, for every kind of primary key the capture triggers write.
  */
 
@@ -46,6 +47,14 @@ async function unrelatedPending(count: number): Promise<void> {
     ownerId: 'u',
   }));
   for (let i = 0; i < rows.length; i += 500) await db.insert(lists).values(rows.slice(i, i + 500));
+}
+
+async function keyIndexes(): Promise<string[]> {
+  const rows = await raw(
+    db,
+    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = '_syncline_outbox'",
+  );
+  return rows.map((r) => r.name);
 }
 
 function renameList(i: number, name: string): ChangeJson {
@@ -95,6 +104,40 @@ describe('client pending lookup', () => {
     );
     expect(await names([100_005])).toEqual(['x']);
     expect(await outbox(db)).toHaveLength(3002);
+    expect(await keyIndexes()).toEqual(['_syncline_outbox_key']);
+  });
+
+  it('keeps no key index while the outbox is short, makes it once it is long, and drops it when emptied', async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '1');
+    await db.insert(lists).values({ id: uuidOf(7), name: 'local', ownerId: 'u1' });
+    await replica.stamp();
+    // A short outbox: the lookup reads it whole, and still keeps the pending row.
+    await replica.applyChanges(changesMessage('1', '2', [renameList(7, 'remote'), renameList(8, 'remote')]));
+    expect(await keyIndexes()).toEqual([]);
+    expect(
+      (
+        await db
+          .select()
+          .from(lists)
+          .where(eq(lists.id, uuidOf(7)))
+      )[0]?.name,
+    ).toBe('local');
+    // Long: the next lookup makes the index, and finds the pending rows through it.
+    await unrelatedPending(OUTBOX_KEY_INDEX_FROM);
+    await replica.stamp();
+    await replica.applyChanges(
+      changesMessage('2', '3', [renameList(7, 'again'), renameList(100_003, 'remote')]),
+    );
+    expect(await keyIndexes()).toEqual(['_syncline_outbox_key']);
+    expect(await db.select().from(lists).where(eq(lists.name, 'again'))).toEqual([]);
+    expect(await db.select().from(lists).where(eq(lists.name, 'remote'))).toEqual([]);
+    // An ack that leaves rows keeps it; the one that empties the outbox drops it.
+    await replica.applyAck({ type: 'ack', v: 1, results: [{ mutationId: 1, status: 'applied' }] });
+    expect(await keyIndexes()).toEqual(['_syncline_outbox_key']);
+    await replica.applyAck({ type: 'ack', v: 1, results: [{ mutationId: 2, status: 'applied' }] });
+    expect(await outbox(db)).toEqual([]);
+    expect(await keyIndexes()).toEqual([]);
   });
 
   it('keeps pending columns of restored rows and of snapshot rows among unrelated pending rows', async () => {

@@ -3,7 +3,7 @@ import type { AckMessage, RestoredRowJson } from '../protocol/messages.js';
 import { decodeRow, type JsonRow } from '../protocol/value-codec.js';
 import type { ApplyContext } from './apply-context.js';
 import { clientTransaction } from './client-transaction.js';
-import { PendingWrites } from './pending-writes.js';
+import { OUTBOX_KEY_INDEX, PendingWrites } from './pending-writes.js';
 import { applyRemoteRow } from './remote-row.js';
 import { codecFor } from './table-codec.js';
 
@@ -114,6 +114,8 @@ export async function applyAck(context: ApplyContext, ack: AckMessage): Promise<
     }
     const { rows } = await run('SELECT min(seq) FROM _syncline_outbox', [], { arrayMode: true });
     const first = (rows[0] as unknown[] | undefined)?.[0];
+    // An empty outbox needs no key index; while it is short, local writes skip its upkeep.
+    if (first === null || first === undefined) await run(`DROP INDEX IF EXISTS ${OUTBOX_KEY_INDEX}`);
     return { tables, rejected, firstSeq: first === null || first === undefined ? undefined : Number(first) };
   });
 }

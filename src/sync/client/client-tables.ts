@@ -19,8 +19,6 @@ const TABLES = [
      mutation_id INTEGER,
      hlc TEXT
    )`,
-  // Applying a server message reads only the pending writes to the rows it touches (pending-writes.ts).
-  'CREATE INDEX IF NOT EXISTS _syncline_outbox_key ON _syncline_outbox (table_name, pk)',
   'CREATE TABLE IF NOT EXISTS _syncline_state (key TEXT PRIMARY KEY, value TEXT)',
   'CREATE TABLE IF NOT EXISTS _syncline_capture (enabled INTEGER NOT NULL)',
   'INSERT INTO _syncline_capture (enabled) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM _syncline_capture)',
@@ -55,8 +53,8 @@ export function clientTablesSql(schema: Schema): string[] {
 }
 
 /**
- * Creates (idempotently) `_syncline_outbox` (with its `(table_name, pk)` index), `_syncline_state`,
- * `_syncline_capture` and the capture triggers of every synced table, in the transaction `run`
+ * Creates (idempotently) `_syncline_outbox` (its key index comes once it is long, see
+ * pending-writes.ts), `_syncline_state`, `_syncline_capture` and the capture triggers of every synced table, in the transaction `run`
  * belongs to. Triggers are re-created every time, so they follow the table's current columns after
  * a migration.
  *

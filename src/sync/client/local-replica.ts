@@ -1,4 +1,5 @@
 import type { Database } from '../../database/database.js';
+import type { DriverQuery, DriverResult } from '../../database/driver.js';
 import type { AckMessage, ChangesMessage, ShapeJson, WelcomeMessage } from '../protocol/messages.js';
 import { DEFAULT_MESSAGE_LIMITS } from '../protocol/messages.js';
 import type { MessageLimits } from '../protocol/messages-server.js';
@@ -9,10 +10,17 @@ import { readClientState, STATE_KEYS, writeState } from './client-state.js';
 import { installClientTables, syncedTables } from './client-tables.js';
 import { clientTransaction } from './client-transaction.js';
 import { type PushPlan, readPush } from './outbox-push.js';
-import { readNextMutationId, stampOutbox } from './outbox-stamping.js';
+import { andThen, readNextMutationId, stampOutbox } from './outbox-stamping.js';
 import { outboxBackfillSql } from './outbox-triggers.js';
 import { applyChanges, type ChangesApplied } from './remote-apply.js';
 import { SnapshotApplier } from './snapshot-apply.js';
+
+const LAST_SEQ: DriverQuery = {
+  sql: 'SELECT max(seq) FROM _syncline_outbox',
+  params: [],
+  arrayMode: true,
+  needsBigInt: false,
+};
 
 /** A v4 uuid; `randomUUID` is missing outside secure contexts in browsers, `getRandomValues` is not. */
 function newClientId(): string {
@@ -45,6 +53,12 @@ export class LocalReplica {
   shapesKey: string | undefined;
   /** The server's batch size limit from the last welcome (or the protocol default). */
   maxChangesPerBatch: number = DEFAULT_MESSAGE_LIMITS.maxChangesPerBatch;
+  /** The outbox's last seq after each local commit heard and not stamped yet, ascending. */
+  private readonly commitEnds: number[] = [];
+  /** The last seq the last pass stamped: a hint for the next (see `stampOutbox`). */
+  private stampedTo = 0;
+  /** Reads of `commitEnds` that had to wait for the connection (asynchronous drivers). */
+  private noting: Promise<void> = Promise.resolve();
 
   constructor(readonly db: Database) {
     this.context = new ApplyContext(db);
@@ -95,10 +109,53 @@ export class LocalReplica {
     });
   }
 
-  /** Stamps the outbox rows written since the last pass (see `stampOutbox`); returns the new ids. */
+  /**
+   * Records where a local commit that was just heard ends in the outbox (its last seq), so that a
+   * later stamping pass gives that transaction a mutation id of its own, however many commits it
+   * covers. Called right after the commit, before any other statement: with a synchronous driver
+   * the read runs at once; otherwise it waits its turn for the connection, ahead of any stamping
+   * pass started after it (`stamp` waits for it).
+   */
+  noteCommit(): void {
+    const read = this.db.driver.query(LAST_SEQ);
+    if (read instanceof Promise) {
+      const noted = read.then(
+        (result) => this.addEnd(result),
+        () => {},
+      );
+      this.noting = this.noting.then(() => noted);
+    } else {
+      this.addEnd(read);
+    }
+  }
+
+  private addEnd(result: DriverResult): void {
+    const seq = (result.rows[0] as unknown[] | undefined)?.[0];
+    if (seq === null || seq === undefined) return;
+    const end = Number(seq);
+    const last = this.commitEnds[this.commitEnds.length - 1];
+    if (last === undefined || end > last) this.commitEnds.push(end);
+  }
+
+  /**
+   * Stamps the outbox rows written since the last pass (see `stampOutbox`), one mutation per local
+   * commit noted (`noteCommit`); returns the new ids. The pass holds the connection, so no commit
+   * lands while it runs: once it has read the outbox, every end noted so far is stamped or stale
+   * (an empty commit, rows acknowledged since), and all are dropped there, before the connection
+   * is given back (a stale end would cut a later transaction apart once the outbox's seqs start
+   * again from 1).
+   */
   async stamp(): Promise<readonly number[]> {
+    await this.noting;
     const { mutationIds } = await clientTransaction(this.db, false, (run) =>
-      stampOutbox(run, this.clock, this.maxChangesPerBatch),
+      andThen(
+        stampOutbox(run, this.clock, this.maxChangesPerBatch, this.commitEnds, this.stampedTo),
+        (result) => {
+          this.commitEnds.length = 0;
+          if (result.lastSeq !== undefined) this.stampedTo = result.lastSeq;
+          return result;
+        },
+      ),
     );
     return mutationIds;
   }
@@ -145,9 +202,15 @@ export class LocalReplica {
     return applied;
   }
 
-  /** Settles the outbox after an `ack` (see `applyAck`). */
-  applyAck(ack: AckMessage): Promise<AckApplied> {
-    return applyAck(this.context, ack);
+  /**
+   * Settles the outbox after an `ack` (see `applyAck`). When that empties the outbox, the ends
+   * noted so far are all stale (no row is unstamped), and are dropped: the next row's seq starts
+   * at 1 again, and an old end would cut a later transaction apart.
+   */
+  async applyAck(ack: AckMessage): Promise<AckApplied> {
+    const applied = await applyAck(this.context, ack);
+    if (applied.firstSeq === undefined) this.commitEnds.length = 0;
+    return applied;
   }
 
   /**

@@ -10,30 +10,43 @@ import type { Run } from './client-transaction.js';
  */
 export interface StampResult {
   readonly mutationIds: readonly number[];
+  /** The last seq the pass stamped (undefined when it stamped nothing). */
+  readonly lastSeq?: number;
 }
 
 /**
- * Everything a pass reads, in one statement: how many rows are unstamped, their first and last
- * seq and latest wall time, and the next mutation id. The unstamped rows are the tail of the
- * outbox (a new row gets the largest seq plus one, and only stamped rows are deleted), so the
- * subquery reads backwards from the end to the first stamped row, whatever the outbox's length.
- * Nothing is kept in memory between passes: a restart, a crash between a commit and its pass, or
- * another writer of the next mutation id (a re-cut, a welcome) cannot leave a stale copy.
+ * What a pass reads first, in one statement of index probes (no scan, whatever the outbox holds):
+ * the outbox's first seq and whether that row is stamped, its last seq and that row's wall time,
+ * whether the row at the `stampedTo` hint (bound twice) is stamped and the seq after it, and the
+ * next mutation id. The unstamped rows are the tail of the outbox (a new row gets the largest seq
+ * plus one, and only stamped rows are deleted), so they start at the first row when that one is
+ * unstamped, or right after the hint when the hint's row is stamped.
  */
-const PENDING_SQL = `SELECT count(*), min(seq), max(seq), max(wall_ms),
-    (SELECT value FROM _syncline_state WHERE key = '${STATE_KEYS.nextMutationId}')
-  FROM _syncline_outbox
+const PROBE_SQL = `SELECT
+    (SELECT seq FROM _syncline_outbox ORDER BY seq LIMIT 1),
+    (SELECT mutation_id IS NOT NULL FROM _syncline_outbox ORDER BY seq LIMIT 1),
+    (SELECT seq FROM _syncline_outbox ORDER BY seq DESC LIMIT 1),
+    (SELECT wall_ms FROM _syncline_outbox ORDER BY seq DESC LIMIT 1),
+    (SELECT mutation_id IS NOT NULL FROM _syncline_outbox WHERE seq = ?),
+    (SELECT seq FROM _syncline_outbox WHERE seq > ? ORDER BY seq LIMIT 1),
+    (SELECT value FROM _syncline_state WHERE key = '${STATE_KEYS.nextMutationId}')`;
+
+/**
+ * The first unstamped seq when neither probe tells it (stamped rows at the head, and no usable
+ * hint): reads backwards from the end to the last stamped row, over the unstamped rows only.
+ */
+const FIRST_UNSTAMPED_SQL = `SELECT min(seq) FROM _syncline_outbox
   WHERE seq > coalesce((SELECT seq FROM _syncline_outbox WHERE mutation_id IS NOT NULL ORDER BY seq DESC LIMIT 1), 0)`;
 
 const STAMP_SQL = 'UPDATE _syncline_outbox SET mutation_id = ?, hlc = ? WHERE seq >= ? AND seq <= ?';
 
-type MaybePromise<T> = T | Promise<T>;
+export type MaybePromise<T> = T | Promise<T>;
 
 /**
  * Calls `next` with `value`, at once when it is not a promise: with a synchronous driver
- * (better-sqlite3) a whole pass runs without a microtask, as it runs after every local commit.
+ * (better-sqlite3) a whole pass runs without a microtask.
  */
-function then<T, R>(value: MaybePromise<T>, next: (value: T) => MaybePromise<R>): MaybePromise<R> {
+export function andThen<T, R>(value: MaybePromise<T>, next: (value: T) => MaybePromise<R>): MaybePromise<R> {
   return value instanceof Promise ? value.then(next) : next(value);
 }
 
@@ -41,38 +54,62 @@ const NOTHING: StampResult = { mutationIds: [] };
 
 /**
  * Gives every outbox row that has no mutation id yet a mutation id and an HLC stamp, in the
- * transaction `run` belongs to. The rows written since the last pass form one batch (one local
- * transaction, when passes run after each commit) with one stamp issued at the rows' latest wall
- * time. A batch of more than `maxChanges` rows (the server's `maxChangesPerBatch`) is split over
- * several mutation ids, each with its own, increasing stamp: the server applies each part whole,
- * but no longer the whole local transaction at once. The next mutation id and the last stamp are
- * stored in `_syncline_state` with the rows. A pass runs after every local commit, so it costs
- * three statements (one read, one update of the rows, one write of both state keys), reads no
- * row into JavaScript unless the batch has to be split, and returns without a promise when the
- * driver answers synchronously.
+ * transaction `run` belongs to. `ends` are the outbox's last seqs after local commits (recorded
+ * when each commit was heard, see `LocalReplica.noteCommit`): the rows up to each end form one
+ * batch, one local transaction, so a pass that runs after several commits still gives each its
+ * own mutation id; rows past the last end (a commit not heard, such as one before a crash) form
+ * one more. Each batch gets one stamp, issued at its last row's wall time (the clock keeps stamps
+ * growing). A batch of more than `maxChanges` rows (the server's `maxChangesPerBatch`) is split
+ * over several mutation ids, each with its own, increasing stamp: the server applies each part
+ * whole, but no longer the whole local transaction at once. The next mutation id and the last
+ * stamp are stored in `_syncline_state` with the rows. `stampedTo` is the last seq an earlier
+ * pass stamped, a hint that is checked before use (rows acknowledged since, a restart). The
+ * common pass, one batch, costs three statements (a probe, one update of the rows, one write of
+ * both state keys), reads no row into JavaScript, and returns without a promise when the driver
+ * answers synchronously. The result carries the last seq stamped, the next pass's hint.
  *
  * @example
- *   await clientTransaction(db, false, (run) => stampOutbox(run, clock, 10_000));
+ *   await clientTransaction(db, false, (run) => stampOutbox(run, clock, 10_000, [41, 42], 40));
  */
-export function stampOutbox(run: Run, clock: ClientClock, maxChanges: number): MaybePromise<StampResult> {
-  return then(run(PENDING_SQL, [], { arrayMode: true }), ({ rows }) => {
-    const [count, first, last, wall, stored] = rows[0] as [number, number, number, number, string | null];
-    if (!count) return NOTHING;
+export function stampOutbox(
+  run: Run,
+  clock: ClientClock,
+  maxChanges: number,
+  ends: readonly number[] = [],
+  stampedTo = 0,
+): MaybePromise<StampResult> {
+  return andThen(run(PROBE_SQL, [stampedTo, stampedTo], { arrayMode: true }), ({ rows }) => {
+    const [head, headStamped, last, wall, hintStamped, afterHint, stored] = rows[0] as (number | null)[];
+    if (last === null) return NOTHING;
     const next = stored === null || stored === undefined ? 1 : Number(stored);
-    if (count > maxChanges) return stampSplit(run, clock, first, next, maxChanges);
-    return then(run(STAMP_SQL, [next, clock.stampAt(Number(wall)), first, last]), () =>
-      then(storeStampState(run, clock, next + 1), () => ({ mutationIds: [next] })),
+    const stamp = (first: number | null): MaybePromise<StampResult> => {
+      if (first === null) return NOTHING;
+      const cuts = ends.filter((end) => end >= first && end < last);
+      if (last - first + 1 > maxChanges || cuts.length > 0)
+        return stampBatches(run, clock, first, next, maxChanges, cuts);
+      return andThen(run(STAMP_SQL, [next, clock.stampAt(Number(wall)), first, last]), () =>
+        andThen(storeStampState(run, clock, next + 1), () => ({ mutationIds: [next], lastSeq: last })),
+      );
+    };
+    if (!headStamped) return stamp(head);
+    if (hintStamped) return stamp(afterHint);
+    return andThen(run(FIRST_UNSTAMPED_SQL, [], { arrayMode: true }), (found) =>
+      stamp(((found.rows[0] as unknown[])[0] as number | null) ?? null),
     );
   });
 }
 
-/** A batch over `maxChanges` rows: read the rows from `first` on and cut them (`assignBatches`). */
-async function stampSplit(
+/**
+ * Several batches, or one over `maxChanges` rows: reads the unstamped rows from `first` on, cuts
+ * them after each of `cuts` (ascending), and numbers each part (`assignBatches`).
+ */
+async function stampBatches(
   run: Run,
   clock: ClientClock,
   first: number,
   next: number,
   maxChanges: number,
+  cuts: readonly number[],
 ): Promise<StampResult> {
   const { rows } = await run(
     'SELECT seq, wall_ms FROM _syncline_outbox WHERE seq >= ? ORDER BY seq',
@@ -81,9 +118,19 @@ async function stampSplit(
       arrayMode: true,
     },
   );
-  const mutationIds = await assignBatches(run, clock, rows as [number, number][], next, maxChanges);
+  const all = rows as [number, number][];
+  const mutationIds: number[] = [];
+  let start = 0;
+  for (const end of [...[...cuts].sort((a, b) => a - b), Number.POSITIVE_INFINITY]) {
+    let stop = start;
+    while (stop < all.length && all[stop][0] <= end) stop++;
+    if (stop === start) continue;
+    const part = all.slice(start, stop);
+    mutationIds.push(...(await assignBatches(run, clock, part, next + mutationIds.length, maxChanges)));
+    start = stop;
+  }
   await storeStampState(run, clock, next + mutationIds.length);
-  return { mutationIds };
+  return { mutationIds, lastSeq: all[all.length - 1]?.[0] };
 }
 
 /**

@@ -105,10 +105,40 @@ async function rowsOf(result: ReturnType<Run>): Promise<unknown[]> {
 }
 
 /**
+ * From how many outbox rows on the pending writes are looked up through an index on
+ * `(table_name, pk)`. Below it a lookup reads the whole outbox, which is then short, and the
+ * capture triggers do not pay for keeping an index up to date on every local write (most of
+ * their cost): an online client's outbox holds the few writes the server has not acknowledged.
+ */
+export const OUTBOX_KEY_INDEX_FROM = 1_000;
+
+// Two subqueries: SQLite reads min() or max() from the rowid alone only when it is the whole query.
+const OUTBOX_SPAN_SQL =
+  'SELECT (SELECT max(seq) FROM _syncline_outbox) - (SELECT min(seq) FROM _syncline_outbox) + 1';
+
+/** The outbox's key index (ack-apply.ts drops it when the outbox empties). */
+export const OUTBOX_KEY_INDEX = '_syncline_outbox_key';
+
+/**
+ * How many rows the outbox spans (last seq minus first plus one, 0 when empty; two index probes),
+ * creating the key index when that reaches `OUTBOX_KEY_INDEX_FROM` and it is missing: an outbox
+ * that grew long offline is then looked up by key, whatever its length.
+ */
+async function ensureKeyIndex(run: Run): Promise<number> {
+  const rows = await rowsOf(run(OUTBOX_SPAN_SQL, [], { arrayMode: true }));
+  const size = Number((rows[0] as unknown[] | undefined)?.[0] ?? 0);
+  if (size >= OUTBOX_KEY_INDEX_FROM) {
+    await run(`CREATE INDEX IF NOT EXISTS ${OUTBOX_KEY_INDEX} ON _syncline_outbox (table_name, pk)`);
+  }
+  return size;
+}
+
+/**
  * The pending local writes to the rows a server message touches, read inside its apply transaction
  * and indexed by table and row, so remote rows can keep the columns that local writes not yet
- * acknowledged have changed. Only those rows are read (by the `(table_name, pk)` index), so an
- * apply costs the same however long the outbox is; an empty outbox costs one probe. Encoded stamps
+ * acknowledged have changed. Only those rows are read (by the `(table_name, pk)` index once the
+ * outbox is long, see `OUTBOX_KEY_INDEX_FROM`), so an apply costs about the same however long
+ * the outbox is; an empty outbox costs one probe. Encoded stamps
  * compare as strings (`encodeHlc` sorts like the stamps).
  *
  * @example
@@ -147,12 +177,16 @@ export class PendingWrites {
     return { decoded, failure, pending };
   }
 
-  /** True when the outbox holds a row (of `table`, when given): one index probe. */
+  /**
+   * True when the outbox holds a row (of `table`, when given). Also makes sure the outbox has its
+   * key index when it is long (`ensureKeyIndex`), before anything looks rows up by key.
+   */
   static async any(run: Run, table?: string): Promise<boolean> {
+    const size = await ensureKeyIndex(run);
+    if (size === 0) return false;
+    if (table === undefined) return true;
     const rows = await rowsOf(
-      table === undefined
-        ? run('SELECT 1 FROM _syncline_outbox LIMIT 1', [], { arrayMode: true })
-        : run('SELECT 1 FROM _syncline_outbox WHERE table_name = ? LIMIT 1', [table], { arrayMode: true }),
+      run('SELECT 1 FROM _syncline_outbox WHERE table_name = ? LIMIT 1', [table], { arrayMode: true }),
     );
     return rows.length > 0;
   }

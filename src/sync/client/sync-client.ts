@@ -11,6 +11,12 @@ import { type ResolvedSyncOptions, resolveSyncOptions, type SyncClientOptions } 
 import { type SessionEnd, type SessionHost, SyncSession } from './sync-session.js';
 import { resolveWebSocket } from './websocket.js';
 
+/** Runs `fn` after the current macrotask (setImmediate on Node, a zero timeout elsewhere). */
+function soon(fn: () => void): void {
+  if (typeof setImmediate === 'function') setImmediate(fn);
+  else setTimeout(fn, 0);
+}
+
 interface Waiter {
   resolve(): void;
   reject(error: Error): void;
@@ -43,6 +49,8 @@ export class SyncClient {
   private opening: Promise<void> | undefined;
   private stamping: Promise<void> = Promise.resolve();
   private stampRunning = false;
+  /** The pass `localCommit` asked for, until it starts. */
+  private stampScheduled: Promise<void> | undefined;
   private stampAgain = false;
   private applyingRemote = false;
   private readonly flushes: (Waiter & { target: number })[] = [];
@@ -146,6 +154,7 @@ export class SyncClient {
     this.wake?.();
     this.session?.close();
     await this.loop;
+    await this.stampScheduled;
     await this.stamping;
     this.setStatus('offline');
     this.starting = undefined;
@@ -256,13 +265,26 @@ export class SyncClient {
   }
 
   /**
-   * After a local commit, started or not: stamp the new outbox rows now, so each local
-   * transaction gets its own mutation id. The stamping transaction asks for the connection at once (inside the commit's
-   * notification), ahead of the app's next transaction; a pass already running means the next
-   * one runs right after it, covering every commit in between.
+   * After a local commit, started or not: note where it ends in the outbox at once (so it gets a
+   * mutation id of its own), and stamp soon, in one pass for every commit made until then. The
+   * pass waits for a macrotask, so an app that commits many small transactions in a row (each
+   * awaited) pays for one stamping transaction, not one per commit; until it runs, the new rows
+   * are pending writes without a stamp, which count as newer than anything the server sends.
+   * A pass already running means the next one runs right after it.
    */
   private localCommit(): void {
     if (this.applyingRemote || !this.replica.isOpen) return;
+    this.replica.noteCommit();
+    this.stampScheduled ??= new Promise((resolve) =>
+      soon(() => {
+        this.stampScheduled = undefined;
+        this.stampNow();
+        resolve();
+      }),
+    );
+  }
+
+  private stampNow(): void {
     if (this.stampRunning) {
       this.stampAgain = true;
       return;
@@ -280,7 +302,7 @@ export class SyncClient {
         this.stampRunning = false;
         if (this.stampAgain) {
           this.stampAgain = false;
-          this.localCommit();
+          this.stampNow();
         }
       });
   }
