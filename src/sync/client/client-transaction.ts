@@ -102,15 +102,16 @@ export async function clientTransaction<R>(
   };
   try {
     if (!remote) return await attempt();
+    if (options.foreignKeys === 'try-on') {
+      // No need to ask first: only enforcement that is on can break a foreign key.
+      try {
+        return await attempt();
+      } catch (error) {
+        if (broken || !(is(error, ConstraintError) && error.kind === 'foreignKey')) throw error;
+      }
+    }
     const { rows } = await run('PRAGMA foreign_keys', [], { arrayMode: true });
     if (Number((rows[0] as unknown[] | undefined)?.[0]) === 1) {
-      if (options.foreignKeys === 'try-on') {
-        try {
-          return await attempt();
-        } catch (error) {
-          if (broken || !(is(error, ConstraintError) && error.kind === 'foreignKey')) throw error;
-        }
-      }
       await run('PRAGMA foreign_keys = OFF');
       switchedOff = true;
     }
