@@ -41,12 +41,23 @@ export async function openReplica(): Promise<{ db: Database<typeof clientSchema>
 
 export async function outbox(db: Database): Promise<OutboxEntry[]> {
   const { rows } = await db.driver.query({
-    sql: 'SELECT * FROM _syncline_outbox ORDER BY seq',
+    // Each row with its batch's mutation id and stamp (null while it belongs to no batch).
+    sql: `SELECT o.seq, o.table_name, o.op, o.pk, o."row", o.wall_ms, b.mutation_id, b.hlc FROM _syncline_outbox AS o
+      LEFT JOIN _syncline_batches AS b ON o.seq BETWEEN b.first_seq AND b.last_seq ORDER BY o.seq`,
     params: [],
     arrayMode: false,
     needsBigInt: false,
   });
   return rows as OutboxEntry[];
+}
+
+/** Deletes batch `mutationId` and its rows, as an ack does. */
+export async function dropBatch(db: Database, mutationId: number): Promise<void> {
+  const [batch] = await raw(db, 'SELECT first_seq, last_seq FROM _syncline_batches WHERE mutation_id = ?', [
+    mutationId,
+  ]);
+  await raw(db, 'DELETE FROM _syncline_outbox WHERE seq BETWEEN ? AND ?', [batch.first_seq, batch.last_seq]);
+  await raw(db, 'DELETE FROM _syncline_batches WHERE mutation_id = ?', [mutationId]);
 }
 
 export async function raw(db: Database, sqlText: string, params: unknown[] = []): Promise<any[]> {

@@ -7,7 +7,7 @@ import {
   type PushMessage,
   parseClientMessage,
 } from '../../src/sync/protocol/messages.js';
-import { lists, openReplica, outbox, raw, todos } from './client-helpers.js';
+import { dropBatch, lists, openReplica, outbox, raw, todos } from './client-helpers.js';
 
 /**
  * The outbox between capture and push: stamping gives each local transaction a mutation id and
@@ -105,7 +105,7 @@ describe('client outbox', () => {
     await db.insert(todos).values({ listId, title: 'one' });
     expect(await replica.stamp()).toEqual([1]);
     const [, last] = await outbox(db);
-    await raw(db, 'DELETE FROM _syncline_outbox WHERE mutation_id = 1');
+    await dropBatch(db, 1);
     await db.insert(todos).values({ listId, title: 'two' });
     expect(await replica.stamp()).toEqual([2]);
     const rows = await outbox(db);
@@ -162,25 +162,51 @@ describe('client outbox', () => {
     ]);
   });
 
-  it('finds the unstamped rows behind stamped ones, with or without a usable hint', async () => {
+  it('finds the rows of no batch after the last batch, whichever batches are gone', async () => {
     ({ db, replica } = await openReplica());
     await db.insert(lists).values({ id: listId, name: 'A', ownerId: 'u1' });
     expect(await replica.stamp()).toEqual([1]);
     await db.insert(todos).values({ listId, title: 'one' });
-    // The hint (the row stamped last) is there: the new row is stamped from it.
     expect(await replica.stamp()).toEqual([2]);
     await db.insert(todos).values({ listId, title: 'two' });
     await db.insert(todos).values({ listId, title: 'three' });
-    // The hint's row is gone (acknowledged) while an older stamped one stays at the head.
-    await raw(db, 'DELETE FROM _syncline_outbox WHERE mutation_id = 2');
+    // The last batch is gone (acknowledged) while an older one stays at the head.
+    await dropBatch(db, 2);
     expect(await replica.stamp()).toEqual([3]);
     expect((await outbox(db)).map((r) => r.mutation_id)).toEqual([1, 3, 3]);
-    // A replica without the hint (a restart) reads back to the last stamped row.
+    // After a restart too.
     await db.insert(todos).values({ listId, title: 'four' });
     const again = new LocalReplica(db);
     await again.open();
     expect(await again.stamp()).toEqual([4]);
     expect((await outbox(db)).map((r) => r.mutation_id)).toEqual([1, 3, 3, 4]);
+  });
+
+  it('turns the stamps an older client kept on its outbox rows into batches', async () => {
+    ({ db, replica } = await openReplica());
+    await db.insert(lists).values({ id: listId, name: 'A', ownerId: 'u1' });
+    await db.insert(todos).values({ listId, title: 'one' });
+    await db.insert(todos).values({ listId, title: 'two' });
+    // The outbox as an older client left it: each row's mutation id and stamp in columns of its own.
+    await raw(db, 'ALTER TABLE _syncline_outbox ADD COLUMN mutation_id INTEGER');
+    await raw(db, 'ALTER TABLE _syncline_outbox ADD COLUMN hlc TEXT');
+    await raw(
+      db,
+      "UPDATE _syncline_outbox SET mutation_id = 7, hlc = '1700000000000-00000-old' WHERE seq <= 2",
+    );
+    await raw(db, "INSERT INTO _syncline_state (key, value) VALUES ('next_mutation_id', '8')");
+    const again = new LocalReplica(db);
+    await again.open();
+    expect(await raw(db, 'SELECT mutation_id, first_seq, last_seq, hlc FROM _syncline_batches')).toEqual([
+      { mutation_id: 7, first_seq: 1, last_seq: 2, hlc: '1700000000000-00000-old' },
+    ]);
+    expect(await raw(db, 'SELECT count(*) AS n FROM _syncline_outbox WHERE mutation_id IS NOT NULL')).toEqual(
+      [{ n: 0 }],
+    );
+    // The third row, never stamped, is the next batch; opening again changes nothing.
+    expect(await again.stamp()).toEqual([8]);
+    await new LocalReplica(db).open();
+    expect((await outbox(db)).map((r) => r.mutation_id)).toEqual([7, 7, 8]);
   });
 
   it('moves the next mutation id past the last one the server applied', async () => {

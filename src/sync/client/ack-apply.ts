@@ -3,6 +3,7 @@ import type { AckMessage, RestoredRowJson } from '../protocol/messages.js';
 import { decodeRow, type JsonRow } from '../protocol/value-codec.js';
 import type { ApplyContext } from './apply-context.js';
 import { clientTransaction } from './client-transaction.js';
+import { deleteBatch } from './outbox-push.js';
 import { OUTBOX_KEY_INDEX, PendingWrites } from './pending-writes.js';
 import { applyRemoteRow } from './remote-row.js';
 import { codecFor } from './table-codec.js';
@@ -82,7 +83,7 @@ function serverRows(result: AckMessage['results'][number]): readonly RestoredRow
 export async function applyAck(context: ApplyContext, ack: AckMessage): Promise<AckApplied> {
   return clientTransaction(context.db, true, async (run) => {
     for (const result of ack.results) {
-      await run('DELETE FROM _syncline_outbox WHERE mutation_id = ?', [result.mutationId]);
+      await deleteBatch(run, result.mutationId);
     }
     const { decoded, failure, pending } = await PendingWrites.decodeAndLoad(
       run,

@@ -6,7 +6,11 @@ import { dropOutboxTriggerSql, outboxTriggerSql } from './outbox-triggers.js';
 /**
  * The client's own tables (docs/sync-internals.md, "Client tables"). `seq` is the rowid without
  * AUTOINCREMENT (cheaper per captured write): a new row always gets the largest seq plus one, and
- * only stamped rows are ever deleted, so the unstamped rows are always the tail of the outbox.
+ * only stamped rows are ever deleted (a batch's rows with its batch), so the unstamped rows are
+ * always the tail of the outbox, after the last batch's `last_seq`. A batch (one local
+ * transaction, or a part of one) is a row of `_syncline_batches` naming its seq range, its
+ * mutation id and its stamp: stamping writes one row per transaction instead of updating every
+ * outbox row.
  */
 const TABLES = [
   `CREATE TABLE IF NOT EXISTS _syncline_outbox (
@@ -15,9 +19,13 @@ const TABLES = [
      op TEXT NOT NULL,
      pk TEXT NOT NULL,
      "row" TEXT,
-     wall_ms INTEGER NOT NULL,
-     mutation_id INTEGER,
-     hlc TEXT
+     wall_ms INTEGER NOT NULL
+   )`,
+  `CREATE TABLE IF NOT EXISTS _syncline_batches (
+     last_seq INTEGER PRIMARY KEY,
+     first_seq INTEGER NOT NULL,
+     mutation_id INTEGER NOT NULL UNIQUE,
+     hlc TEXT NOT NULL
    )`,
   'CREATE TABLE IF NOT EXISTS _syncline_state (key TEXT PRIMARY KEY, value TEXT)',
   'CREATE TABLE IF NOT EXISTS _syncline_capture (enabled INTEGER NOT NULL)',
@@ -26,6 +34,23 @@ const TABLES = [
   // database copied mid-transaction by other tools could: start with capture on.
   'UPDATE _syncline_capture SET enabled = 1',
 ];
+
+/**
+ * An outbox made before `_syncline_batches` kept each row's mutation id and stamp in columns of
+ * its own: its stamped rows become batches (once; the columns are then left empty).
+ */
+async function moveStampsToBatches(run: Run): Promise<void> {
+  const { rows } = await run(
+    "SELECT 1 FROM pragma_table_info('_syncline_outbox') WHERE name = 'mutation_id'",
+    [],
+    { arrayMode: true },
+  );
+  if (rows.length === 0) return;
+  await run(`INSERT INTO _syncline_batches (last_seq, first_seq, mutation_id, hlc)
+    SELECT max(seq), min(seq), mutation_id, max(hlc) FROM _syncline_outbox
+    WHERE mutation_id IS NOT NULL GROUP BY mutation_id`);
+  await run('UPDATE _syncline_outbox SET mutation_id = NULL, hlc = NULL WHERE mutation_id IS NOT NULL');
+}
 
 /**
  * The tables of a schema that sync: every table not declared with `localTable()`.
@@ -54,7 +79,7 @@ export function clientTablesSql(schema: Schema): string[] {
 
 /**
  * Creates (idempotently) `_syncline_outbox` (its key index comes once it is long, see
- * pending-writes.ts), `_syncline_state`, `_syncline_capture` and the capture triggers of every synced table, in the transaction `run`
+ * pending-writes.ts), `_syncline_batches`, `_syncline_state`, `_syncline_capture` and the capture triggers of every synced table, in the transaction `run`
  * belongs to. Triggers are re-created every time, so they follow the table's current columns after
  * a migration.
  *
@@ -63,4 +88,5 @@ export function clientTablesSql(schema: Schema): string[] {
  */
 export async function installClientTables(run: Run, schema: Schema): Promise<void> {
   for (const statement of clientTablesSql(schema)) await run(statement);
+  await moveStampsToBatches(run);
 }

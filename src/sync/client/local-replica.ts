@@ -55,8 +55,6 @@ export class LocalReplica {
   maxChangesPerBatch: number = DEFAULT_MESSAGE_LIMITS.maxChangesPerBatch;
   /** The outbox's last seq after each local commit heard and not stamped yet, ascending. */
   private readonly commitEnds: number[] = [];
-  /** The last seq the last pass stamped: a hint for the next (see `stampOutbox`). */
-  private stampedTo = 0;
   /** Reads of `commitEnds` that had to wait for the connection (asynchronous drivers). */
   private noting: Promise<void> = Promise.resolve();
 
@@ -148,14 +146,10 @@ export class LocalReplica {
   async stamp(): Promise<readonly number[]> {
     await this.noting;
     const { mutationIds } = await clientTransaction(this.db, false, (run) =>
-      andThen(
-        stampOutbox(run, this.clock, this.maxChangesPerBatch, this.commitEnds, this.stampedTo),
-        (result) => {
-          this.commitEnds.length = 0;
-          if (result.lastSeq !== undefined) this.stampedTo = result.lastSeq;
-          return result;
-        },
-      ),
+      andThen(stampOutbox(run, this.clock, this.maxChangesPerBatch, this.commitEnds), (result) => {
+        this.commitEnds.length = 0;
+        return result;
+      }),
     );
     return mutationIds;
   }

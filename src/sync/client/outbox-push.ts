@@ -43,10 +43,13 @@ async function recut(
   maxChanges: number,
 ): Promise<void> {
   const { rows } = await run(
-    'SELECT seq, wall_ms, mutation_id FROM _syncline_outbox WHERE mutation_id >= ? ORDER BY seq',
+    `SELECT o.seq, o.wall_ms, b.mutation_id FROM _syncline_batches AS b
+       JOIN _syncline_outbox AS o ON o.seq BETWEEN b.first_seq AND b.last_seq
+     WHERE b.mutation_id >= ? ORDER BY o.seq`,
     [fromMutationId],
     { arrayMode: true },
   );
+  await run('DELETE FROM _syncline_batches WHERE mutation_id >= ?', [fromMutationId]);
   let next = await readNextMutationId(run);
   let group: [number, number][] = [];
   let groupId: unknown;
@@ -61,6 +64,23 @@ async function recut(
   }
   await flush();
   await storeStampState(run, clock, next);
+}
+
+/**
+ * Deletes one batch: its outbox rows (a range of seqs, read by the rowid) and its row in
+ * `_syncline_batches`.
+ *
+ * @example
+ *   await deleteBatch(run, 7);
+ */
+export async function deleteBatch(run: Run, mutationId: number): Promise<void> {
+  await run(
+    `DELETE FROM _syncline_outbox WHERE seq BETWEEN
+       (SELECT first_seq FROM _syncline_batches WHERE mutation_id = ?) AND
+       (SELECT last_seq FROM _syncline_batches WHERE mutation_id = ?)`,
+    [mutationId, mutationId],
+  );
+  await run('DELETE FROM _syncline_batches WHERE mutation_id = ?', [mutationId]);
 }
 
 /**
@@ -80,8 +100,9 @@ export async function readPush(
   limits: MessageLimits,
 ): Promise<PushPlan | undefined> {
   return clientTransaction(context.db, false, async (run) => {
+    // A batch's rows are its whole seq range (seqs are consecutive within a transaction).
     const { rows: oversized } = await run(
-      'SELECT mutation_id FROM _syncline_outbox WHERE mutation_id IS NOT NULL GROUP BY mutation_id HAVING count(*) > ? ORDER BY mutation_id LIMIT 1',
+      'SELECT mutation_id FROM _syncline_batches WHERE last_seq - first_seq + 1 > ? ORDER BY mutation_id LIMIT 1',
       [limits.maxChangesPerBatch],
       { arrayMode: true },
     );
@@ -93,7 +114,7 @@ export async function readPush(
       const plan = await planPush(run, context, limits);
       if (plan.kind === 'ready') return plan.push;
       if (plan.kind === 'empty') {
-        await run('DELETE FROM _syncline_outbox WHERE mutation_id = ?', [plan.mutationId]);
+        await deleteBatch(run, plan.mutationId);
       } else {
         await recut(run, clock, plan.mutationId, Math.ceil(plan.rows / 2));
       }
@@ -108,31 +129,28 @@ type Plan =
   | { kind: 'too large'; mutationId: number; rows: number };
 
 async function planPush(run: Run, context: ApplyContext, limits: MessageLimits): Promise<Plan> {
-  const { rows: ids } = await run(
-    'SELECT DISTINCT mutation_id FROM _syncline_outbox WHERE mutation_id IS NOT NULL ORDER BY mutation_id LIMIT ?',
+  const { rows: heads } = await run(
+    'SELECT mutation_id, first_seq, last_seq, hlc FROM _syncline_batches ORDER BY mutation_id LIMIT ?',
     [limits.maxBatches],
     { arrayMode: true },
   );
-  if (ids.length === 0) return { kind: 'ready', push: undefined };
-  const first = Number((ids[0] as unknown[])[0]);
-  const last = Number((ids[ids.length - 1] as unknown[])[0]);
+  if (heads.length === 0) return { kind: 'ready', push: undefined };
+  const ranges = heads as [number, number, number, string][];
   const { rows } = await run(
-    'SELECT mutation_id, table_name, op, pk, "row", hlc FROM _syncline_outbox WHERE mutation_id BETWEEN ? AND ? ORDER BY seq',
-    [first, last],
+    'SELECT seq, table_name, op, pk, "row" FROM _syncline_outbox WHERE seq BETWEEN ? AND ? ORDER BY seq',
+    [ranges[0][1], ranges[ranges.length - 1][2]],
     { arrayMode: true },
   );
   const batches = new Map<number, OutboxRow[]>();
-  for (const [id, table, op, pk, row, hlc] of rows as [
-    number,
-    string,
-    OutboxRow['op'],
-    string,
-    string | null,
-    string,
-  ][]) {
-    let batch = batches.get(id);
-    if (!batch) batches.set(id, (batch = []));
-    batch.push({ table, op, pk, row, hlc });
+  let at = 0;
+  for (const [id, firstSeq, lastSeq, hlc] of ranges) {
+    const batch: OutboxRow[] = [];
+    batches.set(id, batch);
+    for (; at < rows.length; at++) {
+      const [seq, table, op, pk, row] = rows[at] as [number, string, OutboxRow['op'], string, string | null];
+      if (seq > lastSeq) break;
+      if (seq >= firstSeq) batch.push({ table, op, pk, row, hlc });
+    }
   }
   const parts: string[] = [];
   const mutationIds: number[] = [];

@@ -10,35 +10,22 @@ import type { Run } from './client-transaction.js';
  */
 export interface StampResult {
   readonly mutationIds: readonly number[];
-  /** The last seq the pass stamped (undefined when it stamped nothing). */
-  readonly lastSeq?: number;
 }
 
 /**
  * What a pass reads first, in one statement of index probes (no scan, whatever the outbox holds):
- * the outbox's first seq and whether that row is stamped, its last seq and that row's wall time,
- * whether the row at the `stampedTo` hint (bound twice) is stamped and the seq after it, and the
- * next mutation id. The unstamped rows are the tail of the outbox (a new row gets the largest seq
- * plus one, and only stamped rows are deleted), so they start at the first row when that one is
- * unstamped, or right after the hint when the hint's row is stamped.
+ * the first unstamped seq (the first after the last batch's `last_seq`: the unstamped rows are
+ * the tail of the outbox), the last seq and that row's wall time, and the next mutation id.
  */
 const PROBE_SQL = `SELECT
-    (SELECT seq FROM _syncline_outbox ORDER BY seq LIMIT 1),
-    (SELECT mutation_id IS NOT NULL FROM _syncline_outbox ORDER BY seq LIMIT 1),
+    (SELECT seq FROM _syncline_outbox WHERE seq > done.seq ORDER BY seq LIMIT 1),
     (SELECT seq FROM _syncline_outbox ORDER BY seq DESC LIMIT 1),
     (SELECT wall_ms FROM _syncline_outbox ORDER BY seq DESC LIMIT 1),
-    (SELECT mutation_id IS NOT NULL FROM _syncline_outbox WHERE seq = ?),
-    (SELECT seq FROM _syncline_outbox WHERE seq > ? ORDER BY seq LIMIT 1),
-    (SELECT value FROM _syncline_state WHERE key = '${STATE_KEYS.nextMutationId}')`;
+    (SELECT value FROM _syncline_state WHERE key = '${STATE_KEYS.nextMutationId}')
+  FROM (SELECT coalesce(max(last_seq), 0) AS seq FROM _syncline_batches) AS done`;
 
-/**
- * The first unstamped seq when neither probe tells it (stamped rows at the head, and no usable
- * hint): reads backwards from the end to the last stamped row, over the unstamped rows only.
- */
-const FIRST_UNSTAMPED_SQL = `SELECT min(seq) FROM _syncline_outbox
-  WHERE seq > coalesce((SELECT seq FROM _syncline_outbox WHERE mutation_id IS NOT NULL ORDER BY seq DESC LIMIT 1), 0)`;
-
-const STAMP_SQL = 'UPDATE _syncline_outbox SET mutation_id = ?, hlc = ? WHERE seq >= ? AND seq <= ?';
+/** One batch: the outbox rows from `first_seq` to `last_seq` are mutation `mutation_id`, stamped `hlc`. */
+const BATCH_SQL = 'INSERT INTO _syncline_batches (mutation_id, hlc, first_seq, last_seq) VALUES (?, ?, ?, ?)';
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -53,48 +40,40 @@ export function andThen<T, R>(value: MaybePromise<T>, next: (value: T) => MaybeP
 const NOTHING: StampResult = { mutationIds: [] };
 
 /**
- * Gives every outbox row that has no mutation id yet a mutation id and an HLC stamp, in the
- * transaction `run` belongs to. `ends` are the outbox's last seqs after local commits (recorded
- * when each commit was heard, see `LocalReplica.noteCommit`): the rows up to each end form one
- * batch, one local transaction, so a pass that runs after several commits still gives each its
- * own mutation id; rows past the last end (a commit not heard, such as one before a crash) form
- * one more. Each batch gets one stamp, issued at its last row's wall time (the clock keeps stamps
- * growing). A batch of more than `maxChanges` rows (the server's `maxChangesPerBatch`) is split
- * over several mutation ids, each with its own, increasing stamp: the server applies each part
- * whole, but no longer the whole local transaction at once. The next mutation id and the last
- * stamp are stored in `_syncline_state` with the rows. `stampedTo` is the last seq an earlier
- * pass stamped, a hint that is checked before use (rows acknowledged since, a restart). The
- * common pass, one batch, costs three statements (a probe, one update of the rows, one write of
- * both state keys), reads no row into JavaScript, and returns without a promise when the driver
- * answers synchronously. The result carries the last seq stamped, the next pass's hint.
+ * Gives the outbox rows that belong to no batch yet their batches (`_syncline_batches`): a
+ * mutation id and an HLC stamp each, in the transaction `run` belongs to. `ends` are the outbox's
+ * last seqs after local commits (recorded when each commit was heard, see
+ * `LocalReplica.noteCommit`): the rows up to each end form one batch, one local transaction, so a
+ * pass that runs after several commits still gives each its own mutation id; rows past the last
+ * end (a commit not heard, such as one before a crash) form one more. Each batch gets one stamp,
+ * issued at its last row's wall time (the clock keeps stamps growing). A batch of more than
+ * `maxChanges` rows (the server's `maxChangesPerBatch`) is split over several mutation ids, each
+ * with its own, increasing stamp: the server applies each part whole, but no longer the whole
+ * local transaction at once. The next mutation id and the last stamp are stored in
+ * `_syncline_state` with the batches. The common pass, one batch, costs three statements (a probe,
+ * one batch row, one write of both state keys) however many rows the transaction wrote, reads no
+ * outbox row into JavaScript, and returns without a promise when the driver answers synchronously.
  *
  * @example
- *   await clientTransaction(db, false, (run) => stampOutbox(run, clock, 10_000, [41, 42], 40));
+ *   await clientTransaction(db, false, (run) => stampOutbox(run, clock, 10_000, [41, 42]));
  */
 export function stampOutbox(
   run: Run,
   clock: ClientClock,
   maxChanges: number,
   ends: readonly number[] = [],
-  stampedTo = 0,
 ): MaybePromise<StampResult> {
-  return andThen(run(PROBE_SQL, [stampedTo, stampedTo], { arrayMode: true }), ({ rows }) => {
-    const [head, headStamped, last, wall, hintStamped, afterHint, stored] = rows[0] as (number | null)[];
-    if (last === null) return NOTHING;
+  return andThen(run(PROBE_SQL, [], { arrayMode: true }), ({ rows }) => {
+    const [first, last, wall, stored] = rows[0] as (number | string | null)[];
+    if (first === null || last === null) return NOTHING;
+    const [from, to] = [Number(first), Number(last)];
     const next = stored === null || stored === undefined ? 1 : Number(stored);
-    const stamp = (first: number | null): MaybePromise<StampResult> => {
-      if (first === null) return NOTHING;
-      const cuts = ends.filter((end) => end >= first && end < last);
-      if (last - first + 1 > maxChanges || cuts.length > 0)
-        return stampBatches(run, clock, first, next, maxChanges, cuts);
-      return andThen(run(STAMP_SQL, [next, clock.stampAt(Number(wall)), first, last]), () =>
-        andThen(storeStampState(run, clock, next + 1), () => ({ mutationIds: [next], lastSeq: last })),
-      );
-    };
-    if (!headStamped) return stamp(head);
-    if (hintStamped) return stamp(afterHint);
-    return andThen(run(FIRST_UNSTAMPED_SQL, [], { arrayMode: true }), (found) =>
-      stamp(((found.rows[0] as unknown[])[0] as number | null) ?? null),
+    const cuts = ends.filter((end) => end >= from && end < to);
+    // Seqs are consecutive within the tail (a rolled-back row's seq is given again), so this is its length.
+    if (to - from + 1 > maxChanges || cuts.length > 0)
+      return stampBatches(run, clock, from, next, maxChanges, cuts);
+    return andThen(run(BATCH_SQL, [next, clock.stampAt(Number(wall)), from, to]), () =>
+      andThen(storeStampState(run, clock, next + 1), () => ({ mutationIds: [next] })),
     );
   });
 }
@@ -126,7 +105,7 @@ async function stampBatches(
     start = stop;
   }
   await storeStampState(run, clock, next + ids.length);
-  return { mutationIds: ids, lastSeq: all[all.length - 1]?.[0] };
+  return { mutationIds: ids };
 }
 
 /**
@@ -150,7 +129,7 @@ async function numberRows(
     let wall = 0;
     for (let i = start; i < stop; i++) wall = Math.max(wall, Number(rows[i][1]));
     const id = nextMutationId + ids.length;
-    const done = run(STAMP_SQL, [id, clock.stampAt(wall), rows[start][0], rows[stop - 1][0]]);
+    const done = run(BATCH_SQL, [id, clock.stampAt(wall), rows[start][0], rows[stop - 1][0]]);
     if (done instanceof Promise) await done;
     ids.push(id);
   }

@@ -94,7 +94,10 @@ function lookupSql(codec: TableCodec, keys: number): string {
   if (!text) {
     const parts = codec.keyColumns.map((c) => `'${c.name.replaceAll("'", "''")}', ${storedKey(c)}`);
     const one = `json_object(${parts.join(', ')})`;
-    text = `SELECT op, pk, "row", hlc FROM _syncline_outbox WHERE table_name = ? AND pk IN (${new Array(keys).fill(one).join(', ')}) ORDER BY seq`;
+    // A row's stamp is its batch's: the first batch ending at or after it, if it starts before it.
+    text = `SELECT o.op, o.pk, o."row", (SELECT b.hlc FROM _syncline_batches AS b
+        WHERE b.last_seq >= o.seq AND b.first_seq <= o.seq ORDER BY b.last_seq LIMIT 1)
+      FROM _syncline_outbox AS o WHERE o.table_name = ? AND o.pk IN (${new Array(keys).fill(one).join(', ')}) ORDER BY o.seq`;
     texts.set(keys, text);
   }
   return text;
