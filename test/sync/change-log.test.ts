@@ -280,6 +280,22 @@ dialectSuite(
       expect(changes[0]!.hlc < changes[1]!.hlc).toBe(true);
     });
 
+    it('drops the unique index an older version put on the ticks, keeping the ticks', async () => {
+      const db = await env.open(captureSchema);
+      await installCapture(db, captureSchema.tableList);
+      await db.insert(notes).values({ id: 1, body: 'ticked' });
+      const reader = new ChangeLogReader(db);
+      await reader.readNew();
+      await db.execute(sql`alter table _syncline_ticks add unique (change_id)`);
+      await db.execute(sql`comment on table _syncline_changes is 'an older install'`);
+      await installCapture(db, captureSchema.tableList);
+      const uniques = await db.execute<{ n: number }>(
+        sql`select count(*)::int as n from pg_constraint where conrelid = '_syncline_ticks'::regclass and contype = 'u'`,
+      );
+      expect(uniques).toEqual([{ n: 0 }]);
+      expect((await reader.readFrom(0n)).map((c) => [c.tick, c.pk.id])).toEqual([[1n, 1]]);
+    });
+
     it('refuses a reader before install', async () => {
       const db = await env.open(captureSchema);
       await expect(new ChangeLogReader(db).readNew()).rejects.toThrow();

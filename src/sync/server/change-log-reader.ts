@@ -129,17 +129,19 @@ export class ChangeLogReader {
         previous === null
           ? ''
           : 'AND txid >= pg_snapshot_xmin($3::pg_snapshot) AND NOT pg_visible_in_snapshot(txid, $3::pg_snapshot)';
-      const [{ n }] = (await run(
-        `WITH ticked AS (
-           INSERT INTO _syncline_ticks (tick, change_id)
+      // A plain INSERT, counted by its command tag: a CTE with RETURNING would first store every
+      // new tick in a tuplestore, spilled to disk past work_mem (ticking a 100,000-row transaction
+      // took half as long again).
+      const ticked = await tx.run({
+        sql: `INSERT INTO _syncline_ticks (tick, change_id)
            SELECT $1::bigint + row_number() OVER (ORDER BY txid, id), id FROM _syncline_changes
             WHERE txid < pg_snapshot_xmax($2::pg_snapshot) AND pg_visible_in_snapshot(txid, $2::pg_snapshot)
-              ${notSeenBefore}
-           RETURNING 1)
-         SELECT count(*)::text AS n FROM ticked`,
-        previous === null ? [from.toString(), current] : [from.toString(), current, previous],
-      )) as [{ n: string }];
-      const to = from + BigInt(n);
+              ${notSeenBefore}`,
+        params: previous === null ? [from.toString(), current] : [from.toString(), current, previous],
+        arrayMode: false,
+        needsBigInt: false,
+      });
+      const to = from + BigInt(ticked.rowCount);
       await run(
         'UPDATE _syncline_reader_state SET last_tick = $1::bigint, snapshot = $2::pg_snapshot WHERE id = 1',
         [to.toString(), current],
