@@ -11,7 +11,8 @@
  *   capture  client capture overhead: synced vs local table inserts (capture-overhead.ts)
  *   initial  initial sync of BENCH_SYNC_ROWS rows and of BENCH_SYNC_BIG_ROWS rows (initial-sync.ts)
  *   bulk     one BENCH_SYNC_BULK_ROWS-row transaction until a client holds it (bulk-transaction.ts)
- *   latency  write → live query on 1 and BENCH_SYNC_CLIENTS clients (propagation-latency.ts)
+ *   latency  write → live query on 1 and BENCH_SYNC_CLIENTS clients in a process of their own, and
+ *            on BENCH_SYNC_CLIENTS clients in this one, for comparison (propagation-latency.ts)
  *   stream   BENCH_SYNC_CHANGES changes to BENCH_SYNC_CLIENTS socket clients, then as many sync
  *            clients (change-throughput.ts)
  *   push     BENCH_SYNC_PUSH_CLIENTS clients pushing BENCH_SYNC_PUSH_MUTATIONS each (push-throughput.ts)
@@ -36,11 +37,13 @@ import { measureIdleMemory } from './idle-memory.js';
 import { measureInitialSync } from './initial-sync.js';
 import { formatCount, formatOutcomes, type Outcome } from './outcome.js';
 import {
+  ClientProcess,
   describePropagation,
   latencyOutcomes,
   measureLatencyBaselines,
   measurePropagation,
   type PropagationTimes,
+  watchInProcess,
 } from './propagation-latency.js';
 import { measurePushThroughput } from './push-throughput.js';
 
@@ -111,29 +114,48 @@ const load = () =>
 
 const progressOf = (section: string) => (line: string) => console.log(`[${section}] ${line}`);
 
-/** Write → live query on one client, then on `clients` (the one and `clients - 1` more). */
+/**
+ * Write → live query on one client, then on `clients` (the one and `clients - 1` more), in a
+ * process of their own; then `clients` in this process, sharing the server's thread, for comparison.
+ */
 async function latency(bench: BenchServer): Promise<Outcome[]> {
   const progress = progressOf('latency');
-  const shapes = () => [{ table: counters }];
-  const fleet: BenchClient[] = [];
+  const baselines = await measureLatencyBaselines(bench, settings.writes);
+  progress(
+    `baselines measured (${settings.writes} NOTIFY→LISTEN deliveries, ${settings.writes} WebSocket round trips)`,
+  );
+  const phases: PropagationTimes[] = [];
+  const own = ClientProcess.start(bench.url);
   try {
-    const baselines = await measureLatencyBaselines(bench, settings.writes);
-    progress(
-      `baselines measured (${settings.writes} NOTIFY→LISTEN deliveries, ${settings.writes} WebSocket round trips)`,
-    );
-    fleet.push(...(await startFleet(bench.url, 1, shapes)));
-    const phases: PropagationTimes[] = [await measurePropagation(bench, fleet, settings.writes)];
-    progress(describePropagation(phases[0]!));
+    await own.grow(1);
+    phases.push(await measurePropagation(bench, own, settings.writes, 'own process'));
+    progress(describePropagation(phases.at(-1)!));
     if (settings.clients > 1) {
-      progress(`starting ${formatCount(settings.clients - 1)} more clients ...`);
-      fleet.push(...(await startFleet(bench.url, settings.clients - 1, shapes)));
-      phases.push(await measurePropagation(bench, fleet, settings.writes));
-      progress(describePropagation(phases[1]!));
+      progress(`starting ${formatCount(settings.clients - 1)} more clients in their process ...`);
+      await own.grow(settings.clients - 1);
+      phases.push(await measurePropagation(bench, own, settings.writes, 'own process'));
+      progress(describePropagation(phases.at(-1)!));
     }
-    return latencyOutcomes(phases, baselines);
   } finally {
-    await closeAll(fleet);
+    await own.close();
   }
+  if (settings.clients > 1) {
+    progress(`starting ${formatCount(settings.clients)} clients in this process ...`);
+    const fleet: BenchClient[] = [];
+    try {
+      fleet.push(...(await startFleet(bench.url, settings.clients, () => [{ table: counters }])));
+      const watchers = await watchInProcess(fleet);
+      try {
+        phases.push(await measurePropagation(bench, watchers, settings.writes, 'server process'));
+      } finally {
+        await watchers.close();
+      }
+      progress(describePropagation(phases.at(-1)!));
+    } finally {
+      await closeAll(fleet);
+    }
+  }
+  return latencyOutcomes(phases, baselines);
 }
 
 async function main(): Promise<void> {
@@ -230,7 +252,9 @@ async function main(): Promise<void> {
       'Writers past the sync server run in this process too: while the server is busy they are slowed with it.',
       'Memory: server and sync clients share this process (socket clients run in a child process); peak above a',
       'post-gc baseline. Sync clients in this process share one thread: with 100 of them, their applies bound',
-      'the stream and the latency; the socket clients show what the server alone sustains.',
+      'the stream; the socket clients show what the server alone sustains. The latency targets are measured',
+      'with the sync clients in a process of their own (as on devices of their own), next to the same clients',
+      "in this process for comparison (there each client's apply delays the server's sends to the others).",
       'Anchors from others: initial sync of 100k rows, Zero ~2.5 s, PowerSync ~3.2 s; latency p50 Zero 8.5 ms,',
       'PowerSync 13.7 ms, Electric ~6 ms; change stream Electric 4,000-6,000/s; capture cr-sqlite 2.5x.',
     ].join('\n'),

@@ -1,0 +1,111 @@
+/**
+ * Live queries on `counters` in bench clients, and when each showed a written value: what the
+ * propagation latency is timed against. The same recorder runs in the bench process (clients
+ * sharing the server's thread) and in `sync-clients.ts` (clients in a process of their own).
+ * Times are absolute (`performance.timeOrigin + performance.now()`), so they compare across
+ * processes on one machine.
+ */
+import { performance } from 'node:perf_hooks';
+import { within } from '../support/bounded-wait.js';
+import type { BenchClient } from './bench-client.js';
+import { counters } from './bench-schema.js';
+
+/** Now, in ms, comparable between processes of this machine. */
+export function absoluteNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * Clients whose live queries can be asked when they showed a value.
+ *
+ * @example
+ *   const times = await watchers.seen(value, 30_000); // one absolute time per client
+ */
+export interface LiveWatchers {
+  readonly clients: number;
+  /** When each client's live query first showed a `counters` row with `value` (absolute ms). */
+  seen(value: number): Promise<number[]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Records, per client, when its live query (`select().from(counters).watch()`) first showed each
+ * value. Written values only grow and each write waits for every client, so an emit's largest
+ * value is the one new value it can bring.
+ *
+ * @example
+ *   const recorder = new SeenRecorder();
+ *   await recorder.watch(clients);
+ *   const times = await recorder.seen(42);
+ */
+export class SeenRecorder {
+  private readonly highest: number[] = [];
+  private readonly times = new Map<number, number[]>();
+  private readonly waiting = new Map<number, () => void>();
+  private readonly stops: (() => void)[] = [];
+  private failure: Error | undefined;
+
+  get clients(): number {
+    return this.highest.length;
+  }
+
+  /** Subscribes to each client's live query; resolves once every one emitted a first result. */
+  async watch(clients: readonly BenchClient[], timeoutMs = 30_000): Promise<void> {
+    const first: Promise<void>[] = [];
+    for (const client of clients) {
+      const i = this.highest.length;
+      this.highest.push(Number.NEGATIVE_INFINITY);
+      first.push(
+        new Promise<void>((resolve) => {
+          this.stops.push(
+            client.db
+              .select()
+              .from(counters)
+              .watch()
+              .subscribe(
+                (rows) => {
+                  const now = absoluteNow();
+                  resolve();
+                  let value = Number.NEGATIVE_INFINITY;
+                  for (const row of rows) value = Math.max(value, row.value);
+                  if (value > this.highest[i]!) this.record(i, value, now);
+                },
+                (error) => {
+                  this.failure ??= error as Error;
+                },
+              ),
+          );
+        }),
+      );
+    }
+    await within(Promise.all(first), timeoutMs, `${clients.length} live queries to emit a first result`);
+  }
+
+  private record(i: number, value: number, at: number): void {
+    this.highest[i] = value;
+    let times = this.times.get(value);
+    if (!times) this.times.set(value, (times = new Array(this.highest.length).fill(undefined)));
+    times[i] = at;
+    if (times.every((t) => t !== undefined)) this.waiting.get(value)?.();
+  }
+
+  /** Resolves with every client's time for `value` once all have shown it (then forgets it). */
+  seen(value: number): Promise<number[]> {
+    return new Promise((resolve, reject) => {
+      if (this.failure) reject(new Error(`bench: a live query failed: ${this.failure.message}`));
+      const done = () => {
+        this.waiting.delete(value);
+        const times = this.times.get(value)!;
+        this.times.delete(value);
+        resolve(times);
+      };
+      const times = this.times.get(value);
+      if (times?.length === this.highest.length && times.every((t) => t !== undefined)) done();
+      else this.waiting.set(value, done);
+    });
+  }
+
+  stop(): void {
+    for (const stop of this.stops.splice(0)) stop();
+  }
+}
