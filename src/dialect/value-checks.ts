@@ -25,20 +25,38 @@ export function checkString(value: unknown): string {
   return typeof value === 'string' ? value : invalid('a string', value);
 }
 
-/** True for 8-4-4-4-12 hex digits; a loop over char codes, as this runs for every uuid written. */
-function isUuid(value: string): boolean {
-  if (value.length !== 36) return false;
+/** By char code: 1 for a digit or a lower-case hex letter, 2 for an upper-case one, else 0. */
+const HEX_DIGITS = new Uint8Array(128);
+for (let c = 48; c <= 57; c++) HEX_DIGITS[c] = 1;
+for (let c = 97; c <= 102; c++) HEX_DIGITS[c] = 1;
+for (let c = 65; c <= 70; c++) HEX_DIGITS[c] = 2;
+
+/**
+ * 0 unless `value` is 8-4-4-4-12 hex digits; then 1 when they are all lower case, else 3. A table
+ * lookup per char code, as this runs for every uuid written, synced or read back (twice per row of
+ * a snapshot), and a uuid already in lower case is then returned as it is.
+ */
+function uuidForm(value: string): number {
+  if (value.length !== 36) return 0;
+  if (value.charCodeAt(8) !== 45 || value.charCodeAt(13) !== 45) return 0;
+  if (value.charCodeAt(18) !== 45 || value.charCodeAt(23) !== 45) return 0;
+  let form = 1;
   for (let i = 0; i < 36; i++) {
+    if (i === 8 || i === 13 || i === 18 || i === 23) continue;
     const c = value.charCodeAt(i);
-    if (i === 8 || i === 13 || i === 18 || i === 23) {
-      if (c !== 45) return false;
-    } else if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102) || (c >= 65 && c <= 70))) return false;
+    const digit = c < 128 ? HEX_DIGITS[c]! : 0;
+    if (digit === 0) return 0;
+    form |= digit;
   }
-  return true;
+  return form;
 }
 
 export function checkUuid(value: unknown): string {
-  if (typeof value === 'string' && isUuid(value)) return value.toLowerCase();
+  if (typeof value === 'string') {
+    const form = uuidForm(value);
+    if (form === 1) return value;
+    if (form !== 0) return value.toLowerCase();
+  }
   return invalid('a UUID string (8-4-4-4-12 hex digits)', value);
 }
 

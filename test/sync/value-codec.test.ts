@@ -18,7 +18,14 @@ import {
   uuid,
 } from '../../src/index.js';
 import type { ColumnType } from '../../src/schema/column-type.js';
-import { decodeRow, decodeValue, encodeRow, encodeValue } from '../../src/sync/protocol/value-codec.js';
+import {
+  columnEncoder,
+  decodeRow,
+  decodeValue,
+  encodeRow,
+  encodeValue,
+  valueDecoder,
+} from '../../src/sync/protocol/value-codec.js';
 
 /**
  * Column values travel between SQLite clients and the PostgreSQL server as JSON. Whatever a
@@ -247,6 +254,39 @@ describe('values of the wrong shape', () => {
       expect(error).toBeInstanceOf(SyncProtocolError);
       expect((error as Error).cause).toBeInstanceOf(SyncProtocolError);
     }
+  });
+});
+
+describe('converters resolved once', () => {
+  /** What a call returns or throws, to compare two ways of converting the same value. */
+  function outcome(convert: () => unknown): unknown {
+    try {
+      return { value: convert() };
+    } catch (error) {
+      return { error: (error as Error).message };
+    }
+  }
+
+  it('valueDecoder decodes as decodeValue does, errors included', () => {
+    for (const [key, values] of Object.entries(samples) as [keyof typeof types, unknown[]][]) {
+      const decode = valueDecoder(types[key]);
+      const wires = values.map((v) => JSON.parse(JSON.stringify(encodeValue(types[key], v))));
+      for (const wire of [...wires, null, undefined, 'nope', 1.5, { a: 1 }]) {
+        expect(outcome(() => decode(wire))).toEqual(outcome(() => decodeValue(types[key], wire)));
+      }
+    }
+  });
+
+  it('columnEncoder encodes a column as encodeRow does, errors included', () => {
+    for (const column of everything.$columnList) {
+      const encode = columnEncoder(everything, column.name);
+      for (const value of [...samples[column.key as keyof typeof types], null, 'nope', 1.5, new Date(0)]) {
+        expect(outcome(() => ({ [column.name]: encode(value) }))).toEqual(
+          outcome(() => encodeRow(everything, { [column.name]: value })),
+        );
+      }
+    }
+    expect(() => columnEncoder(everything, 'byteCount')).toThrow(/it has no column "byteCount"/);
   });
 });
 

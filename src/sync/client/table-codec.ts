@@ -4,14 +4,14 @@ import { SynclineError, SyncProtocolError } from '../../errors.js';
 import type { Column } from '../../schema/column.js';
 import type { Schema } from '../../schema/schema.js';
 import type { AnyTable } from '../../schema/table.js';
-import { decodeValue, encodeValue, type JsonRow, type JsonValue } from '../protocol/value-codec.js';
+import { encodeValue, type JsonRow, type JsonValue, valueDecoder } from '../protocol/value-codec.js';
 import { bytesToHex, hexToBytes } from './hex.js';
 
 type AnyColumn = Column<any, any, any, any>;
 
 /**
  * Kinds SQLite stores as the app value itself, whose `toDriver` only repeats the check that
- * `decodeValue` has just made (sqlite-types.ts): skipping it is a fifth of a snapshot's cost.
+ * `valueDecoder` has just made (sqlite-types.ts): skipping it is a fifth of a snapshot's cost.
  */
 const STORED_AS_DECODED: ReadonlySet<string> = new Set([
   'uuid',
@@ -62,10 +62,9 @@ export class TableCodec {
     this.keyIndexes = this.keyColumns.map((c) => this.indexes.get(c.name)!);
     this.toStorage = this.columns.map((column) => {
       const physical = dialect.physicalType(column.type);
-      if (STORED_AS_DECODED.has(column.type.kind)) {
-        return (json) => (json === null ? null : decodeValue(column.type, json));
-      }
-      return (json) => (json === null ? null : physical.toDriver(decodeValue(column.type, json)));
+      const decode = valueDecoder(column.type);
+      if (STORED_AS_DECODED.has(column.type.kind)) return decode;
+      return (json) => (json === null ? null : physical.toDriver(decode(json)));
     });
     this.fromOutbox = this.columns.map((column) => {
       if (column.type.kind === 'blob') return (stored) => hexToBytes(String(stored));

@@ -164,20 +164,34 @@ function valueLabel(type: ColumnType): string {
   return `${type.kind === 'integer' || type.kind === 'enum' ? 'an' : 'a'} ${name} value`;
 }
 
-function convert<T>(direction: 'encode' | 'decode', type: ColumnType, value: unknown, where: string): T {
-  if (value === null) return null as T;
+/**
+ * One direction of one column type's codec as a function, resolved once: null stays null,
+ * `undefined` is refused, and a wrong value throws `SyncProtocolError` saying what `where` is.
+ * The codec is looked up at the first value that needs it, so a type without a sync encoding
+ * fails then, as it always did, and not while a table's converters are built.
+ */
+function converter(
+  direction: 'encode' | 'decode',
+  type: ColumnType,
+  where: string,
+): (value: unknown) => unknown {
   const action = direction === 'encode' ? 'cannot encode' : 'cannot decode';
-  if (value === undefined) {
-    throw new SyncProtocolError(`${action} ${where}: got undefined, which JSON cannot carry (use null)`);
-  }
-  try {
-    return codecFor(type)[direction](value) as T;
-  } catch (error) {
-    if (is(error, InvalidValueError) || is(error, SyncProtocolError)) {
-      throw new SyncProtocolError(`${action} ${where}: ${error.message}`, { cause: error });
+  let convert: ((value: unknown) => unknown) | undefined;
+  return (value) => {
+    if (value === null) return null;
+    if (value === undefined) {
+      throw new SyncProtocolError(`${action} ${where}: got undefined, which JSON cannot carry (use null)`);
     }
-    throw error;
-  }
+    try {
+      convert ??= codecFor(type)[direction];
+      return convert(value);
+    } catch (error) {
+      if (is(error, InvalidValueError) || is(error, SyncProtocolError)) {
+        throw new SyncProtocolError(`${action} ${where}: ${error.message}`, { cause: error });
+      }
+      throw error;
+    }
+  };
 }
 
 /**
@@ -194,7 +208,7 @@ function convert<T>(direction: 'encode' | 'decode', type: ColumnType, value: unk
  *   encodeValue(todos.updatedAt.type, new Date(0));             // 0
  */
 export function encodeValue(type: ColumnType, value: unknown): JsonValue {
-  return convert('encode', type, value, valueLabel(type));
+  return converter('encode', type, valueLabel(type))(value) as JsonValue;
 }
 
 /**
@@ -208,7 +222,19 @@ export function encodeValue(type: ColumnType, value: unknown): JsonValue {
  *   decodeValue({ kind: 'blob' }, 'AP8=');                 // Uint8Array [0, 255]
  */
 export function decodeValue(type: ColumnType, json: unknown): unknown {
-  return convert('decode', type, json, valueLabel(type));
+  return converter('decode', type, valueLabel(type))(json);
+}
+
+/**
+ * `decodeValue` for one column type, resolved once: the same results and errors, without looking
+ * up the codec and building the error label again for every value.
+ *
+ * @example
+ *   const decode = valueDecoder(todos.updatedAt.type);
+ *   decode(1_700_000_000_000); // Date 2023-11-14T22:13:20.000Z
+ */
+export function valueDecoder(type: ColumnType): (json: unknown) => unknown {
+  return converter('decode', type, valueLabel(type));
 }
 
 function checkRowObject(table: AnyTable, row: unknown, action: string): Record<string, unknown> {
@@ -220,15 +246,47 @@ function checkRowObject(table: AnyTable, row: unknown, action: string): Record<s
   return row as Record<string, unknown>;
 }
 
-function columnOf(table: AnyTable, name: string, action: string) {
-  const column = table.$columnBySqlName(name);
-  if (!column) {
-    const known = table.$columnList.map((c) => c.name).join(', ');
-    throw new SyncProtocolError(
-      `${action} a row of table "${table.$name}": it has no column "${name}" (its columns: ${known}); rows are keyed by SQL column name`,
+function unknownColumn(table: AnyTable, name: string, action: string): never {
+  const known = table.$columnList.map((c) => c.name).join(', ');
+  throw new SyncProtocolError(
+    `${action} a row of table "${table.$name}": it has no column "${name}" (its columns: ${known}); rows are keyed by SQL column name`,
+  );
+}
+
+type RowConverters = ReadonlyMap<string, (value: unknown) => unknown>;
+
+const rowConverters = {
+  encode: new WeakMap<AnyTable, RowConverters>(),
+  decode: new WeakMap<AnyTable, RowConverters>(),
+};
+
+/** A table's converters per SQL column name for one direction, built once per table. */
+function convertersOf(table: AnyTable, direction: 'encode' | 'decode'): RowConverters {
+  let converters = rowConverters[direction].get(table);
+  if (!converters) {
+    converters = new Map(
+      table.$columnList.map((column) => [
+        column.name,
+        converter(direction, column.type, `${table.$name}.${column.name} (${typeName(column.type)})`),
+      ]),
     );
+    rowConverters[direction].set(table, converters);
   }
-  return column;
+  return converters;
+}
+
+/**
+ * The encoder `encodeRow` uses for one column of `table` (by SQL name), built once per table: for
+ * code that reads rows in another form, such as arrays, and must encode their values exactly as
+ * `encodeRow` would. Throws `SyncProtocolError` for a name that is not a column of the table.
+ *
+ * @example
+ *   const encode = columnEncoder(todos, 'updated_at');
+ *   encode(new Date(0)); // 0
+ */
+export function columnEncoder(table: AnyTable, name: string): (value: unknown) => JsonValue {
+  const encode = convertersOf(table, 'encode').get(name) ?? unknownColumn(table, name, 'cannot encode');
+  return encode as (value: unknown) => JsonValue;
 }
 
 /**
@@ -244,12 +302,13 @@ function columnOf(table: AnyTable, name: string, action: string) {
 export function encodeRow(table: AnyTable, row: Record<string, unknown>): JsonRow {
   const action = 'cannot encode';
   const source = checkRowObject(table, row, action);
+  const encoders = convertersOf(table, 'encode');
   const out: JsonRow = {};
   for (const name of Object.keys(source)) {
     const value = source[name];
     if (value === undefined) continue;
-    const column = columnOf(table, name, action);
-    out[name] = convert('encode', column.type, value, `${table.$name}.${name} (${typeName(column.type)})`);
+    const encode = encoders.get(name) ?? unknownColumn(table, name, action);
+    out[name] = encode(value) as JsonValue;
   }
   return out;
 }
@@ -267,15 +326,11 @@ export function encodeRow(table: AnyTable, row: Record<string, unknown>): JsonRo
 export function decodeRow(table: AnyTable, json: unknown): Record<string, unknown> {
   const action = 'cannot decode';
   const source = checkRowObject(table, json, action);
+  const decoders = convertersOf(table, 'decode');
   const out: Record<string, unknown> = {};
   for (const name of Object.keys(source)) {
-    const column = columnOf(table, name, action);
-    out[name] = convert(
-      'decode',
-      column.type,
-      source[name],
-      `${table.$name}.${name} (${typeName(column.type)})`,
-    );
+    const decode = decoders.get(name) ?? unknownColumn(table, name, action);
+    out[name] = decode(source[name]);
   }
   return out;
 }
