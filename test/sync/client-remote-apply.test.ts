@@ -59,6 +59,51 @@ async function list() {
 }
 
 describe('client remote apply', () => {
+  it('applies the changes of a message in order, however its inserts are grouped into statements', async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '0');
+    const id = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+    const insert = (i: number, name: string): ChangeJson => ({
+      table: 'lists',
+      op: 'insert',
+      pk: { id: id(i) },
+      values: { id: id(i), name, owner_id: 'u1' },
+      hlc: past(),
+    });
+    const changes: ChangeJson[] = [];
+    for (let i = 0; i < 700; i++) changes.push(insert(i, `first ${i}`));
+    changes.push(
+      insert(1, 'again'),
+      { table: 'lists', op: 'update', pk: { id: id(2) }, values: { name: 'updated' }, hlc: past() },
+      { table: 'lists', op: 'delete', pk: { id: id(3) }, hlc: past() },
+      insert(4, 'again'),
+      { table: 'lists', op: 'delete', pk: { id: id(4) }, hlc: past() },
+      {
+        table: 'todos',
+        op: 'insert',
+        pk: { id: todoId },
+        values: { ...todoRow('t'), list_id: id(5) },
+        hlc: past(),
+      },
+      insert(3, 'back'),
+      insert(5, 'again'),
+      insert(5, 'last'),
+    );
+    await replica.applyChanges(changesMessage('0', '1', changes));
+    const names = new Map((await db.select().from(lists)).map((l) => [l.id, l.name]));
+    expect(names.size).toBe(699);
+    expect([1, 2, 3, 4, 5, 6].map((i) => names.get(id(i)))).toEqual([
+      'again',
+      'updated',
+      'back',
+      undefined,
+      'last',
+      'first 6',
+    ]);
+    expect((await db.select().from(todos)).map((t) => t.listId)).toEqual([id(5)]);
+    expect(await outbox(db)).toEqual([]);
+  });
+
   it('applies inserts as upserts, updates of existing rows, deletes, and moves the cursor', async () => {
     ({ db, replica } = await openReplica());
     await setCursor(db, replica, '10');

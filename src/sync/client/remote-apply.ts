@@ -9,6 +9,7 @@ import { clientTransaction } from './client-transaction.js';
 import { PendingWrites } from './pending-writes.js';
 import { applyRemoteRow } from './remote-row.js';
 import type { TableCodec } from './table-codec.js';
+import { WholeRowBatch } from './whole-row-batch.js';
 
 /**
  * A `changes` message does not start at the client's cursor: a change between them would be lost
@@ -48,6 +49,15 @@ function keyValues(codec: TableCodec, values: readonly unknown[]): unknown[] {
     }
     return value;
   });
+}
+
+/** Rows per multi-row upsert of a message's inserts: a page of a bulk write (1,000 changes) takes two. */
+const INSERTS_PER_STATEMENT = 500;
+
+/** True when every column has a value: such an insert can join a multi-row upsert. */
+function isWholeRow(values: readonly unknown[]): boolean {
+  for (let i = 0; i < values.length; i++) if (values[i] === undefined) return false;
+  return true;
 }
 
 function decodeChange(
@@ -105,19 +115,26 @@ export async function applyChanges(
       );
       const tables = new Set<string>();
       const clockErrors: Error[] = [];
+      // Runs of whole-row inserts into one table go into multi-row upserts; anything else first
+      // writes the batch, so every row is written in message order.
+      let batch: WholeRowBatch | undefined;
       for (const [i, { codec, values, key }] of decoded.entries()) {
         const change = message.changes[i];
         const local = pending.empty ? undefined : pending.get(codec.name, codec.keyOf(key));
-        const result = applyRemoteRow(
-          run,
-          context.writer(codec),
-          codec,
-          local,
-          change.op,
-          values,
-          change.hlc,
-        );
-        if (result instanceof Promise) await result;
+        const writer = context.writer(codec);
+        if (change.op === 'insert' && !local && isWholeRow(values)) {
+          if (batch?.writer !== writer) {
+            await batch?.flush(run);
+            batch = new WholeRowBatch(writer, values.length, INSERTS_PER_STATEMENT);
+          }
+          const pushed = batch.push(run, values);
+          if (pushed instanceof Promise) await pushed;
+        } else {
+          const flushed = batch?.flush(run);
+          if (flushed instanceof Promise) await flushed;
+          const result = applyRemoteRow(run, writer, codec, local, change.op, values, change.hlc);
+          if (result instanceof Promise) await result;
+        }
         tables.add(codec.name);
         try {
           clock.receive(change.hlc);
@@ -125,6 +142,7 @@ export async function applyChanges(
           clockErrors.push(error as Error);
         }
       }
+      await batch?.flush(run);
       if (failure) throw failure.error;
       const last = clock.last;
       await writeStates(

@@ -80,14 +80,16 @@ export class RowWriter {
   }
 
   /**
-   * Upserts `rows` whole rows (every column present) in one statement; `params` holds their
-   * storage values one row after the other (and may be longer: the rest is not sent).
+   * Upserts `rows` whole rows (every column present) in one statement; `params` holds storage
+   * values one row after the other, and the rows written are those from row `from` on (the rest of
+   * `params` is not sent).
    */
-  upsertWholeRows(run: Run, params: unknown[], rows: number): MaybePromise<DriverResult> {
-    const size = rows * this.names.length;
+  upsertWholeRows(run: Run, params: unknown[], rows: number, from = 0): MaybePromise<DriverResult> {
+    const columns = this.names.length;
+    const size = rows * columns;
     return run(
       this.upsertSql(this.allColumns, undefined, rows),
-      params.length === size ? params : params.slice(0, size),
+      from === 0 && params.length === size ? params : params.slice(from * columns, from * columns + size),
     );
   }
 

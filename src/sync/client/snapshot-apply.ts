@@ -8,6 +8,7 @@ import { clientTransaction, type Run } from './client-transaction.js';
 import { type PendingKey, PendingWrites } from './pending-writes.js';
 import { applyRemoteRow } from './remote-row.js';
 import type { TableCodec } from './table-codec.js';
+import { WholeRowBatch } from './whole-row-batch.js';
 
 /**
  * Where a snapshot stands, summed over its shapes: rows applied so far and the rows the shapes
@@ -159,18 +160,15 @@ export class SnapshotApplier {
     rows: SnapshotMessage['rows'],
     pending: PendingWrites | undefined,
   ): Promise<void> {
-    const writer = this.context.writer(codec);
+    const batch = new WholeRowBatch(this.context.writer(codec), codec.columns.length, this.batchRows);
     const seen = this.seen?.get(codec.name);
-    const perStatement = writer.maxRowsPerStatement(this.batchRows);
     const columns = codec.columns.length;
     const keys = codec.keyIndexes;
-    // One flat parameter array for a statement's rows; a row that cannot join the batch (a
-    // pending local write, missing columns) is written alone from its slot, which the next row
-    // then reuses.
-    let params: unknown[] = new Array(perStatement * columns);
-    let batched = 0;
+    // Each row is decoded straight into the batch's parameters; a row that cannot join the batch
+    // (a pending local write, missing columns) is written alone from its slot, which the next row
+    // then reuses. A snapshot holds each key once, so the batch need not be written before it.
     for (const row of rows) {
-      const offset = batched * columns;
+      const { params, offset } = batch;
       const whole = codec.storageInto(row, params, offset) === columns;
       let key = '';
       if (seen || pending) {
@@ -182,21 +180,15 @@ export class SnapshotApplier {
       }
       const local = pending?.get(codec.name, key);
       if (whole && !local) {
-        if (++batched < perStatement) continue;
-        const result = writer.upsertWholeRows(run, params, batched);
-        // A synchronous driver is done with the array; an asynchronous one may still hold it.
-        if (result instanceof Promise) {
-          await result;
-          params = new Array(perStatement * columns);
-        }
-        batched = 0;
+        const taken = batch.take(run);
+        if (taken instanceof Promise) await taken;
         continue;
       }
       const values = params.slice(offset, offset + columns);
-      const result = applyRemoteRow(run, writer, codec, local, 'insert', values, undefined);
+      const result = applyRemoteRow(run, batch.writer, codec, local, 'insert', values, undefined);
       if (result instanceof Promise) await result;
     }
-    if (batched > 0) await writer.upsertWholeRows(run, params, batched);
+    await batch.flush(run);
   }
 
   /** Deletes rows the snapshot did not hold from tables that had rows; returns the tables pruned. */
