@@ -132,6 +132,56 @@ describe('client snapshot', () => {
     await expect(snapshot.apply(chunk('nope', 0, true, 0, []))).rejects.toThrow(SyncProtocolError);
   });
 
+  it('applies children that come before their parents, every row once, with foreign keys back on after', async () => {
+    ({ db, replica } = await openReplica());
+    const childrenFirst: ShapeJson[] = [
+      { id: 'todos', table: 'todos' },
+      { id: 'lists', table: 'lists' },
+    ];
+    const todo = (i: number) => ({
+      id: uuidOf(100 + i),
+      list_id: uuidOf(i),
+      title: `t${i}`,
+      done: false,
+      updated_at: 0,
+      tags: [],
+      note: null,
+      position: i,
+    });
+    const snapshot = replica.snapshot(childrenFirst, 'k', undefined, 2);
+    await snapshot.apply(chunk('todos', 0, false, 3, [todo(1), todo(2)]));
+    await snapshot.apply(chunk('todos', 1, true, 3, [todo(3)]));
+    await snapshot.apply(chunk('lists', 0, false, 3, [listRow(1), listRow(2)]));
+    const done = await snapshot.apply(chunk('lists', 1, true, 3, [listRow(3)]));
+    expect(done.cursor).toBe('40');
+    expect((await db.select().from(todos)).map((t) => t.title).sort()).toEqual(['t1', 't2', 't3']);
+    expect(await db.select().from(lists)).toHaveLength(3);
+    expect(await outbox(db)).toEqual([]);
+    expect(await raw(db, 'PRAGMA foreign_keys')).toEqual([{ foreign_keys: 1 }]);
+  });
+
+  it('prunes a parent the snapshot lacks without cascading to the children it holds', async () => {
+    ({ db, replica } = await openReplica());
+    await raw(db, 'UPDATE _syncline_capture SET enabled = 0');
+    await db.insert(lists).values({ id: uuidOf(7), name: 'gone', ownerId: 'u1' });
+    await raw(db, 'UPDATE _syncline_capture SET enabled = 1');
+    const orphan = {
+      id: uuidOf(107),
+      list_id: uuidOf(7),
+      title: 'kept',
+      done: false,
+      updated_at: 0,
+      tags: [],
+      note: null,
+      position: 1,
+    };
+    const snapshot = replica.snapshot(shapes, 'k', undefined);
+    await snapshot.apply(chunk('lists', 0, true, 1, [listRow(1)]));
+    await snapshot.apply(chunk('todos', 0, true, 1, [orphan]));
+    expect((await db.select().from(lists)).map((l) => l.name)).toEqual(['list 1']);
+    expect((await db.select().from(todos)).map((t) => t.title)).toEqual(['kept']);
+  });
+
   it('applies a chunk whole or not at all', async () => {
     ({ db, replica } = await openReplica());
     const snapshot = replica.snapshot(shapes, 'k', undefined, 2);
