@@ -1,9 +1,12 @@
+import fc from 'fast-check';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import { and, eq, localTable, SyncProtocolError, schema, table, text, uuid } from '../../src/index.js';
 import { encodeHlc } from '../../src/sync/protocol/hlc.js';
 import {
+  ChangesSchema,
   type ClientMessage,
   DEFAULT_MESSAGE_LIMITS,
+  isWellFormedChangesMessage,
   PROTOCOL_VERSION,
   parseClientMessage,
   parseServerMessage,
@@ -387,6 +390,74 @@ describe('invalid messages name the field and the expectation', () => {
     expect(badStatus.message).toBe(
       'invalid ack message: results[0].status: unknown "status" value; expected one of applied, rejected',
     );
+  });
+});
+
+describe('changes messages checked without the schema', () => {
+  /** Mostly a good value, sometimes one of the bad ones (undefined: the field is left out). */
+  const mostly = (good: unknown[], bad: unknown[]) =>
+    fc.oneof(
+      { arbitrary: fc.constantFrom(...good), weight: 20 },
+      { arbitrary: fc.constantFrom(...bad), weight: 1 },
+    );
+  const changeArb = fc
+    .record({
+      table: mostly(['todos', 't'.repeat(128)], ['', 't'.repeat(129), 5, undefined]),
+      op: mostly(['insert', 'update', 'delete'], ['upsert', null, undefined]),
+      pk: mostly([{ id: ID }, { id: ID, n: 2 }], [{}, { '': 1 }, [ID], null, 'id', undefined]),
+      values: mostly([{ done: true }, {}, undefined], [{ '': 1 }, [true], null, 7]),
+      hlc: mostly(
+        [HLC, encodeHlc({ wallMs: 1, counter: 0, nodeId: 'server' })],
+        [`${HLC}x`, 'c', 12, undefined],
+      ),
+      extra: mostly([undefined], [1]),
+      valuesFitOp: fc.boolean(),
+    })
+    // Half the time the values are what the op carries, so most such changes are well formed.
+    .map(({ valuesFitOp, ...change }) =>
+      valuesFitOp && change.values !== undefined
+        ? { ...change, values: change.op === 'delete' ? undefined : { done: true } }
+        : change,
+    );
+  const messageArb = fc.record({
+    type: mostly(['changes'], ['ack', undefined]),
+    v: mostly([1], [2, '1', undefined]),
+    from: mostly(['0', '41'], ['041', 41, '9223372036854775808', undefined]),
+    to: mostly(['41', '9223372036854775807'], ['-1', '40', undefined]),
+    changes: fc.oneof({ arbitrary: fc.array(changeArb, { maxLength: 3 }), weight: 6 }, fc.constant({})),
+    more: mostly([undefined], [true]),
+  });
+
+  it('accepts exactly what the schema accepts, as the schema would give it back', () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(messageArb, (built) => {
+        // As it arrives: parsed JSON, so no undefined values.
+        const message = JSON.parse(JSON.stringify(built));
+        const parsed = ChangesSchema.safeParse(message);
+        expect(isWellFormedChangesMessage(message)).toBe(parsed.success);
+        if (parsed.success) {
+          expect(parsed.data).toEqual(message);
+          accepted += message.changes.length;
+        }
+      }),
+      { numRuns: 3000 },
+    );
+    // Enough well-formed changes went through for the equality to mean something.
+    expect(accepted).toBeGreaterThan(500);
+  });
+
+  it('takes a well-formed message as it is', () => {
+    const message = {
+      type: 'changes',
+      v: 1,
+      from: '40',
+      to: '42',
+      changes: [change, { ...change, op: 'delete', values: undefined }],
+    };
+    const wire = JSON.stringify(message);
+    expect(isWellFormedChangesMessage(JSON.parse(wire))).toBe(true);
+    expect(parseServerMessage(wire)).toEqual(JSON.parse(wire));
   });
 });
 

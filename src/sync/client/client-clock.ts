@@ -1,4 +1,4 @@
-import { decodeHlc, encodeHlc, HybridLogicalClock } from '../protocol/hlc.js';
+import { decodeHlc, encodeHlc, type Hlc, HybridLogicalClock } from '../protocol/hlc.js';
 
 /**
  * The client's hybrid logical clock (node id = client id). Local writes are stamped at the wall
@@ -14,6 +14,8 @@ import { decodeHlc, encodeHlc, HybridLogicalClock } from '../protocol/hlc.js';
 export class ClientClock {
   private wallOverride: number | undefined;
   private readonly clock: HybridLogicalClock;
+  /** The last stamp received and its decoding: the changes of one write share one stamp. */
+  private lastReceived: { encoded: string; stamp: Hlc } | undefined;
 
   constructor(nodeId: string, now: () => number = Date.now) {
     this.clock = new HybridLogicalClock(nodeId, () => this.wallOverride ?? now());
@@ -31,7 +33,9 @@ export class ClientClock {
 
   /** Merges an encoded stamp from the server (or one stored before a restart). */
   receive(stamp: string): void {
-    this.clock.receive(decodeHlc(stamp));
+    let last = this.lastReceived;
+    if (last?.encoded !== stamp) this.lastReceived = last = { encoded: stamp, stamp: decodeHlc(stamp) };
+    this.clock.receive(last.stamp);
   }
 
   /** The last stamp issued or merged, encoded; undefined before the first. */

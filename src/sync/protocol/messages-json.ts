@@ -33,11 +33,16 @@ export const JsonRowSchema: z.ZodType<JsonRow> = z.custom<JsonRow>(isJsonRow, {
 });
 
 /**
- * The row check as a plain loop: snapshot chunks carry thousands of rows, and `z.record` would
- * copy each one while validating it (a 100,000-row snapshot spent 200 ms there). Values need no
- * check: they came from `JSON.parse`, and the depth limit was checked before.
+ * True when `value` is what `JsonRowSchema` accepts: an object (not an array) whose column names
+ * are not empty. A plain loop: snapshot chunks carry thousands of rows, and `z.record` would copy
+ * each one while validating it (a 100,000-row snapshot spent 200 ms there). Values need no check:
+ * they came from `JSON.parse`, and the depth limit was checked before.
+ *
+ * @example
+ *   isJsonRow({ id: 'a' }); // true
+ *   isJsonRow(['a']); // false
  */
-function isJsonRow(value: unknown): boolean {
+export function isJsonRow(value: unknown): value is JsonRow {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   for (const key in value) if (key.length === 0) return false;
   return true;

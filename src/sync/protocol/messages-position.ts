@@ -37,6 +37,17 @@ export function comparePositions(a: Position, b: Position): -1 | 0 | 1 {
 export const PositionSchema: z.ZodType<Position> = z
   .string()
   .refine(
-    (p) => POSITION.test(p) && comparePositions(p, MAX_POSITION) <= 0,
+    isPosition,
     'expected a position: a whole number from 0 to 2^63 - 1 as a decimal string without leading zeros, like "41"',
   );
+
+/**
+ * True when `value` is a `Position` (`PositionSchema` accepts it).
+ *
+ * @example
+ *   isPosition('41'); // true
+ *   isPosition('041'); // false
+ */
+export function isPosition(value: unknown): value is Position {
+  return typeof value === 'string' && POSITION.test(value) && comparePositions(value, MAX_POSITION) <= 0;
+}

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { ChangeSchema, ShapeSchema } from './messages-client.js';
-import { NameSchema as name, VersionSchema as version } from './messages-envelope.js';
+import { areWellFormedChanges, ChangeSchema, ShapeSchema } from './messages-client.js';
+import { NameSchema as name, PROTOCOL_VERSION, VersionSchema as version } from './messages-envelope.js';
 import { JsonRowSchema } from './messages-json.js';
-import { comparePositions, PositionSchema } from './messages-position.js';
+import { comparePositions, isPosition, PositionSchema } from './messages-position.js';
 
 const count = z.int().min(0);
 
@@ -106,6 +106,36 @@ export const ChangesSchema = z
     path: ['to'],
     message: 'to comes before from',
   });
+const CHANGES_KEYS: ReadonlySet<string> = new Set(['type', 'v', 'from', 'to', 'changes']);
+
+/**
+ * True when `value` is a `changes` message `ChangesSchema` accepts as it is, checked without zod
+ * (see `areWellFormedChanges`): the client validates every message it receives, and a bulk write
+ * arrives as a hundred messages of a thousand changes. On false, the schema says what is wrong.
+ *
+ * @example
+ *   const message = isWellFormedChangesMessage(value) ? value : ChangesSchema.parse(value);
+ */
+export function isWellFormedChangesMessage(value: unknown): value is ChangesMessage {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  let keys = 0;
+  for (const key in value) {
+    if (!CHANGES_KEYS.has(key)) return false;
+    keys++;
+  }
+  const { type, v, from, to, changes } = value as Record<string, unknown>;
+  return (
+    keys === CHANGES_KEYS.size &&
+    type === 'changes' &&
+    v === PROTOCOL_VERSION &&
+    isPosition(from) &&
+    isPosition(to) &&
+    comparePositions(from, to) <= 0 &&
+    Array.isArray(changes) &&
+    areWellFormedChanges(changes)
+  );
+}
+
 /**
  * A parsed `changes` message (see `ChangesSchema`).
  *
