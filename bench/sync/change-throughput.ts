@@ -8,7 +8,8 @@
  *   server's fan-out: reading the log, filtering, sending to every connection);
  * - sync clients in this process, each applying every change to its SQLite database
  *   (`caughtUp()` on each, then every client's rows checked). All of them share this one thread,
- *   so this figure is bounded by N × clients applies on one core, not by the server.
+ *   so this figure is bounded by N × clients applies on one core, not by the server: it is shown
+ *   for comparison (and fails only when a client had trouble); the target is the sockets' figure.
  *
  * Baseline in the same run: the same writer committing the same statements into a table without
  * capture, so the ratio says how the stream compares with the database's own write rate.
@@ -127,9 +128,12 @@ export async function measureChangeThroughput(
           `in ${formatMs(ms)}: ${formatRate(total, ms)} per client, ${formatRate(total * options.clients, ms)} applied in all` +
           (trouble ? `; ${trouble}` : ''),
       );
-      outcomes.push(
-        line(`change stream, ${formatCount(options.clients)} sync clients (1 thread)`, ms, trouble),
-      );
+      // 100 devices' applies on one core: shown for comparison, the target is the server's (above).
+      outcomes.push({
+        ...line(`change stream, ${formatCount(options.clients)} sync clients (1 thread)`, ms, trouble),
+        target: trouble ? 'no client trouble' : '(for comparison)',
+        met: trouble ? false : undefined,
+      });
     } finally {
       await closeAll(fleet);
     }
