@@ -3,10 +3,9 @@ import type { Transaction } from '../../database/transaction.js';
 import type { CompiledField } from '../../dialect/query-compiler.js';
 import { entityKind } from '../../entity.js';
 import { SynclineError } from '../../errors.js';
-import type { AnyColumn } from '../../schema/column.js';
 import type { AnyTable } from '../../schema/table.js';
 import { count } from '../../sql/functions.js';
-import { type SQL, sql } from '../../sql/sql.js';
+import type { SQL } from '../../sql/sql.js';
 import { PROTOCOL_VERSION, type SnapshotMessage } from '../protocol/messages.js';
 import { columnEncoder, type JsonRow } from '../protocol/value-codec.js';
 
@@ -49,20 +48,6 @@ export class SnapshotAborted extends SynclineError {
 }
 
 const CURSOR = 'syncline_snapshot';
-
-/**
- * What the snapshot selects for a column: the column itself, except a timestamp, which comes as
- * whole ms since the epoch (node-postgres cuts its text to the ms the same way) and becomes a Date
- * without the driver parsing that text, which took a quarter of the server's CPU time in a
- * snapshot. (PGlite's own parser read years before 100 and BC wrongly; this does not.) Out of a
- * Date's range, or infinite, it becomes an invalid Date, which fails to encode as before.
- */
-function selected(column: AnyColumn): AnyColumn | SQL<Date> {
-  if (column.type.kind !== 'timestamp') return column;
-  return sql<number>`floor(extract(epoch from ${column}) * 1000)::float8`.mapWith(
-    (ms: number) => new Date(ms),
-  );
-}
 
 /**
  * Turns the rows the cursor fetched (arrays, in the order of `fields`) into protocol rows in one
@@ -108,7 +93,7 @@ async function readShape(
   const [{ n }] = await tx.select({ n: count() }).from(table).where(where);
   const totalRows = Number(n);
   // Rows keyed by SQL column name, as every sync message carries them.
-  const fields = Object.fromEntries(table.$columnList.map((c) => [c.name, selected(c)]));
+  const fields = Object.fromEntries(table.$columnList.map((c) => [c.name, c]));
   const compiled = tx.dialect.compiler.compile(tx.select(fields).from(table).where(where).toNode());
   const encode = rowsEncoder(table, compiled.fields!);
   const raw = (text: string, params: readonly unknown[] = []) =>
