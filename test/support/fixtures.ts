@@ -93,4 +93,27 @@ export const allTypes = table('all_types', {
   point: point(),
 });
 
+/**
+ * The columns of an `allTypes` row with a value of every kind at its edges (the lowest integer, a
+ * bigint past 2^53, unicode and escapes in text, nested json, bytes at both ends, a long decimal), for
+ * tests that send one row through a path and compare what comes out.
+ *
+ * @example
+ *   await db.insert(allTypes).values({ ...allTypesEdges, id });
+ */
+export const allTypesEdges: Omit<typeof allTypes.$inferInsert, 'id'> = {
+  text: 'ünïcödé "quoted" \\ back',
+  integer: -2147483648,
+  bigint: 2n ** 63n - 1n,
+  real: 1.000000000000001,
+  boolean: true,
+  timestamp: new Date('2024-02-29T23:59:59.999Z'),
+  json: { nested: [1, 'two', null, { deep: true }], n: 1.5e300 },
+  jsonList: ['a', 'b'],
+  blob: new Uint8Array([0, 1, 127, 128, 255]),
+  numeric: '12345678901234567890.123456789000',
+  priority: 'high',
+  point: { x: 1.5, y: -2 },
+};
+
 export const typesSchema = schema({ allTypes }, { version: 1 });
