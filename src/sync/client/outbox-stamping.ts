@@ -95,15 +95,17 @@ async function stampBatches(
   });
   const all = (read instanceof Promise ? await read : read).rows as [number, number][];
   const ids: number[] = [];
+  const batches: unknown[] = [];
   let cut = 0;
   for (let start = 0; start < all.length; ) {
     while (cut < cuts.length && cuts[cut] < all[start][0]) cut++;
     const end = cut < cuts.length ? cuts[cut] : Number.POSITIVE_INFINITY;
     let stop = start;
     while (stop < all.length && all[stop][0] <= end) stop++;
-    await numberRows(run, clock, all, start, stop, next, maxChanges, ids);
+    numberRows(clock, all, start, stop, next, maxChanges, ids, batches);
     start = stop;
   }
+  await writeBatches(run, batches);
   await storeStampState(run, clock, next + ids.length);
   return { mutationIds: ids };
 }
@@ -111,11 +113,10 @@ async function stampBatches(
 /**
  * Numbers `rows[from, to)` (`[seq, wall_ms]`, in seq order, all of one local transaction) as
  * batches of at most `maxChanges` rows, each with a fresh stamp at its latest wall time, the ids
- * counting on from `nextMutationId` plus the ids already in `ids` (where each new id goes). With
- * a synchronous driver it takes no microtask per batch (a pass may number a thousand).
+ * counting on from `nextMutationId` plus the ids already in `ids` (where each new id goes). Each
+ * batch's row of `_syncline_batches` goes into `batches` (`writeBatches` writes them).
  */
-async function numberRows(
-  run: Run,
+function numberRows(
   clock: ClientClock,
   rows: readonly (readonly [number, number])[],
   from: number,
@@ -123,23 +124,48 @@ async function numberRows(
   nextMutationId: number,
   maxChanges: number,
   ids: number[],
-): Promise<void> {
+  batches: unknown[],
+): void {
   for (let start = from; start < to; start += maxChanges) {
     const stop = Math.min(to, start + maxChanges);
     let wall = 0;
     for (let i = start; i < stop; i++) wall = Math.max(wall, Number(rows[i][1]));
     const id = nextMutationId + ids.length;
-    const done = run(BATCH_SQL, [id, clock.stampAt(wall), rows[start][0], rows[stop - 1][0]]);
-    if (done instanceof Promise) await done;
+    batches.push(id, clock.stampAt(wall), rows[start][0], rows[stop - 1][0]);
     ids.push(id);
+  }
+}
+
+/** Batch rows per INSERT (4 parameters each, well under SQLite's oldest limit of 999). */
+const BATCHES_PER_STATEMENT = 64;
+const batchInserts = new Map<number, string>();
+
+/**
+ * Writes `_syncline_batches` rows (`[mutation_id, hlc, first_seq, last_seq]` after one another):
+ * a pass that follows a thousand small commits writes them in a few multi-row INSERTs, of a power
+ * of two rows each (so a handful of statement texts serve every count), not one per commit.
+ */
+async function writeBatches(run: Run, batches: readonly unknown[]): Promise<void> {
+  const total = batches.length / 4;
+  for (let from = 0; from < total; ) {
+    const rows = Math.min(BATCHES_PER_STATEMENT, 2 ** Math.floor(Math.log2(total - from)));
+    let text = batchInserts.get(rows);
+    if (!text) {
+      text = `${BATCH_SQL.slice(0, BATCH_SQL.indexOf('VALUES'))}VALUES ${new Array(rows).fill('(?, ?, ?, ?)').join(', ')}`;
+      batchInserts.set(rows, text);
+    }
+    const params = rows === total ? batches : batches.slice(from * 4, (from + rows) * 4);
+    const done = run(text, params);
+    if (done instanceof Promise) await done;
+    from += rows;
   }
 }
 
 /**
  * Numbers consecutive outbox rows (`[seq, wall_ms]`, in seq order, all of one local transaction)
  * as batches of at most `maxChanges` rows from `nextMutationId` on, each with a fresh stamp at its
- * latest wall time. Returns the ids given; the caller stores the next one. Used to re-cut batches
- * that turned out too large for the server.
+ * latest wall time, and writes them. Returns the ids given; the caller stores the next one. Used
+ * to re-cut batches that turned out too large for the server.
  *
  * @example
  *   const ids = await assignBatches(run, clock, [[1, 1700000000000], [2, 1700000000001]], 7, 10_000);
@@ -152,7 +178,9 @@ export async function assignBatches(
   maxChanges: number,
 ): Promise<number[]> {
   const ids: number[] = [];
-  await numberRows(run, clock, rows, 0, rows.length, nextMutationId, maxChanges, ids);
+  const batches: unknown[] = [];
+  numberRows(clock, rows, 0, rows.length, nextMutationId, maxChanges, ids, batches);
+  await writeBatches(run, batches);
   return ids;
 }
 
