@@ -201,13 +201,14 @@ export class PendingWrites {
    */
   static async load(run: Run, keys: Iterable<PendingKey>): Promise<PendingWrites> {
     const pending = new PendingWrites();
+    // An empty outbox (the usual case online) answers before any key is built.
+    if (!(await PendingWrites.any(run))) return pending;
     const byTable = new Map<TableCodec, Map<string, readonly unknown[]>>();
     for (const [codec, key] of keys) {
       let unique = byTable.get(codec);
       if (!unique) byTable.set(codec, (unique = new Map()));
       unique.set(codec.keyOf(key), key);
     }
-    if (byTable.size === 0 || !(await PendingWrites.any(run))) return pending;
     for (const [codec, unique] of byTable) {
       const blobs = codec.keyColumns.map((c) => c.type.kind === 'blob');
       const perKey = codec.keyColumns.length + blobs.filter(Boolean).length;
