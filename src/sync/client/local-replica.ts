@@ -15,12 +15,16 @@ import { outboxBackfillSql } from './outbox-triggers.js';
 import { applyChanges, type ChangesApplied } from './remote-apply.js';
 import { SnapshotApplier } from './snapshot-apply.js';
 
-const LAST_SEQ: DriverQuery = {
-  sql: 'SELECT max(seq) FROM _syncline_outbox',
-  params: [],
-  arrayMode: true,
-  needsBigInt: false,
-};
+/** The outbox's first or last seq (one probe of its rowid); the row holds null when it is empty. */
+const OUTBOX_SEQ = {
+  min: { sql: 'SELECT min(seq) FROM _syncline_outbox', params: [], arrayMode: true, needsBigInt: false },
+  max: { sql: 'SELECT max(seq) FROM _syncline_outbox', params: [], arrayMode: true, needsBigInt: false },
+} satisfies Record<string, DriverQuery>;
+
+function seqOf(result: DriverResult): number | undefined {
+  const seq = (result.rows[0] as unknown[] | undefined)?.[0];
+  return seq === null || seq === undefined ? undefined : Number(seq);
+}
 
 /** A v4 uuid; `randomUUID` is missing outside secure contexts in browsers, `getRandomValues` is not. */
 function newClientId(): string {
@@ -115,7 +119,7 @@ export class LocalReplica {
    * pass started after it (`stamp` waits for it).
    */
   noteCommit(): void {
-    const read = this.db.driver.query(LAST_SEQ);
+    const read = this.db.driver.query(OUTBOX_SEQ.max);
     if (read instanceof Promise) {
       const noted = read.then(
         (result) => this.addEnd(result),
@@ -128,9 +132,8 @@ export class LocalReplica {
   }
 
   private addEnd(result: DriverResult): void {
-    const seq = (result.rows[0] as unknown[] | undefined)?.[0];
-    if (seq === null || seq === undefined) return;
-    const end = Number(seq);
+    const end = seqOf(result);
+    if (end === undefined) return;
     const last = this.commitEnds[this.commitEnds.length - 1];
     if (last === undefined || end > last) this.commitEnds.push(end);
   }
@@ -232,13 +235,6 @@ export class LocalReplica {
   }
 
   private async outboxSeq(which: 'min' | 'max'): Promise<number | undefined> {
-    const { rows } = await this.db.driver.query({
-      sql: `SELECT ${which}(seq) FROM _syncline_outbox`,
-      params: [],
-      arrayMode: true,
-      needsBigInt: false,
-    });
-    const seq = (rows[0] as unknown[] | undefined)?.[0];
-    return seq === null || seq === undefined ? undefined : Number(seq);
+    return seqOf(await this.db.driver.query(OUTBOX_SEQ[which]));
   }
 }

@@ -24,8 +24,22 @@ const PROBE_SQL = `SELECT
     (SELECT value FROM _syncline_state WHERE key = '${STATE_KEYS.nextMutationId}')
   FROM (SELECT coalesce(max(last_seq), 0) AS seq FROM _syncline_batches) AS done`;
 
-/** One batch: the outbox rows from `first_seq` to `last_seq` are mutation `mutation_id`, stamped `hlc`. */
-const BATCH_SQL = 'INSERT INTO _syncline_batches (mutation_id, hlc, first_seq, last_seq) VALUES (?, ?, ?, ?)';
+/** Batch rows per INSERT (4 parameters each, well under SQLite's oldest limit of 999). */
+const BATCHES_PER_STATEMENT = 64;
+const batchInserts = new Map<number, string>();
+
+/**
+ * The INSERT of `rows` batches: each the outbox rows from `first_seq` to `last_seq` as mutation
+ * `mutation_id`, stamped `hlc` (four parameters per batch, in that column order).
+ */
+function batchInsertSql(rows: number): string {
+  let text = batchInserts.get(rows);
+  if (!text) {
+    text = `INSERT INTO _syncline_batches (mutation_id, hlc, first_seq, last_seq) VALUES ${new Array(rows).fill('(?, ?, ?, ?)').join(', ')}`;
+    batchInserts.set(rows, text);
+  }
+  return text;
+}
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -72,7 +86,7 @@ export function stampOutbox(
     // Seqs are consecutive within the tail (a rolled-back row's seq is given again), so this is its length.
     if (to - from + 1 > maxChanges || cuts.length > 0)
       return stampBatches(run, clock, from, next, maxChanges, cuts);
-    return andThen(run(BATCH_SQL, [next, clock.stampAt(Number(wall)), from, to]), () =>
+    return andThen(run(batchInsertSql(1), [next, clock.stampAt(Number(wall)), from, to]), () =>
       andThen(storeStampState(run, clock, next + 1), () => ({ mutationIds: [next] })),
     );
   });
@@ -136,10 +150,6 @@ function numberRows(
   }
 }
 
-/** Batch rows per INSERT (4 parameters each, well under SQLite's oldest limit of 999). */
-const BATCHES_PER_STATEMENT = 64;
-const batchInserts = new Map<number, string>();
-
 /**
  * Writes `_syncline_batches` rows (`[mutation_id, hlc, first_seq, last_seq]` after one another):
  * a pass that follows a thousand small commits writes them in a few multi-row INSERTs, of a power
@@ -149,13 +159,8 @@ async function writeBatches(run: Run, batches: readonly unknown[]): Promise<void
   const total = batches.length / 4;
   for (let from = 0; from < total; ) {
     const rows = Math.min(BATCHES_PER_STATEMENT, 2 ** Math.floor(Math.log2(total - from)));
-    let text = batchInserts.get(rows);
-    if (!text) {
-      text = `${BATCH_SQL.slice(0, BATCH_SQL.indexOf('VALUES'))}VALUES ${new Array(rows).fill('(?, ?, ?, ?)').join(', ')}`;
-      batchInserts.set(rows, text);
-    }
     const params = rows === total ? batches : batches.slice(from * 4, (from + rows) * 4);
-    const done = run(text, params);
+    const done = run(batchInsertSql(rows), params);
     if (done instanceof Promise) await done;
     from += rows;
   }

@@ -157,6 +157,15 @@ function captureFunctionName(table: AnyTable, prefix = '_syncline_capture_'): st
   return `${prefix}${name.replace(/[^\w]/g, '').slice(0, 24)}_${(hash >>> 0).toString(16)}`;
 }
 
+/**
+ * The `cols` of a row written whole by a direct write: every column stamped `stamp` (a variable of
+ * the trigger body), built from a JSON template of the column names.
+ */
+function stampedWholeRow(table: AnyTable): string {
+  const template = JSON.stringify(Object.fromEntries(table.$columnList.map((c) => [c.name, '@'])));
+  return `replace(${literal(template)}, '"@"', '"' || stamp || '"')::jsonb`;
+}
+
 /** A dollar-quote tag that `body` does not contain (names end up in bodies). */
 function dollarTag(body: string): string {
   let tag = '$fn$';
@@ -183,7 +192,6 @@ function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean)
   const image = decimals.length === 0 ? 'to_jsonb(NEW)' : `to_jsonb(NEW) || ${object('NEW', decimals)}`;
   const keys = table.$primaryKeyColumns;
   const changedWhen = (c: AnyColumn) => `${json('OLD', c)} IS DISTINCT FROM ${json('NEW', c)}`;
-  const wholeRow = JSON.stringify(Object.fromEntries(table.$columnList.map((c) => [c.name, '@'])));
   const name = literal(table.$name);
   const body = `
    DECLARE
@@ -209,7 +217,7 @@ function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean)
        INSERT INTO _syncline_stamps AS s (table_name, pk, deleted) VALUES (${name}, old_key, stamp)
          ON CONFLICT (table_name, pk) DO UPDATE SET deleted = excluded.deleted;
        INSERT INTO _syncline_stamps AS s (table_name, pk, cols, created, deleted)
-         VALUES (${name}, key, replace(${literal(wholeRow)}, '"@"', '"' || stamp || '"')::jsonb, stamp, NULL)
+         VALUES (${name}, key, ${stampedWholeRow(table)}, stamp, NULL)
          ON CONFLICT (table_name, pk) DO UPDATE SET cols = excluded.cols, created = excluded.created, deleted = NULL;
      ELSIF direct THEN
        INSERT INTO _syncline_stamps AS s (table_name, pk, cols) VALUES (${name}, key, changed_stamps)
@@ -240,7 +248,6 @@ function statementCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boole
   const key = `jsonb_build_object(${pairs(table.$primaryKeyColumns)})`;
   const image =
     decimals.length === 0 ? 'to_jsonb(n)' : `to_jsonb(n) || jsonb_build_object(${pairs(decimals)})`;
-  const wholeRow = JSON.stringify(Object.fromEntries(table.$columnList.map((c) => [c.name, '@'])));
   // Who wrote, as the trigger body names it; dynamic SQL (TRUNCATE, below) passes it as parameters.
   const WRITER = { stamp: 'stamp', origin: 'origin', mutation: 'mutation' };
   const log = (op: 'I' | 'D', source: string, w = WRITER) =>
@@ -270,7 +277,7 @@ function statementCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boole
        ${log('I', 'new_rows')};
        IF direct THEN
          INSERT INTO _syncline_stamps AS s (table_name, pk, cols, created, deleted)
-           SELECT ${literal(table.$name)}, ${key}, replace(${literal(wholeRow)}, '"@"', '"' || stamp || '"')::jsonb, stamp, NULL
+           SELECT ${literal(table.$name)}, ${key}, ${stampedWholeRow(table)}, stamp, NULL
              FROM new_rows AS n
            ON CONFLICT (table_name, pk) DO UPDATE SET cols = excluded.cols, created = excluded.created, deleted = NULL;
        END IF;
