@@ -143,10 +143,16 @@ class NodePostgresDriver implements Driver {
     let client: pg.Client | undefined;
     let stopped = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const connect = async (): Promise<void> => {
+    // A reconnection reports its gap before anything the new connection heard: a notification
+    // can arrive before the LISTEN's reply has been handed back, so the new connection holds what
+    // it hears until the caller calls the function `connect` resolves with.
+    const connect = async (): Promise<() => void> => {
       const next = new pg.Client(config);
+      let held: string[] | undefined = [];
       next.on('notification', (message) => {
-        if (message.channel === channel && message.payload !== undefined) onMessage(message.payload);
+        if (message.channel !== channel || message.payload === undefined) return;
+        if (held) held.push(message.payload);
+        else onMessage(message.payload);
       });
       next.on('error', () => {});
       next.on('end', () => {
@@ -156,9 +162,14 @@ class NodePostgresDriver implements Driver {
       await next.query(`LISTEN ${quoteIdentifier(channel)}`);
       if (stopped) {
         await next.end().catch(() => {});
-        return;
+        return () => {};
       }
       client = next;
+      return () => {
+        const heard = held ?? [];
+        held = undefined;
+        for (const payload of heard) onMessage(payload);
+      };
     };
     const reconnect = (attempt: number) => {
       client = undefined;
@@ -167,12 +178,18 @@ class NodePostgresDriver implements Driver {
         timer = undefined;
         if (stopped) return;
         connect().then(
-          () => onGap?.(),
+          (deliver) => {
+            try {
+              onGap?.();
+            } finally {
+              deliver();
+            }
+          },
           () => reconnect(attempt + 1),
         );
       }, pause);
     };
-    await connect();
+    (await connect())();
     return async () => {
       stopped = true;
       if (timer) clearTimeout(timer);
