@@ -298,7 +298,25 @@ dialectSuite(
 
     it('refuses a reader before install', async () => {
       const db = await env.open(captureSchema);
-      await expect(new ChangeLogReader(db).readNew()).rejects.toThrow();
+      await expect(new ChangeLogReader(db).readNew()).rejects.toThrow(UsageError);
+      await expect(new ChangeLogReader(db).readNew()).rejects.toThrow(/call installCapture\(\) first/);
+    });
+
+    it('readNew(limit) ticks every change but returns only the first page; readFrom gives the rest', async () => {
+      const { db, reader } = await openCaptured();
+      await db.insert(notes).values(Array.from({ length: 5 }, (_, i) => ({ id: i, body: `n${i}` })));
+      const batch = await reader.readNew(2);
+      expect([batch.from, batch.to]).toEqual([0n, 5n]);
+      expect(batch.changes.map((c) => [c.tick, c.pk.id])).toEqual([
+        [1n, 0],
+        [2n, 1],
+      ]);
+      expect((await reader.readFrom(2n)).map((c) => [c.tick, c.pk.id])).toEqual([
+        [3n, 2],
+        [4n, 3],
+        [5n, 4],
+      ]);
+      expect(await reader.readNew(0)).toEqual({ from: 5n, to: 5n, changes: [] });
     });
 
     if (env.driver.name === 'postgres') {

@@ -27,6 +27,19 @@ export const CHANGES_CHANNEL = 'syncline_changes';
  */
 export const ADVISORY_LOCK_CLASS = 0x5c1e;
 
+/**
+ * The columns of a ticked change as the reader takes them (`t` the ticks, `c` the log): ids as
+ * text (JavaScript numbers would lose digits), JSON as text (the reader parses it), the time as
+ * epoch ms.
+ *
+ * @example
+ *   const sql = `SELECT ${CHANGE_COLUMNS} FROM _syncline_ticks t JOIN _syncline_changes c ON c.id = t.change_id`;
+ */
+export const CHANGE_COLUMNS = `t.tick::text AS tick, c.id::text AS id, c.txid::text AS txid, c.table_name,
+  c.op::text AS op, c.pk::text AS pk, c.old_pk::text AS old_pk, c."row"::text AS "row",
+  c.old_values::text AS old_values, c.hlc, c.origin, c.mutation_id::text AS mutation_id,
+  (extract(epoch FROM c.changed_at) * 1000)::float8 AS changed_ms`;
+
 /** The stamp of rows logged before stamps existed: older than every real stamp. */
 const OLDEST_STAMP = '0000000000000-00000-postgres';
 
@@ -129,6 +142,55 @@ const LOG_DDL = [
   // by their locks anyway.
   `CREATE OR REPLACE FUNCTION _syncline_db_stamp() RETURNS text LANGUAGE sql VOLATILE AS $fn$
      SELECT lpad(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint::text, 13, '0') || '-00000-postgres'
+   $fn$`,
+  // The reader's whole step in one statement, so one round trip (ChangeLogReader.readNew): under
+  // the advisory lock, tick every change whose transaction is visible in the current snapshot and
+  // was not in the previous read's, move the state on, and return one row with the batch's first
+  // and last tick followed by the first `page` changes (all of them for NULL). Each statement of a
+  // function takes a fresh snapshot, so the state read after the lock sees the previous reader's
+  // commit. The tick INSERT is planned for its values (EXECUTE), as a statement sent by a client
+  // would be: a generic plan knows no snapshot bounds and could scan the whole log.
+  `CREATE OR REPLACE FUNCTION _syncline_read_new(page bigint)
+     RETURNS TABLE (batch_from text, batch_to text, tick text, id text, txid text, table_name text,
+       op text, pk text, old_pk text, "row" text, old_values text, hlc text, origin text,
+       mutation_id text, changed_ms float8)
+     LANGUAGE plpgsql VOLATILE AS $fn$
+   #variable_conflict use_column
+   DECLARE
+     first_tick bigint;
+     previous pg_snapshot;
+     current_snapshot pg_snapshot;
+     ticked bigint;
+   BEGIN
+     PERFORM pg_advisory_xact_lock(${ADVISORY_LOCK_CLASS}, hashtext(current_schema() || '/ticks'));
+     SELECT s.last_tick, s.snapshot INTO first_tick, previous FROM _syncline_reader_state s WHERE s.id = 1;
+     IF NOT FOUND THEN
+       RAISE EXCEPTION 'the change log is not installed; call installCapture() first' USING ERRCODE = '55000';
+     END IF;
+     current_snapshot := pg_current_snapshot();
+     IF previous IS NULL THEN
+       EXECUTE 'INSERT INTO _syncline_ticks (tick, change_id)
+          SELECT $1 + row_number() OVER (ORDER BY c.txid, c.id), c.id FROM _syncline_changes c
+           WHERE c.txid < pg_snapshot_xmax($2) AND pg_visible_in_snapshot(c.txid, $2)'
+         USING first_tick, current_snapshot;
+     ELSE
+       EXECUTE 'INSERT INTO _syncline_ticks (tick, change_id)
+          SELECT $1 + row_number() OVER (ORDER BY c.txid, c.id), c.id FROM _syncline_changes c
+           WHERE c.txid < pg_snapshot_xmax($2) AND pg_visible_in_snapshot(c.txid, $2)
+             AND c.txid >= pg_snapshot_xmin($3) AND NOT pg_visible_in_snapshot(c.txid, $3)'
+         USING first_tick, current_snapshot, previous;
+     END IF;
+     GET DIAGNOSTICS ticked = ROW_COUNT;
+     UPDATE _syncline_reader_state SET last_tick = first_tick + ticked, snapshot = current_snapshot WHERE id = 1;
+     batch_from := first_tick::text;
+     batch_to := (first_tick + ticked)::text;
+     RETURN NEXT;
+     IF ticked > 0 AND (page IS NULL OR page > 0) THEN
+       RETURN QUERY SELECT NULL::text, NULL::text, ${CHANGE_COLUMNS}
+         FROM _syncline_ticks t JOIN _syncline_changes c ON c.id = t.change_id
+        WHERE t.tick > first_tick ORDER BY t.tick LIMIT least(ticked, page);
+     END IF;
+   END
    $fn$`,
   `CREATE OR REPLACE FUNCTION _syncline_notify_changes() RETURNS trigger LANGUAGE plpgsql AS $fn$
    BEGIN
@@ -335,7 +397,10 @@ function qualifyFunctionBody(statement: string, schema: string): string {
   if (!statement.startsWith('CREATE OR REPLACE FUNCTION') || start < 0) return statement;
   const body = statement
     .slice(start)
-    .replace(/(?<![\w."])_syncline_(changes|stamps|db_stamp)\b/g, `${quoteIdentifier(schema)}._syncline_$1`);
+    .replace(
+      /(?<![\w."])_syncline_(changes|stamps|db_stamp|ticks|reader_state)\b/g,
+      `${quoteIdentifier(schema)}._syncline_$1`,
+    );
   return statement.slice(0, start) + body;
 }
 

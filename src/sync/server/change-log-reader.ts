@@ -1,7 +1,8 @@
 import type { Database } from '../../database/database.js';
-import { UsageError } from '../../errors.js';
-import { type SqlRunner, transactionRunner } from '../../migrations/sql-runner.js';
-import { ADVISORY_LOCK_CLASS } from './capture.js';
+import { is } from '../../entity.js';
+import { DatabaseError, UsageError } from '../../errors.js';
+import type { SqlRunner } from '../../migrations/sql-runner.js';
+import { CHANGE_COLUMNS } from './capture.js';
 
 /**
  * One row change captured by the server's triggers, with the position the reader gave it.
@@ -46,11 +47,6 @@ export interface TickedBatch {
 }
 
 const OPS = { I: 'insert', U: 'update', D: 'delete' } as const;
-
-const CHANGE_COLUMNS = `t.tick::text AS tick, c.id::text AS id, c.txid::text AS txid, c.table_name,
-  c.op, c.pk::text AS pk, c.old_pk::text AS old_pk, c."row"::text AS "row",
-  c.old_values::text AS old_values, c.hlc, c.origin, c.mutation_id::text AS mutation_id,
-  (extract(epoch FROM c.changed_at) * 1000)::float8 AS changed_ms`;
 
 function toChange(r: Record<string, unknown>): CapturedChange {
   return {
@@ -109,47 +105,28 @@ export class ChangeLogReader {
    *   if (batch.to > batch.from) broadcast(batch.changes); // then readFrom(last tick) until batch.to
    */
   async readNew(limit?: number): Promise<TickedBatch> {
-    return this.db.transaction(async (tx) => {
-      const run = transactionRunner(tx);
-      await run(`SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || '/ticks'))`, [
-        ADVISORY_LOCK_CLASS,
+    // One statement (the function `_syncline_read_new`, installed with the log): a transaction
+    // of its own, one round trip. Its first row holds the batch's bounds, the others its changes.
+    let rows: Record<string, unknown>[];
+    try {
+      rows = await this.runner()('SELECT * FROM _syncline_read_new($1::bigint)', [
+        limit === undefined ? null : String(limit),
       ]);
-      const [state] = await run(
-        'SELECT last_tick::text AS last_tick, snapshot::text AS snapshot FROM _syncline_reader_state WHERE id = 1',
-      );
-      if (!state) throw new UsageError('the change log is not installed; call installCapture() first');
-      const [{ snapshot: current }] = (await run('SELECT pg_current_snapshot()::text AS snapshot')) as [
-        { snapshot: string },
-      ];
-      const from = BigInt(state.last_tick as string);
-      const previous = state.snapshot as string | null;
-      // Rows below the previous xmin were all visible to the previous read; the xmax bound and the
-      // xmin bound keep the scan on the txid index.
-      const notSeenBefore =
-        previous === null
-          ? ''
-          : 'AND txid >= pg_snapshot_xmin($3::pg_snapshot) AND NOT pg_visible_in_snapshot(txid, $3::pg_snapshot)';
-      // A plain INSERT, counted by its command tag: a CTE with RETURNING would first store every
-      // new tick in a tuplestore, spilled to disk past work_mem (ticking a 100,000-row transaction
-      // took half as long again).
-      const ticked = await tx.run({
-        sql: `INSERT INTO _syncline_ticks (tick, change_id)
-           SELECT $1::bigint + row_number() OVER (ORDER BY txid, id), id FROM _syncline_changes
-            WHERE txid < pg_snapshot_xmax($2::pg_snapshot) AND pg_visible_in_snapshot(txid, $2::pg_snapshot)
-              ${notSeenBefore}`,
-        params: previous === null ? [from.toString(), current] : [from.toString(), current, previous],
-        arrayMode: false,
-        needsBigInt: false,
-      });
-      const to = from + BigInt(ticked.rowCount);
-      await run(
-        'UPDATE _syncline_reader_state SET last_tick = $1::bigint, snapshot = $2::pg_snapshot WHERE id = 1',
-        [to.toString(), current],
-      );
-      const count = limit === undefined || BigInt(limit) > to - from ? to - from : BigInt(limit);
-      const changes = count > 0n ? await ticksAfter(run, from, count) : [];
-      return { from, to, changes };
-    });
+    } catch (error) {
+      // 42883: no such function; 55000: no state row (both raised before anything was written).
+      if (is(error, DatabaseError) && (error.code === '42883' || error.code === '55000')) {
+        throw new UsageError('the change log is not installed; call installCapture() first', {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+    const [bounds, ...changes] = rows;
+    return {
+      from: BigInt(bounds!.batch_from as string),
+      to: BigInt(bounds!.batch_to as string),
+      changes: changes.map(toChange),
+    };
   }
 
   /**
