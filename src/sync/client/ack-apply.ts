@@ -81,7 +81,7 @@ function serverRows(result: AckMessage['results'][number]): readonly RestoredRow
  *   db.notifyTablesChanged([...tables]);
  */
 export async function applyAck(context: ApplyContext, ack: AckMessage): Promise<AckApplied> {
-  return clientTransaction(context.db, true, async (run) => {
+  return clientTransaction(context.db, true, async (run, start) => {
     for (const result of ack.results) {
       await deleteBatch(run, result.mutationId);
     }
@@ -93,6 +93,8 @@ export async function applyAck(context: ApplyContext, ack: AckMessage): Promise<
         const values = codec.storageRow(row.row ? { ...row.row, ...row.pk } : row.pk);
         return { codec, values, key: codec.keyIndexes.map((i) => values[i]) };
       },
+      // The batches just deleted make it a bound, not the count: still below, still no probe.
+      start!.outboxRows,
     );
     const tables = new Set<string>();
     const rejected: RejectedEvent[] = [];

@@ -97,14 +97,3 @@ export function writeStates(
   for (const [key, value] of entries) params.push(key, String(value));
   return run(sql, params);
 }
-
-/**
- * Reads one key of `_syncline_state` in the transaction `run` belongs to.
- *
- * @example
- *   const cursor = await readStateValue(run, STATE_KEYS.cursor);
- */
-export async function readStateValue(run: Run, key: string): Promise<string | undefined> {
-  const { rows } = await run('SELECT value FROM _syncline_state WHERE key = ?', [key], { arrayMode: true });
-  return rows.length === 0 ? undefined : ((rows[0] as unknown[])[0] as string);
-}

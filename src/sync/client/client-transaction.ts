@@ -21,6 +21,28 @@ export type Run = (
 ) => MaybePromise<DriverResult>;
 
 /**
+ * What a remote transaction's first statement (the one that switches capture off) also read, so
+ * an apply needs no statements of its own for them: the stored cursor, and an upper bound of the
+ * outbox's row count (seq span; 0 when it is empty). Nothing in a remote transaction adds outbox
+ * rows (capture is off), so the bound holds to its end.
+ *
+ * @example
+ *   await clientTransaction(db, true, (run, start) => start!.outboxRows === 0 ? fast(run) : slow(run));
+ */
+export interface RemoteStart {
+  readonly cursor: string | undefined;
+  readonly outboxRows: number;
+}
+
+/**
+ * Capture off, reading the cursor and the outbox span on the way. Two subqueries for the span:
+ * SQLite reads min() or max() from the rowid alone only when it is the whole query.
+ */
+const CAPTURE_OFF_SQL = `UPDATE _syncline_capture SET enabled = 0 RETURNING
+  (SELECT value FROM _syncline_state WHERE key = 'cursor'),
+  (SELECT max(seq) FROM _syncline_outbox) - (SELECT min(seq) FROM _syncline_outbox) + 1`;
+
+/**
  * How a remote transaction treats foreign keys. `'off'` (the default) switches enforcement off
  * around it. `'try-on'` first runs it with enforcement as the app has it, and only when that
  * breaks a foreign key rolls back and runs `fn` again with enforcement off: switching
@@ -38,7 +60,8 @@ export interface ClientTransactionOptions {
 /**
  * Runs `fn` in one SQLite transaction on a connection of its own, straight on the Database's
  * driver. With `remote` set it is a transaction that applies what came from the server: capture is
- * switched off first (`_syncline_capture`) and on again before the commit, so nothing echoes into
+ * switched off first (`_syncline_capture`; `fn` gets what that statement read, `RemoteStart`) and on
+ * again before the commit, so nothing echoes into
  * the outbox, and foreign keys are not enforced while it runs (see `ClientTransactionOptions`),
  * because rows arrive in server order filtered by shapes, which may hold a child without its
  * parent (PowerSync does the same). `PRAGMA foreign_keys` cannot change inside a transaction, so
@@ -53,7 +76,7 @@ export interface ClientTransactionOptions {
 export async function clientTransaction<R>(
   db: Database,
   remote: boolean,
-  fn: (run: Run) => MaybePromise<R>,
+  fn: (run: Run, start: RemoteStart | undefined) => MaybePromise<R>,
   options: ClientTransactionOptions = {},
 ): Promise<R> {
   const session = await db.driver.acquire();
@@ -84,8 +107,13 @@ export async function clientTransaction<R>(
     const begun = run(dialect.beginTransaction);
     if (begun instanceof Promise) await begun;
     try {
-      if (remote) await run('UPDATE _syncline_capture SET enabled = 0');
-      const done = fn(run);
+      let start: RemoteStart | undefined;
+      if (remote) {
+        const off = run(CAPTURE_OFF_SQL, [], { arrayMode: true });
+        const [row] = (off instanceof Promise ? await off : off).rows as [unknown[]];
+        start = { cursor: (row[0] as string | null) ?? undefined, outboxRows: Number(row[1] ?? 0) };
+      }
+      const done = fn(run, start);
       const result = done instanceof Promise ? await done : done;
       if (remote) await run('UPDATE _syncline_capture SET enabled = 1');
       const committed = run('COMMIT');

@@ -155,7 +155,7 @@ export class PendingWrites {
 
   /**
    * Decodes the rows of one server message with `decode`, then reads the pending writes of just
-   * those rows. A row that fails to decode stops the decoding; its error comes back as `failure`,
+   * those rows (`outboxRows` as for `load`). A row that fails to decode stops the decoding; its error comes back as `failure`,
    * for the caller to throw when that row's turn comes (after applying the rows before it).
    *
    * @example
@@ -165,6 +165,7 @@ export class PendingWrites {
     run: Run,
     items: Iterable<T>,
     decode: (item: T) => D,
+    outboxRows?: number,
   ): Promise<{ decoded: D[]; failure: { error: unknown } | undefined; pending: PendingWrites }> {
     const decoded: D[] = [];
     let failure: { error: unknown } | undefined;
@@ -176,6 +177,7 @@ export class PendingWrites {
     const pending = await PendingWrites.load(
       run,
       decoded.map(({ codec, key }) => [codec, key] as const),
+      outboxRows,
     );
     return { decoded, failure, pending };
   }
@@ -183,9 +185,12 @@ export class PendingWrites {
   /**
    * True when the outbox holds a row (of `table`, when given). Also makes sure the outbox has its
    * key index when it is long (`ensureKeyIndex`), before anything looks rows up by key.
+   * `outboxRows`, when the caller knows it (`RemoteStart`), is an upper bound of the outbox's
+   * length: below the index threshold it spares the probe.
    */
-  static async any(run: Run, table?: string): Promise<boolean> {
-    const size = await ensureKeyIndex(run);
+  static async any(run: Run, table?: string, outboxRows?: number): Promise<boolean> {
+    const size =
+      outboxRows !== undefined && outboxRows < OUTBOX_KEY_INDEX_FROM ? outboxRows : await ensureKeyIndex(run);
     if (size === 0) return false;
     if (table === undefined) return true;
     const rows = await rowsOf(
@@ -197,12 +202,12 @@ export class PendingWrites {
   /**
    * Reads the pending writes to the rows `keys` names (repeats allowed), in the transaction `run`
    * belongs to. The rows come per statement in seq order, and each row's writes all come in one
-   * statement, so each row sees its writes in the order they were made.
+   * statement, so each row sees its writes in the order they were made. `outboxRows` as for `any`.
    */
-  static async load(run: Run, keys: Iterable<PendingKey>): Promise<PendingWrites> {
+  static async load(run: Run, keys: Iterable<PendingKey>, outboxRows?: number): Promise<PendingWrites> {
     const pending = new PendingWrites();
     // An empty outbox (the usual case online) answers before any key is built.
-    if (!(await PendingWrites.any(run))) return pending;
+    if (!(await PendingWrites.any(run, undefined, outboxRows))) return pending;
     const byTable = new Map<TableCodec, Map<string, readonly unknown[]>>();
     for (const [codec, key] of keys) {
       let unique = byTable.get(codec);

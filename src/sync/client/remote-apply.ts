@@ -4,7 +4,7 @@ import type { ChangeJson, ChangesMessage } from '../protocol/messages.js';
 import { comparePositions } from '../protocol/messages-position.js';
 import type { ApplyContext } from './apply-context.js';
 import type { ClientClock } from './client-clock.js';
-import { readStateValue, STATE_KEYS, writeStates } from './client-state.js';
+import { STATE_KEYS, writeStates } from './client-state.js';
 import { clientTransaction } from './client-transaction.js';
 import { PendingWrites } from './pending-writes.js';
 import { applyRemoteRow } from './remote-row.js';
@@ -97,8 +97,8 @@ export async function applyChanges(
   return clientTransaction(
     context.db,
     true,
-    async (run) => {
-      const stored = await readStateValue(run, STATE_KEYS.cursor);
+    async (run, start) => {
+      const stored = start!.cursor;
       const cursor = stored === undefined && adoptStart ? message.from : stored;
       if (cursor !== message.from) {
         if (cursor !== undefined && comparePositions(message.to, cursor) <= 0) {
@@ -112,6 +112,7 @@ export async function applyChanges(
         run,
         message.changes,
         (change) => decodeChange(context, change),
+        start!.outboxRows,
       );
       const tables = new Set<string>();
       const clockErrors: Error[] = [];

@@ -131,11 +131,11 @@ export class SnapshotApplier {
     await clientTransaction(
       this.context.db,
       true,
-      async (run) => {
+      async (run, start) => {
         attempts++;
         if (this.position === undefined) this.seen = await this.tablesToPrune(run);
-        const pending = (await PendingWrites.any(run, codec.name))
-          ? await PendingWrites.load(run, chunkKeys(codec, chunk.rows))
+        const pending = (await PendingWrites.any(run, codec.name, start!.outboxRows))
+          ? await PendingWrites.load(run, chunkKeys(codec, chunk.rows), start!.outboxRows)
           : undefined;
         await this.writeRows(run, codec, chunk.rows, pending?.touches(codec.name) ? pending : undefined);
         if (finishing) {
