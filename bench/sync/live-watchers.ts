@@ -41,6 +41,8 @@ export interface LiveWatchers {
 export class SeenRecorder {
   private readonly highest: number[] = [];
   private readonly times = new Map<number, number[]>();
+  /** How many clients have not shown each value yet (counted, not scanned: this runs per client). */
+  private readonly missing = new Map<number, number>();
   private readonly waiting = new Map<number, () => void>();
   private readonly stops: (() => void)[] = [];
   private failure: Error | undefined;
@@ -84,9 +86,15 @@ export class SeenRecorder {
   private record(i: number, value: number, at: number): void {
     this.highest[i] = value;
     let times = this.times.get(value);
-    if (!times) this.times.set(value, (times = new Array(this.highest.length).fill(undefined)));
+    if (!times) {
+      this.times.set(value, (times = new Array(this.highest.length).fill(undefined)));
+      this.missing.set(value, this.highest.length);
+    }
+    // Called once per client and value (only for a value above the client's highest).
     times[i] = at;
-    if (times.every((t) => t !== undefined)) this.waiting.get(value)?.();
+    const left = this.missing.get(value)! - 1;
+    this.missing.set(value, left);
+    if (left === 0) this.waiting.get(value)?.();
   }
 
   /** Resolves with every client's time for `value` once all have shown it (then forgets it). */
@@ -97,10 +105,11 @@ export class SeenRecorder {
         this.waiting.delete(value);
         const times = this.times.get(value)!;
         this.times.delete(value);
+        this.missing.delete(value);
         resolve(times);
       };
       const times = this.times.get(value);
-      if (times?.length === this.highest.length && times.every((t) => t !== undefined)) done();
+      if (times?.length === this.highest.length && this.missing.get(value) === 0) done();
       else this.waiting.set(value, done);
     });
   }

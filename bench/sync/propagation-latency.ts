@@ -20,20 +20,6 @@ import { absoluteNow, type LiveWatchers, SeenRecorder } from './live-watchers.js
 import { formatCount, formatMs, type Outcome } from './outcome.js';
 
 /**
- * ms from sending each write until it was seen: per client and write, and until the last client.
- *
- * @example
- *   const p50 = quantile(times.perClient, 0.5);
- */
-export interface PropagationTimes {
-  readonly clients: number;
-  readonly perClient: number[];
-  readonly lastClient: number[];
-  /** How long the write itself took to return (its commit included). */
-  readonly writeMs: number[];
-}
-
-/**
  * The baselines' round trips, in ms: NOTIFY→LISTEN deliveries and WebSocket echoes.
  *
  * @example
@@ -66,41 +52,75 @@ export async function watchInProcess(clients: readonly BenchClient[]): Promise<L
 }
 
 /**
- * Sync clients in a child process (sync-clients.ts) with live queries on `counters`.
+ * Sync clients in child processes (sync-clients.ts) with live queries on `counters`: one process,
+ * or several with the clients dealt out evenly, so that together they use every core, as clients
+ * on devices of their own would not wait for each other.
  *
  * @example
- *   const clients = ClientProcess.start(bench.url);
- *   await clients.grow(100);
+ *   const clients = ClientProcesses.start(bench.url, 2);
+ *   await clients.grow(100); // 50 in each
  */
-export class ClientProcess implements LiveWatchers {
-  clients = 0;
-  private constructor(private readonly child: BenchChild) {}
-
-  static start(url: string): ClientProcess {
-    return new ClientProcess(BenchChild.fork('./sync-clients.ts', [url], 'sync client process'));
+export class ClientProcesses implements LiveWatchers {
+  private readonly counts: number[];
+  private constructor(private readonly children: readonly BenchChild[]) {
+    this.counts = children.map(() => 0);
   }
 
-  /** Starts `n` more clients; resolves once their live queries emitted a first result. */
+  static start(url: string, processes = 1): ClientProcesses {
+    return new ClientProcesses(
+      Array.from({ length: processes }, (_, i) =>
+        BenchChild.fork('./sync-clients.ts', [url], `sync client process ${i + 1}`),
+      ),
+    );
+  }
+
+  get clients(): number {
+    return this.counts.reduce((a, b) => a + b, 0);
+  }
+
+  /** Where the clients run, for the report: 'own process' or 'N own processes'. */
+  get where(): string {
+    return this.children.length === 1 ? 'own process' : `${this.children.length} own processes`;
+  }
+
+  /** Starts `n` more clients, each in the process with the fewest; resolves once their live queries emitted. */
   async grow(n: number, timeoutMs = 180_000): Promise<void> {
-    this.clients = await this.child.ask(
-      { grow: n },
-      (m) => m.ready as number | undefined,
-      timeoutMs,
-      `${formatCount(n)} sync clients in their own process to start`,
+    const more = this.counts.map(() => 0);
+    for (let k = 0; k < n; k++) {
+      const totals = this.counts.map((c, i) => c + more[i]!);
+      more[totals.indexOf(Math.min(...totals))]!++;
+    }
+    await Promise.all(
+      this.children.map(async (child, i) => {
+        if (more[i] === 0) return;
+        this.counts[i] = await child.ask(
+          { grow: more[i] },
+          (m) => m.ready as number | undefined,
+          timeoutMs,
+          `${formatCount(more[i]!)} sync clients in their own process to start`,
+        );
+      }),
     );
   }
 
-  seen(value: number): Promise<number[]> {
-    return this.child.ask(
-      { await: value },
-      (m) => (m.seen === value ? (m.at as number[]) : undefined),
-      WRITE_TIMEOUT_MS,
-      `value ${value} to reach every client`,
+  async seen(value: number): Promise<number[]> {
+    const each = await Promise.all(
+      this.children.map((child, i) =>
+        this.counts[i] === 0
+          ? []
+          : child.ask(
+              { await: value },
+              (m) => (m.seen === value ? (m.at as number[]) : undefined),
+              WRITE_TIMEOUT_MS,
+              `value ${value} to reach every client`,
+            ),
+      ),
     );
+    return each.flat();
   }
 
-  close(): Promise<void> {
-    return this.child.close();
+  async close(): Promise<void> {
+    await Promise.all(this.children.map((child) => child.close()));
   }
 }
 
@@ -112,8 +132,10 @@ export class ClientProcess implements LiveWatchers {
  */
 export interface PropagationTimes {
   readonly clients: number;
-  /** Where the clients ran: 'own process' or 'server process'. */
+  /** Where the clients ran: 'own process', 'N own processes' or 'server process'. */
   readonly where: string;
+  /** Whether this phase carries the targets (the others are printed for comparison). */
+  readonly target: boolean;
   readonly perClient: number[];
   readonly lastClient: number[];
   /** How long the write itself took to return (its commit included). */
@@ -125,19 +147,21 @@ export interface PropagationTimes {
  * has re-emitted with it.
  *
  * @example
- *   const times = await measurePropagation(bench, watchers, 300, 'own process');
+ *   const times = await measurePropagation(bench, watchers, 300, 'own process', true);
  */
 export async function measurePropagation(
   bench: BenchServer,
   watchers: LiveWatchers,
   writes: number,
   where: string,
+  target: boolean,
 ): Promise<PropagationTimes> {
   const writer = await bench.openWriter();
   try {
     const times: PropagationTimes = {
       clients: watchers.clients,
       where,
+      target,
       perClient: [],
       lastClient: [],
       writeMs: [],
@@ -266,10 +290,9 @@ export function latencyOutcomes(phases: readonly PropagationTimes[], baselines: 
     const p50 = quantile(times.perClient, 0.5);
     const p99 = quantile(times.perClient, 0.99);
     const all = times.clients > 1 ? ` (all ${times.clients}: p50 ${p(times.lastClient, 0.5)})` : '';
-    // Clients sharing the server's thread are shown for comparison: their applies delay the server.
-    const compared = times.where !== 'own process';
+    const compared = !times.target;
     return {
-      measurement: `write → live query, ${formatCount(times.clients)} client${times.clients > 1 ? 's' : ''}${compared ? ` (in the ${times.where})` : ''}`,
+      measurement: `write → live query, ${formatCount(times.clients)} client${times.clients > 1 ? 's' : ''}${times.clients > 1 ? ` (${times.where})` : ''}`,
       result: `p50 ${formatMs(p50)}, p99 ${formatMs(p99)}${all}`,
       baseline: `NOTIFY p50 ${formatMs(notifyP50)}, p99 ${p(baselines.notify, 0.99)}; ws p50 ${p(baselines.ws, 0.5)}`,
       ratio: `${(p50 / notifyP50).toFixed(1)}x NOTIFY`,

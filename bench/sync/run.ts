@@ -11,8 +11,9 @@
  *   capture  client capture overhead: synced vs local table inserts (capture-overhead.ts)
  *   initial  initial sync of BENCH_SYNC_ROWS rows and of BENCH_SYNC_BIG_ROWS rows (initial-sync.ts)
  *   bulk     one BENCH_SYNC_BULK_ROWS-row transaction until a client holds it (bulk-transaction.ts)
- *   latency  write → live query on 1 and BENCH_SYNC_CLIENTS clients in a process of their own, and
- *            on BENCH_SYNC_CLIENTS clients in this one, for comparison (propagation-latency.ts)
+ *   latency  write → live query on 1 client in a process of its own and on BENCH_SYNC_CLIENTS
+ *            clients spread over one process per core; for comparison, on BENCH_SYNC_CLIENTS
+ *            clients in one process of their own and in this one (propagation-latency.ts)
  *   stream   BENCH_SYNC_CHANGES changes to BENCH_SYNC_CLIENTS socket clients, then as many sync
  *            clients (change-throughput.ts)
  *   push     BENCH_SYNC_PUSH_CLIENTS clients pushing BENCH_SYNC_PUSH_MUTATIONS each (push-throughput.ts)
@@ -24,7 +25,7 @@
  * About 2 minutes on PostgreSQL and 3 on PGlite on 2 cores.
  */
 import { readFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { gcExposed } from '../support/memory-sampler.js';
 import { type BenchClient, closeAll, startFleet } from './bench-client.js';
@@ -35,9 +36,10 @@ import { measureCaptureOverhead } from './capture-overhead.js';
 import { measureChangeThroughput } from './change-throughput.js';
 import { measureIdleMemory } from './idle-memory.js';
 import { measureInitialSync } from './initial-sync.js';
+import type { LiveWatchers } from './live-watchers.js';
 import { formatCount, formatOutcomes, type Outcome } from './outcome.js';
 import {
-  ClientProcess,
+  ClientProcesses,
   describePropagation,
   latencyOutcomes,
   measureLatencyBaselines,
@@ -115,8 +117,10 @@ const load = () =>
 const progressOf = (section: string) => (line: string) => console.log(`[${section}] ${line}`);
 
 /**
- * Write → live query on one client, then on `clients` (the one and `clients - 1` more), in a
- * process of their own; then `clients` in this process, sharing the server's thread, for comparison.
+ * Write → live query on one client in a process of its own; then on `clients` spread over one
+ * process per core (the target: together they use every core, as clients on devices of their own
+ * would not queue behind each other), and, for comparison, on `clients` in one process of their
+ * own and in this process, sharing the server's thread.
  */
 async function latency(bench: BenchServer): Promise<Outcome[]> {
   const progress = progressOf('latency');
@@ -125,19 +129,32 @@ async function latency(bench: BenchServer): Promise<Outcome[]> {
     `baselines measured (${settings.writes} NOTIFY→LISTEN deliveries, ${settings.writes} WebSocket round trips)`,
   );
   const phases: PropagationTimes[] = [];
-  const own = ClientProcess.start(bench.url);
+  const measure = async (watchers: LiveWatchers, where: string, target: boolean) => {
+    phases.push(await measurePropagation(bench, watchers, settings.writes, where, target));
+    progress(describePropagation(phases.at(-1)!));
+  };
+  const cores = Math.min(availableParallelism(), settings.clients);
+  const own = ClientProcesses.start(bench.url);
   try {
     await own.grow(1);
-    phases.push(await measurePropagation(bench, own, settings.writes, 'own process'));
-    progress(describePropagation(phases.at(-1)!));
+    await measure(own, own.where, true);
     if (settings.clients > 1) {
       progress(`starting ${formatCount(settings.clients - 1)} more clients in their process ...`);
       await own.grow(settings.clients - 1);
-      phases.push(await measurePropagation(bench, own, settings.writes, 'own process'));
-      progress(describePropagation(phases.at(-1)!));
+      await measure(own, own.where, cores === 1);
     }
   } finally {
     await own.close();
+  }
+  if (settings.clients > 1 && cores > 1) {
+    progress(`starting ${formatCount(settings.clients)} clients in ${cores} processes (one per core) ...`);
+    const spread = ClientProcesses.start(bench.url, cores);
+    try {
+      await spread.grow(settings.clients);
+      await measure(spread, spread.where, true);
+    } finally {
+      await spread.close();
+    }
   }
   if (settings.clients > 1) {
     progress(`starting ${formatCount(settings.clients)} clients in this process ...`);
@@ -146,11 +163,10 @@ async function latency(bench: BenchServer): Promise<Outcome[]> {
       fleet.push(...(await startFleet(bench.url, settings.clients, () => [{ table: counters }])));
       const watchers = await watchInProcess(fleet);
       try {
-        phases.push(await measurePropagation(bench, watchers, settings.writes, 'server process'));
+        await measure(watchers, 'server process', false);
       } finally {
         await watchers.close();
       }
-      progress(describePropagation(phases.at(-1)!));
     } finally {
       await closeAll(fleet);
     }
@@ -253,8 +269,10 @@ async function main(): Promise<void> {
       'Memory: server and sync clients share this process (socket clients run in a child process); peak above a',
       'post-gc baseline. Sync clients in this process share one thread: with 100 of them, their applies bound',
       'the stream; the socket clients show what the server alone sustains. The latency targets are measured',
-      'with the sync clients in a process of their own (as on devices of their own), next to the same clients',
-      "in this process for comparison (there each client's apply delays the server's sends to the others).",
+      'with the sync clients in processes of their own (as on devices of their own): 1 client in one, 100',
+      'spread over one process per core, so that no client waits for the applies of clients on another core.',
+      'For comparison: the 100 clients in one process (each waits for the applies of those before it) and in',
+      "this process (there each client's apply also delays the server's sends to the others).",
       'Anchors from others: initial sync of 100k rows, Zero ~2.5 s, PowerSync ~3.2 s; latency p50 Zero 8.5 ms,',
       'PowerSync 13.7 ms, Electric ~6 ms; change stream Electric 4,000-6,000/s; capture cr-sqlite 2.5x.',
     ].join('\n'),
