@@ -19,7 +19,7 @@ import {
 import { applyPush, lastMutationId as lastMutationIdOf } from './apply-push.js';
 import type { Authenticator } from './auth.js';
 import type { ChangeHub, HubSubscriber } from './change-hub.js';
-import type { ChangeLogReader, TickedBatch } from './change-log-reader.js';
+import type { CapturedChange, ChangeLogReader, TickedBatch } from './change-log-reader.js';
 import { SYNC_CLOSE_CODES } from './close-codes.js';
 import { type Handshake, HandshakeRefused, shakeHands, startingPosition } from './handshake.js';
 import type { RuleSet } from './rules.js';
@@ -117,6 +117,8 @@ export class SyncConnection implements HubSubscriber {
   /** The last tick sent to the client (its cursor, once it applied what it got). */
   private sent = 0n;
   private outgoing: Promise<void> = Promise.resolve();
+  /** Tasks in `outgoing` not finished yet: at 0 a batch may be sent without queueing. */
+  private queued = 0;
   private lastSend: Promise<void> = Promise.resolve();
   /** Changes delivered by the hub and not yet sent. */
   private backlog = 0;
@@ -270,23 +272,54 @@ export class SyncConnection implements HubSubscriber {
       this.close(SYNC_CLOSE_CODES.tryAgainLater, 'too far behind; reconnect');
       return;
     }
+    if (this.queued === 0 && this.state !== 'closed' && this.filter.synchronous) {
+      // Nothing is queued before it and the shapes are decided in TypeScript: filter and send now,
+      // within the hub's publish, so the first clients have their changes while the hub is still
+      // handing the batch to the others. A full socket buffer holds the queue as below.
+      try {
+        const next = this.unsent(batch);
+        if (next) {
+          const full = this.sendChanges(batch, next.from, this.filter.applyNow(next.fresh));
+          if (full) this.enqueue(() => full);
+        }
+      } catch (error) {
+        this.fail('connection.send_failed', error);
+      } finally {
+        this.backlog -= size;
+      }
+      return;
+    }
     this.enqueue(async () => {
       try {
-        if (batch.to <= this.sent) return;
-        if (batch.from > this.sent) {
-          throw new Error(`changes after ${batch.from} arrived while the connection is at ${this.sent}`);
-        }
-        const from = this.sent;
-        // Usually the batch starts where this connection is: no copy of it to skip ticks.
-        const fresh = batch.from === from ? batch.changes : batch.changes.filter((c) => c.tick > from);
-        const changes = await this.filter.apply(fresh);
-        this.sent = batch.to;
-        const sent = this.sendRaw(changesMessage(batch, from, changes));
-        if (this.socket.bufferedAmount > DRAINED_BYTES) await sent;
+        const next = this.unsent(batch);
+        if (!next) return;
+        const full = this.sendChanges(batch, next.from, await this.filter.apply(next.fresh));
+        if (full) await full;
       } finally {
         this.backlog -= size;
       }
     });
+  }
+
+  /** What of `batch` this connection has not sent: none when it has it all. */
+  private unsent(batch: TickedBatch): { from: bigint; fresh: readonly CapturedChange[] } | undefined {
+    if (batch.to <= this.sent) return undefined;
+    if (batch.from > this.sent) {
+      throw new Error(`changes after ${batch.from} arrived while the connection is at ${this.sent}`);
+    }
+    const from = this.sent;
+    // Usually the batch starts where this connection is: no copy of it to skip ticks.
+    return { from, fresh: batch.from === from ? batch.changes : batch.changes.filter((c) => c.tick > from) };
+  }
+
+  /**
+   * Sends the `changes` message for `batch` from `from` and moves the connection to its end;
+   * returns the send when the socket buffer is full, for the queue to wait on.
+   */
+  private sendChanges(batch: TickedBatch, from: bigint, changes: ChangeJson[]): Promise<void> | undefined {
+    this.sent = batch.to;
+    const sent = this.sendRaw(changesMessage(batch, from, changes));
+    return this.socket.bufferedAmount > DRAINED_BYTES ? sent : undefined;
   }
 
   /**
@@ -320,12 +353,15 @@ export class SyncConnection implements HubSubscriber {
   }
 
   private enqueue(task: () => Promise<void> | void): void {
+    this.queued++;
     this.outgoing = this.outgoing.then(async () => {
-      if (this.state === 'closed') return;
       try {
+        if (this.state === 'closed') return;
         await task();
       } catch (error) {
         this.fail('connection.send_failed', error);
+      } finally {
+        this.queued--;
       }
     });
   }

@@ -1,4 +1,5 @@
 import type { Database } from '../../database/database.js';
+import { UsageError } from '../../errors.js';
 import { compileRowPredicate } from '../../live/row-predicate.js';
 import type { AnyTable } from '../../schema/table.js';
 import { or } from '../../sql/expressions.js';
@@ -8,6 +9,12 @@ import type { CapturedChange } from './change-log-reader.js';
 import { decodeLogRow, logRowToJson } from './log-values.js';
 
 type Logged = Record<string, unknown>;
+
+/** Whether a change's old (`prev`) and new (`next`) image are in a shape. */
+interface Verdict {
+  prev: boolean;
+  next: boolean;
+}
 
 /**
  * One table's test for a connection: every row (`all`), a TypeScript test on decoded values, or a
@@ -95,6 +102,11 @@ function decodedImage(entry: Prepared, side: 'prev' | 'next', image: Logged): Lo
  */
 export class ShapeFilter {
   private readonly tests = new Map<string, { table: AnyTable; test: TableTest }>();
+  /**
+   * True when every shape's filter is decided in TypeScript (no subquery for PostgreSQL to test):
+   * `applyNow` can then filter without waiting.
+   */
+  readonly synchronous: boolean;
 
   constructor(
     private readonly db: Database,
@@ -109,6 +121,7 @@ export class ShapeFilter {
     for (const [name, { table, wheres }] of byTable) {
       this.tests.set(name, { table, test: testFor(table, wheres) });
     }
+    this.synchronous = [...this.tests.values()].every(({ test }) => test.kind !== 'sql');
   }
 
   /** The tables this connection sees. */
@@ -120,7 +133,32 @@ export class ShapeFilter {
   async apply(changes: readonly CapturedChange[]): Promise<ChangeJson[]> {
     const relevant = changes.filter((c) => this.tests.has(c.table));
     if (relevant.length === 0) return [];
-    const verdicts = await this.judge(relevant);
+    const { verdicts, inSql } = this.judgeInTs(relevant);
+    for (const [name, { images, slots }] of inSql) {
+      const { table, test } = this.tests.get(name)!;
+      const matching = await this.matchInSql(table, (test as { where: SQL<unknown> }).where, images);
+      slots.forEach(([i, side], k) => {
+        verdicts[i]![side] = matching.has(k + 1);
+      });
+    }
+    return this.messages(relevant, verdicts);
+  }
+
+  /**
+   * `apply` without waiting, for a filter that is `synchronous`.
+   *
+   * @example
+   *   const changes = filter.synchronous ? filter.applyNow(batch.changes) : await filter.apply(batch.changes);
+   */
+  applyNow(changes: readonly CapturedChange[]): ChangeJson[] {
+    if (!this.synchronous)
+      throw new UsageError('applyNow(): a shape of this filter is tested in SQL; use apply()');
+    const relevant = changes.filter((c) => this.tests.has(c.table));
+    if (relevant.length === 0) return [];
+    return this.messages(relevant, this.judgeInTs(relevant).verdicts);
+  }
+
+  private messages(relevant: readonly CapturedChange[], verdicts: readonly Verdict[]): ChangeJson[] {
     const out: ChangeJson[] = [];
     relevant.forEach((change, i) => {
       const { table } = this.tests.get(change.table)!;
@@ -129,8 +167,15 @@ export class ShapeFilter {
     return out;
   }
 
-  /** In or out, for the old and the new image of each change. */
-  private async judge(changes: readonly CapturedChange[]): Promise<{ prev: boolean; next: boolean }[]> {
+  /**
+   * In or out, for the old and the new image of each change, as far as TypeScript decides it; the
+   * images whose shape needs PostgreSQL's verdict come back in `inSql`, per table, with the slots
+   * of `verdicts` they decide.
+   */
+  private judgeInTs(changes: readonly CapturedChange[]): {
+    verdicts: Verdict[];
+    inSql: Map<string, { images: Logged[]; slots: [number, 'prev' | 'next'][] }>;
+  } {
     const verdicts = changes.map(() => ({ prev: false, next: false }));
     const inSql = new Map<string, { images: Logged[]; slots: [number, 'prev' | 'next'][] }>();
     changes.forEach((change, i) => {
@@ -153,14 +198,7 @@ export class ShapeFilter {
         }
       }
     });
-    for (const [name, { images, slots }] of inSql) {
-      const { table, test } = this.tests.get(name)!;
-      const matching = await this.matchInSql(table, (test as { where: SQL<unknown> }).where, images);
-      slots.forEach(([i, side], k) => {
-        verdicts[i]![side] = matching.has(k + 1);
-      });
-    }
-    return verdicts;
+    return { verdicts, inSql };
   }
 
   /** The 1-based positions of the images the condition holds for, tested by PostgreSQL itself. */

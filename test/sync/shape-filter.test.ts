@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { type Database, eq, sql, UsageError } from '../../src/index.js';
+import type { CapturedChange } from '../../src/sync/server/change-log-reader.js';
+import { ShapeFilter } from '../../src/sync/server/shape-filter.js';
+import { lists } from '../support/fixtures.js';
+
+/**
+ * The server's shape filter without a connection: `applyNow` (what a connection sends from within
+ * the hub's publish) gives what `apply` gives, and refuses shapes that need PostgreSQL.
+ */
+
+function change(
+  tick: number,
+  op: CapturedChange['op'],
+  row: Record<string, unknown>,
+  old?: Record<string, unknown>,
+) {
+  return {
+    tick: BigInt(tick),
+    id: BigInt(tick),
+    txid: 1n,
+    table: 'lists',
+    op,
+    pk: { id: row.id },
+    oldPk: undefined,
+    row,
+    oldValues: old,
+    hlc: '1700000000000-00000-postgres',
+    origin: undefined,
+    mutationId: undefined,
+    changedAt: new Date(0),
+  } satisfies CapturedChange;
+}
+
+const a = '0f8fad5b-d9cb-469f-a165-70867728950e';
+const b = '7c9e6679-7425-40de-944b-e07fc1f90ae7';
+const changes = [
+  change(1, 'insert', { id: a, name: 'Mine', owner_id: 'ann' }),
+  change(2, 'insert', { id: b, name: 'Theirs', owner_id: 'bob' }),
+  // Leaves ann's shape: arrives at her as a delete.
+  change(3, 'update', { id: a, name: 'Mine', owner_id: 'bob' }, { owner_id: 'ann' }),
+];
+// Not used by filters decided in TypeScript.
+const noDatabase = undefined as unknown as Database;
+
+describe('ShapeFilter.applyNow', () => {
+  it('gives what apply gives, for filters decided in TypeScript', async () => {
+    for (const where of [undefined, eq(lists.ownerId, 'ann')]) {
+      const filter = new ShapeFilter(noDatabase, [{ table: lists, where }]);
+      expect(filter.synchronous).toBe(true);
+      expect(filter.applyNow(changes)).toEqual(await filter.apply(changes));
+    }
+    const ann = new ShapeFilter(noDatabase, [{ table: lists, where: eq(lists.ownerId, 'ann') }]);
+    expect(ann.applyNow(changes).map((c) => [c.op, c.pk])).toEqual([
+      ['insert', { id: a }],
+      ['delete', { id: a }],
+    ]);
+  });
+
+  it('refuses a filter that PostgreSQL must test', () => {
+    const where = sql<boolean>`${lists.ownerId} IN (SELECT owner_id FROM owners)`;
+    const filter = new ShapeFilter(noDatabase, [{ table: lists, where }]);
+    expect(filter.synchronous).toBe(false);
+    expect(() => filter.applyNow(changes)).toThrow(UsageError);
+  });
+});
