@@ -44,6 +44,12 @@ export interface Driver {
   /** Takes a connection for the exclusive use of one transaction. */
   acquire(): Promise<DriverSession>;
   /**
+   * `acquire()` without waiting, for a synchronous driver (better-sqlite3): the connection when it
+   * is free now, else undefined (then `acquire()` waits for it). Lets a transaction whose
+   * statements all answer synchronously run without a microtask.
+   */
+  acquireNow?(): DriverSession | undefined;
+  /**
    * PostgreSQL only: LISTEN on a channel on a connection of its own; resolves to the UNLISTEN.
    * Drivers without notifications leave it out.
    */

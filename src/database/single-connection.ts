@@ -31,6 +31,13 @@ export class SingleConnection {
     });
   }
 
+  /** The connection now when it is free, else undefined (see `Driver.acquireNow`). */
+  acquireNow(): DriverSession | undefined {
+    if (this.held) return undefined;
+    this.held = true;
+    return this.session();
+  }
+
   acquire(): Promise<DriverSession> {
     if (!this.held) {
       this.held = true;
@@ -40,16 +47,33 @@ export class SingleConnection {
   }
 
   private session(): DriverSession {
-    let released = false;
-    return {
-      query: (query) => this.run(query),
-      release: () => {
-        if (released) return;
-        released = true;
-        const next = this.waiting.shift();
-        if (next) next();
-        else this.held = false;
-      },
-    };
+    return new HeldConnection(this, this.run);
+  }
+
+  /** Hands the connection to the next waiting transaction, or marks it free. */
+  handOn(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.held = false;
+  }
+}
+
+/** One transaction's hold on the connection; releasing it twice releases it once. */
+class HeldConnection implements DriverSession {
+  private released = false;
+
+  constructor(
+    private readonly connection: SingleConnection,
+    private readonly run: (query: DriverQuery) => MaybePromise<DriverResult>,
+  ) {}
+
+  query(query: DriverQuery): MaybePromise<DriverResult> {
+    return this.run(query);
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.connection.handOn();
   }
 }

@@ -102,6 +102,10 @@ class BetterSqlite3Driver implements Driver {
     return this.connection.acquire();
   }
 
+  acquireNow(): DriverSession | undefined {
+    return this.connection.acquireNow();
+  }
+
   async close(): Promise<void> {
     this.statements.clear();
     if (this.db && !this.options.database) this.db.close();

@@ -1,7 +1,9 @@
 import type { Database } from '../../database/database.js';
-import type { DriverResult } from '../../database/driver.js';
+import type { DriverResult, DriverSession } from '../../database/driver.js';
+import type { Dialect } from '../../dialect/dialect.js';
 import { is } from '../../entity.js';
 import { ConstraintError } from '../../errors.js';
+import { isSteps, runSteps, type Steps } from './steps.js';
 
 type MaybePromise<T> = T | Promise<T>;
 
@@ -60,28 +62,60 @@ export interface ClientTransactionOptions {
 /**
  * Runs `fn` in one SQLite transaction on a connection of its own, straight on the Database's
  * driver. With `remote` set it is a transaction that applies what came from the server: capture is
- * switched off first (`_syncline_capture`; `fn` gets what that statement read, `RemoteStart`) and on
- * again before the commit, so nothing echoes into
- * the outbox, and foreign keys are not enforced while it runs (see `ClientTransactionOptions`),
- * because rows arrive in server order filtered by shapes, which may hold a child without its
- * parent (PowerSync does the same). `PRAGMA foreign_keys` cannot change inside a transaction, so
- * it is switched around it, on the connection this transaction holds, so no other statement runs
- * meanwhile.
+ * switched off first (`_syncline_capture`; `fn` gets what that statement read, `RemoteStart`) and
+ * on again before the commit, so nothing echoes into the outbox, and foreign keys are not enforced
+ * while it runs (see `ClientTransactionOptions`), because rows arrive in server order filtered by
+ * shapes, which may hold a child without its parent (PowerSync does the same). `PRAGMA
+ * foreign_keys` cannot change inside a transaction, so it is switched around it, on the connection
+ * this transaction holds, so no other statement runs meanwhile.
+ *
+ * `fn` may return a value, a promise or `Steps` (a generator, see steps.ts). On a synchronous
+ * driver whose connection is free (`acquireNow`) and with `fn` not returning a promise, the whole
+ * transaction runs without a microtask and its result comes back as it is, not in a promise:
+ * applying a server message then costs no promise per statement. Otherwise it returns a promise.
  *
  * @example
  *   await clientTransaction(db, true, async (run) => {
  *     await run('DELETE FROM "todos" WHERE "id" = ?', [id]);
  *   });
  */
-export async function clientTransaction<R>(
+export function clientTransaction<R>(
   db: Database,
   remote: boolean,
-  fn: (run: Run, start: RemoteStart | undefined) => MaybePromise<R>,
+  fn: (run: Run, start: RemoteStart | undefined) => MaybePromise<R> | Steps<R>,
   options: ClientTransactionOptions = {},
-): Promise<R> {
-  const session = await db.driver.acquire();
-  const dialect = db.dialect;
-  const run: Run = (sql, params = [], options) => {
+): MaybePromise<R> {
+  const now = db.driver.acquireNow?.();
+  if (now) return runSteps(new Transaction(now, db.dialect, remote, fn).steps(options));
+  return db.driver
+    .acquire()
+    .then((session) => runSteps(new Transaction(session, db.dialect, remote, fn).steps(options)));
+}
+
+/**
+ * One client transaction on the session it holds (see `clientTransaction`). A class with its steps
+ * as methods rather than closures made per call: a transaction runs after every local commit and
+ * for every server message.
+ */
+class Transaction<R> {
+  /** The session's connection is in an unknown state (a ROLLBACK failed): released as broken. */
+  private broken = false;
+  readonly run: Run;
+
+  constructor(
+    private readonly session: DriverSession,
+    private readonly dialect: Dialect,
+    private readonly remote: boolean,
+    private readonly fn: (run: Run, start: RemoteStart | undefined) => MaybePromise<R> | Steps<R>,
+  ) {
+    this.run = this.query.bind(this);
+  }
+
+  private query(
+    sql: string,
+    params: readonly unknown[] = [],
+    options?: { arrayMode?: boolean; bigInts?: boolean },
+  ): MaybePromise<DriverResult> {
     const query = {
       sql,
       params,
@@ -89,69 +123,78 @@ export async function clientTransaction<R>(
       needsBigInt: options?.bigInts ?? false,
     };
     try {
-      const result = session.query(query);
-      return result instanceof Promise
-        ? result.catch((error) => {
-            throw dialect.translateError(error);
-          })
-        : result;
+      const result = this.session.query(query);
+      return result instanceof Promise ? result.catch((error) => this.failed(error)) : result;
     } catch (error) {
-      throw dialect.translateError(error);
+      return this.failed(error);
     }
-  };
-  let broken = false;
-  let switchedOff = false;
-  const attempt = async (): Promise<R> => {
-    // Awaited only when the driver returns promises: a synchronous driver runs the whole
-    // transaction without a microtask (the stamping pass runs one after every local commit).
-    const begun = run(dialect.beginTransaction);
-    if (begun instanceof Promise) await begun;
+  }
+
+  private failed(error: unknown): never {
+    throw this.dialect.translateError(error);
+  }
+
+  *steps(options: ClientTransactionOptions): Steps<R> {
+    const run = this.run;
+    let switchedOff = false;
+    try {
+      if (!this.remote) return yield* this.attempt();
+      if (options.foreignKeys === 'try-on') {
+        // No need to ask first: only enforcement that is on can break a foreign key.
+        try {
+          return yield* this.attempt();
+        } catch (error) {
+          if (this.broken || !(is(error, ConstraintError) && error.kind === 'foreignKey')) throw error;
+        }
+      }
+      const { rows } = (yield run('PRAGMA foreign_keys', [], { arrayMode: true })) as DriverResult;
+      if (Number((rows[0] as unknown[] | undefined)?.[0]) === 1) {
+        yield run('PRAGMA foreign_keys = OFF');
+        switchedOff = true;
+      }
+      return yield* this.attempt();
+    } finally {
+      if (switchedOff) {
+        try {
+          yield run('PRAGMA foreign_keys = ON');
+        } catch {
+          this.broken = true;
+        }
+      }
+      this.session.release(this.broken);
+    }
+  }
+
+  private *attempt(): Steps<R> {
+    // Only promises are yielded: a generator that never suspends costs about what a plain call
+    // does, so a synchronous driver pays nothing for the asynchronous one's sake.
+    const run = this.run;
+    const begun = run(this.dialect.beginTransaction);
+    if (begun instanceof Promise) yield begun;
     try {
       let start: RemoteStart | undefined;
-      if (remote) {
-        const off = run(CAPTURE_OFF_SQL, [], { arrayMode: true });
-        const [row] = (off instanceof Promise ? await off : off).rows as [unknown[]];
+      if (this.remote) {
+        let off = run(CAPTURE_OFF_SQL, [], { arrayMode: true });
+        if (off instanceof Promise) off = (yield off) as DriverResult;
+        const [row] = off.rows as [unknown[]];
         start = { cursor: (row[0] as string | null) ?? undefined, outboxRows: Number(row[1] ?? 0) };
       }
-      const done = fn(run, start);
-      const result = done instanceof Promise ? await done : done;
-      if (remote) await run('UPDATE _syncline_capture SET enabled = 1');
+      const done = this.fn(run, start);
+      const result: R = isSteps<R>(done) ? yield* done : done instanceof Promise ? yield done : done;
+      if (this.remote) {
+        const on = run('UPDATE _syncline_capture SET enabled = 1');
+        if (on instanceof Promise) yield on;
+      }
       const committed = run('COMMIT');
-      if (committed instanceof Promise) await committed;
+      if (committed instanceof Promise) yield committed;
       return result;
     } catch (error) {
       try {
-        await run('ROLLBACK');
+        yield run('ROLLBACK');
       } catch {
-        broken = true;
+        this.broken = true;
       }
       throw error;
     }
-  };
-  try {
-    if (!remote) return await attempt();
-    if (options.foreignKeys === 'try-on') {
-      // No need to ask first: only enforcement that is on can break a foreign key.
-      try {
-        return await attempt();
-      } catch (error) {
-        if (broken || !(is(error, ConstraintError) && error.kind === 'foreignKey')) throw error;
-      }
-    }
-    const { rows } = await run('PRAGMA foreign_keys', [], { arrayMode: true });
-    if (Number((rows[0] as unknown[] | undefined)?.[0]) === 1) {
-      await run('PRAGMA foreign_keys = OFF');
-      switchedOff = true;
-    }
-    return await attempt();
-  } finally {
-    if (switchedOff) {
-      try {
-        await run('PRAGMA foreign_keys = ON');
-      } catch {
-        broken = true;
-      }
-    }
-    session.release(broken);
   }
 }

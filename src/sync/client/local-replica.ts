@@ -192,9 +192,23 @@ export class LocalReplica {
     return readPush(this.context, this.clock, limits);
   }
 
-  /** Applies a `changes` message with its cursor (see `applyChanges`). */
-  async applyChanges(message: ChangesMessage, adoptStart = false): Promise<ChangesApplied> {
-    const applied = await applyChanges(this.context, this.clock, message, adoptStart);
+  /**
+   * Applies a `changes` message with its cursor (see `applyChanges`): without a promise when the
+   * driver and its connection allow (see `clientTransaction`).
+   */
+  applyChanges(message: ChangesMessage, adoptStart = false): ChangesApplied | Promise<ChangesApplied> {
+    let applied: ChangesApplied | Promise<ChangesApplied>;
+    try {
+      applied = applyChanges(this.context, this.clock, message, adoptStart);
+    } catch (error) {
+      // Failures come as a rejection, however far the apply got synchronously.
+      return Promise.reject(error);
+    }
+    if (applied instanceof Promise) return applied.then((done) => this.moved(done));
+    return this.moved(applied);
+  }
+
+  private moved(applied: ChangesApplied): ChangesApplied {
     this.cursor = applied.cursor;
     return applied;
   }

@@ -8,6 +8,7 @@ import type { TableCodec } from './table-codec.js';
  * (then it is newer than anything the server can send).
  */
 type PendingStamp = string | null;
+type MaybePromise<T> = T | Promise<T>;
 
 /**
  * The local writes to one row that are still in the outbox: the newest stamp per column written,
@@ -160,13 +161,14 @@ export class PendingWrites {
    *
    * @example
    *   const { decoded, failure, pending } = await PendingWrites.decodeAndLoad(run, changes, decodeChange);
+   *   // Without a promise when `outboxRows` is 0.
    */
-  static async decodeAndLoad<T, D extends { codec: TableCodec; key: readonly unknown[] }>(
+  static decodeAndLoad<T, D extends { codec: TableCodec; key: readonly unknown[] }>(
     run: Run,
     items: Iterable<T>,
     decode: (item: T) => D,
     outboxRows?: number,
-  ): Promise<{ decoded: D[]; failure: { error: unknown } | undefined; pending: PendingWrites }> {
+  ): MaybePromise<{ decoded: D[]; failure: { error: unknown } | undefined; pending: PendingWrites }> {
     const decoded: D[] = [];
     let failure: { error: unknown } | undefined;
     try {
@@ -174,12 +176,13 @@ export class PendingWrites {
     } catch (error) {
       failure = { error };
     }
-    const pending = await PendingWrites.load(
+    // An outbox known to be empty has nothing pending: no statement, no promise.
+    if (outboxRows === 0) return { decoded, failure, pending: new PendingWrites() };
+    return PendingWrites.load(
       run,
       decoded.map(({ codec, key }) => [codec, key] as const),
       outboxRows,
-    );
-    return { decoded, failure, pending };
+    ).then((pending) => ({ decoded, failure, pending }));
   }
 
   /**

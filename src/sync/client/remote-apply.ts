@@ -5,9 +5,10 @@ import { comparePositions } from '../protocol/messages-position.js';
 import type { ApplyContext } from './apply-context.js';
 import type { ClientClock } from './client-clock.js';
 import { STATE_KEYS, writeStates } from './client-state.js';
-import { clientTransaction } from './client-transaction.js';
+import { clientTransaction, type RemoteStart, type Run } from './client-transaction.js';
 import { PendingWrites } from './pending-writes.js';
 import { applyRemoteRow } from './remote-row.js';
+import type { Steps } from './steps.js';
 import type { TableCodec } from './table-codec.js';
 import { WholeRowBatch } from './whole-row-batch.js';
 
@@ -60,10 +61,14 @@ function isWholeRow(values: readonly unknown[]): boolean {
   return true;
 }
 
-function decodeChange(
-  context: ApplyContext,
-  change: ChangeJson,
-): { codec: TableCodec; values: unknown[]; key: unknown[] } {
+/** A change with its table's codec, its values in storage form and its key. */
+interface Decoded {
+  codec: TableCodec;
+  values: unknown[];
+  key: unknown[];
+}
+
+function decodeChange(context: ApplyContext, change: ChangeJson): Decoded {
   const codec = context.codecs.get(change.table);
   if (!codec) {
     throw new SyncProtocolError(
@@ -86,77 +91,94 @@ function decodeChange(
  * @example
  *   const applied = await applyChanges(context, clock, { type: 'changes', v: 1, from: '0', to: '1', changes });
  */
-export async function applyChanges(
+export function applyChanges(
   context: ApplyContext,
   clock: ClientClock,
   message: ChangesMessage,
   adoptStart = false,
-): Promise<ChangesApplied> {
+): ChangesApplied | Promise<ChangesApplied> {
   // Most messages break no foreign key: they run with the app's enforcement, which spares SQLite
   // expiring every prepared statement; one that does runs again with enforcement off.
   return clientTransaction(
     context.db,
     true,
-    async (run, start) => {
-      const stored = start!.cursor;
-      const cursor = stored === undefined && adoptStart ? message.from : stored;
-      if (cursor !== message.from) {
-        if (cursor !== undefined && comparePositions(message.to, cursor) <= 0) {
-          return { tables: new Set<string>(), cursor, clockErrors: [], skipped: true };
-        }
-        throw new CursorGapError(
-          `the server sent changes from position ${message.from}, but this client's cursor is ${cursor ?? '(none: no snapshot applied yet)'}; reconnecting to resume from the cursor`,
-        );
-      }
-      const { decoded, failure, pending } = await PendingWrites.decodeAndLoad(
-        run,
-        message.changes,
-        (change) => decodeChange(context, change),
-        start!.outboxRows,
-      );
-      const tables = new Set<string>();
-      const clockErrors: Error[] = [];
-      // Runs of whole-row inserts into one table go into multi-row upserts; anything else first
-      // writes the batch, so every row is written in message order.
-      let batch: WholeRowBatch | undefined;
-      for (const [i, { codec, values, key }] of decoded.entries()) {
-        const change = message.changes[i];
-        const local = pending.empty ? undefined : pending.get(codec.name, codec.keyOf(key));
-        const writer = context.writer(codec);
-        if (change.op === 'insert' && !local && isWholeRow(values)) {
-          if (batch?.writer !== writer) {
-            await batch?.flush(run);
-            batch = new WholeRowBatch(writer, values.length, INSERTS_PER_STATEMENT);
-          }
-          const pushed = batch.push(run, values);
-          if (pushed instanceof Promise) await pushed;
-        } else {
-          const flushed = batch?.flush(run);
-          if (flushed instanceof Promise) await flushed;
-          const result = applyRemoteRow(run, writer, codec, local, change.op, values, change.hlc);
-          if (result instanceof Promise) await result;
-        }
-        tables.add(codec.name);
-        try {
-          clock.receive(change.hlc);
-        } catch (error) {
-          clockErrors.push(error as Error);
-        }
-      }
-      await batch?.flush(run);
-      if (failure) throw failure.error;
-      const last = clock.last;
-      await writeStates(
-        run,
-        last === undefined
-          ? [[STATE_KEYS.cursor, message.to]]
-          : [
-              [STATE_KEYS.cursor, message.to],
-              [STATE_KEYS.lastHlc, last],
-            ],
-      );
-      return { tables, cursor: message.to, clockErrors, skipped: false };
-    },
+    (run, start) => applySteps(context, clock, message, adoptStart, run, start!),
     { foreignKeys: 'try-on' },
   );
+}
+
+function* applySteps(
+  context: ApplyContext,
+  clock: ClientClock,
+  message: ChangesMessage,
+  adoptStart: boolean,
+  run: Run,
+  start: RemoteStart,
+): Steps<ChangesApplied> {
+  const stored = start.cursor;
+  const cursor = stored === undefined && adoptStart ? message.from : stored;
+  if (cursor !== message.from) {
+    if (cursor !== undefined && comparePositions(message.to, cursor) <= 0) {
+      return { tables: new Set<string>(), cursor, clockErrors: [], skipped: true };
+    }
+    throw new CursorGapError(
+      `the server sent changes from position ${message.from}, but this client's cursor is ${cursor ?? '(none: no snapshot applied yet)'}; reconnecting to resume from the cursor`,
+    );
+  }
+  // Only promises are yielded (see clientTransaction): on a synchronous driver this never suspends.
+  let loaded = PendingWrites.decodeAndLoad(
+    run,
+    message.changes,
+    (change) => decodeChange(context, change),
+    start.outboxRows,
+  );
+  if (loaded instanceof Promise) loaded = (yield loaded) as Awaited<typeof loaded>;
+  const { decoded, failure, pending } = loaded;
+  const tables = new Set<string>();
+  const clockErrors: Error[] = [];
+  // Runs of whole-row inserts into one table go into multi-row upserts; anything else first
+  // writes the batch, so every row is written in message order.
+  let batch: WholeRowBatch | undefined;
+  let written: unknown;
+  for (let i = 0; i < decoded.length; i++) {
+    const { codec, values, key } = decoded[i]!;
+    const change = message.changes[i]!;
+    const local = pending.empty ? undefined : pending.get(codec.name, codec.keyOf(key));
+    const writer = context.writer(codec);
+    if (change.op === 'insert' && !local && isWholeRow(values)) {
+      if (batch?.writer !== writer) {
+        written = batch?.flush(run);
+        if (written instanceof Promise) yield written;
+        batch = new WholeRowBatch(writer, values.length, INSERTS_PER_STATEMENT);
+      }
+      written = batch.push(run, values);
+      if (written instanceof Promise) yield written;
+    } else {
+      written = batch?.flush(run);
+      if (written instanceof Promise) yield written;
+      written = applyRemoteRow(run, writer, codec, local, change.op, values, change.hlc);
+      if (written instanceof Promise) yield written;
+    }
+    tables.add(codec.name);
+    try {
+      clock.receive(change.hlc);
+    } catch (error) {
+      clockErrors.push(error as Error);
+    }
+  }
+  written = batch?.flush(run);
+  if (written instanceof Promise) yield written;
+  if (failure) throw failure.error;
+  const last = clock.last;
+  written = writeStates(
+    run,
+    last === undefined
+      ? [[STATE_KEYS.cursor, message.to]]
+      : [
+          [STATE_KEYS.cursor, message.to],
+          [STATE_KEYS.lastHlc, last],
+        ],
+  );
+  if (written instanceof Promise) yield written;
+  return { tables, cursor: message.to, clockErrors, skipped: false };
 }

@@ -12,7 +12,7 @@ import {
 import type { RejectedEvent } from './ack-apply.js';
 import { Connection } from './connection.js';
 import type { LocalReplica } from './local-replica.js';
-import { CursorGapError } from './remote-apply.js';
+import { type ChangesApplied, CursorGapError } from './remote-apply.js';
 import { serverError, stopsClient } from './server-error.js';
 import type { SnapshotApplier, SnapshotProgress } from './snapshot-apply.js';
 import type { ResolvedSyncOptions } from './sync-options.js';
@@ -77,6 +77,8 @@ export class SyncSession {
   private welcomeStamp: string | undefined;
   private snapshot: SnapshotApplier | undefined;
   private inbox: Promise<void> = Promise.resolve();
+  /** Messages in `inbox` not handled yet: at 0 a `changes` message may be applied at once. */
+  private queued = 0;
   private pushTask: Promise<void> = Promise.resolve();
   private pushRunning = false;
   private pushInFlight = false;
@@ -155,12 +157,33 @@ export class SyncSession {
       this.fail(error as Error);
       return;
     }
-    this.inbox = this.inbox.then(async () => {
-      if (this.closed) return;
+    if (this.queued === 0 && message.type === 'changes' && this.welcomed && !this.closed) {
+      // Nothing before it in the inbox: apply it now. With a synchronous driver that is the whole
+      // apply, the live queries told and the cursor moved, before this callback returns.
+      let applying: Promise<void> | undefined;
       try {
-        await this.handle(message);
+        applying = this.applyChanges(message);
       } catch (error) {
         this.fail(error as Error);
+        return;
+      }
+      if (applying) this.enqueue(() => applying);
+      return;
+    }
+    this.enqueue(() => this.handle(message));
+  }
+
+  /** Handles messages in arrival order: `work` runs once everything before it is done. */
+  private enqueue(work: () => Promise<void>): void {
+    this.queued++;
+    this.inbox = this.inbox.then(async () => {
+      try {
+        if (this.closed) return;
+        await work();
+      } catch (error) {
+        this.fail(error as Error);
+      } finally {
+        this.queued--;
       }
     });
   }
@@ -225,9 +248,16 @@ export class SyncSession {
     }
   }
 
-  private async applyChanges(message: ChangesMessage): Promise<void> {
+  /** Applies a `changes` message; returns a promise only when the apply could not finish now. */
+  private applyChanges(message: ChangesMessage): Promise<void> | undefined {
     const { replica, options } = this.host;
-    const applied = await replica.applyChanges(message, options.shapes.length === 0);
+    const applied = replica.applyChanges(message, options.shapes.length === 0);
+    if (applied instanceof Promise) return applied.then((done) => this.changesApplied(done));
+    this.changesApplied(applied);
+    return undefined;
+  }
+
+  private changesApplied(applied: ChangesApplied): void {
     if (applied.skipped) return;
     if (applied.tables.size > 0) this.host.remoteTables(applied.tables);
     if (applied.clockErrors.length > 0) this.host.error(applied.clockErrors[0]);
