@@ -54,10 +54,11 @@ describe('runSteps', () => {
     expect(() =>
       runSteps(
         (function* (): Steps<void> {
-          throw new Error('at once');
+          yield 'a plain value';
+          throw new Error('before any promise');
         })(),
       ),
-    ).toThrow('at once');
+    ).toThrow('before any promise');
   });
 });
 
