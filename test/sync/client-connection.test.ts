@@ -34,7 +34,7 @@ import { clientSchema, drafts, lists, outbox, todos } from './client-helpers.js'
  */
 
 const cleanups: (() => Promise<void> | void)[] = [];
-const sqlCursor = sql`select value from _syncline_state where key = 'cursor'`;
+const sqlCursor = sql`select cursor from _syncline_capture where cursor is not null`;
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });

@@ -76,10 +76,12 @@ export function changesMessage(from: string, to: string, changes: ChangeJson[]):
 
 /** Puts the replica at a cursor, as a finished snapshot would. */
 export async function setCursor(db: Database, replica: LocalReplica, cursor: string): Promise<void> {
-  await raw(
-    db,
-    "INSERT INTO _syncline_state (key, value) VALUES ('cursor', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-    [cursor],
-  );
+  await raw(db, 'UPDATE _syncline_capture SET cursor = ?', [cursor]);
   replica.cursor = cursor;
+}
+
+/** The cursor stored in the database (in the capture row), or null before any. */
+export async function storedCursor(db: Database): Promise<string | null> {
+  const [row] = await raw(db, 'SELECT cursor FROM _syncline_capture');
+  return row.cursor;
 }

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConstraintError, type Database, eq, SyncProtocolError } from '../../src/index.js';
-import type { LocalReplica } from '../../src/sync/client/local-replica.js';
+import { LocalReplica } from '../../src/sync/client/local-replica.js';
 import { CursorGapError } from '../../src/sync/client/remote-apply.js';
 import type { ChangeJson } from '../../src/sync/protocol/messages.js';
 import {
@@ -11,6 +11,7 @@ import {
   raw,
   serverStamp,
   setCursor,
+  storedCursor,
   todos,
 } from './client-helpers.js';
 
@@ -134,9 +135,7 @@ describe('client remote apply', () => {
     expect(await list()).toMatchObject({ name: 'C' });
     expect(await db.select().from(todos)).toEqual([]);
     expect(replica.cursor).toBe('15');
-    expect(await raw(db, "SELECT value FROM _syncline_state WHERE key = 'cursor'")).toEqual([
-      { value: '15' },
-    ]);
+    expect(await storedCursor(db)).toBe('15');
     // Capture was off: nothing echoes into the outbox; and it is on again afterwards.
     expect(await outbox(db)).toEqual([]);
     expect(await raw(db, 'SELECT enabled FROM _syncline_capture')).toEqual([{ enabled: 1 }]);
@@ -153,7 +152,7 @@ describe('client remote apply', () => {
     await expect(replica.applyChanges(bad)).rejects.toThrow(/lists\.name/);
     expect(await db.select().from(lists)).toEqual([]);
     expect(replica.cursor).toBe('3');
-    expect(await raw(db, "SELECT value FROM _syncline_state WHERE key = 'cursor'")).toEqual([{ value: '3' }]);
+    expect(await storedCursor(db)).toBe('3');
     expect(await raw(db, 'SELECT enabled FROM _syncline_capture')).toEqual([{ enabled: 1 }]);
   });
 
@@ -271,9 +270,7 @@ describe('client remote apply', () => {
     );
     // The first try broke a foreign key and was rolled back: every row is there once.
     expect((await db.select().from(todos)).map((t) => t.title).sort()).toEqual(['milk', 'orphan']);
-    expect(await raw(db, 'SELECT value FROM _syncline_state WHERE key = ?', ['cursor'])).toEqual([
-      { value: '3' },
-    ]);
+    expect(await storedCursor(db)).toBe('3');
     expect(await outbox(db)).toEqual([]);
     expect(await raw(db, 'PRAGMA foreign_keys')).toEqual([{ foreign_keys: 1 }]);
 
@@ -303,5 +300,43 @@ describe('client remote apply', () => {
     await expect(replica.applyChanges(changesMessage('0', '1', [drafts]))).rejects.toThrow(
       /table "drafts", which is not a synced table/,
     );
+  });
+
+  it("keeps the cursor and the clock's last stamp in the capture row, and moves an older client's cursor there", async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '4');
+    const stamp = serverStamp(Date.now() - 1_000);
+    await replica.applyChanges(changesMessage('4', '5', [insertList('A', stamp)]));
+    const [row] = await raw(db, 'SELECT enabled, cursor, last_hlc FROM _syncline_capture');
+    expect(row).toEqual({ enabled: 1, cursor: '5', last_hlc: replica.clock.last });
+    expect(row.last_hlc > stamp).toBe(true);
+
+    // The layout of an older client: a capture row of one column, the cursor in _syncline_state.
+    await raw(db, 'DROP TABLE _syncline_capture');
+    await raw(db, 'CREATE TABLE _syncline_capture (enabled INTEGER NOT NULL)');
+    await raw(db, 'INSERT INTO _syncline_capture (enabled) VALUES (1)');
+    await raw(db, "INSERT INTO _syncline_state (key, value) VALUES ('cursor', '7')");
+    const later = serverStamp(Date.now() + 5_000);
+    await raw(
+      db,
+      "INSERT INTO _syncline_state (key, value) VALUES ('last_hlc', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      [later],
+    );
+    const again = new LocalReplica(db);
+    await again.open();
+    expect(again.cursor).toBe('7');
+    expect(await storedCursor(db)).toBe('7');
+    expect(await raw(db, "SELECT value FROM _syncline_state WHERE key = 'cursor'")).toEqual([]);
+    // The stamping pass's last stamp (in _syncline_state) is the later one here: it counts.
+    expect(again.clock.last! > later).toBe(true);
+    await again.applyChanges(changesMessage('7', '8', [insertList('B', stamp)]));
+    expect(await storedCursor(db)).toBe('8');
+    expect(await list()).toMatchObject({ name: 'B' });
+    // And when the capture row's last stamp is the later one, that one counts.
+    const latest = serverStamp(Date.now() + 9_000);
+    await raw(db, 'UPDATE _syncline_capture SET last_hlc = ?', [latest]);
+    const third = new LocalReplica(db);
+    await third.open();
+    expect(third.clock.last! > latest).toBe(true);
   });
 });

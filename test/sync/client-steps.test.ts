@@ -4,7 +4,7 @@ import { sqlite } from '../../src/drivers/better-sqlite3/index.js';
 import { openDatabase } from '../../src/index.js';
 import { clientTransaction } from '../../src/sync/client/client-transaction.js';
 import { runSteps, type Steps } from '../../src/sync/client/steps.js';
-import { clientSchema, openReplica, raw, serverStamp } from './client-helpers.js';
+import { clientSchema, openReplica, raw, serverStamp, setCursor } from './client-helpers.js';
 
 /**
  * Work written once for both kinds of driver (steps.ts): with a synchronous driver a client
@@ -82,7 +82,7 @@ describe('client transactions on better-sqlite3', () => {
   it('apply a changes message before the call returns, and report a failure as a rejection', async () => {
     const { db, replica } = await openReplica();
     try {
-      await raw(db, "INSERT INTO _syncline_state (key, value) VALUES ('cursor', '4')");
+      await setCursor(db, replica, '4');
       const id = '0f8fad5b-d9cb-469f-a165-70867728950e';
       const applied = replica.applyChanges({
         type: 'changes',

@@ -2,8 +2,9 @@ import type { DriverResult } from '../../database/driver.js';
 import type { Run } from './client-transaction.js';
 
 /**
- * What the client keeps in `_syncline_state` between runs: its id (a uuid made once), the cursor
- * (the position of the last server change applied) with the key of the shapes it belongs to, the
+ * What the client keeps between runs, in `_syncline_state` and the `_syncline_capture` row: its id
+ * (a uuid made once), the cursor (the position of the last server change applied; in the capture
+ * row) with the key of the shapes it belongs to, the
  * last HLC stamp (merged on start so stamps grow across restarts), the next mutation id, and the
  * largest batch the server accepted last time (so batches are cut to fit while offline).
  *
@@ -21,10 +22,11 @@ export interface ClientState {
 }
 
 /**
- * The keys of `_syncline_state`.
+ * The keys of `_syncline_state` (`cursor` is the name `readClientState` reads the capture row's
+ * cursor under; databases of older versions kept it here).
  *
  * @example
- *   await writeState(run, STATE_KEYS.cursor, '41');
+ *   await writeState(run, STATE_KEYS.shapesKey, key);
  */
 export const STATE_KEYS = {
   clientId: 'client_id',
@@ -35,14 +37,27 @@ export const STATE_KEYS = {
   maxChangesPerBatch: 'max_changes_per_batch',
 } as const;
 
+/** The later of two encoded stamps (their text sorts as they do), either may be missing. */
+function greater(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return a > b ? a : b;
+}
+
 /**
- * Reads every key of `_syncline_state` at once.
+ * Reads every key of `_syncline_state` at once, with the capture row's cursor and last stamp.
  *
  * @example
  *   const { clientId, nextMutationId } = await readClientState(run);
  */
 export async function readClientState(run: Run): Promise<ClientState> {
-  const { rows } = await run('SELECT key, value FROM _syncline_state');
+  // The cursor and a last stamp live in the capture row (remote transactions write them there);
+  // the other last stamp is the stamping pass's: the greater counts.
+  const { rows } = await run(
+    `SELECT key, value FROM _syncline_state
+     UNION ALL SELECT '${STATE_KEYS.cursor}', cursor FROM _syncline_capture
+     UNION ALL SELECT 'applied_last_hlc', last_hlc FROM _syncline_capture`,
+  );
   const values = new Map((rows as { key: string; value: string | null }[]).map((r) => [r.key, r.value]));
   const get = (key: string) => values.get(key) ?? undefined;
   const number = (key: string) => {
@@ -53,7 +68,7 @@ export async function readClientState(run: Run): Promise<ClientState> {
     clientId: get(STATE_KEYS.clientId),
     cursor: get(STATE_KEYS.cursor),
     shapesKey: get(STATE_KEYS.shapesKey),
-    lastHlc: get(STATE_KEYS.lastHlc),
+    lastHlc: greater(get(STATE_KEYS.lastHlc), get('applied_last_hlc')),
     nextMutationId: number(STATE_KEYS.nextMutationId) ?? 1,
     maxChangesPerBatch: number(STATE_KEYS.maxChangesPerBatch),
   };

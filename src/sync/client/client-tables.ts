@@ -28,7 +28,9 @@ const TABLES = [
      hlc TEXT NOT NULL
    )`,
   'CREATE TABLE IF NOT EXISTS _syncline_state (key TEXT PRIMARY KEY, value TEXT)',
-  'CREATE TABLE IF NOT EXISTS _syncline_capture (enabled INTEGER NOT NULL)',
+  // The row every remote transaction writes first and last (RemoteStart): the capture switch, and
+  // the cursor and the last stamp the transaction moves on.
+  'CREATE TABLE IF NOT EXISTS _syncline_capture (enabled INTEGER NOT NULL, cursor TEXT, last_hlc TEXT)',
   'INSERT INTO _syncline_capture (enabled) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM _syncline_capture)',
   // A crash cannot leave capture off (the flag is set back inside the same transaction), but a
   // database copied mid-transaction by other tools could: start with capture on.
@@ -50,6 +52,24 @@ async function moveStampsToBatches(run: Run): Promise<void> {
     SELECT max(seq), min(seq), mutation_id, max(hlc) FROM _syncline_outbox
     WHERE mutation_id IS NOT NULL GROUP BY mutation_id`);
   await run('UPDATE _syncline_outbox SET mutation_id = NULL, hlc = NULL WHERE mutation_id IS NOT NULL');
+}
+
+/**
+ * Databases made by older versions keep the cursor in `_syncline_state` and have a capture row of
+ * one column: the row gets its columns, and the cursor moves into it (the last stamp stays where it
+ * is, and the greater of the two counts).
+ */
+async function moveCursorToCaptureRow(run: Run): Promise<void> {
+  const { rows } = await run(
+    "SELECT 1 FROM pragma_table_info('_syncline_capture') WHERE name = 'cursor'",
+    [],
+    { arrayMode: true },
+  );
+  if (rows.length > 0) return;
+  await run('ALTER TABLE _syncline_capture ADD COLUMN cursor TEXT');
+  await run('ALTER TABLE _syncline_capture ADD COLUMN last_hlc TEXT');
+  await run("UPDATE _syncline_capture SET cursor = (SELECT value FROM _syncline_state WHERE key = 'cursor')");
+  await run("DELETE FROM _syncline_state WHERE key = 'cursor'");
 }
 
 /**
@@ -89,4 +109,5 @@ export function clientTablesSql(schema: Schema): string[] {
 export async function installClientTables(run: Run, schema: Schema): Promise<void> {
   for (const statement of clientTablesSql(schema)) await run(statement);
   await moveStampsToBatches(run);
+  await moveCursorToCaptureRow(run);
 }

@@ -23,26 +23,39 @@ export type Run = (
 ) => MaybePromise<DriverResult>;
 
 /**
- * What a remote transaction's first statement (the one that switches capture off) also read, so
- * an apply needs no statements of its own for them: the stored cursor, and an upper bound of the
- * outbox's row count (seq span; 0 when it is empty). Nothing in a remote transaction adds outbox
- * rows (capture is off), so the bound holds to its end.
+ * A remote transaction's bookends. What its first statement (the one that switches capture off)
+ * also read, so an apply needs no statements of its own for them: the stored cursor, and an upper
+ * bound of the outbox's row count (seq span; 0 when it is empty; nothing in a remote transaction
+ * adds outbox rows, capture being off, so the bound holds to its end). And what its last statement
+ * (capture on again) also writes, when `fn` sets them: the new cursor and the clock's last stamp.
+ * Both live in the `_syncline_capture` row, so that a `changes` message's bookkeeping takes no
+ * statement besides the two capture switches.
  *
  * @example
- *   await clientTransaction(db, true, (run, start) => start!.outboxRows === 0 ? fast(run) : slow(run));
+ *   await clientTransaction(db, true, (run, start) => {
+ *     if (start!.cursor !== message.from) throw new CursorGapError('...');
+ *     start!.newCursor = message.to;
+ *   });
  */
 export interface RemoteStart {
   readonly cursor: string | undefined;
   readonly outboxRows: number;
+  /** Set by `fn`: the cursor to store when the transaction commits (kept as it is when unset). */
+  newCursor?: string;
+  /** Set by `fn`: the clock's last stamp to store with it (kept as it is when unset). */
+  lastHlc?: string;
 }
 
 /**
  * Capture off, reading the cursor and the outbox span on the way. Two subqueries for the span:
  * SQLite reads min() or max() from the rowid alone only when it is the whole query.
  */
-const CAPTURE_OFF_SQL = `UPDATE _syncline_capture SET enabled = 0 RETURNING
-  (SELECT value FROM _syncline_state WHERE key = 'cursor'),
+const CAPTURE_OFF_SQL = `UPDATE _syncline_capture SET enabled = 0 RETURNING cursor,
   (SELECT max(seq) FROM _syncline_outbox) - (SELECT min(seq) FROM _syncline_outbox) + 1`;
+
+/** Capture on again, with what the transaction set in its `RemoteStart`. */
+const CAPTURE_ON_SQL =
+  'UPDATE _syncline_capture SET enabled = 1, cursor = coalesce(?, cursor), last_hlc = coalesce(?, last_hlc)';
 
 /**
  * How a remote transaction treats foreign keys. `'off'` (the default) switches enforcement off
@@ -181,8 +194,8 @@ class Transaction<R> {
       }
       const done = this.fn(run, start);
       const result: R = isSteps<R>(done) ? yield* done : done instanceof Promise ? yield done : done;
-      if (this.remote) {
-        const on = run('UPDATE _syncline_capture SET enabled = 1');
+      if (start) {
+        const on = run(CAPTURE_ON_SQL, [start.newCursor ?? null, start.lastHlc ?? null]);
         if (on instanceof Promise) yield on;
       }
       const committed = run('COMMIT');

@@ -4,7 +4,6 @@ import type { ChangeJson, ChangesMessage } from '../protocol/messages.js';
 import { comparePositions } from '../protocol/messages-position.js';
 import type { ApplyContext } from './apply-context.js';
 import type { ClientClock } from './client-clock.js';
-import { STATE_KEYS, writeStates } from './client-state.js';
 import { clientTransaction, type RemoteStart, type Run } from './client-transaction.js';
 import { PendingWrites } from './pending-writes.js';
 import { applyRemoteRow } from './remote-row.js';
@@ -169,16 +168,8 @@ function* applySteps(
   written = batch?.flush(run);
   if (written instanceof Promise) yield written;
   if (failure) throw failure.error;
-  const last = clock.last;
-  written = writeStates(
-    run,
-    last === undefined
-      ? [[STATE_KEYS.cursor, message.to]]
-      : [
-          [STATE_KEYS.cursor, message.to],
-          [STATE_KEYS.lastHlc, last],
-        ],
-  );
-  if (written instanceof Promise) yield written;
+  // Stored by the statement that switches capture on again (see RemoteStart).
+  start.newCursor = message.to;
+  start.lastHlc = clock.last;
   return { tables, cursor: message.to, clockErrors, skipped: false };
 }

@@ -140,7 +140,7 @@ export class SnapshotApplier {
         await this.writeRows(run, codec, chunk.rows, pending?.touches(codec.name) ? pending : undefined);
         if (finishing) {
           for (const table of await this.prune(run)) tables.add(table);
-          await writeState(run, STATE_KEYS.cursor, chunk.position);
+          start!.newCursor = chunk.position;
           await writeState(run, STATE_KEYS.shapesKey, this.shapesKey);
         }
       },
