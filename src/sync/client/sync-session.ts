@@ -167,7 +167,11 @@ export class SyncSession {
         this.fail(error as Error);
         return;
       }
-      if (applying) this.enqueue(() => applying);
+      if (applying) {
+        // Handled by the queued task, which does not await it once the session closed.
+        applying.catch(() => {});
+        this.enqueue(() => applying);
+      }
       return;
     }
     this.enqueue(() => this.handle(message));
