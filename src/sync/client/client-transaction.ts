@@ -85,7 +85,9 @@ export interface ClientTransactionOptions {
  * `fn` may return a value, a promise or `Steps` (a generator, see steps.ts). On a synchronous
  * driver whose connection is free (`acquireNow`) and with `fn` not returning a promise, the whole
  * transaction runs without a microtask and its result comes back as it is, not in a promise:
- * applying a server message then costs no promise per statement. Otherwise it returns a promise.
+ * applying a server message then costs no promise per statement (and an error is thrown, not
+ * returned as a rejection: call it from an async function, or catch). Otherwise it returns a
+ * promise.
  *
  * @example
  *   await clientTransaction(db, true, async (run) => {

@@ -85,7 +85,8 @@ function decodeChange(context: ApplyContext, change: ChangeJson): Decoded {
  * `CursorGapError` with nothing applied. `adoptStart` lets a client without a cursor start at `from`
  * (a client with no shapes gets no snapshot to set one). Each change goes through `applyRemoteRow`, which keeps
  * columns that newer pending local writes changed. Every change's stamp is merged into the clock.
- * The caller reports the returned tables with `db.notifyTablesChanged`.
+ * The caller reports the returned tables with `db.notifyTablesChanged`. On a synchronous driver it
+ * returns the result itself, and throws rather than rejects (see `clientTransaction`).
  *
  * @example
  *   const applied = await applyChanges(context, clock, { type: 'changes', v: 1, from: '0', to: '1', changes });
