@@ -4,7 +4,7 @@ import { SynclineError, SyncProtocolError } from '../../errors.js';
 import type { Column } from '../../schema/column.js';
 import type { Schema } from '../../schema/schema.js';
 import type { AnyTable } from '../../schema/table.js';
-import { encodeValue, type JsonRow, type JsonValue, valueDecoder } from '../protocol/value-codec.js';
+import { type JsonRow, type JsonValue, valueDecoder, valueEncoder } from '../protocol/value-codec.js';
 import { bytesToHex, hexToBytes } from './hex.js';
 
 type AnyColumn = Column<any, any, any, any>;
@@ -34,7 +34,7 @@ function keyPart(value: unknown): string {
  * How the rows of one synced table cross between the wire and SQLite on the client: protocol JSON
  * (value codec, keyed by SQL column name) to the values SQLite stores (the column type's SQLite
  * encoding), and the JSON the capture triggers write back to protocol JSON (the column type's
- * SQLite decoding, then `encodeValue`). Converters are built once per column.
+ * SQLite decoding, then `valueEncoder`). Converters are built once per column.
  *
  * @example
  *   const codec = new TableCodec(todos, sqliteDialect);
@@ -74,8 +74,8 @@ export class TableCodec {
     this.toWire = this.columns.map((column, i) => {
       const physical = dialect.physicalType(column.type);
       const pre = this.fromOutbox[i];
-      return (stored) =>
-        stored === null ? null : encodeValue(column.type, physical.fromDriver(pre(stored)));
+      const encode = valueEncoder(column.type);
+      return (stored) => (stored === null ? null : encode(physical.fromDriver(pre(stored))));
     });
   }
 

@@ -56,7 +56,7 @@ function hasKeys(row: object): boolean {
  * True when every item of `changes` is a change `ChangeSchema` accepts as it is, checked with
  * plain loops: a `changes` message carries up to a thousand changes, and zod copies each one it
  * validates. The changes of one write share a stamp, so a stamp is decoded once per run of them.
- * It never accepts what the schema refuses (test/sync/protocol holds it to that); on false, the
+ * It never accepts what the schema refuses (test/sync/messages.test.ts holds it to that); on false, the
  * schema says what is wrong.
  *
  * @example

@@ -83,8 +83,6 @@ function checkCounts(type: string, value: Record<string, unknown>, limits: Messa
 }
 
 function validate<T>(type: string, schema: z.ZodType<T>, value: unknown): T {
-  // The schema would copy every change of a message: a well-formed one is taken as it is.
-  if (type === 'changes' && isWellFormedChangesMessage(value)) return value as T;
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const { issues } = result.error;
@@ -134,5 +132,7 @@ export function parseServerMessage(
     maxDepth: limits.maxDepth ?? DEFAULT_MESSAGE_LIMITS.maxDepth,
   });
   const { type, schema } = readEnvelope(value, SERVER_SCHEMAS, 'server', CLIENT_SCHEMAS);
+  // The schema would copy every change of a message: a well-formed one is taken as it is.
+  if (type === 'changes' && isWellFormedChangesMessage(value)) return value;
   return validate(type, schema, value);
 }

@@ -208,7 +208,18 @@ function converter(
  *   encodeValue(todos.updatedAt.type, new Date(0));             // 0
  */
 export function encodeValue(type: ColumnType, value: unknown): JsonValue {
-  return converter('encode', type, valueLabel(type))(value) as JsonValue;
+  return valueEncoder(type)(value);
+}
+
+/**
+ * `encodeValue` for one column type, resolved once (as `valueDecoder` is for decoding).
+ *
+ * @example
+ *   const encode = valueEncoder(todos.updatedAt.type);
+ *   encode(new Date(0)); // 0
+ */
+export function valueEncoder(type: ColumnType): (value: unknown) => JsonValue {
+  return converter('encode', type, valueLabel(type)) as (value: unknown) => JsonValue;
 }
 
 /**
@@ -222,7 +233,7 @@ export function encodeValue(type: ColumnType, value: unknown): JsonValue {
  *   decodeValue({ kind: 'blob' }, 'AP8=');                 // Uint8Array [0, 255]
  */
 export function decodeValue(type: ColumnType, json: unknown): unknown {
-  return converter('decode', type, valueLabel(type))(json);
+  return valueDecoder(type)(json);
 }
 
 /**

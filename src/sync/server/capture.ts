@@ -273,7 +273,7 @@ function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean)
        )
        .join('\n     ')}
      IF changed = '{}' THEN RETURN NULL; END IF;
-     IF ${keys.map(changedWhen).join(' OR ')} THEN old_key := ${object('OLD', keys)}; END IF;
+     IF changed ?| ARRAY[${keys.map((c) => literal(c.name)).join(', ')}] THEN old_key := ${object('OLD', keys)}; END IF;
      IF direct AND old_key IS NOT NULL THEN
        -- A new key is a new row: the old key is gone, and the new one was written whole.
        INSERT INTO _syncline_stamps AS s (table_name, pk, deleted) VALUES (${name}, old_key, stamp)

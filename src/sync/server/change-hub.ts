@@ -65,7 +65,8 @@ export class ChangeHub {
 
   /** Ticks whatever is pending and starts from there: older changes are for catch-up, not live. */
   async start(): Promise<void> {
-    const batch = await this.reader.readNew();
+    // Only the position: the changes themselves are not delivered, so none is read.
+    const batch = await this.reader.readNew(0);
     this.position = batch.to;
   }
 

@@ -144,20 +144,6 @@ export class ChangeLogReader {
   }
 
   /**
-   * The last tick assigned so far (0n before any): where a new client's cursor starts after its
-   * snapshot.
-   *
-   * @example
-   *   const position = await reader.lastTick();
-   */
-  async lastTick(): Promise<bigint> {
-    const [state] = await this.runner()(
-      'SELECT last_tick::text AS t FROM _syncline_reader_state WHERE id = 1',
-    );
-    return state ? BigInt(state.t as string) : 0n;
-  }
-
-  /**
    * The cursors the log can serve, in one read: `last` is the last tick assigned, and `oldest` the
    * oldest cursor whose following changes are all kept. A client whose cursor is older missed
    * changes that `prune()` deleted, and needs a fresh snapshot.

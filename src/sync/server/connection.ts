@@ -276,17 +276,25 @@ export class SyncConnection implements HubSubscriber {
       // Nothing is queued before it and the shapes are decided in TypeScript: filter and send now,
       // within the hub's publish, so the first clients have their changes while the hub is still
       // handing the batch to the others. A full socket buffer holds the queue as below.
+      let full: Promise<void> | undefined;
       try {
         const next = this.unsent(batch);
-        if (next) {
-          const full = this.sendChanges(batch, next.from, this.filter.applyNow(next.fresh));
-          if (full) this.enqueue(() => full);
-        }
+        if (next) full = this.sendChanges(batch, next.from, this.filter.applyNow(next.fresh));
       } catch (error) {
         this.fail('connection.send_failed', error);
-      } finally {
-        this.backlog -= size;
       }
+      if (!full) {
+        this.backlog -= size;
+        return;
+      }
+      // As below: a batch still in the socket buffer counts as backlog until it drained.
+      this.enqueue(async () => {
+        try {
+          await full;
+        } finally {
+          this.backlog -= size;
+        }
+      });
       return;
     }
     this.enqueue(async () => {
