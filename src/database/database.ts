@@ -11,12 +11,10 @@ import type { Schema } from '../schema/schema.js';
 import { type AnyTable, TableBase } from '../schema/table.js';
 import type { SQL } from '../sql/sql.js';
 import { ChangeFeed } from './change-feed.js';
-import type { Driver, DriverQuery, DriverResult, DriverSession } from './driver.js';
+import type { Driver, DriverQuery, DriverResult, DriverSession, MaybePromise } from './driver.js';
 import { QueryScope } from './query-scope.js';
 import { TableChanges } from './table-changes.js';
 import { runTransaction, type Transaction } from './transaction.js';
-
-type MaybePromise<T> = T | Promise<T>;
 
 export interface OpenDatabaseOptions {
   /**

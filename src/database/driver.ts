@@ -20,7 +20,8 @@ export interface DriverResult {
   readonly rowCount: number;
 }
 
-type MaybePromise<T> = T | Promise<T>;
+/** A value, or a promise of it: what a synchronous or an asynchronous driver returns. */
+export type MaybePromise<T> = T | Promise<T>;
 
 /** A connection held for a transaction until `release()`. */
 export interface DriverSession {

@@ -9,9 +9,7 @@ import type { Selection } from '../query/selection.js';
 import { UpdateBuilder } from '../query/update.js';
 import type { AnyTable } from '../schema/table.js';
 import { SQL } from '../sql/sql.js';
-import type { DriverQuery, DriverResult } from './driver.js';
-
-type MaybePromise<T> = T | Promise<T>;
+import type { DriverQuery, DriverResult, MaybePromise } from './driver.js';
 
 /**
  * The query methods shared by a Database and a Transaction: each builds on the connection(s) it

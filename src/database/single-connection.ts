@@ -1,6 +1,4 @@
-import type { DriverQuery, DriverResult, DriverSession } from './driver.js';
-
-type MaybePromise<T> = T | Promise<T>;
+import type { DriverQuery, DriverResult, DriverSession, MaybePromise } from './driver.js';
 
 /**
  * Shares one connection (a SQLite handle, a PGlite instance) between plain queries and

@@ -2,15 +2,13 @@ import type { Dialect } from '../dialect/dialect.js';
 import { DatabaseError, type SynclineError, TransactionClosedError } from '../errors.js';
 import { ChangeSet } from '../live/change-set.js';
 import type { RowChange } from '../live/row-changes.js';
-import type { DriverQuery, DriverResult, DriverSession } from './driver.js';
+import type { DriverQuery, DriverResult, DriverSession, MaybePromise } from './driver.js';
 import { QueryScope } from './query-scope.js';
 
 /** Whoever decides if writes should report their rows (the Database, for its live queries). */
 export interface RowChangeHost {
   wantsRowChanges(table: string): boolean;
 }
-
-type MaybePromise<T> = T | Promise<T>;
 
 /**
  * A transaction: the same query methods as the database, on the one connection the transaction

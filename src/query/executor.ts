@@ -1,10 +1,8 @@
-import type { DriverQuery, DriverResult } from '../database/driver.js';
+import type { DriverQuery, DriverResult, MaybePromise } from '../database/driver.js';
 import type { Dialect } from '../dialect/dialect.js';
 import type { CompiledQuery } from '../dialect/query-compiler.js';
 import type { LiveSource, RowFilter } from '../live/live-source.js';
 import type { RowChange } from '../live/row-changes.js';
-
-type MaybePromise<T> = T | Promise<T>;
 
 /**
  * Where builders send their compiled queries: a Database, or a Transaction holding one connection.

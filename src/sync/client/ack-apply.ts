@@ -2,6 +2,7 @@ import type { AnyTable } from '../../schema/table.js';
 import type { AckMessage, RestoredRowJson } from '../protocol/messages.js';
 import { decodeRow, type JsonRow } from '../protocol/value-codec.js';
 import type { ApplyContext } from './apply-context.js';
+import { OUTBOX_SEQ, seqOf } from './client-tables.js';
 import { clientTransaction } from './client-transaction.js';
 import { deleteBatch } from './outbox-push.js';
 import { OUTBOX_KEY_INDEX, PendingWrites } from './pending-writes.js';
@@ -115,10 +116,9 @@ export async function applyAck(context: ApplyContext, ack: AckMessage): Promise<
         rows: result.rows.map((row) => restored(context, row)),
       });
     }
-    const { rows } = await run('SELECT min(seq) FROM _syncline_outbox', [], { arrayMode: true });
-    const first = (rows[0] as unknown[] | undefined)?.[0];
+    const firstSeq = seqOf(await run(OUTBOX_SEQ.min.sql, [], { arrayMode: true }));
     // An empty outbox needs no key index; while it is short, local writes skip its upkeep.
-    if (first === null || first === undefined) await run(`DROP INDEX IF EXISTS ${OUTBOX_KEY_INDEX}`);
-    return { tables, rejected, firstSeq: first === null || first === undefined ? undefined : Number(first) };
+    if (firstSeq === undefined) await run(`DROP INDEX IF EXISTS ${OUTBOX_KEY_INDEX}`);
+    return { tables, rejected, firstSeq };
   });
 }

@@ -22,15 +22,13 @@ export interface ClientState {
 }
 
 /**
- * The keys of `_syncline_state` (`cursor` is the name `readClientState` reads the capture row's
- * cursor under; databases of older versions kept it here).
+ * The keys of `_syncline_state` (the cursor lives in the `_syncline_capture` row).
  *
  * @example
  *   await writeState(run, STATE_KEYS.shapesKey, key);
  */
 export const STATE_KEYS = {
   clientId: 'client_id',
-  cursor: 'cursor',
   shapesKey: 'shapes_key',
   lastHlc: 'last_hlc',
   nextMutationId: 'next_mutation_id',
@@ -38,7 +36,7 @@ export const STATE_KEYS = {
 } as const;
 
 /** The later of two encoded stamps (their text sorts as they do), either may be missing. */
-function greater(a: string | undefined, b: string | undefined): string | undefined {
+function later(a: string | undefined, b: string | undefined): string | undefined {
   if (a === undefined) return b;
   if (b === undefined) return a;
   return a > b ? a : b;
@@ -51,14 +49,12 @@ function greater(a: string | undefined, b: string | undefined): string | undefin
  *   const { clientId, nextMutationId } = await readClientState(run);
  */
 export async function readClientState(run: Run): Promise<ClientState> {
-  // The cursor and a last stamp live in the capture row (remote transactions write them there);
-  // the other last stamp is the stamping pass's: the greater counts.
-  const { rows } = await run(
-    `SELECT key, value FROM _syncline_state
-     UNION ALL SELECT '${STATE_KEYS.cursor}', cursor FROM _syncline_capture
-     UNION ALL SELECT 'applied_last_hlc', last_hlc FROM _syncline_capture`,
-  );
+  const { rows } = await run('SELECT key, value FROM _syncline_state');
   const values = new Map((rows as { key: string; value: string | null }[]).map((r) => [r.key, r.value]));
+  // The capture row holds the cursor and the last stamp of remote transactions; the other last
+  // stamp is the stamping pass's: the later counts.
+  const { rows: capture } = await run('SELECT cursor, last_hlc FROM _syncline_capture');
+  const applied = capture[0] as { cursor: string | null; last_hlc: string | null } | undefined;
   const get = (key: string) => values.get(key) ?? undefined;
   const number = (key: string) => {
     const text = get(key);
@@ -66,9 +62,9 @@ export async function readClientState(run: Run): Promise<ClientState> {
   };
   return {
     clientId: get(STATE_KEYS.clientId),
-    cursor: get(STATE_KEYS.cursor),
+    cursor: applied?.cursor ?? undefined,
     shapesKey: get(STATE_KEYS.shapesKey),
-    lastHlc: greater(get(STATE_KEYS.lastHlc), get('applied_last_hlc')),
+    lastHlc: later(get(STATE_KEYS.lastHlc), applied?.last_hlc ?? undefined),
     nextMutationId: number(STATE_KEYS.nextMutationId) ?? 1,
     maxChangesPerBatch: number(STATE_KEYS.maxChangesPerBatch),
   };

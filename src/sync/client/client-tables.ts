@@ -1,7 +1,20 @@
+import type { DriverQuery, DriverResult } from '../../database/driver.js';
 import type { Schema } from '../../schema/schema.js';
 import type { AnyTable } from '../../schema/table.js';
 import type { Run } from './client-transaction.js';
 import { dropOutboxTriggerSql, outboxTriggerSql } from './outbox-triggers.js';
+
+/** The outbox's first or last seq (one probe of its rowid); the row holds null when it is empty. */
+export const OUTBOX_SEQ = {
+  min: { sql: 'SELECT min(seq) FROM _syncline_outbox', params: [], arrayMode: true, needsBigInt: false },
+  max: { sql: 'SELECT max(seq) FROM _syncline_outbox', params: [], arrayMode: true, needsBigInt: false },
+} satisfies Record<string, DriverQuery>;
+
+/** The seq an `OUTBOX_SEQ` query read, or undefined for an empty outbox. */
+export function seqOf(result: DriverResult): number | undefined {
+  const seq = (result.rows[0] as unknown[] | undefined)?.[0];
+  return seq === null || seq === undefined ? undefined : Number(seq);
+}
 
 /**
  * The client's own tables (docs/sync-internals.md, "Client tables"). `seq` is the rowid without

@@ -1,11 +1,9 @@
 import type { Database } from '../../database/database.js';
-import type { DriverResult, DriverSession } from '../../database/driver.js';
+import type { DriverResult, DriverSession, MaybePromise } from '../../database/driver.js';
 import type { Dialect } from '../../dialect/dialect.js';
 import { is } from '../../entity.js';
 import { ConstraintError } from '../../errors.js';
 import { isSteps, runSteps, type Steps } from './steps.js';
-
-type MaybePromise<T> = T | Promise<T>;
 
 /**
  * Runs one statement inside a client transaction. It returns the driver's result directly when the
@@ -13,7 +11,7 @@ type MaybePromise<T> = T | Promise<T>;
  * callers await only when they get a promise (an asynchronous driver such as SQLite WASM).
  *
  * @example
- *   const result = run('SELECT value FROM _syncline_state WHERE key = ?', ['cursor']);
+ *   const result = run('SELECT value FROM _syncline_state WHERE key = ?', ['shapes_key']);
  *   const rows = (result instanceof Promise ? await result : result).rows;
  */
 export type Run = (
@@ -44,6 +42,11 @@ export interface RemoteStart {
   newCursor?: string;
   /** Set by `fn`: the clock's last stamp to store with it (kept as it is when unset). */
   lastHlc?: string;
+  /**
+   * True when this run of `fn` is the second, with foreign keys off, after the first broke one
+   * (`foreignKeys: 'try-on'`).
+   */
+  readonly retried: boolean;
 }
 
 /**
@@ -153,11 +156,11 @@ class Transaction<R> {
     const run = this.run;
     let switchedOff = false;
     try {
-      if (!this.remote) return yield* this.attempt();
+      if (!this.remote) return yield* this.attempt(false);
       if (options.foreignKeys === 'try-on') {
         // No need to ask first: only enforcement that is on can break a foreign key.
         try {
-          return yield* this.attempt();
+          return yield* this.attempt(false);
         } catch (error) {
           if (this.broken || !(is(error, ConstraintError) && error.kind === 'foreignKey')) throw error;
         }
@@ -167,7 +170,7 @@ class Transaction<R> {
         yield run('PRAGMA foreign_keys = OFF');
         switchedOff = true;
       }
-      return yield* this.attempt();
+      return yield* this.attempt(options.foreignKeys === 'try-on');
     } finally {
       if (switchedOff) {
         try {
@@ -180,7 +183,7 @@ class Transaction<R> {
     }
   }
 
-  private *attempt(): Steps<R> {
+  private *attempt(retried: boolean): Steps<R> {
     // Only promises are yielded: a generator that never suspends costs about what a plain call
     // does, so a synchronous driver pays nothing for the asynchronous one's sake.
     const run = this.run;
@@ -192,7 +195,7 @@ class Transaction<R> {
         let off = run(CAPTURE_OFF_SQL, [], { arrayMode: true });
         if (off instanceof Promise) off = (yield off) as DriverResult;
         const [row] = off.rows as [unknown[]];
-        start = { cursor: (row[0] as string | null) ?? undefined, outboxRows: Number(row[1] ?? 0) };
+        start = { cursor: (row[0] as string | null) ?? undefined, outboxRows: Number(row[1] ?? 0), retried };
       }
       const done = this.fn(run, start);
       const result: R = isSteps<R>(done) ? yield* done : done instanceof Promise ? yield done : done;

@@ -1,5 +1,5 @@
 import type { Database } from '../../database/database.js';
-import type { DriverQuery, DriverResult } from '../../database/driver.js';
+import type { DriverResult } from '../../database/driver.js';
 import type { AckMessage, ChangesMessage, ShapeJson, WelcomeMessage } from '../protocol/messages.js';
 import { DEFAULT_MESSAGE_LIMITS } from '../protocol/messages.js';
 import type { MessageLimits } from '../protocol/messages-server.js';
@@ -7,24 +7,13 @@ import { type AckApplied, applyAck } from './ack-apply.js';
 import { ApplyContext } from './apply-context.js';
 import { ClientClock } from './client-clock.js';
 import { readClientState, STATE_KEYS, writeState } from './client-state.js';
-import { installClientTables, syncedTables } from './client-tables.js';
+import { installClientTables, OUTBOX_SEQ, seqOf, syncedTables } from './client-tables.js';
 import { clientTransaction } from './client-transaction.js';
 import { type PushPlan, readPush } from './outbox-push.js';
 import { andThen, readNextMutationId, stampOutbox } from './outbox-stamping.js';
 import { outboxBackfillSql } from './outbox-triggers.js';
 import { applyChanges, type ChangesApplied } from './remote-apply.js';
 import { SnapshotApplier } from './snapshot-apply.js';
-
-/** The outbox's first or last seq (one probe of its rowid); the row holds null when it is empty. */
-const OUTBOX_SEQ = {
-  min: { sql: 'SELECT min(seq) FROM _syncline_outbox', params: [], arrayMode: true, needsBigInt: false },
-  max: { sql: 'SELECT max(seq) FROM _syncline_outbox', params: [], arrayMode: true, needsBigInt: false },
-} satisfies Record<string, DriverQuery>;
-
-function seqOf(result: DriverResult): number | undefined {
-  const seq = (result.rows[0] as unknown[] | undefined)?.[0];
-  return seq === null || seq === undefined ? undefined : Number(seq);
-}
 
 /** A v4 uuid; `randomUUID` is missing outside secure contexts in browsers, `getRandomValues` is not. */
 function newClientId(): string {

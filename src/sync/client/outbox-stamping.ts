@@ -1,3 +1,4 @@
+import type { MaybePromise } from '../../database/driver.js';
 import type { ClientClock } from './client-clock.js';
 import { STATE_KEYS, writeStates } from './client-state.js';
 import type { Run } from './client-transaction.js';
@@ -40,8 +41,6 @@ function batchInsertSql(rows: number): string {
   }
   return text;
 }
-
-export type MaybePromise<T> = T | Promise<T>;
 
 /**
  * Calls `next` with `value`, at once when it is not a promise: with a synchronous driver

@@ -1,3 +1,4 @@
+import type { MaybePromise } from '../../database/driver.js';
 import { sqlitePhysicalType } from '../../dialect/sqlite/sqlite-types.js';
 import type { Column } from '../../schema/column.js';
 import type { Run } from './client-transaction.js';
@@ -8,7 +9,6 @@ import type { TableCodec } from './table-codec.js';
  * (then it is newer than anything the server can send).
  */
 type PendingStamp = string | null;
-type MaybePromise<T> = T | Promise<T>;
 
 /**
  * The local writes to one row that are still in the outbox: the newest stamp per column written,
@@ -116,25 +116,18 @@ async function rowsOf(result: ReturnType<Run>): Promise<unknown[]> {
  */
 export const OUTBOX_KEY_INDEX_FROM = 1_000;
 
-// Two subqueries: SQLite reads min() or max() from the rowid alone only when it is the whole query.
-const OUTBOX_SPAN_SQL =
-  'SELECT (SELECT max(seq) FROM _syncline_outbox) - (SELECT min(seq) FROM _syncline_outbox) + 1';
-
 /** The outbox's key index (ack-apply.ts drops it when the outbox empties). */
 export const OUTBOX_KEY_INDEX = '_syncline_outbox_key';
 
 /**
- * How many rows the outbox spans (last seq minus first plus one, 0 when empty; two index probes),
- * creating the key index when that reaches `OUTBOX_KEY_INDEX_FROM` and it is missing: an outbox
- * that grew long offline is then looked up by key, whatever its length.
+ * Creates the key index when the outbox spans `OUTBOX_KEY_INDEX_FROM` rows or more and it is
+ * missing: an outbox that grew long offline is then looked up by key, whatever its length.
+ * `outboxRows` is the span the remote transaction read as it began (`RemoteStart`).
  */
-async function ensureKeyIndex(run: Run): Promise<number> {
-  const rows = await rowsOf(run(OUTBOX_SPAN_SQL, [], { arrayMode: true }));
-  const size = Number((rows[0] as unknown[] | undefined)?.[0] ?? 0);
-  if (size >= OUTBOX_KEY_INDEX_FROM) {
+async function ensureKeyIndex(run: Run, outboxRows: number): Promise<void> {
+  if (outboxRows >= OUTBOX_KEY_INDEX_FROM) {
     await run(`CREATE INDEX IF NOT EXISTS ${OUTBOX_KEY_INDEX} ON _syncline_outbox (table_name, pk)`);
   }
-  return size;
 }
 
 /**
@@ -142,11 +135,11 @@ async function ensureKeyIndex(run: Run): Promise<number> {
  * and indexed by table and row, so remote rows can keep the columns that local writes not yet
  * acknowledged have changed. Only those rows are read (by the `(table_name, pk)` index once the
  * outbox is long, see `OUTBOX_KEY_INDEX_FROM`), so an apply costs about the same however long
- * the outbox is; an empty outbox costs one probe. Encoded stamps
- * compare as strings (`encodeHlc` sorts like the stamps).
+ * the outbox is; an empty outbox (known from the transaction's first statement) costs nothing.
+ * Encoded stamps compare as strings (`encodeHlc` sorts like the stamps).
  *
  * @example
- *   const pending = await PendingWrites.load(run, [[codec, key]]);
+ *   const pending = await PendingWrites.load(run, [[codec, key]], start.outboxRows);
  *   const row = pending.get('todos', codec.keyOf(key));
  */
 export class PendingWrites {
@@ -156,18 +149,19 @@ export class PendingWrites {
 
   /**
    * Decodes the rows of one server message with `decode`, then reads the pending writes of just
-   * those rows (`outboxRows` as for `load`). A row that fails to decode stops the decoding; its error comes back as `failure`,
-   * for the caller to throw when that row's turn comes (after applying the rows before it).
+   * those rows (`outboxRows` as for `load`). A row that fails to decode stops the decoding; its
+   * error comes back as `failure`, for the caller to throw when that row's turn comes (after
+   * applying the rows before it).
    *
    * @example
-   *   const { decoded, failure, pending } = await PendingWrites.decodeAndLoad(run, changes, decodeChange);
+   *   const { decoded, failure, pending } = await PendingWrites.decodeAndLoad(run, changes, decode, start.outboxRows);
    *   // Without a promise when `outboxRows` is 0.
    */
   static decodeAndLoad<T, D extends { codec: TableCodec; key: readonly unknown[] }>(
     run: Run,
     items: Iterable<T>,
     decode: (item: T) => D,
-    outboxRows?: number,
+    outboxRows: number,
   ): MaybePromise<{ decoded: D[]; failure: { error: unknown } | undefined; pending: PendingWrites }> {
     const decoded: D[] = [];
     let failure: { error: unknown } | undefined;
@@ -186,16 +180,11 @@ export class PendingWrites {
   }
 
   /**
-   * True when the outbox holds a row (of `table`, when given). Also makes sure the outbox has its
-   * key index when it is long (`ensureKeyIndex`), before anything looks rows up by key.
-   * `outboxRows`, when the caller knows it (`RemoteStart`), is an upper bound of the outbox's
-   * length: below the index threshold it spares the probe.
+   * True when the outbox holds a row of `table`. `outboxRows` is the outbox's span as the remote
+   * transaction began (`RemoteStart`): at 0 nothing is asked.
    */
-  static async any(run: Run, table?: string, outboxRows?: number): Promise<boolean> {
-    const size =
-      outboxRows !== undefined && outboxRows < OUTBOX_KEY_INDEX_FROM ? outboxRows : await ensureKeyIndex(run);
-    if (size === 0) return false;
-    if (table === undefined) return true;
+  static async any(run: Run, table: string, outboxRows: number): Promise<boolean> {
+    if (outboxRows === 0) return false;
     const rows = await rowsOf(
       run('SELECT 1 FROM _syncline_outbox WHERE table_name = ? LIMIT 1', [table], { arrayMode: true }),
     );
@@ -205,18 +194,21 @@ export class PendingWrites {
   /**
    * Reads the pending writes to the rows `keys` names (repeats allowed), in the transaction `run`
    * belongs to. The rows come per statement in seq order, and each row's writes all come in one
-   * statement, so each row sees its writes in the order they were made. `outboxRows` as for `any`.
+   * statement, so each row sees its writes in the order they were made. `outboxRows` is the
+   * outbox's span as the remote transaction began (`RemoteStart`), an upper bound of its length.
    */
-  static async load(run: Run, keys: Iterable<PendingKey>, outboxRows?: number): Promise<PendingWrites> {
+  static async load(run: Run, keys: Iterable<PendingKey>, outboxRows: number): Promise<PendingWrites> {
     const pending = new PendingWrites();
     // An empty outbox (the usual case online) answers before any key is built.
-    if (!(await PendingWrites.any(run, undefined, outboxRows))) return pending;
+    if (outboxRows === 0) return pending;
     const byTable = new Map<TableCodec, Map<string, readonly unknown[]>>();
     for (const [codec, key] of keys) {
       let unique = byTable.get(codec);
       if (!unique) byTable.set(codec, (unique = new Map()));
       unique.set(codec.keyOf(key), key);
     }
+    if (byTable.size === 0) return pending;
+    await ensureKeyIndex(run, outboxRows);
     for (const [codec, unique] of byTable) {
       const blobs = codec.keyColumns.map((c) => c.type.kind === 'blob');
       const perKey = codec.keyColumns.length + blobs.filter(Boolean).length;

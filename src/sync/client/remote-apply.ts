@@ -54,17 +54,15 @@ function keyValues(codec: TableCodec, values: readonly unknown[]): unknown[] {
 /** Rows per multi-row upsert of a message's inserts: a page of a bulk write (1,000 changes) takes two. */
 const INSERTS_PER_STATEMENT = 500;
 
-/** True when every column has a value: such an insert can join a multi-row upsert. */
-function isWholeRow(values: readonly unknown[]): boolean {
-  for (let i = 0; i < values.length; i++) if (values[i] === undefined) return false;
-  return true;
-}
-
-/** A change with its table's codec, its values in storage form and its key. */
+/**
+ * A change with its table's codec, its values in storage form, its key, and whether it carries
+ * every column (an insert that does can join a multi-row upsert).
+ */
 interface Decoded {
   codec: TableCodec;
   values: unknown[];
   key: unknown[];
+  whole: boolean;
 }
 
 function decodeChange(context: ApplyContext, change: ChangeJson): Decoded {
@@ -74,8 +72,13 @@ function decodeChange(context: ApplyContext, change: ChangeJson): Decoded {
       `the server sent a change to table ${JSON.stringify(change.table)}, which is not a synced table of this client's schema (synced: ${[...context.codecs.keys()].join(', ')}); check both run the same schema version`,
     );
   }
-  const values = codec.storageRow(change.values ? { ...change.values, ...change.pk } : change.pk);
-  return { codec, values, key: keyValues(codec, values) };
+  const values: unknown[] = new Array(codec.columns.length);
+  const carried = codec.storageInto(
+    change.values ? { ...change.values, ...change.pk } : change.pk,
+    values,
+    0,
+  );
+  return { codec, values, key: keyValues(codec, values), whole: carried === codec.columns.length };
 }
 
 /**
@@ -141,15 +144,16 @@ function* applySteps(
   let batch: WholeRowBatch | undefined;
   let written: unknown;
   for (let i = 0; i < decoded.length; i++) {
-    const { codec, values, key } = decoded[i]!;
+    const { codec, values, key, whole } = decoded[i]!;
     const change = message.changes[i]!;
     const local = pending.empty ? undefined : pending.get(codec.name, codec.keyOf(key));
     const writer = context.writer(codec);
-    if (change.op === 'insert' && !local && isWholeRow(values)) {
+    if (change.op === 'insert' && !local && whole) {
       if (batch?.writer !== writer) {
         written = batch?.flush(run);
         if (written instanceof Promise) yield written;
-        batch = new WholeRowBatch(writer, values.length, INSERTS_PER_STATEMENT);
+        // Sized for what is left of the message: a one-insert message gets a one-row batch.
+        batch = new WholeRowBatch(writer, values.length, Math.min(INSERTS_PER_STATEMENT, decoded.length - i));
       }
       written = batch.push(run, values);
       if (written instanceof Promise) yield written;

@@ -1,10 +1,8 @@
-import type { DriverResult } from '../../database/driver.js';
+import type { DriverResult, MaybePromise } from '../../database/driver.js';
 import type { Run } from './client-transaction.js';
 import { type PendingRow, pendingWins } from './pending-writes.js';
 import type { RowWriter } from './row-writer.js';
 import type { TableCodec } from './table-codec.js';
-
-type MaybePromise<T> = T | Promise<T>;
 
 /**
  * The columns (positions in the codec's columns) whose pending local write beats a server write

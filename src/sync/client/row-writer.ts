@@ -1,9 +1,7 @@
-import type { DriverResult } from '../../database/driver.js';
+import type { DriverResult, MaybePromise } from '../../database/driver.js';
 import { quoteIdentifier } from '../../dialect/quote-identifier.js';
 import type { Run } from './client-transaction.js';
 import type { TableCodec } from './table-codec.js';
-
-type MaybePromise<T> = T | Promise<T>;
 
 /** SQLite's default limit of bound parameters per statement (SQLITE_MAX_VARIABLE_NUMBER). */
 const MAX_PARAMETERS = 32_766;

@@ -127,19 +127,19 @@ export class SnapshotApplier {
     const finishing =
       chunk.last && [...this.shapes].every(([id, s]) => s.progress.done || id === chunk.shapeId);
     const tables = new Set([codec.name]);
-    let attempts = 0;
+    let retried = false;
     await clientTransaction(
       this.context.db,
       true,
       async (run, start) => {
-        attempts++;
+        retried = start!.retried;
         if (this.position === undefined) this.seen = await this.tablesToPrune(run);
         const pending = (await PendingWrites.any(run, codec.name, start!.outboxRows))
           ? await PendingWrites.load(run, chunkKeys(codec, chunk.rows), start!.outboxRows)
           : undefined;
         await this.writeRows(run, codec, chunk.rows, pending?.touches(codec.name) ? pending : undefined);
         if (finishing) {
-          for (const table of await this.prune(run)) tables.add(table);
+          for (const table of await this.prune(run, start!.outboxRows)) tables.add(table);
           start!.newCursor = chunk.position;
           await writeState(run, STATE_KEYS.shapesKey, this.shapesKey);
         }
@@ -151,8 +151,7 @@ export class SnapshotApplier {
       // key runs again with it off, as do that table's later chunks.
       { foreignKeys: finishing || this.breaksForeignKeys.has(codec.name) ? 'off' : 'try-on' },
     );
-    // A second attempt means the first broke a foreign key (see clientTransaction).
-    if (attempts > 1) this.breaksForeignKeys.add(codec.name);
+    if (retried) this.breaksForeignKeys.add(codec.name);
     this.position = chunk.position;
     shape.progress.nextChunk++;
     shape.progress.rows += chunk.rows.length;
@@ -210,7 +209,7 @@ export class SnapshotApplier {
   }
 
   /** Deletes rows the snapshot did not hold from tables that had rows; returns the tables pruned. */
-  private async prune(run: Run): Promise<string[]> {
+  private async prune(run: Run, outboxRows: number): Promise<string[]> {
     const pruned: string[] = [];
     for (const [table, seen] of this.seen ?? []) {
       const codec = this.context.codecs.get(table)!;
@@ -221,6 +220,7 @@ export class SnapshotApplier {
       const pending = await PendingWrites.load(
         run,
         unseen.map((key) => [codec, key] as const),
+        outboxRows,
       );
       for (const key of unseen) {
         if (pending.get(table, codec.keyOf(key))) continue;

@@ -1,3 +1,5 @@
+import type { MaybePromise } from '../../database/driver.js';
+
 /**
  * Work written once for synchronous and asynchronous drivers: a generator that yields what each
  * statement returned (`const result = yield run(sql)`). `runSteps` hands a plain value straight
@@ -14,8 +16,6 @@
  */
 // What a yield gives back is whatever was yielded, awaited: any, for the caller to name.
 export type Steps<R> = Generator<unknown, R, any>;
-
-type MaybePromise<T> = T | Promise<T>;
 
 /**
  * Runs `steps` to its end: synchronously while it yields plain values, then asynchronously from

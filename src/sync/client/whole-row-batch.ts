@@ -1,7 +1,6 @@
+import type { MaybePromise } from '../../database/driver.js';
 import type { Run } from './client-transaction.js';
 import type { RowWriter } from './row-writer.js';
-
-type MaybePromise<T> = T | Promise<T>;
 
 /**
  * Whole rows of one table (every column present, as SQLite stores them) gathered into multi-row
