@@ -23,6 +23,8 @@ export function absoluteNow(): number {
  */
 export interface LiveWatchers {
   readonly clients: number;
+  /** Where the clients run, for the report: 'own process', '2 own processes', 'server process'. */
+  readonly where: string;
   /** When each client's live query first showed a `counters` row with `value` (absolute ms). */
   seen(value: number): Promise<number[]>;
   close(): Promise<void>;
@@ -34,18 +36,21 @@ export interface LiveWatchers {
  * value is the one new value it can bring.
  *
  * @example
- *   const recorder = new SeenRecorder();
+ *   const recorder = new SeenRecorder('server process');
  *   await recorder.watch(clients);
  *   const times = await recorder.seen(42);
  */
-export class SeenRecorder {
+export class SeenRecorder implements LiveWatchers {
   private readonly highest: number[] = [];
   private readonly times = new Map<number, number[]>();
   /** How many clients have not shown each value yet (counted, not scanned: this runs per client). */
   private readonly missing = new Map<number, number>();
-  private readonly waiting = new Map<number, () => void>();
+  private readonly waiting = new Map<number, { done: () => void; fail: (error: Error) => void }>();
   private readonly stops: (() => void)[] = [];
   private failure: Error | undefined;
+
+  /** `where`: where the watched clients run, as the report names it. */
+  constructor(readonly where: string) {}
 
   get clients(): number {
     return this.highest.length;
@@ -67,13 +72,17 @@ export class SeenRecorder {
               .subscribe(
                 (rows) => {
                   const now = absoluteNow();
-                  resolve();
                   let value = Number.NEGATIVE_INFINITY;
                   for (const row of rows) value = Math.max(value, row.value);
-                  if (value > this.highest[i]!) this.record(i, value, now);
+                  // The first result is the value already there, not a write to time.
+                  if (this.highest[i] === Number.NEGATIVE_INFINITY) this.highest[i] = value;
+                  else if (value > this.highest[i]!) this.record(i, value, now);
+                  resolve();
                 },
                 (error) => {
                   this.failure ??= error as Error;
+                  // Whoever waits hears it now, not when its wait runs out.
+                  for (const { fail } of this.waiting.values()) fail(this.failed());
                 },
               ),
           );
@@ -94,13 +103,16 @@ export class SeenRecorder {
     times[i] = at;
     const left = this.missing.get(value)! - 1;
     this.missing.set(value, left);
-    if (left === 0) this.waiting.get(value)?.();
+    if (left === 0) this.waiting.get(value)?.done();
   }
 
   /** Resolves with every client's time for `value` once all have shown it (then forgets it). */
   seen(value: number): Promise<number[]> {
     return new Promise((resolve, reject) => {
-      if (this.failure) reject(new Error(`bench: a live query failed: ${this.failure.message}`));
+      if (this.failure) {
+        reject(this.failed());
+        return;
+      }
       const done = () => {
         this.waiting.delete(value);
         const times = this.times.get(value)!;
@@ -108,10 +120,17 @@ export class SeenRecorder {
         this.missing.delete(value);
         resolve(times);
       };
-      const times = this.times.get(value);
-      if (times?.length === this.highest.length && this.missing.get(value) === 0) done();
-      else this.waiting.set(value, done);
+      if (this.missing.get(value) === 0) done();
+      else this.waiting.set(value, { done, fail: reject });
     });
+  }
+
+  private failed(): Error {
+    return new Error(`bench: a live query failed: ${this.failure?.message}`);
+  }
+
+  async close(): Promise<void> {
+    this.stop();
   }
 
   stop(): void {

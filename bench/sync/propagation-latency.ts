@@ -12,11 +12,10 @@ import { performance } from 'node:perf_hooks';
 import WebSocket, { WebSocketServer } from 'ws';
 import { within } from '../support/bounded-wait.js';
 import { quantile } from '../support/measure.js';
-import type { BenchClient } from './bench-client.js';
 import { COUNTER_ROWS } from './bench-schema.js';
 import type { BenchServer } from './bench-server.js';
 import { BenchChild } from './child-bench.js';
-import { absoluteNow, type LiveWatchers, SeenRecorder } from './live-watchers.js';
+import { absoluteNow, type LiveWatchers } from './live-watchers.js';
 import { formatCount, formatMs, type Outcome } from './outcome.js';
 
 /**
@@ -34,22 +33,6 @@ const WRITE_TIMEOUT_MS = 30_000;
 /** Writes made and thrown away before timing, so every path is warm. */
 const WARMUP_WRITES = 20;
 let written = 0;
-
-/**
- * Live watchers on clients in this process (sharing its one thread with the server).
- *
- * @example
- *   const watchers = await watchInProcess(fleet);
- */
-export async function watchInProcess(clients: readonly BenchClient[]): Promise<LiveWatchers> {
-  const recorder = new SeenRecorder();
-  await recorder.watch(clients);
-  return {
-    clients: clients.length,
-    seen: (value) => recorder.seen(value),
-    close: async () => recorder.stop(),
-  };
-}
 
 /**
  * Sync clients in child processes (sync-clients.ts) with live queries on `counters`: one process,
@@ -78,7 +61,6 @@ export class ClientProcesses implements LiveWatchers {
     return this.counts.reduce((a, b) => a + b, 0);
   }
 
-  /** Where the clients run, for the report: 'own process' or 'N own processes'. */
   get where(): string {
     return this.children.length === 1 ? 'own process' : `${this.children.length} own processes`;
   }
@@ -147,20 +129,19 @@ export interface PropagationTimes {
  * has re-emitted with it.
  *
  * @example
- *   const times = await measurePropagation(bench, watchers, 300, 'own process', true);
+ *   const times = await measurePropagation(bench, watchers, 300, true);
  */
 export async function measurePropagation(
   bench: BenchServer,
   watchers: LiveWatchers,
   writes: number,
-  where: string,
   target: boolean,
 ): Promise<PropagationTimes> {
   const writer = await bench.openWriter();
   try {
     const times: PropagationTimes = {
       clients: watchers.clients,
-      where,
+      where: watchers.where,
       target,
       perClient: [],
       lastClient: [],
@@ -168,8 +149,9 @@ export async function measurePropagation(
     };
     for (let k = 0; k < WARMUP_WRITES + writes; k++) {
       const value = ++written;
-      const started = absoluteNow();
+      // Asked before the clock starts: asking clients in other processes is a message to each.
       const seen = watchers.seen(value);
+      const started = absoluteNow();
       await writer.query('UPDATE counters SET value = $1 WHERE id = $2', [value, k % COUNTER_ROWS]);
       const writeMs = absoluteNow() - started;
       const at = await within(seen, WRITE_TIMEOUT_MS, `write ${k} to reach ${watchers.clients} clients`);

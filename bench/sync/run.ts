@@ -2,8 +2,8 @@
  * `npm run bench:sync`: the sync engine's benchmarks, each against a baseline measured in the same
  * run. The server runs on the real PostgreSQL server when DATABASE_URL is set (a fresh schema,
  * dropped at the end), on an in-memory PGlite otherwise; clients are in-memory better-sqlite3
- * databases with `syncClient`, over real WebSockets on 127.0.0.1, all in this process (raw socket
- * clients run in a child process). Progress lines while it runs, then one summary table with the
+ * databases with `syncClient`, over real WebSockets on 127.0.0.1, in this process or, where a
+ * measurement says so, in child processes (sync-clients.ts, socket-clients.ts). Progress lines while it runs, then one summary table with the
  * targets; the process exits 1 when a measurement failed.
  *
  * Measurements, in this order (BENCH_SYNC_ONLY=a,b picks some; default all):
@@ -36,7 +36,7 @@ import { measureCaptureOverhead } from './capture-overhead.js';
 import { measureChangeThroughput } from './change-throughput.js';
 import { measureIdleMemory } from './idle-memory.js';
 import { measureInitialSync } from './initial-sync.js';
-import type { LiveWatchers } from './live-watchers.js';
+import { type LiveWatchers, SeenRecorder } from './live-watchers.js';
 import { formatCount, formatOutcomes, type Outcome } from './outcome.js';
 import {
   ClientProcesses,
@@ -45,7 +45,6 @@ import {
   measureLatencyBaselines,
   measurePropagation,
   type PropagationTimes,
-  watchInProcess,
 } from './propagation-latency.js';
 import { measurePushThroughput } from './push-throughput.js';
 
@@ -129,19 +128,19 @@ async function latency(bench: BenchServer): Promise<Outcome[]> {
     `baselines measured (${settings.writes} NOTIFY→LISTEN deliveries, ${settings.writes} WebSocket round trips)`,
   );
   const phases: PropagationTimes[] = [];
-  const measure = async (watchers: LiveWatchers, where: string, target: boolean) => {
-    phases.push(await measurePropagation(bench, watchers, settings.writes, where, target));
+  const measure = async (watchers: LiveWatchers, target: boolean) => {
+    phases.push(await measurePropagation(bench, watchers, settings.writes, target));
     progress(describePropagation(phases.at(-1)!));
   };
   const cores = Math.min(availableParallelism(), settings.clients);
   const own = ClientProcesses.start(bench.url);
   try {
     await own.grow(1);
-    await measure(own, own.where, true);
+    await measure(own, true);
     if (settings.clients > 1) {
       progress(`starting ${formatCount(settings.clients - 1)} more clients in their process ...`);
       await own.grow(settings.clients - 1);
-      await measure(own, own.where, cores === 1);
+      await measure(own, cores === 1);
     }
   } finally {
     await own.close();
@@ -151,7 +150,7 @@ async function latency(bench: BenchServer): Promise<Outcome[]> {
     const spread = ClientProcesses.start(bench.url, cores);
     try {
       await spread.grow(settings.clients);
-      await measure(spread, spread.where, true);
+      await measure(spread, true);
     } finally {
       await spread.close();
     }
@@ -161,9 +160,10 @@ async function latency(bench: BenchServer): Promise<Outcome[]> {
     const fleet: BenchClient[] = [];
     try {
       fleet.push(...(await startFleet(bench.url, settings.clients, () => [{ table: counters }])));
-      const watchers = await watchInProcess(fleet);
+      const watchers = new SeenRecorder('server process');
+      await watchers.watch(fleet);
       try {
-        await measure(watchers, 'server process', false);
+        await measure(watchers, false);
       } finally {
         await watchers.close();
       }

@@ -15,7 +15,7 @@ import { SeenRecorder } from './live-watchers.js';
 
 const [url] = process.argv.slice(2);
 const clients: BenchClient[] = [];
-const recorder = new SeenRecorder();
+const recorder = new SeenRecorder('own process');
 
 function report(message: object): void {
   process.send?.(message);
