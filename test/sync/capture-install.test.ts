@@ -90,6 +90,11 @@ dialectSuite(
         await expect(installCapture(db, installSchema.tableList, { attempts: 0 })).rejects.toThrow(
           'installCapture(): attempts must be a whole number of at least 1, got 0',
         );
+        for (const attempts of [1.5, -1, Number.NaN]) {
+          await expect(installCapture(db, installSchema.tableList, { attempts })).rejects.toThrow(
+            `installCapture(): attempts must be a whole number of at least 1, got ${attempts}`,
+          );
+        }
       } finally {
         await holder.end();
       }

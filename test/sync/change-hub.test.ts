@@ -65,6 +65,8 @@ dialectSuite(
       expect(b.batches).toEqual(a.batches);
       expect(hub.position).toBe(96n);
       expect(Math.max(...withTicking)).toBeLessThanOrEqual(10);
+      // start() reads no changes; the ticking read returns the first page, the rest come paged.
+      expect(withTicking).toEqual([0, 10]);
       expect(a.batches.flatMap((x) => x.changes.map((c) => c.pk.id))).toEqual(
         Array.from({ length: 96 }, (_, i) => i + 1),
       );

@@ -8,7 +8,6 @@ import {
   openDatabase,
   SyncProtocolError,
   schema,
-  sql,
   table,
   text,
   UsageError,
@@ -26,7 +25,7 @@ import {
   parseClientMessage,
 } from '../../src/sync/protocol/messages.js';
 import { waitFor } from '../support/wait.js';
-import { clientSchema, drafts, lists, outbox, todos } from './client-helpers.js';
+import { clientSchema, drafts, lists, outbox, storedCursor, todos, uuidOf } from './client-helpers.js';
 
 /**
  * The client's connection handling against a scripted WebSocket server on loopback: what it does
@@ -34,7 +33,6 @@ import { clientSchema, drafts, lists, outbox, todos } from './client-helpers.js'
  */
 
 const cleanups: (() => Promise<void> | void)[] = [];
-const sqlCursor = sql`select cursor from _syncline_capture where cursor is not null`;
 afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
@@ -127,11 +125,7 @@ describe('sync client connection', () => {
     });
     const { db, sync } = await client({ url: server.url, token: 't0k3n', WebSocket: WebSocketClass });
     await sync.start();
-    await waitFor(
-      async () => (await db.execute<{ value: string }>(sqlCursor)).length === 1,
-      5000,
-      'the cursor',
-    );
+    await waitFor(async () => (await storedCursor(db)) !== null, 5000, 'the cursor');
     await sync.stop();
     await sync.start();
     await waitFor(() => server.hellos.length === 2, 5000, 'the second hello');
@@ -233,9 +227,7 @@ describe('sync client connection', () => {
     expect((await outbox(db)).map((r) => r.mutation_id)).toEqual([1, 1, 2]);
     // Many commits in a row, before a pass could run between them: still one id per transaction.
     for (let i = 0; i < 20; i++) {
-      await db
-        .insert(lists)
-        .values({ id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, name: 'n', ownerId: 'u' });
+      await db.insert(lists).values({ id: uuidOf(i), name: 'n', ownerId: 'u' });
     }
     await waitFor(async () => (await outbox(db)).every((r) => r.mutation_id !== null), 5000, 'stamping');
     expect((await outbox(db)).map((r) => r.mutation_id)).toEqual([

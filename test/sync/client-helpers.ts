@@ -65,6 +65,11 @@ export async function raw(db: Database, sqlText: string, params: unknown[] = [])
   return rows as any[];
 }
 
+/** A valid uuid made from a number, for rows a test makes by the dozen. */
+export function uuidOf(i: number): string {
+  return `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+}
+
 /** A server stamp at `wallMs` (node id 'server'). */
 export function serverStamp(wallMs: number, counter = 0): string {
   return encodeHlc({ wallMs, counter, nodeId: 'server' });

@@ -7,7 +7,7 @@ import {
   type PushMessage,
   parseClientMessage,
 } from '../../src/sync/protocol/messages.js';
-import { dropBatch, lists, openReplica, outbox, raw, todos } from './client-helpers.js';
+import { dropBatch, lists, openReplica, outbox, raw, todos, uuidOf } from './client-helpers.js';
 
 /**
  * The outbox between capture and push: stamping gives each local transaction a mutation id and
@@ -141,7 +141,7 @@ describe('client outbox', () => {
 
   it('does not cut a later transaction at an end noted before an ack emptied the outbox', async () => {
     ({ db, replica } = await openReplica());
-    const id = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+    const id = uuidOf;
     for (let i = 0; i < 3; i++) await db.insert(lists).values({ id: id(i), name: 'x', ownerId: 'u1' });
     expect(await replica.stamp()).toEqual([1]);
     // A commit that wrote no outbox row notes the end of stamped rows; the ack then empties the

@@ -19,7 +19,16 @@ import { LocalReplica } from '../../src/sync/client/local-replica.js';
 import { OUTBOX_KEY_INDEX_FROM } from '../../src/sync/client/pending-writes.js';
 import type { ChangeJson } from '../../src/sync/protocol/messages.js';
 import type { JsonValue } from '../../src/sync/protocol/value-codec.js';
-import { changesMessage, lists, openReplica, outbox, raw, serverStamp, setCursor } from './client-helpers.js';
+import {
+  changesMessage,
+  lists,
+  openReplica,
+  outbox,
+  raw,
+  serverStamp,
+  setCursor,
+  uuidOf,
+} from './client-helpers.js';
 
 /**
  * Applying a server message reads only the pending writes to the rows it touches, by the outbox's
@@ -34,10 +43,6 @@ afterEach(async () => {
 });
 
 const past = () => serverStamp(Date.now() - 10_000);
-
-function uuidOf(i: number): string {
-  return `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
-}
 
 /** `count` pending inserts of lists that no server message below touches. */
 async function unrelatedPending(count: number): Promise<void> {

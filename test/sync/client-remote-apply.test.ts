@@ -13,6 +13,7 @@ import {
   setCursor,
   storedCursor,
   todos,
+  uuidOf,
 } from './client-helpers.js';
 
 /**
@@ -63,7 +64,7 @@ describe('client remote apply', () => {
   it('applies the changes of a message in order, however its inserts are grouped into statements', async () => {
     ({ db, replica } = await openReplica());
     await setCursor(db, replica, '0');
-    const id = (i: number) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+    const id = uuidOf;
     const insert = (i: number, name: string): ChangeJson => ({
       table: 'lists',
       op: 'insert',

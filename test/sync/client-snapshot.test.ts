@@ -3,7 +3,16 @@ import { type Database, eq, SyncProtocolError } from '../../src/index.js';
 import type { LocalReplica } from '../../src/sync/client/local-replica.js';
 import type { ShapeJson, SnapshotMessage } from '../../src/sync/protocol/messages.js';
 import type { JsonRow } from '../../src/sync/protocol/value-codec.js';
-import { lists, openReplica, outbox, raw, serverStamp, storedCursor, todos } from './client-helpers.js';
+import {
+  lists,
+  openReplica,
+  outbox,
+  raw,
+  serverStamp,
+  storedCursor,
+  todos,
+  uuidOf,
+} from './client-helpers.js';
 
 /**
  * Snapshots on the client: chunks written in one transaction each, progress summed over shapes,
@@ -23,10 +32,6 @@ const shapes: ShapeJson[] = [
 
 function listRow(i: number): JsonRow {
   return { id: uuidOf(i), name: `list ${i}`, owner_id: 'u1' };
-}
-
-function uuidOf(i: number): string {
-  return `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
 }
 
 function chunk(

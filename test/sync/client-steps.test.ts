@@ -4,7 +4,7 @@ import { sqlite } from '../../src/drivers/better-sqlite3/index.js';
 import { openDatabase } from '../../src/index.js';
 import { clientTransaction } from '../../src/sync/client/client-transaction.js';
 import { runSteps, type Steps } from '../../src/sync/client/steps.js';
-import { clientSchema, openReplica, raw, serverStamp, setCursor } from './client-helpers.js';
+import { changesMessage, clientSchema, openReplica, raw, serverStamp, setCursor } from './client-helpers.js';
 
 /**
  * Work written once for both kinds of driver (steps.ts): with a synchronous driver a client
@@ -84,12 +84,8 @@ describe('client transactions on better-sqlite3', () => {
     try {
       await setCursor(db, replica, '4');
       const id = '0f8fad5b-d9cb-469f-a165-70867728950e';
-      const applied = replica.applyChanges({
-        type: 'changes',
-        v: 1,
-        from: '4',
-        to: '5',
-        changes: [
+      const applied = replica.applyChanges(
+        changesMessage('4', '5', [
           {
             table: 'lists',
             op: 'insert',
@@ -97,12 +93,12 @@ describe('client transactions on better-sqlite3', () => {
             values: { id, name: 'Groceries', owner_id: 'u1' },
             hlc: serverStamp(Date.now()),
           },
-        ],
-      });
+        ]),
+      );
       expect(applied).not.toBeInstanceOf(Promise);
       expect(replica.cursor).toBe('5');
       expect(await raw(db, 'SELECT name FROM lists')).toEqual([{ name: 'Groceries' }]);
-      const gap = replica.applyChanges({ type: 'changes', v: 1, from: '9', to: '10', changes: [] });
+      const gap = replica.applyChanges(changesMessage('9', '10', []));
       expect(gap).toBeInstanceOf(Promise);
       await expect(gap).rejects.toThrow(/cursor is 5/);
     } finally {
