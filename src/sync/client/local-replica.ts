@@ -103,9 +103,11 @@ export class LocalReplica {
   /**
    * Records where a local commit that was just heard ends in the outbox (its last seq), so that a
    * later stamping pass gives that transaction a mutation id of its own, however many commits it
-   * covers. Called right after the commit, before any other statement: with a synchronous driver
-   * the read runs at once; otherwise it waits its turn for the connection, ahead of any stamping
-   * pass started after it (`stamp` waits for it).
+   * covers. Called right after the commit: with a synchronous driver and the connection free the
+   * read runs at once; otherwise it waits its turn for the connection, ahead of any stamping pass
+   * started after it (`stamp` waits for it). `db.transaction()` reports its commit while it still
+   * holds the connection, so its read waits behind any transaction already queued for it: two
+   * transactions queued back to back can then share one mutation id (as one batch, applied whole).
    */
   noteCommit(): void {
     const read = this.db.driver.query(OUTBOX_SEQ.max);
