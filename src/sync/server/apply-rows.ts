@@ -181,14 +181,15 @@ async function updateRows(tx: Transaction, table: AnyTable, writes: readonly Row
     (name) => table.$columnBySqlName(name)!,
   );
   const columns = [...keys, ...set];
-  const v = (c: AnyColumn) => sql`v.${sql.identifier(c.name)}`;
+  // The alias is one no app table is called (an app table named `v` would clash with `AS v`).
+  const v = (c: AnyColumn) => sql`_syncline_v.${sql.identifier(c.name)}`;
   for (const part of chunks(writes, Math.max(1, Math.floor(MAX_PARAMS / columns.length)))) {
     const rows = part.map((w, i) => {
       const values = { ...w.ref.pk, ...(w as Extract<RowWrite, { kind: 'update' }>).set };
       return sql`(${sql.join(columns.map((c) => typedValue(tx, c, values[c.name], i === 0)))})`;
     });
     await tx.execute(sql`UPDATE ${table} SET ${sql.join(set.map((c) => sql`${sql.identifier(c.name)} = ${v(c)}`))}
-      FROM (VALUES ${sql.join(rows)}) AS v (${sql.join(columns.map((c) => sql.identifier(c.name)))})
+      FROM (VALUES ${sql.join(rows)}) AS _syncline_v (${sql.join(columns.map((c) => sql.identifier(c.name)))})
       WHERE ${sql.join(
         keys.map((c) => sql`${c} = ${v(c)}`),
         ' AND ',

@@ -44,6 +44,13 @@ export const CHANGE_COLUMNS = `t.tick::text AS tick, c.id::text AS id, c.txid::t
 const OLDEST_STAMP = '0000000000000-00000-postgres';
 
 /**
+ * The trigger functions name every app column through its row (`n."col"`, `OLD."col"`), so an
+ * unqualified name in their SQL is always one of their own variables, whatever the app's columns
+ * are called (a column named `stamp` or `origin` would otherwise make the name ambiguous).
+ */
+const VARIABLE_CONFLICT = '#variable_conflict use_variable';
+
+/**
  * Who is writing, in every trigger function: a push names its stamp, client and batch in
  * transaction-local settings (apply-push.ts); without them the write is a direct one, stamped
  * from PostgreSQL's clock.
@@ -256,6 +263,7 @@ function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean)
   const changedWhen = (c: AnyColumn) => `${json('OLD', c)} IS DISTINCT FROM ${json('NEW', c)}`;
   const name = literal(table.$name);
   const body = `
+   ${VARIABLE_CONFLICT}
    DECLARE
      changed jsonb := '{}';
      changed_stamps jsonb := '{}';
@@ -308,8 +316,9 @@ function statementCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boole
     columns.map((c) => `${literal(c.name)}, ${cell(c)}`).join(', ');
   const decimals = table.$columnList.filter(isDecimal);
   const key = `jsonb_build_object(${pairs(table.$primaryKeyColumns)})`;
+  // `n.*`, not `n`: in a table with a column named n, a bare `n` is that column, not the row.
   const image =
-    decimals.length === 0 ? 'to_jsonb(n)' : `to_jsonb(n) || jsonb_build_object(${pairs(decimals)})`;
+    decimals.length === 0 ? 'to_jsonb(n.*)' : `to_jsonb(n.*) || jsonb_build_object(${pairs(decimals)})`;
   // Who wrote, as the trigger body names it; dynamic SQL (TRUNCATE, below) passes it as parameters.
   const WRITER = { stamp: 'stamp', origin: 'origin', mutation: 'mutation' };
   const log = (op: 'I' | 'D', source: string, w = WRITER) =>
@@ -331,6 +340,7 @@ function statementCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boole
     return `EXECUTE format(${literal(text)}, TG_TABLE_SCHEMA, TG_TABLE_NAME) USING stamp, origin, mutation;`;
   };
   const body = `
+   ${VARIABLE_CONFLICT}
    DECLARE
      ${WRITER_VARIABLES}
    BEGIN

@@ -205,9 +205,9 @@ export class ShapeFilter {
   private async matchInSql(table: AnyTable, where: SQL<unknown>, images: Logged[]): Promise<Set<number>> {
     const name = sql.identifier(table.$name);
     const rows = await this.db.execute<{ i: number }>(
-      sql`SELECT image.ord::int AS i
-            FROM jsonb_array_elements(${JSON.stringify(images)}::jsonb) WITH ORDINALITY AS image(value, ord)
-           CROSS JOIN LATERAL jsonb_populate_record(NULL::${name}, image.value) AS ${name}
+      sql`SELECT _syncline_image.ord::int AS i
+            FROM jsonb_array_elements(${JSON.stringify(images)}::jsonb) WITH ORDINALITY AS _syncline_image(value, ord)
+           CROSS JOIN LATERAL jsonb_populate_record(NULL::${name}, _syncline_image.value) AS ${name}
            WHERE ${where}`,
     );
     return new Set(rows.map((r) => Number(r.i)));
