@@ -26,16 +26,46 @@ import {
   syncClient,
   type WebSocketConstructor,
 } from '../../src/sync/client/index.js';
+import { asyncSqlite } from './async-sqlite.js';
 import { lists, todos } from './fixtures.js';
-import { TEST_JWT_SECRET, type TestServer } from './sync-server.js';
+import { serverDrivers, TEST_JWT_SECRET, type TestServer } from './sync-server.js';
 import { startTcpProxy, type TcpProxy } from './tcp-proxy.js';
 
 /**
  * Shared by the end-to-end sync tests (test/sync/e2e-*.test.ts): a schema, sync clients on
- * in-memory better-sqlite3 that each reach the server through a TCP proxy of their own (so a test
- * can cut or refuse one client's connection), a tap on each client's WebSocket, bounded waits, and
- * table dumps that compare replicas row by row in primary-key order.
+ * in-memory better-sqlite3 (synchronous, or wrapped to answer on a later tick like SQLite WASM)
+ * that each reach the server through a TCP proxy of their own (so a test can cut or refuse one
+ * client's connection), a tap on each client's WebSocket, bounded waits, and table dumps that
+ * compare replicas row by row in primary-key order.
  */
+
+/**
+ * The SQLite driver an e2e client runs on: 'sync' is better-sqlite3 as apps use it in Node (the
+ * client applies server messages without a promise), 'async' is better-sqlite3 answering every
+ * statement on a later tick (test/support/async-sqlite.ts), the path browsers take on SQLite WASM.
+ */
+export type ClientDriverKind = 'sync' | 'async';
+
+/**
+ * Both client drivers, for e2e tests to loop over as they loop over `serverDrivers`.
+ *
+ * @example
+ *   for (const server of serverDrivers) for (const client of clientDrivers) describe(`[${server}, ${client}]`, ...);
+ */
+export const clientDrivers: readonly ClientDriverKind[] = ['sync', 'async'];
+
+/**
+ * Every pair of a server driver (`serverDrivers`) and a client driver (`clientDrivers`), server
+ * first, for e2e tests that run on them all.
+ *
+ * @example
+ *   for (const [driver, clientDriver] of driverPairs) describe(`sync [${driver}, ${clientDriver} clients]`, ...);
+ */
+export const driverPairs: readonly (readonly [ServerDriverKind, ClientDriverKind])[] = serverDrivers.flatMap(
+  (server) => clientDrivers.map((client) => [server, client] as const),
+);
+
+type ServerDriverKind = (typeof serverDrivers)[number];
 
 /**
  * A synced table with a column of most kinds, for edits that collide on rows and columns.
@@ -190,9 +220,9 @@ export class SocketTap {
  *   const [a, b] = await openClients(server, 2);
  *   a.proxy.setRefusing(true);
  */
-export interface E2eClient {
+export interface E2eClient<S extends Schema = typeof e2eSchema> {
   readonly name: string;
-  readonly db: E2eDatabase;
+  readonly db: Database<S>;
   readonly sync: SyncClient;
   readonly proxy: TcpProxy;
   readonly tap: SocketTap;
@@ -231,26 +261,39 @@ export function signToken(userId: string): Promise<string> {
 }
 
 /**
- * Opens `count` sync clients (named A, B, C, ...) on fresh in-memory SQLite databases, each behind
- * a proxy of its own to `target.port`, with fast reconnects. They are not started. Close them with
- * `closeClients` (stops every client before closing databases and proxies). `beforeSync` runs on
- * each database before its sync client is made.
+ * How `openClients` makes its clients: the sync client's options, plus the SQLite driver they run
+ * on (`clientDriver`, 'sync' by default) and the schema (`schema`, `e2eSchema` by default).
  *
  * @example
- *   const clients = await openClients({ port: t.server.port, token: t.token }, 3);
+ *   await openClients(target, 2, { clientDriver: 'async', schema: kindsSchema });
+ */
+export interface OpenClientsOptions<S extends Schema = typeof e2eSchema> extends Partial<SyncClientOptions> {
+  readonly clientDriver?: ClientDriverKind;
+  readonly schema?: S;
+}
+
+/**
+ * Opens `count` sync clients (named A, B, C, ...) on fresh in-memory SQLite databases (on the
+ * driver `options.clientDriver` names), each behind a proxy of its own to `target.port`, with fast
+ * reconnects. They are not started. Close them with `closeClients` (stops every client before
+ * closing databases and proxies). `beforeSync` runs on each database before its sync client is made.
+ *
+ * @example
+ *   const clients = await openClients({ port: t.server.port, token: t.token }, 3, { clientDriver: 'async' });
  *   await Promise.all(clients.map((c) => c.sync.start()));
  */
-export async function openClients(
+export async function openClients<S extends Schema = typeof e2eSchema>(
   target: SyncTarget,
   count: number,
-  options: Partial<SyncClientOptions> = {},
-  beforeSync?: (db: E2eDatabase) => Promise<void>,
-): Promise<E2eClient[]> {
-  const clients: E2eClient[] = [];
+  options: OpenClientsOptions<S> = {},
+  beforeSync?: (db: Database<S>) => Promise<void>,
+): Promise<E2eClient<S>[]> {
+  const { clientDriver = 'sync', schema: clientSchema = e2eSchema as Schema as S, ...syncOptions } = options;
+  const clients: E2eClient<S>[] = [];
   for (let i = 0; i < count; i++) {
     const name = String.fromCharCode(65 + i);
     const proxy = await startTcpProxy(target.port);
-    const db = await openDatabase(e2eSchema, sqlite());
+    const db = await openDatabase(clientSchema, clientDriver === 'async' ? asyncSqlite() : sqlite());
     // Writes an app makes before it ever sets up sync.
     if (beforeSync) await beforeSync(db);
     const tap = new SocketTap();
@@ -260,7 +303,7 @@ export async function openClients(
       token,
       WebSocket: tap.WebSocket,
       backoff: { initialMs: 10, maxMs: 100 },
-      ...options,
+      ...syncOptions,
     });
     const errors: Error[] = [];
     const rejected: RejectedEvent[] = [];
@@ -288,7 +331,7 @@ export async function openClients(
  * @example
  *   afterEach(() => closeClients(clients));
  */
-export async function closeClients(clients: readonly E2eClient[]): Promise<void> {
+export async function closeClients(clients: readonly E2eClient<any>[]): Promise<void> {
   await Promise.allSettled(clients.map((c) => c.close()));
 }
 
@@ -300,7 +343,7 @@ export async function closeClients(clients: readonly E2eClient[]): Promise<void>
  * @example
  *   await settle([a, b]);
  */
-export async function settle(clients: readonly E2eClient[], timeoutMs = 20_000): Promise<void> {
+export async function settle(clients: readonly E2eClient<any>[], timeoutMs = 20_000): Promise<void> {
   await Promise.all(
     clients.map((c) => within(c.sync.flush(), timeoutMs, `client ${c.name} to flush its outbox`)),
   );
@@ -310,7 +353,10 @@ export async function settle(clients: readonly E2eClient[], timeoutMs = 20_000):
 }
 
 function primaryKeyOf(table: AnyTable, row: Record<string, unknown>): string {
-  return JSON.stringify(table.$primaryKeyColumns.map((column) => row[column.key]));
+  return JSON.stringify(
+    table.$primaryKeyColumns.map((column) => row[column.key]),
+    (_key, value) => (typeof value === 'bigint' ? value.toString() : value),
+  );
 }
 
 /**
@@ -345,7 +391,7 @@ export async function dumpTables(
  */
 export async function expectConverged(
   serverDb: Database<Schema>,
-  clients: readonly E2eClient[],
+  clients: readonly E2eClient<any>[],
   tables: readonly AnyTable[] = e2eTables,
 ): Promise<Record<string, Record<string, unknown>[]>> {
   const expected = await dumpTables(serverDb, tables);

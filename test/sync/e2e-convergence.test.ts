@@ -2,8 +2,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { asc, eq, sql } from '../../src/index.js';
 import { lists, todos } from '../support/fixtures.js';
 import {
+  type ClientDriverKind,
   closeClients,
   directWriter,
+  driverPairs,
   type E2eClient,
   e2eSchema,
   expectConverged,
@@ -15,7 +17,7 @@ import {
   settle,
   within,
 } from '../support/sync-fixture.js';
-import { serverDrivers, startTestServer } from '../support/sync-server.js';
+import { startTestServer } from '../support/sync-server.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -37,14 +39,14 @@ afterEach(async () => {
   clients = [];
 });
 
-async function setup(driver: 'pglite' | 'postgres') {
+async function setup(driver: 'pglite' | 'postgres', clientDriver: ClientDriverKind) {
   const t = await startTestServer(e2eSchema, { driver });
   const direct = await directWriter(t);
   await t.server.db.insert(lists).values({ id: listId, name: 'Groceries', ownerId: 'u1' });
   await t.server.db
     .insert(todos)
     .values([T1, T2, T3, T4, T5, ...victims].map((id, i) => ({ id, listId, title: `seed ${i}` })));
-  clients = await openClients({ port: t.server.port, token: t.token }, 2);
+  clients = await openClients({ port: t.server.port, token: t.token }, 2, { clientDriver });
   await Promise.all(clients.map((c) => c.sync.start()));
   await settle(clients);
   const [a, b] = clients;
@@ -63,10 +65,10 @@ function watchTodos(client: E2eClient) {
   return { seen, stop };
 }
 
-for (const driver of serverDrivers) {
-  describe(`e2e convergence [${driver}]`, () => {
+for (const [driver, clientDriver] of driverPairs) {
+  describe(`e2e convergence [${driver}, ${clientDriver} clients]`, () => {
     it('edits made while both clients are offline merge per column, newest stamp first', async () => {
-      const { t, direct, a, b } = await setup(driver);
+      const { t, direct, a, b } = await setup(driver, clientDriver);
       const live = watchTodos(b);
       await waitFor(() => live.seen.length > 0, 5000, 'the first result of the live query on B');
 
@@ -148,7 +150,7 @@ for (const driver of serverDrivers) {
     });
 
     it('concurrent edits while everyone is online converge on the newest stamp, and deletes win', async () => {
-      const { t, direct, a, b } = await setup(driver);
+      const { t, direct, a, b } = await setup(driver, clientDriver);
       const live = watchTodos(b);
       await waitFor(() => live.seen.length > 0, 5000, 'the first result of the live query on B');
       await a.db.update(todos).set({ title: 'A, live' }).where(eq(todos.id, T5));
@@ -217,7 +219,7 @@ for (const driver of serverDrivers) {
     });
 
     it('a write that lost to a newer insert of an equal value is undone where it was made', async () => {
-      const { t, a, b } = await setup(driver);
+      const { t, a, b } = await setup(driver, clientDriver);
       b.proxy.setRefusing(true);
       await waitFor(() => b.sync.status === 'connecting', 5000, 'B to notice it is offline');
       await a.db.insert(items).values({ id: K, title: 'from A', qty: 0 });
@@ -239,7 +241,7 @@ for (const driver of serverDrivers) {
     });
 
     it('a write that lost is undone where it was made even when the first ack was lost', async () => {
-      const { t, a, b } = await setup(driver);
+      const { t, a, b } = await setup(driver, clientDriver);
       b.proxy.setRefusing(true);
       await waitFor(() => b.sync.status === 'connecting', 5000, 'B to notice it is offline');
       await a.db.insert(items).values({ id: K, title: 'from A', qty: 0 });
@@ -273,7 +275,7 @@ for (const driver of serverDrivers) {
     });
 
     it('an offline update of a row another client deletes and re-creates ends the same whichever arrives first', async () => {
-      const { t, a, b } = await setup(driver);
+      const { t, a, b } = await setup(driver, clientDriver);
       const outcomes: Record<string, unknown>[] = [];
       for (const [row, first] of [
         [victims[0]!, a],
@@ -309,7 +311,7 @@ for (const driver of serverDrivers) {
     });
 
     it('a delete that lost to a newer insert of the row is undone where it was made', async () => {
-      const { t, a, b } = await setup(driver);
+      const { t, a, b } = await setup(driver, clientDriver);
       b.proxy.setRefusing(true);
       await waitFor(() => b.sync.status === 'connecting', 5000, 'B to notice it is offline');
       await t.server.db.insert(items).values({ id: K, title: 'from the server' });
@@ -360,7 +362,7 @@ for (const driver of serverDrivers) {
         });
         const direct = await directWriter(t);
         await t.server.db.insert(items).values({ id: K, title: 'from the server' });
-        clients = await openClients({ port: t.server.port, token: t.token }, 1);
+        clients = await openClients({ port: t.server.port, token: t.token }, 1, { clientDriver });
         const [a] = clients;
         await a.sync.start();
         await settle([a]);
