@@ -74,7 +74,12 @@ describe('client snapshot', () => {
       position: 3,
     };
     const last = await snapshot.apply(chunk('todos', 0, true, 1, [todo]));
-    expect(last).toEqual({ tables: new Set(['todos']), progress: { rows: 6, totalRows: 6 }, cursor: '40' });
+    expect(last).toEqual({
+      tables: new Set(['todos']),
+      progress: { rows: 6, totalRows: 6 },
+      cursor: '40',
+      failed: [],
+    });
     expect(await db.select().from(lists)).toHaveLength(5);
     expect(await db.select().from(todos)).toEqual([expect.objectContaining({ done: true, position: 3 })]);
     expect(await storedCursor(db)).toBe('40');
@@ -182,18 +187,15 @@ describe('client snapshot', () => {
     expect((await db.select().from(todos)).map((t) => t.title)).toEqual(['kept']);
   });
 
-  it('applies a chunk whole or not at all', async () => {
+  it('a row the database refuses is skipped and reported; the rest of its chunk applies', async () => {
     ({ db, replica } = await openReplica());
     const snapshot = replica.snapshot(shapes, 'k', undefined, 2);
     const rows = [listRow(1), listRow(2), listRow(3), { ...listRow(4), name: 7 }];
-    await expect(snapshot.apply(chunk('lists', 0, false, 4, rows))).rejects.toThrow(/lists\.name/);
-    expect(await db.select().from(lists)).toEqual([]);
-    await snapshot.apply(chunk('lists', 0, true, 1, [listRow(1)]));
-    expect(
-      await db
-        .select()
-        .from(lists)
-        .where(eq(lists.id, uuidOf(1))),
-    ).toHaveLength(1);
+    const applied = await snapshot.apply(chunk('lists', 0, false, 4, rows));
+    expect(applied.failed.map((e) => [e.table, e.pk])).toEqual([['lists', { id: uuidOf(4) }]]);
+    expect(applied.failed[0].message).toMatch(/lists\.name/);
+    expect((await db.select().from(lists)).map((l) => l.id)).toEqual([1, 2, 3].map(uuidOf));
+    await snapshot.apply(chunk('lists', 1, true, 5, [listRow(5)]));
+    expect(await db.select().from(lists)).toHaveLength(4);
   });
 });

@@ -170,7 +170,9 @@ describe('malformed JSON', () => {
 describe('unknown type and wrong version', () => {
   it('an unknown type lists the known ones', () => {
     const e = refused(client({ type: 'subscribe', v: 1 }), 'unknown_type');
-    expect(e.message).toBe('unknown client message type "subscribe"; expected one of hello, push, ping');
+    expect(e.message).toBe(
+      'unknown client message type "subscribe"; expected one of hello, push, ping, fetch',
+    );
   });
 
   it("a message of the other side's kind says so", () => {

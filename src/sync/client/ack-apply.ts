@@ -1,11 +1,12 @@
 import type { AnyTable } from '../../schema/table.js';
-import type { AckMessage, RestoredRowJson } from '../protocol/messages.js';
+import type { AckMessage, RestoredRowJson, RowsMessage } from '../protocol/messages.js';
 import { decodeRow, type JsonRow } from '../protocol/value-codec.js';
 import type { ApplyContext } from './apply-context.js';
 import { OUTBOX_SEQ, seqOf } from './client-tables.js';
-import { clientTransaction } from './client-transaction.js';
+import { clientTransaction, type Run } from './client-transaction.js';
 import { deleteBatch } from './outbox-push.js';
 import { OUTBOX_KEY_INDEX, PendingWrites } from './pending-writes.js';
+import { RowApplyError } from './remote-apply.js';
 import { applyRemoteRow } from './remote-row.js';
 import { codecFor } from './table-codec.js';
 
@@ -48,6 +49,8 @@ export interface AckApplied {
   readonly tables: ReadonlySet<string>;
   readonly rejected: readonly RejectedEvent[];
   readonly firstSeq: number | undefined;
+  /** Server rows this database refused (see `writeServerRows`): reported, and fetched again later. */
+  readonly failed: readonly RowApplyError[];
 }
 
 function byKeys(table: AnyTable, json: JsonRow): Record<string, unknown> {
@@ -86,39 +89,103 @@ export async function applyAck(context: ApplyContext, ack: AckMessage): Promise<
     for (const result of ack.results) {
       await deleteBatch(run, result.mutationId);
     }
-    const { decoded, failure, pending } = await PendingWrites.decodeAndLoad(
+    // The batches just deleted make outboxRows a bound, not the count: still below, still no probe.
+    const { tables, failed } = await writeServerRows(
+      context,
       run,
       ack.results.flatMap(serverRows),
-      (row) => {
-        const codec = codecFor(context.codecs, row.table);
-        const values = codec.storageRow(row.row ? { ...row.row, ...row.pk } : row.pk);
-        return { codec, values, key: codec.keyIndexes.map((i) => values[i]) };
-      },
-      // The batches just deleted make it a bound, not the count: still below, still no probe.
       start!.outboxRows,
     );
-    const tables = new Set<string>();
     const rejected: RejectedEvent[] = [];
-    let next = 0;
     for (const result of ack.results) {
-      for (const row of serverRows(result)) {
-        if (next === decoded.length) throw failure?.error;
-        const { codec, values, key } = decoded[next++];
-        const local = pending.get(codec.name, codec.keyOf(key));
-        const op = row.row ? 'insert' : 'delete';
-        await applyRemoteRow(run, context.writer(codec), codec, local, op, values, undefined);
-        tables.add(codec.name);
-      }
       if (result.status !== 'rejected') continue;
       rejected.push({
         mutationId: result.mutationId,
         reason: result.reason,
-        rows: result.rows.map((row) => restored(context, row)),
+        rows: result.rows.filter((row) => context.codecs.has(row.table)).map((row) => restored(context, row)),
       });
     }
     const firstSeq = seqOf(await run(OUTBOX_SEQ.min.sql, [], { arrayMode: true }));
     // An empty outbox needs no key index; while it is short, local writes skip its upkeep.
     if (firstSeq === undefined) await run(`DROP INDEX IF EXISTS ${OUTBOX_KEY_INDEX}`);
-    return { tables, rejected, firstSeq };
+    return { tables, rejected, firstSeq, failed };
   });
+}
+
+/**
+ * What writing the server's versions of rows did: the tables written, and the rows this database
+ * refused (each rolled back alone), to report and to fetch again later.
+ *
+ * @example
+ *   const { tables, failed } = await writeServerRows(context, run, message.rows, start.outboxRows);
+ */
+export interface ServerRowsWritten {
+  readonly tables: Set<string>;
+  readonly failed: RowApplyError[];
+}
+
+/**
+ * Writes the server's version of rows (`row` null: the row is gone for this client), inside a
+ * remote transaction, each in a savepoint of its own: a row this database refuses (a unique value
+ * a pending local row holds, say) is rolled back alone and reported in `failed`, and the others
+ * are written. Columns that pending local batches changed keep their local value, since those
+ * batches still go to the server. Used by acks and by the answers to `fetch`.
+ *
+ * @example
+ *   const { tables, failed } = await writeServerRows(context, run, ack.results.flatMap(serverRows), start.outboxRows);
+ */
+export async function writeServerRows(
+  context: ApplyContext,
+  run: Run,
+  rows: readonly RestoredRowJson[],
+  outboxRows: number,
+): Promise<ServerRowsWritten> {
+  const tables = new Set<string>();
+  const failed: RowApplyError[] = [];
+  if (rows.length === 0) return { tables, failed };
+  const items = rows.map((row) => {
+    try {
+      const codec = codecFor(context.codecs, row.table);
+      const values = codec.storageRow(row.row ? { ...row.row, ...row.pk } : row.pk);
+      return { row, codec, values, key: codec.keyIndexes.map((i) => values[i]) };
+    } catch (error) {
+      failed.push(new RowApplyError(row.table, row.pk, 'version', error));
+      return undefined;
+    }
+  });
+  const decoded = items.filter((item) => item !== undefined);
+  const pending = await PendingWrites.load(
+    run,
+    decoded.map(({ codec, key }) => [codec, key] as const),
+    outboxRows,
+  );
+  for (const { row, codec, values, key } of decoded) {
+    await run('SAVEPOINT syncline_row');
+    try {
+      const local = pending.get(codec.name, codec.keyOf(key));
+      const op = row.row ? 'insert' : 'delete';
+      await applyRemoteRow(run, context.writer(codec), codec, local, op, values, undefined);
+      await run('RELEASE syncline_row');
+      tables.add(codec.name);
+    } catch (error) {
+      await run('ROLLBACK TO syncline_row');
+      await run('RELEASE syncline_row');
+      failed.push(new RowApplyError(row.table, row.pk, row.row ? 'version' : 'delete', error));
+    }
+  }
+  return { tables, failed };
+}
+
+/**
+ * Writes the answer to a `fetch` (see `writeServerRows`) in one remote transaction.
+ *
+ * @example
+ *   const { tables, failed } = await applyFetchedRows(context, message);
+ */
+export function applyFetchedRows(context: ApplyContext, message: RowsMessage): Promise<ServerRowsWritten> {
+  return Promise.resolve(
+    clientTransaction(context.db, true, (run, start) =>
+      writeServerRows(context, run, message.rows, start!.outboxRows),
+    ),
+  );
 }

@@ -19,6 +19,7 @@ export {
 export type { RejectedEvent, RestoredRow } from './ack-apply.js';
 export type { BackoffOptions } from './backoff.js';
 export { SyncConnectionError } from './connection.js';
+export { RowApplyError, type RowKey } from './remote-apply.js';
 export { SyncServerError } from './server-error.js';
 export type { SnapshotProgress } from './snapshot-apply.js';
 export { SyncClient, syncClient } from './sync-client.js';

@@ -1,9 +1,15 @@
 import type { Database } from '../../database/database.js';
 import type { DriverResult } from '../../database/driver.js';
-import type { AckMessage, ChangesMessage, ShapeJson, WelcomeMessage } from '../protocol/messages.js';
+import type {
+  AckMessage,
+  ChangesMessage,
+  RowsMessage,
+  ShapeJson,
+  WelcomeMessage,
+} from '../protocol/messages.js';
 import { DEFAULT_MESSAGE_LIMITS } from '../protocol/messages.js';
 import type { MessageLimits } from '../protocol/messages-server.js';
-import { type AckApplied, applyAck } from './ack-apply.js';
+import { type AckApplied, applyAck, applyFetchedRows, type ServerRowsWritten } from './ack-apply.js';
 import { ApplyContext } from './apply-context.js';
 import { ClientClock } from './client-clock.js';
 import { readClientState, STATE_KEYS, writeState } from './client-state.js';
@@ -12,10 +18,18 @@ import { clientTransaction } from './client-transaction.js';
 import { type PushPlan, readPush } from './outbox-push.js';
 import { andThen, readNextMutationId, stampOutbox } from './outbox-stamping.js';
 import { outboxBackfillSql } from './outbox-triggers.js';
-import { applyChanges, type ChangesApplied } from './remote-apply.js';
+import { applyChanges, type ChangesApplied, type RowKey } from './remote-apply.js';
 import { SnapshotApplier } from './snapshot-apply.js';
 
 /** A v4 uuid; `randomUUID` is missing outside secure contexts in browsers, `getRandomValues` is not. */
+/** How many unresolved rows a client remembers. */
+const MAX_UNRESOLVED = 10_000;
+
+/** One string per row: its table and its key as the server sent it. */
+function rowKeyId(row: RowKey): string {
+  return JSON.stringify([row.table, row.pk]);
+}
+
 function newClientId(): string {
   if (typeof globalThis.crypto?.randomUUID === 'function') return globalThis.crypto.randomUUID();
   const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
@@ -44,6 +58,12 @@ export class LocalReplica {
   cursor: string | undefined;
   /** The key of the shapes the cursor belongs to. */
   shapesKey: string | undefined;
+  /**
+   * Rows whose server version this client could not write yet (its database refused it, or a
+   * change could not create it), by `rowKeyId`: fetched from the server again after each ack and
+   * each welcome, until one is written.
+   */
+  readonly unresolved = new Map<string, RowKey>();
   /** The server's batch size limit from the last welcome (or the protocol default). */
   maxChangesPerBatch: number = DEFAULT_MESSAGE_LIMITS.maxChangesPerBatch;
   /** The outbox's last seq after each local commit heard and not stamped yet, ascending. */
@@ -187,10 +207,14 @@ export class LocalReplica {
    * Applies a `changes` message with its cursor (see `applyChanges`): without a promise when the
    * driver and its connection allow (see `clientTransaction`).
    */
-  applyChanges(message: ChangesMessage, adoptStart = false): ChangesApplied | Promise<ChangesApplied> {
+  applyChanges(
+    message: ChangesMessage,
+    adoptStart = false,
+    careful = false,
+  ): ChangesApplied | Promise<ChangesApplied> {
     let applied: ChangesApplied | Promise<ChangesApplied>;
     try {
-      applied = applyChanges(this.context, this.clock, message, adoptStart);
+      applied = applyChanges(this.context, this.clock, message, adoptStart, careful);
     } catch (error) {
       // Failures come as a rejection, however far the apply got synchronously.
       return Promise.reject(error);
@@ -219,6 +243,32 @@ export class LocalReplica {
    * A snapshot applier for one connection's shapes. `stamp` is the welcome's server clock; the
    * cursor and shapes key are taken over once its last chunk is applied (`finishSnapshot`).
    */
+  /**
+   * Writes the server's answer to a `fetch`; the rows written are no longer unresolved, those this
+   * database refused again stay so (and are returned, to report).
+   */
+  async applyFetched(message: RowsMessage): Promise<ServerRowsWritten> {
+    const written = await applyFetchedRows(this.context, message);
+    const refused = new Set(written.failed.map((e) => rowKeyId(e)));
+    for (const row of message.rows) {
+      if (!refused.has(rowKeyId(row))) this.unresolved.delete(rowKeyId(row));
+    }
+    return written;
+  }
+
+  /** Notes rows to fetch from the server (at most `MAX_UNRESOLVED`; the oldest go first). */
+  unresolve(rows: readonly RowKey[]): void {
+    for (const row of rows) {
+      const id = rowKeyId(row);
+      this.unresolved.delete(id);
+      this.unresolved.set(id, { table: row.table, pk: row.pk });
+    }
+    for (const id of this.unresolved.keys()) {
+      if (this.unresolved.size <= MAX_UNRESOLVED) break;
+      this.unresolved.delete(id);
+    }
+  }
+
   snapshot(shapes: readonly ShapeJson[], shapesKey: string, stamp: string | undefined, batchRows?: number) {
     return new SnapshotApplier(this.context, shapes, shapesKey, stamp, batchRows);
   }

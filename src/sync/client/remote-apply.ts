@@ -1,7 +1,9 @@
+import type { DriverResult } from '../../database/driver.js';
 import { entityKind } from '../../entity.js';
 import { SyncProtocolError } from '../../errors.js';
 import type { ChangeJson, ChangesMessage } from '../protocol/messages.js';
 import { comparePositions } from '../protocol/messages-position.js';
+import type { JsonRow } from '../protocol/value-codec.js';
 import type { ApplyContext } from './apply-context.js';
 import type { ClientClock } from './client-clock.js';
 import { clientTransaction, type RemoteStart, type Run } from './client-transaction.js';
@@ -37,6 +39,50 @@ export interface ChangesApplied {
   readonly cursor: string;
   readonly clockErrors: readonly Error[];
   readonly skipped: boolean;
+  /**
+   * Rows to ask the server for (`fetch`): those whose change this database refused (in `failed`
+   * too), and those a change could not create (an insert without every column, an update of a
+   * row this client does not hold).
+   */
+  readonly refetch: readonly RowKey[];
+  /** The changes this database refused (applied carefully, each on its own), with the reason. */
+  readonly failed: readonly RowApplyError[];
+}
+
+/**
+ * A row named by its table and primary key in message form (SQL names, encoded values): what a
+ * client asks the server for again.
+ *
+ * @example
+ *   const key: RowKey = { table: 'todos', pk: { id: '2f1c…' } };
+ */
+export interface RowKey {
+  readonly table: string;
+  readonly pk: JsonRow;
+}
+
+/**
+ * What the server sent about a row could not be written to this client's database (a constraint of
+ * its own broke, a value did not fit): the change was skipped, the rest of its message applied, and
+ * the client asks the server for the row's current version. Reported as an `error` event; sync
+ * goes on. `table` and `pk` name the row, `cause` is the database's error.
+ *
+ * @example
+ *   sync.on('error', (e) => { if (e instanceof RowApplyError) console.warn(e.table, e.pk, e.cause); });
+ */
+export class RowApplyError extends SyncProtocolError {
+  static override readonly [entityKind]: string = 'RowApplyError';
+  constructor(
+    readonly table: string,
+    readonly pk: JsonRow,
+    what: string,
+    cause: unknown,
+  ) {
+    super(
+      `could not apply the server's ${what} of ${table} ${JSON.stringify(pk)}: ${(cause as Error)?.message ?? String(cause)}; the row is fetched from the server again and sync goes on`,
+      { cause },
+    );
+  }
 }
 
 function keyValues(codec: TableCodec, values: readonly unknown[]): unknown[] {
@@ -99,15 +145,105 @@ export function applyChanges(
   clock: ClientClock,
   message: ChangesMessage,
   adoptStart = false,
+  careful = false,
 ): ChangesApplied | Promise<ChangesApplied> {
   // Most messages break no foreign key: they run with the app's enforcement, which spares SQLite
   // expiring every prepared statement; one that does runs again with enforcement off.
   return clientTransaction(
     context.db,
     true,
-    (run, start) => applySteps(context, clock, message, adoptStart, run, start!),
-    { foreignKeys: 'try-on' },
+    (run, start) => applySteps(context, clock, message, adoptStart, careful, run, start!),
+    { foreignKeys: careful ? 'off' : 'try-on' },
   );
+}
+
+/** The stored cursor, or the message's start when the client may adopt it; undefined for a duplicate. */
+function startOf(message: ChangesMessage, adoptStart: boolean, start: RemoteStart): string | undefined {
+  const stored = start.cursor;
+  const cursor = stored === undefined && adoptStart ? message.from : stored;
+  if (cursor === message.from) return cursor;
+  if (cursor !== undefined && comparePositions(message.to, cursor) <= 0) return undefined;
+  throw new CursorGapError(
+    `the server sent changes from position ${message.from}, but this client's cursor is ${cursor ?? '(none: no snapshot applied yet)'}; reconnecting to resume from the cursor`,
+  );
+}
+
+function duplicate(cursor: string | undefined): ChangesApplied {
+  return {
+    tables: new Set<string>(),
+    cursor: cursor ?? '',
+    clockErrors: [],
+    skipped: true,
+    refetch: [],
+    failed: [],
+  };
+}
+
+/** Merges a change's stamp into the clock; a stamp the clock refuses is reported, not thrown. */
+function receiveStamp(clock: ClientClock, hlc: string, clockErrors: Error[]): void {
+  try {
+    clock.receive(hlc);
+  } catch (error) {
+    clockErrors.push(error as Error);
+  }
+}
+
+/**
+ * True when the server's whole row is needed after a change (`written` is its statement's result):
+ * an insert that did not carry every column (it only filled in what it had), or an update of a row
+ * this client lacks.
+ */
+function missedRow(change: ChangeJson, whole: boolean, written: unknown): boolean {
+  if (change.op === 'insert') return !whole;
+  return change.op === 'update' && written !== undefined && (written as DriverResult).rowCount === 0;
+}
+
+/**
+ * A message that failed as a whole, applied again change by change, each in a savepoint of its
+ * own, with foreign keys off (rows may come before their parents): a change the database refuses
+ * is rolled back alone and reported in `failed`, the rest apply, and the cursor moves past the
+ * message, so one bad change never stops a client's sync. The refused rows are fetched again.
+ */
+function* carefulSteps(
+  context: ApplyContext,
+  clock: ClientClock,
+  message: ChangesMessage,
+  run: Run,
+  start: RemoteStart,
+): Steps<ChangesApplied> {
+  const tables = new Set<string>();
+  const clockErrors: Error[] = [];
+  const refetch: RowKey[] = [];
+  const failed: RowApplyError[] = [];
+  for (const change of message.changes) {
+    receiveStamp(clock, change.hlc, clockErrors);
+    const savepoint = run('SAVEPOINT syncline_change');
+    if (savepoint instanceof Promise) yield savepoint;
+    try {
+      const { codec, values, whole } = decodeChange(context, change);
+      const key = codec.keyIndexes.map((i) => values[i]);
+      const pending = (yield PendingWrites.load(run, [[codec, key]], start.outboxRows)) as PendingWrites;
+      const local = pending.get(codec.name, codec.keyOf(key));
+      const op = change.op === 'insert' && !whole ? 'update' : change.op;
+      let written: unknown = applyRemoteRow(run, context.writer(codec), codec, local, op, values, change.hlc);
+      if (written instanceof Promise) written = yield written;
+      if (missedRow(change, whole, written)) refetch.push({ table: change.table, pk: change.pk });
+      tables.add(codec.name);
+      const released = run('RELEASE syncline_change');
+      if (released instanceof Promise) yield released;
+    } catch (error) {
+      // Rolled back to the savepoint: this change left nothing behind.
+      const back = run('ROLLBACK TO syncline_change');
+      if (back instanceof Promise) yield back;
+      const released = run('RELEASE syncline_change');
+      if (released instanceof Promise) yield released;
+      failed.push(new RowApplyError(change.table, change.pk, change.op, error));
+      if (context.codecs.has(change.table)) refetch.push({ table: change.table, pk: change.pk });
+    }
+  }
+  start.newCursor = message.to;
+  start.lastHlc = clock.last;
+  return { tables, cursor: message.to, clockErrors, skipped: false, refetch, failed };
 }
 
 function* applySteps(
@@ -115,19 +251,12 @@ function* applySteps(
   clock: ClientClock,
   message: ChangesMessage,
   adoptStart: boolean,
+  careful: boolean,
   run: Run,
   start: RemoteStart,
 ): Steps<ChangesApplied> {
-  const stored = start.cursor;
-  const cursor = stored === undefined && adoptStart ? message.from : stored;
-  if (cursor !== message.from) {
-    if (cursor !== undefined && comparePositions(message.to, cursor) <= 0) {
-      return { tables: new Set<string>(), cursor, clockErrors: [], skipped: true };
-    }
-    throw new CursorGapError(
-      `the server sent changes from position ${message.from}, but this client's cursor is ${cursor ?? '(none: no snapshot applied yet)'}; reconnecting to resume from the cursor`,
-    );
-  }
+  if (startOf(message, adoptStart, start) === undefined) return duplicate(start.cursor);
+  if (careful) return yield* carefulSteps(context, clock, message, run, start);
   // Only promises are yielded (see clientTransaction): on a synchronous driver this never suspends.
   let loaded = PendingWrites.decodeAndLoad(
     run,
@@ -139,6 +268,7 @@ function* applySteps(
   const { decoded, failure, pending } = loaded;
   const tables = new Set<string>();
   const clockErrors: Error[] = [];
+  let refetch: RowKey[] | undefined;
   // Runs of whole-row inserts into one table go into multi-row upserts; anything else first
   // writes the batch, so every row is written in message order.
   let batch: WholeRowBatch | undefined;
@@ -160,15 +290,15 @@ function* applySteps(
     } else {
       written = batch?.flush(run);
       if (written instanceof Promise) yield written;
-      written = applyRemoteRow(run, writer, codec, local, change.op, values, change.hlc);
-      if (written instanceof Promise) yield written;
+      // An insert without every column can only fill in a row this client holds; one it lacks is
+      // fetched whole (it would break a NOT NULL column, or hold NULLs the server's row has not).
+      const op = change.op === 'insert' && !whole ? 'update' : change.op;
+      written = applyRemoteRow(run, writer, codec, local, op, values, change.hlc);
+      if (written instanceof Promise) written = yield written;
+      if (missedRow(change, whole, written)) (refetch ??= []).push({ table: change.table, pk: change.pk });
     }
     tables.add(codec.name);
-    try {
-      clock.receive(change.hlc);
-    } catch (error) {
-      clockErrors.push(error as Error);
-    }
+    receiveStamp(clock, change.hlc, clockErrors);
   }
   written = batch?.flush(run);
   if (written instanceof Promise) yield written;
@@ -176,5 +306,5 @@ function* applySteps(
   // Stored by the statement that switches capture on again (see RemoteStart).
   start.newCursor = message.to;
   start.lastHlc = clock.last;
-  return { tables, cursor: message.to, clockErrors, skipped: false };
+  return { tables, cursor: message.to, clockErrors, skipped: false, refetch: refetch ?? [], failed: [] };
 }

@@ -1,11 +1,12 @@
 import { quoteIdentifier } from '../../dialect/quote-identifier.js';
 import { SyncProtocolError } from '../../errors.js';
 import type { ShapeJson, SnapshotMessage } from '../protocol/messages.js';
-import type { JsonValue } from '../protocol/value-codec.js';
+import type { JsonRow, JsonValue } from '../protocol/value-codec.js';
 import type { ApplyContext } from './apply-context.js';
 import { STATE_KEYS, writeState } from './client-state.js';
 import { clientTransaction, type Run } from './client-transaction.js';
 import { type PendingKey, PendingWrites } from './pending-writes.js';
+import { RowApplyError } from './remote-apply.js';
 import { applyRemoteRow } from './remote-row.js';
 import type { TableCodec } from './table-codec.js';
 import { WholeRowBatch } from './whole-row-batch.js';
@@ -33,6 +34,8 @@ export interface ChunkApplied {
   readonly tables: ReadonlySet<string>;
   readonly progress: SnapshotProgress;
   readonly cursor: string | undefined;
+  /** Rows this database refused (a careful apply only): skipped, reported, and fetched later. */
+  readonly failed: readonly RowApplyError[];
 }
 
 interface ShapeProgress {
@@ -121,7 +124,23 @@ export class SnapshotApplier {
   }
 
   /** Applies one chunk; see the class comment. Throws `SyncProtocolError` for a chunk out of order. */
+  /**
+   * Applies a chunk; one the database refuses as a whole is applied again row by row, each row in
+   * a savepoint of its own (foreign keys off), and the rows it refuses come back in `failed`.
+   */
   async apply(chunk: SnapshotMessage): Promise<ChunkApplied> {
+    this.check(chunk);
+    try {
+      return await this.applyChunk(chunk, undefined);
+    } catch {
+      return this.applyChunk(chunk, []);
+    }
+  }
+
+  private async applyChunk(
+    chunk: SnapshotMessage,
+    failed: RowApplyError[] | undefined,
+  ): Promise<ChunkApplied> {
     const shape = this.check(chunk);
     const { codec } = shape;
     const finishing =
@@ -137,7 +156,8 @@ export class SnapshotApplier {
         const pending = (await PendingWrites.any(run, codec.name, start!.outboxRows))
           ? await PendingWrites.load(run, chunkKeys(codec, chunk.rows), start!.outboxRows)
           : undefined;
-        await this.writeRows(run, codec, chunk.rows, pending?.touches(codec.name) ? pending : undefined);
+        if (failed) await this.writeRowsCarefully(run, codec, chunk.rows, pending, failed);
+        else await this.writeRows(run, codec, chunk.rows, pending?.touches(codec.name) ? pending : undefined);
         if (finishing) {
           for (const table of await this.prune(run, start!.outboxRows)) tables.add(table);
           start!.newCursor = chunk.position;
@@ -149,7 +169,7 @@ export class SnapshotApplier {
       // prepare again every statement per chunk (a tenth of the SQLite time of a 100,000-row
       // snapshot): a chunk runs with the app's enforcement, and only one that breaks a foreign
       // key runs again with it off, as do that table's later chunks.
-      { foreignKeys: finishing || this.breaksForeignKeys.has(codec.name) ? 'off' : 'try-on' },
+      { foreignKeys: failed || finishing || this.breaksForeignKeys.has(codec.name) ? 'off' : 'try-on' },
     );
     if (retried) this.breaksForeignKeys.add(codec.name);
     this.position = chunk.position;
@@ -157,7 +177,39 @@ export class SnapshotApplier {
     shape.progress.rows += chunk.rows.length;
     shape.progress.totalRows = chunk.totalRows;
     if (chunk.last) shape.progress.done = true;
-    return { tables, progress: this.progress(), cursor: finishing ? chunk.position : undefined };
+    return {
+      tables,
+      progress: this.progress(),
+      cursor: finishing ? chunk.position : undefined,
+      failed: failed ?? [],
+    };
+  }
+
+  /** Each row on its own, in a savepoint: a row the database refuses is rolled back alone. */
+  private async writeRowsCarefully(
+    run: Run,
+    codec: TableCodec,
+    rows: SnapshotMessage['rows'],
+    pending: PendingWrites | undefined,
+    failed: RowApplyError[],
+  ): Promise<void> {
+    const seen = this.seen?.get(codec.name);
+    const writer = this.context.writer(codec);
+    for (const row of rows) {
+      const pk = Object.fromEntries(codec.keyColumns.map((c) => [c.name, row[c.name] ?? null]));
+      await run('SAVEPOINT syncline_row');
+      try {
+        const values = codec.storageRow(row);
+        const key = codec.keyOf(codec.keyIndexes.map((i) => values[i]));
+        seen?.add(key);
+        await applyRemoteRow(run, writer, codec, pending?.get(codec.name, key), 'insert', values, undefined);
+        await run('RELEASE syncline_row');
+      } catch (error) {
+        await run('ROLLBACK TO syncline_row');
+        await run('RELEASE syncline_row');
+        failed.push(new RowApplyError(codec.name, pk as JsonRow, 'snapshot row', error));
+      }
+    }
   }
 
   /** The tables of the shapes that hold rows now: only they can have rows the snapshot lacks. */

@@ -3,16 +3,20 @@ import { SyncProtocolError } from '../../errors.js';
 import {
   type AckMessage,
   type ChangesMessage,
+  MAX_FETCH_ROWS,
   type MessageLimits,
   PROTOCOL_VERSION,
   parseServerMessage,
+  type RowsMessage,
   type ServerMessage,
   type SnapshotMessage,
 } from '../protocol/messages.js';
+import { PUSH_FAILED } from '../protocol/push-failed.js';
 import type { RejectedEvent } from './ack-apply.js';
+import { Backoff } from './backoff.js';
 import { Connection } from './connection.js';
 import type { LocalReplica } from './local-replica.js';
-import { type ChangesApplied, CursorGapError } from './remote-apply.js';
+import { type ChangesApplied, CursorGapError, type RowKey } from './remote-apply.js';
 import { serverError, stopsClient } from './server-error.js';
 import type { SnapshotApplier, SnapshotProgress } from './snapshot-apply.js';
 import type { ResolvedSyncOptions } from './sync-options.js';
@@ -83,6 +87,9 @@ export class SyncSession {
   private pushRunning = false;
   private pushInFlight = false;
   private pushWanted = false;
+  /** Pushes the server failed on are sent again after this backoff. */
+  private readonly pushBackoff: Backoff;
+  private pushRetry: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   private fatal: Error | undefined;
   private resolveReady!: (welcomed: boolean) => void;
@@ -92,6 +99,7 @@ export class SyncSession {
     WebSocketClass: WebSocketConstructor,
     private readonly token: string | undefined,
   ) {
+    this.pushBackoff = new Backoff(host.options.backoff);
     this.ready = new Promise((resolve) => {
       this.resolveReady = resolve;
     });
@@ -105,6 +113,7 @@ export class SyncSession {
       keepAlive: () => this.sendPing(KEEP_ALIVE_ID),
       closed: (error) => {
         this.closed = true;
+        clearTimeout(this.pushRetry);
         this.resolveReady(false);
         // Let the database work already started finish before the client goes on.
         void Promise.all([this.inbox, this.pushTask]).then(() =>
@@ -214,11 +223,13 @@ export class SyncSession {
       this.welcomed = true;
       this.resolveReady(true);
       this.requestPush();
+      if (this.host.replica.unresolved.size > 0) this.fetchUnresolved();
       return;
     }
     if (!this.welcomed) throw new SyncProtocolError(`the server sent ${message.type} before welcome`);
     if (message.type === 'snapshot') return this.applySnapshot(message);
     if (message.type === 'changes') return this.applyChanges(message);
+    if (message.type === 'rows') return this.applyRows(message);
     return this.applyAck(message);
   }
 
@@ -230,8 +241,26 @@ export class SyncSession {
       return;
     }
     this.host.error(error);
+    if (message.fatal) return;
+    if (message.code === PUSH_FAILED) {
+      // The server failed on the push (not a refusal of it): push again after a backoff, while
+      // downloads go on.
+      this.retryPushLater();
+      return;
+    }
     // A push the server refused whole gets no ack: let the next trigger send it again.
-    if (!message.fatal) this.pushInFlight = false;
+    this.pushInFlight = false;
+  }
+
+  /** Holds pushes back for a backoff (growing while the server keeps failing), then pushes. */
+  private retryPushLater(): void {
+    this.pushInFlight = true;
+    clearTimeout(this.pushRetry);
+    this.pushRetry = setTimeout(() => {
+      this.pushRetry = undefined;
+      this.pushInFlight = false;
+      this.requestPush();
+    }, this.pushBackoff.next());
   }
 
   private async applySnapshot(chunk: SnapshotMessage): Promise<void> {
@@ -245,6 +274,8 @@ export class SyncSession {
     const applied = await this.snapshot.apply(chunk);
     this.host.remoteTables(applied.tables);
     this.host.progress(applied.progress);
+    for (const failure of applied.failed) this.host.error(failure);
+    if (applied.failed.length > 0) this.fetch(applied.failed);
     if (applied.cursor !== undefined) {
       replica.finishSnapshot(applied.cursor, options.shapesKey);
       this.snapshot = undefined;
@@ -256,24 +287,71 @@ export class SyncSession {
   private applyChanges(message: ChangesMessage): Promise<void> | undefined {
     const { replica, options } = this.host;
     const applied = replica.applyChanges(message, options.shapes.length === 0);
-    if (applied instanceof Promise) return applied.then((done) => this.changesApplied(done));
+    if (applied instanceof Promise) {
+      return applied.then(
+        (done) => this.changesApplied(done),
+        (error) => this.applyCarefully(message, error),
+      );
+    }
     this.changesApplied(applied);
     return undefined;
+  }
+
+  /**
+   * A `changes` message the database refused as a whole is applied again change by change: the
+   * changes it refuses are skipped and reported, their rows fetched from the server, and the
+   * cursor moves on, so one bad change never stops the sync (docs/sync-internals.md).
+   */
+  private async applyCarefully(message: ChangesMessage, error: unknown): Promise<void> {
+    if (is(error, CursorGapError) || this.closed) throw error;
+    const { replica, options } = this.host;
+    this.changesApplied(await replica.applyChanges(message, options.shapes.length === 0, true));
   }
 
   private changesApplied(applied: ChangesApplied): void {
     if (applied.skipped) return;
     if (applied.tables.size > 0) this.host.remoteTables(applied.tables);
     if (applied.clockErrors.length > 0) this.host.error(applied.clockErrors[0]);
+    for (const failure of applied.failed) this.host.error(failure);
+    if (applied.refetch.length > 0) this.fetch(applied.refetch);
     this.host.cursorMoved();
   }
 
+  /** Asks the server for its version of rows (noted as unresolved until one is written). */
+  private fetch(rows: readonly RowKey[]): void {
+    const { replica } = this.host;
+    replica.unresolve(rows);
+    this.fetchUnresolved();
+  }
+
+  /** Asks the server again for every row the client could not write yet. */
+  private fetchUnresolved(): void {
+    const rows = [...this.host.replica.unresolved.values()];
+    for (let i = 0; i < rows.length && this.online; i += MAX_FETCH_ROWS) {
+      const part = rows.slice(i, i + MAX_FETCH_ROWS);
+      this.connection.send(JSON.stringify({ type: 'fetch', v: PROTOCOL_VERSION, rows: part }));
+    }
+  }
+
+  private async applyRows(message: RowsMessage): Promise<void> {
+    const written = await this.host.replica.applyFetched(message);
+    if (written.tables.size > 0) this.host.remoteTables(written.tables);
+    for (const failure of written.failed) this.host.error(failure);
+  }
+
   private async applyAck(ack: AckMessage): Promise<void> {
-    const applied = await this.host.replica.applyAck(ack);
+    const { replica } = this.host;
+    const applied = await replica.applyAck(ack);
     if (applied.tables.size > 0) this.host.remoteTables(applied.tables);
     for (const event of applied.rejected) this.host.rejected(event);
+    for (const failure of applied.failed) this.host.error(failure);
     this.host.outboxSettled(applied.firstSeq);
+    this.pushBackoff.reset();
     this.pushInFlight = false;
+    // The outbox changed: a row the database refused before (a unique value a local row held,
+    // say) may fit now.
+    if (applied.failed.length > 0) replica.unresolve(applied.failed);
+    if (replica.unresolved.size > 0) this.fetchUnresolved();
     this.requestPush();
   }
 

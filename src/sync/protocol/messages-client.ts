@@ -233,10 +233,47 @@ export const PingSchema = z.strictObject({
  */
 export type PingMessage = z.output<typeof PingSchema>;
 
+/** How many rows one `fetch` may ask for. */
+export const MAX_FETCH_ROWS = 1000;
+
+/**
+ * Client → server: the server's current version of some rows, answered by one `rows` message
+ * (echoing `id`). A client asks when it could not apply what the server sent about a row (a change
+ * its database refused, an insert that did not carry every column), so that one bad change never
+ * stops its sync: it writes the server's rows instead and carries on.
+ *
+ * @example
+ *   { type: 'fetch', v: 1, id: '4', rows: [{ table: 'todos', pk: { id: '…' } }] }
+ */
+export const FetchSchema = z.strictObject({
+  type: z.literal('fetch'),
+  v: version,
+  id: z.string().max(64, 'at most 64 characters').optional(),
+  rows: z
+    .array(
+      z.strictObject({
+        table: name,
+        pk: JsonRowSchema.refine(
+          (pk) => Object.keys(pk).length > 0,
+          'a primary key needs at least one column',
+        ),
+      }),
+    )
+    .min(1, 'a fetch asks for at least one row')
+    .max(MAX_FETCH_ROWS, `at most ${MAX_FETCH_ROWS} rows per fetch`),
+});
+/**
+ * A parsed `fetch` (see `FetchSchema`).
+ *
+ * @example
+ *   const refs = fetch.rows.map(({ table, pk }) => rowRefOf(table, pk));
+ */
+export type FetchMessage = z.output<typeof FetchSchema>;
+
 /**
  * Any message a client sends.
  *
  * @example
  *   function handle(m: ClientMessage) { if (m.type === 'push') apply(m.batches); }
  */
-export type ClientMessage = HelloMessage | PushMessage | PingMessage;
+export type ClientMessage = HelloMessage | PushMessage | PingMessage | FetchMessage;

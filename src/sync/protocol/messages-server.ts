@@ -268,7 +268,30 @@ export type PongMessage = z.output<typeof PongSchema>;
  * @example
  *   function handle(m: ServerMessage) { if (m.type === 'changes') applyChanges(m); }
  */
+/**
+ * Server → client: the answer to a `fetch`, the server's version of each row asked for, in the
+ * order asked (`row` null where the row is missing or this user may not read it). Sent in order
+ * with `changes`, after every change committed before it was read.
+ *
+ * @example
+ *   { type: 'rows', v: 1, id: '4', rows: [{ table: 'todos', pk: { id: '…' }, row: { id: '…', title: 'Milk' } }] }
+ */
+export const RowsSchema = z.strictObject({
+  type: z.literal('rows'),
+  v: version,
+  id: z.string().max(64, 'at most 64 characters').optional(),
+  rows: z.array(RestoredRowSchema),
+});
+/**
+ * A parsed `rows` (see `RowsSchema`).
+ *
+ * @example
+ *   for (const { table, pk, row } of message.rows) write(table, pk, row);
+ */
+export type RowsMessage = z.output<typeof RowsSchema>;
+
 export type ServerMessage =
+  | RowsMessage
   | WelcomeMessage
   | SnapshotMessage
   | ChangesMessage

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { type ClientMessage, HelloSchema, PingSchema, PushSchema } from './messages-client.js';
+import { type ClientMessage, FetchSchema, HelloSchema, PingSchema, PushSchema } from './messages-client.js';
 import { readEnvelope } from './messages-envelope.js';
 import { formatIssues, formatPath, SyncMessageError } from './messages-error.js';
 import { readJsonMessage } from './messages-json.js';
@@ -10,6 +10,7 @@ import {
   isWellFormedChangesMessage,
   type MessageLimits,
   PongSchema,
+  RowsSchema,
   type ServerMessage,
   SnapshotSchema,
   WelcomeSchema,
@@ -27,6 +28,7 @@ const CLIENT_SCHEMAS: Record<ClientMessage['type'], z.ZodType<ClientMessage>> = 
   hello: HelloSchema,
   push: PushSchema,
   ping: PingSchema,
+  fetch: FetchSchema,
 };
 
 const SERVER_SCHEMAS: Record<ServerMessage['type'], z.ZodType<ServerMessage>> = {
@@ -36,6 +38,7 @@ const SERVER_SCHEMAS: Record<ServerMessage['type'], z.ZodType<ServerMessage>> = 
   ack: AckSchema,
   error: ErrorSchema,
   pong: PongSchema,
+  rows: RowsSchema,
 };
 
 /**

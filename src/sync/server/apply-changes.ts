@@ -89,8 +89,13 @@ function reasonOf(error: unknown): string {
   return is(error, SynclineError) ? error.message : String((error as Error)?.message ?? error);
 }
 
-/** The change's table, or why it cannot be written. */
-function tableOf(schema: Schema, name: string): AnyTable | string {
+/**
+ * The change's table, or why it cannot be written.
+ *
+ * @example
+ *   const table = tableOf(appSchema, 'todos'); // a string says why not
+ */
+export function tableOf(schema: Schema, name: string): AnyTable | string {
   const table = schema.tableByName(name);
   if (!table)
     return `unknown table "${name}": the server's schema has no such table; is the client's schema newer?`;
@@ -98,7 +103,13 @@ function tableOf(schema: Schema, name: string): AnyTable | string {
   return table;
 }
 
-function decodeKey(table: AnyTable, json: Record<string, unknown>): Record<string, unknown> | string {
+/**
+ * A primary key from its JSON form (every key column, none null), or why it is not one.
+ *
+ * @example
+ *   const pk = decodeKey(todos, { id: '2f1c…' }); // a string says why not
+ */
+export function decodeKey(table: AnyTable, json: Record<string, unknown>): Record<string, unknown> | string {
   const names = table.$primaryKeyColumns.map((c) => c.name);
   const given = Object.keys(json);
   if (given.length !== names.length || !names.every((n) => Object.hasOwn(json, n))) {

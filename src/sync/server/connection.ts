@@ -8,6 +8,7 @@ import { encodeHlc, type HybridLogicalClock } from '../protocol/hlc.js';
 import {
   type ChangeJson,
   type ClientMessage,
+  type FetchMessage,
   type MessageLimits,
   type PingMessage,
   PROTOCOL_VERSION,
@@ -16,11 +17,15 @@ import {
   type ServerMessage,
   SyncMessageError,
 } from '../protocol/messages.js';
+import { PUSH_FAILED } from '../protocol/push-failed.js';
+import type { RowRef } from './apply-changes.js';
 import { applyPush, lastMutationId as lastMutationIdOf } from './apply-push.js';
+import { readRestored } from './apply-rows.js';
 import type { Authenticator } from './auth.js';
 import type { ChangeHub, HubSubscriber } from './change-hub.js';
 import type { CapturedChange, ChangeLogReader, TickedBatch } from './change-log-reader.js';
 import { SYNC_CLOSE_CODES } from './close-codes.js';
+import { fetchRefs } from './fetch-rows.js';
 import { type Handshake, HandshakeRefused, shakeHands, startingPosition } from './handshake.js';
 import type { RuleSet } from './rules.js';
 import type { ServerLog } from './server-log.js';
@@ -201,7 +206,9 @@ export class SyncConnection implements HubSubscriber {
     }
     const next = message;
     this.inbox = this.inbox
-      .then(() => (next.type === 'push' ? this.push(next) : this.ping(next)))
+      .then(() =>
+        next.type === 'push' ? this.push(next) : next.type === 'fetch' ? this.fetch(next) : this.ping(next),
+      )
       .catch((error) => this.fail('connection.message_failed', error));
   }
 
@@ -410,7 +417,21 @@ export class SyncConnection implements HubSubscriber {
       if (is(error, SyncMessageError)) return this.sendError(error.code, error.message);
       // Pushing as a client id that another user holds: no retry can succeed.
       if (is(error, AuthError)) return this.fatal('forbidden', error.message, SYNC_CLOSE_CODES.forbidden);
-      return this.fail('push.failed', error);
+      // A failure of the server, not of the batch (no rule or constraint refused it): the batch
+      // stays the client's to push again, after a backoff of its own. The connection stays up, so
+      // the client's downloads go on meanwhile; the cause is logged here, not told to the client.
+      const first = push.batches[0]!.mutationId;
+      ctx.log.error('push.failed', (error as Error)?.message ?? String(error), {
+        ...this.fields(),
+        mutationId: first,
+        error,
+      });
+      if (this.state !== 'live') return;
+      this.sendError(
+        PUSH_FAILED,
+        `the server failed to apply batch ${first} (a failure of the server, not a refusal of the batch); push it again later`,
+      );
+      return;
     }
     for (const result of results) {
       if (result.status === 'applied') {
@@ -431,6 +452,35 @@ export class SyncConnection implements HubSubscriber {
     else return;
     // Shutdown waits for this push: until the ack is on the socket, ahead of the close frame.
     await this.outgoing;
+  }
+
+  /**
+   * Answers a `fetch` with the server's version of the rows (read rules applied), read after the
+   * hub has streamed everything committed so far and sent in its place in the queue, so every
+   * change sent after it is newer than the rows.
+   */
+  private async fetch(fetch: FetchMessage): Promise<void> {
+    if (this.state !== 'live') return;
+    let refs: RowRef[];
+    try {
+      refs = fetchRefs(this.ctx.schema, fetch.rows);
+    } catch (error) {
+      if (is(error, SyncMessageError)) return this.sendError(error.code, error.message);
+      throw error;
+    }
+    if (!(await this.readHub())) return;
+    const slot = this.reserve();
+    try {
+      const rows = await readRestored(this.ctx.db, refs, this.ctx.rules, this.session!.user);
+      slot({ type: 'rows', v: PROTOCOL_VERSION, ...(fetch.id === undefined ? {} : { id: fetch.id }), rows });
+      this.ctx.log.debug('fetch.answered', `${rows.length} rows sent again`, {
+        ...this.fields(),
+        rows: rows.length,
+      });
+    } catch (error) {
+      slot(undefined);
+      throw error;
+    }
   }
 
   private async ping(ping: PingMessage): Promise<void> {
