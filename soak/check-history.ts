@@ -1,0 +1,116 @@
+/**
+ * The history check: the server's final rows against the model of what it must hold
+ * (test/support/sync-model.ts), built from every change the server applied as the harness
+ * recorded them: each client batch acknowledged `applied` (its changes as the push frame carried
+ * them, with the batch's stamp) and each backend write that committed (what capture logged for
+ * it, with PostgreSQL's stamp), in the order the harness heard of them. A value or row the model
+ * expects and the server lacks is a lost write; a row the server has and the model says is
+ * deleted is a lost delete.
+ */
+import type { AnyTable } from '../src/schema/table.js';
+import { encodeRow, type JsonRow } from '../src/sync/protocol/value-codec.js';
+import { decodeLogRow } from '../src/sync/server/log-values.js';
+import { compareRows, formatDifferences, type ModelChange, SyncModel } from '../test/support/sync-model.js';
+import type { Dump } from './check-replicas.js';
+import type { History } from './history.js';
+import type { SoakSchema } from './schema.js';
+import type { Violation } from './violations.js';
+import type { LoggedChange } from './writes.js';
+
+function encodeLogged(table: AnyTable, values: Record<string, unknown> | undefined): JsonRow | undefined {
+  return values ? encodeRow(table, decodeLogRow(table, values)) : undefined;
+}
+
+/** A backend write's logged changes as model changes (a key change: a delete and an insert). */
+function backendChanges(s: SoakSchema, stepId: number, logged: readonly LoggedChange[]): ModelChange[] {
+  const out: ModelChange[] = [];
+  for (const change of logged) {
+    const table = s.tables.find((t) => t.$name === change.table)!;
+    const source = `backend #${stepId}`;
+    const values = encodeLogged(table, change.values);
+    const pk = change.pk as JsonRow;
+    if (change.oldPk) {
+      out.push({ table: change.table, op: 'delete', pk: change.oldPk as JsonRow, hlc: change.hlc, source });
+      out.push({ table: change.table, op: 'insert', pk, values, hlc: change.hlc, source });
+      continue;
+    }
+    const op = change.op === 'I' ? 'insert' : change.op === 'U' ? 'update' : 'delete';
+    out.push({
+      table: change.table,
+      op,
+      pk,
+      values: op === 'delete' ? undefined : values,
+      hlc: change.hlc,
+      source,
+    });
+  }
+  return out;
+}
+
+/**
+ * Every applied change of the history, in the order the harness heard of them.
+ *
+ * @example
+ *   for (const change of appliedChanges(s, history)) model.apply(change);
+ */
+export function appliedChanges(s: SoakSchema, history: History): ModelChange[] {
+  const parts: { order: number; changes: ModelChange[] }[] = [];
+  for (const batch of history.batches.values()) {
+    if (batch.status !== 'applied') continue;
+    parts.push({
+      order: batch.order ?? Number.MAX_SAFE_INTEGER,
+      changes: batch.changes.map((c) => ({
+        table: c.table,
+        op: c.op,
+        pk: c.pk as JsonRow,
+        values: c.values as JsonRow | undefined,
+        hlc: c.hlc,
+        source: `client ${batch.client} #${batch.mutationId}`,
+      })),
+    });
+  }
+  for (const write of history.backend) {
+    parts.push({ order: write.order, changes: backendChanges(s, write.stepId, write.changes) });
+  }
+  return parts.sort((a, b) => a.order - b.order).flatMap((p) => p.changes);
+}
+
+/**
+ * Compares the server's final rows with the model of the history; one violation per differing
+ * row (at most `limit`, then one that counts the rest). The model's anomalies (a child written
+ * without its parent, which the server must have refused) are returned as notes, not violations:
+ * the order the harness heard things in is only close to the server's.
+ *
+ * @example
+ *   const { violations, notes } = checkHistory(s, history, serverDump);
+ */
+export function checkHistory(
+  s: SoakSchema,
+  history: History,
+  server: Dump,
+  limit = 8,
+): { violations: Violation[]; notes: string[] } {
+  const model = new SyncModel([...s.tables]);
+  for (const change of appliedChanges(s, history)) model.apply(change);
+  const actual: Record<string, JsonRow[]> = {};
+  for (const table of s.tables) {
+    actual[table.$name] = (server[table.$name] ?? []).map((row) =>
+      encodeRow(table, Object.fromEntries(table.$columnList.map((c) => [c.name, row[c.key]]))),
+    );
+  }
+  const diffs = compareRows(model, actual);
+  const byRow = new Map<string, typeof diffs>();
+  for (const d of diffs) {
+    const key = `${d.table} ${d.key}`;
+    byRow.set(key, [...(byRow.get(key) ?? []), d]);
+  }
+  const violations: Violation[] = [];
+  for (const rowDiffs of [...byRow.values()].slice(0, limit)) {
+    const kind = rowDiffs[0].expected === 'missing' ? 'lost-delete' : 'lost-write';
+    violations.push({ kind, message: formatDifferences(rowDiffs, model) });
+  }
+  if (byRow.size > limit) {
+    violations.push({ kind: 'lost-write', message: `${byRow.size - limit} more rows differ from the model` });
+  }
+  return { violations, notes: model.anomalies.slice(0, 10) };
+}

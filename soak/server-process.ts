@@ -1,0 +1,56 @@
+/**
+ * The sync server in a process of its own, on the soak's database: a PGlite data folder
+ * (`pglite <dir>`) or a schema of a PostgreSQL server (`postgres <url> <schema>`). It tells the
+ * parent its port once listening, then makes the backend's writes (`server.db`, and on PGlite
+ * also the raw SQL, PGlite being one session in this process), prunes the change log, reports its
+ * heap, dumps its tables. Its JSON log lines go to stderr. It may be SIGKILLed at any moment and
+ * started again on the same database.
+ *
+ * Run by the harness: `server-process.ts <variant> pglite <dir>` or `... postgres <url> <schema>`.
+ */
+
+import { postgres } from '../src/drivers/node-postgres/index.js';
+import { pglite } from '../src/drivers/pglite/index.js';
+import { createSyncServer } from '../src/sync/server/index.js';
+import { emit, serveParent } from './child.js';
+import type { Step } from './plan.js';
+import { type SchemaVariant, soakSchema } from './schema.js';
+import { SOAK_JWT_SECRET } from './tokens.js';
+import { applyRawSql, applyServerWrites } from './writes.js';
+
+const [variant, kind, where, namespace] = process.argv.slice(2) as [SchemaVariant, string, string, string?];
+const s = soakSchema(variant);
+const database =
+  kind === 'pglite' ? pglite({ dataDir: where }) : postgres({ connectionString: where, schema: namespace });
+const server = await createSyncServer({
+  schema: s.schema,
+  database,
+  auth: { jwtSecret: SOAK_JWT_SECRET },
+  log: { level: 'warn' },
+});
+await server.listen({ port: 0 });
+
+async function dump(): Promise<Record<string, Record<string, unknown>[]>> {
+  const out: Record<string, Record<string, unknown>[]> = {};
+  for (const table of s.tables) {
+    const rows = (await server.db.select().from(table as any)) as Record<string, unknown>[];
+    out[table.$name] = rows.sort((a, b) => (String(a.id) < String(b.id) ? -1 : 1));
+  }
+  return out;
+}
+
+serveParent({
+  write: (step: Extract<Step, { kind: 'write' }>) =>
+    step.by === 'raw-sql'
+      ? applyRawSql(server.db, s, step.writes, step.truncate ?? false)
+      : applyServerWrites(server.db, s, step.writes),
+  prune: () => server.pruneChangeLog({ olderThanMs: 0 }),
+  heap() {
+    (globalThis as { gc?: () => void }).gc?.();
+    return process.memoryUsage().heapUsed;
+  },
+  dump,
+  connections: () => server.connections,
+  close: () => server.close({ timeoutMs: 2000 }),
+});
+emit('listening', { port: server.port });
