@@ -9,8 +9,9 @@ import {
   syncClient,
 } from '../../src/sync/client/index.js';
 import type { LogEntry } from '../../src/sync/server/index.js';
-import { within } from '../support/sync-fixture.js';
-import { serverDrivers, startTestServer, type TestServer } from '../support/sync-server.js';
+import { asyncSqlite } from '../support/async-sqlite.js';
+import { type ClientDriverKind, driverPairs, within } from '../support/sync-fixture.js';
+import { startTestServer, type TestServer } from '../support/sync-server.js';
 import { waitFor } from '../support/wait.js';
 
 /**
@@ -46,8 +47,12 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()!();
 });
 
-async function client(t: TestServer<typeof peopleSchema>, user: string): Promise<Client> {
-  const db = await openDatabase(peopleSchema, sqlite());
+async function client(
+  clientDriver: ClientDriverKind,
+  t: TestServer<typeof peopleSchema>,
+  user: string,
+): Promise<Client> {
+  const db = await openDatabase(peopleSchema, clientDriver === 'async' ? asyncSqlite() : sqlite());
   const sync = syncClient(db, {
     url: t.url,
     token: await t.token(user),
@@ -86,14 +91,14 @@ async function settle(clients: readonly Client[]): Promise<void> {
   for (const c of clients) await within(c.sync.caughtUp(), 15_000, 'a client to catch up');
 }
 
-for (const driver of serverDrivers) {
-  describe(`no poison message [${driver}]`, () => {
+for (const [driver, clientDriver] of driverPairs) {
+  describe(`no poison message [${driver}, ${clientDriver} clients]`, () => {
     it.for(['changes', 'snapshot'] as const)(
       'a remote row that breaks a local unique constraint is skipped, reported, and fetched once it fits (in %s)',
       async (path) => {
         const t = await startTestServer(peopleSchema, { driver });
-        const a = await client(t, 'u1');
-        const b = await client(t, 'u2');
+        const a = await client(clientDriver, t, 'u1');
+        const b = await client(clientDriver, t, 'u2');
         await b.sync.start();
         if (path === 'changes') {
           // A has synced before: B's row reaches it as a change. Otherwise in its first snapshot.
@@ -132,7 +137,7 @@ for (const driver of serverDrivers) {
 
     it('an insert logged without every column is never written half: the client fetches the row', async () => {
       const t = await startTestServer(peopleSchema, { driver });
-      const a = await client(t, 'u1');
+      const a = await client(clientDriver, t, 'u1');
       await a.sync.start();
       await within(a.sync.caughtUp(), 10_000, 'A to catch up');
       // A row written past capture, and a log entry for it that lacks its NOT NULL columns (as an
@@ -162,8 +167,8 @@ for (const driver of serverDrivers) {
         driver,
         log: { level: 'error', sink: (entry) => entries.push(entry) },
       });
-      const a = await client(t, 'u1');
-      const b = await client(t, 'u2');
+      const a = await client(clientDriver, t, 'u1');
+      const b = await client(clientDriver, t, 'u2');
       await Promise.all([a.sync.start(), b.sync.start()]);
       // The server's database fails A's writes for a while (a failure of the server, not a rule).
       await script(

@@ -16,8 +16,9 @@ import {
 } from '../../src/index.js';
 import type { AnyTable } from '../../src/schema/table.js';
 import { type SyncClient, type SyncClientOptions, syncClient } from '../../src/sync/client/index.js';
-import { within } from '../support/sync-fixture.js';
-import { serverDrivers, startTestServer, type TestServer } from '../support/sync-server.js';
+import { asyncSqlite } from '../support/async-sqlite.js';
+import { type ClientDriverKind, driverPairs, within } from '../support/sync-fixture.js';
+import { startTestServer, type TestServer } from '../support/sync-server.js';
 
 /**
  * An app's column and table names must never collide with what syncline's generated SQL uses: the
@@ -110,11 +111,12 @@ afterEach(async () => {
 });
 
 async function client(
+  clientDriver: ClientDriverKind,
   t: TestServer<typeof oddSchema>,
   user: string,
   shapes?: SyncClientOptions['shapes'],
 ): Promise<{ db: OddDb; sync: SyncClient }> {
-  const db = await openDatabase(oddSchema, sqlite());
+  const db = await openDatabase(oddSchema, clientDriver === 'async' ? asyncSqlite() : sqlite());
   const sync = syncClient(db, {
     url: t.url,
     token: await t.token(user),
@@ -152,14 +154,14 @@ async function settle(clients: readonly { sync: SyncClient }[]): Promise<void> {
   for (const c of clients) await within(c.sync.caughtUp(), 15_000, 'a client to catch up');
 }
 
-for (const driver of serverDrivers) {
-  describe(`tables and columns named like keywords and like syncline's internals [${driver}]`, () => {
+for (const [driver, clientDriver] of driverPairs) {
+  describe(`tables and columns named like keywords and like syncline's internals [${driver}, ${clientDriver} clients]`, () => {
     it('inserts, updates, key changes and deletes make the whole trip, from clients and from the backend', async () => {
       const t = await startTestServer(oddSchema, { driver });
-      const a = await client(t, 'u1');
-      const b = await client(t, 'u2');
+      const a = await client(clientDriver, t, 'u1');
+      const b = await client(clientDriver, t, 'u2');
       // Filters PostgreSQL decides (LIKE) and ones decided in TypeScript, on odd columns.
-      const filtered = await client(t, 'u4', [
+      const filtered = await client(clientDriver, t, 'u4', [
         { table: order, where: like(order.select, 'select-%') },
         { table: rowTable, where: eq(rowTable.origin, 'x') },
         { table: v, where: like(v.value, 'kept%') },
@@ -229,7 +231,7 @@ for (const driver of serverDrivers) {
       expect(seen.v).toHaveLength(2);
 
       // A client that starts late gets it all in its snapshot.
-      const c = await client(t, 'u3');
+      const c = await client(clientDriver, t, 'u3');
       await c.sync.start();
       await settle([c]);
       expect(await dump(c.db)).toEqual(server);

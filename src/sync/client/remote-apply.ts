@@ -1,6 +1,6 @@
 import type { DriverResult } from '../../database/driver.js';
 import { entityKind } from '../../entity.js';
-import { SyncProtocolError } from '../../errors.js';
+import { SynclineError, SyncProtocolError } from '../../errors.js';
 import type { ChangeJson, ChangesMessage } from '../protocol/messages.js';
 import { comparePositions } from '../protocol/messages-position.js';
 import type { JsonRow } from '../protocol/value-codec.js';
@@ -70,7 +70,7 @@ export interface RowKey {
  * @example
  *   sync.on('error', (e) => { if (e instanceof RowApplyError) console.warn(e.table, e.pk, e.cause); });
  */
-export class RowApplyError extends SyncProtocolError {
+export class RowApplyError extends SynclineError {
   static override readonly [entityKind]: string = 'RowApplyError';
   constructor(
     readonly table: string,
