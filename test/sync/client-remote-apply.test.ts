@@ -1,10 +1,16 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConstraintError, type Database, eq, SyncProtocolError } from '../../src/index.js';
+import { sqlite } from '../../src/drivers/better-sqlite3/index.js';
+import { ConstraintError, type Database, eq, openDatabase, SyncProtocolError } from '../../src/index.js';
 import { LocalReplica } from '../../src/sync/client/local-replica.js';
 import { CursorGapError } from '../../src/sync/client/remote-apply.js';
 import type { ChangeJson } from '../../src/sync/protocol/messages.js';
+import { waitFor } from '../support/wait.js';
 import {
   changesMessage,
+  clientSchema,
   lists,
   openReplica,
   outbox,
@@ -155,6 +161,78 @@ describe('client remote apply', () => {
     expect(replica.cursor).toBe('3');
     expect(await storedCursor(db)).toBe('3');
     expect(await raw(db, 'SELECT enabled FROM _syncline_capture')).toEqual([{ enabled: 1 }]);
+  });
+
+  it('applied carefully, a change the database refuses is skipped and reported; the rest apply and the cursor moves', async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '3');
+    const other = uuidOf(9);
+    const bad = changesMessage('3', '6', [
+      insertList('A'),
+      { table: 'lists', op: 'update', pk: { id: listId }, values: { name: 42 }, hlc: past() },
+      {
+        table: 'lists',
+        op: 'insert',
+        pk: { id: other },
+        values: { id: other, name: 'B', owner_id: 'u1' },
+        hlc: past(),
+      },
+    ]);
+    const applied = await replica.applyChanges(bad, false, true);
+    expect(applied.failed.map((e) => [e.table, e.pk])).toEqual([['lists', { id: listId }]]);
+    expect(applied.failed[0].message).toMatch(/could not apply the server's update of lists .*lists\.name/);
+    expect(applied.refetch).toEqual([{ table: 'lists', pk: { id: listId } }]);
+    expect((await db.select().from(lists)).map((l) => [l.id, l.name])).toEqual([
+      [listId, 'A'],
+      [other, 'B'],
+    ]);
+    expect(await storedCursor(db)).toBe('6');
+    expect(await raw(db, 'SELECT enabled FROM _syncline_capture')).toEqual([{ enabled: 1 }]);
+  });
+
+  it('never creates a row from an insert without every column: it fetches the row, and fills in one it holds', async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '3');
+    const partial = (id: string): ChangeJson => ({
+      table: 'lists',
+      op: 'insert',
+      pk: { id },
+      values: { id, name: 'partial' },
+      hlc: past(),
+    });
+    await replica.applyChanges(changesMessage('3', '4', [insertList('whole')]));
+    const other = uuidOf(9);
+    const applied = await replica.applyChanges(changesMessage('4', '6', [partial(listId), partial(other)]));
+    expect(applied.refetch).toEqual([
+      { table: 'lists', pk: { id: listId } },
+      { table: 'lists', pk: { id: other } },
+    ]);
+    expect(await db.select().from(lists)).toEqual([{ id: listId, name: 'partial', ownerId: 'u1' }]);
+  });
+
+  it('remembers the rows to fetch again across a restart', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'syncline-unresolved-')), 'client.db');
+    db = await openDatabase(clientSchema, sqlite({ path }));
+    replica = new LocalReplica(db);
+    await replica.open();
+    replica.unresolve([{ table: 'lists', pk: { id: listId } }]);
+    await waitFor(
+      async () =>
+        (await raw(db, "SELECT value FROM _syncline_state WHERE key = 'unresolved_rows'")).length > 0,
+      5000,
+      'the rows to be stored',
+    );
+    await db.close();
+    db = await openDatabase(clientSchema, sqlite({ path }));
+    replica = new LocalReplica(db);
+    await replica.open();
+    expect([...replica.unresolved.values()]).toEqual([{ table: 'lists', pk: { id: listId } }]);
+    await replica.applyFetched({
+      type: 'rows',
+      v: 1,
+      rows: [{ table: 'lists', pk: { id: listId }, row: null }],
+    });
+    expect(replica.unresolved.size).toBe(0);
   });
 
   it('refuses changes that do not start at the cursor, and skips a duplicate', async () => {

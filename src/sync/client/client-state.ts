@@ -19,6 +19,8 @@ export interface ClientState {
   readonly lastHlc: string | undefined;
   readonly nextMutationId: number;
   readonly maxChangesPerBatch: number | undefined;
+  /** Rows to fetch from the server again (`LocalReplica.unresolved`), as JSON. */
+  readonly unresolved: string | undefined;
 }
 
 /**
@@ -33,6 +35,7 @@ export const STATE_KEYS = {
   lastHlc: 'last_hlc',
   nextMutationId: 'next_mutation_id',
   maxChangesPerBatch: 'max_changes_per_batch',
+  unresolved: 'unresolved_rows',
 } as const;
 
 /** The later of two encoded stamps (their text sorts as they do), either may be missing. */
@@ -67,6 +70,7 @@ export async function readClientState(run: Run): Promise<ClientState> {
     lastHlc: later(get(STATE_KEYS.lastHlc), applied?.last_hlc ?? undefined),
     nextMutationId: number(STATE_KEYS.nextMutationId) ?? 1,
     maxChangesPerBatch: number(STATE_KEYS.maxChangesPerBatch),
+    unresolved: get(STATE_KEYS.unresolved),
   };
 }
 

@@ -68,6 +68,7 @@ export class LocalReplica {
   maxChangesPerBatch: number = DEFAULT_MESSAGE_LIMITS.maxChangesPerBatch;
   /** The outbox's last seq after each local commit heard and not stamped yet, ascending. */
   private readonly commitEnds: number[] = [];
+  private keeping: Promise<void> = Promise.resolve();
   /** Reads of `commitEnds` that had to wait for the connection (asynchronous drivers). */
   private noting: Promise<void> = Promise.resolve();
 
@@ -116,6 +117,9 @@ export class LocalReplica {
       this.cursor = stored.cursor;
       this.shapesKey = stored.shapesKey;
       this.maxChangesPerBatch = stored.maxChangesPerBatch ?? this.maxChangesPerBatch;
+      this.unresolved.clear();
+      for (const row of JSON.parse(stored.unresolved ?? '[]') as RowKey[])
+        this.unresolved.set(rowKeyId(row), row);
       return { clientId, clock };
     });
   }
@@ -250,10 +254,29 @@ export class LocalReplica {
   async applyFetched(message: RowsMessage): Promise<ServerRowsWritten> {
     const written = await applyFetchedRows(this.context, message);
     const refused = new Set(written.failed.map((e) => rowKeyId(e)));
+    const before = this.unresolved.size;
     for (const row of message.rows) {
       if (!refused.has(rowKeyId(row))) this.unresolved.delete(rowKeyId(row));
     }
+    if (this.unresolved.size !== before) this.keepUnresolved();
     return written;
+  }
+
+  /**
+   * Stores the unresolved rows (in `_syncline_state`), so a client that restarts still fetches
+   * them. Writes are chained, so the last one stored is the latest set.
+   */
+  private keepUnresolved(): void {
+    const json = JSON.stringify([...this.unresolved.values()]);
+    this.keeping = this.keeping
+      .then(() =>
+        clientTransaction(this.db, false, (run) =>
+          andThen(writeState(run, STATE_KEYS.unresolved, json), () => undefined),
+        ),
+      )
+      .catch(() => {
+        // The database is closing: the rows are fetched again when a change names them.
+      });
   }
 
   /** Notes rows to fetch from the server (at most `MAX_UNRESOLVED`; the oldest go first). */
@@ -267,6 +290,7 @@ export class LocalReplica {
       if (this.unresolved.size <= MAX_UNRESOLVED) break;
       this.unresolved.delete(id);
     }
+    this.keepUnresolved();
   }
 
   snapshot(shapes: readonly ShapeJson[], shapesKey: string, stamp: string | undefined, batchRows?: number) {
