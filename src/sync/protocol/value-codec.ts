@@ -45,11 +45,27 @@ const DECIMAL_INTEGER = /^-?(0|[1-9][0-9]*)$/;
 /** The range a Date can hold (ECMA-262 section 21.4.1.22). */
 const MAX_DATE_MS = 8.64e15;
 
-function checkFinite(value: unknown): number {
+/** A real's infinities travel as these strings (JSON has no Infinity); NaN is not synced (SQLite has none). */
+const INFINITIES: ReadonlyMap<string, number> = new Map([
+  ['Infinity', Number.POSITIVE_INFINITY],
+  ['-Infinity', Number.NEGATIVE_INFINITY],
+]);
+
+function encodeReal(value: unknown): number | string {
   const number = checkNumber(value);
-  if (!Number.isFinite(number)) invalid('a finite number (NaN and Infinity cannot be synced)', value);
+  if (number === Number.POSITIVE_INFINITY) return 'Infinity';
+  if (number === Number.NEGATIVE_INFINITY) return '-Infinity';
   // JSON has no -0: it would arrive as 0 anyway, so say so here rather than on the other side.
   return number === 0 ? 0 : number;
+}
+
+function decodeReal(json: unknown): number {
+  if (typeof json === 'string') {
+    const infinity = INFINITIES.get(json);
+    return infinity ?? invalid('a finite number, or "Infinity" or "-Infinity"', json);
+  }
+  const number = checkNumber(json);
+  return Number.isFinite(number) ? number : invalid('a finite number, or "Infinity" or "-Infinity"', json);
 }
 
 function isPlainObject(value: object): boolean {
@@ -106,7 +122,7 @@ const builtinCodecs: Record<Exclude<ColumnTypeKind, 'enum' | 'custom'>, ValueCod
         ? checkBigint(BigInt(json))
         : invalid('a 64-bit integer as a decimal string (like "-42")', json),
   },
-  real: { encode: checkFinite, decode: checkFinite },
+  real: { encode: encodeReal, decode: decodeReal },
   boolean: { encode: checkBoolean, decode: checkBoolean },
   timestamp: {
     encode: (value) => checkDate(value).getTime(),
@@ -199,7 +215,8 @@ function converter(
  * PostgreSQL) gives back an equal value. Encodings: bigint as a decimal string; timestamp as a
  * whole number of ms since the epoch (UTC, the precision both dialects keep); blob as padded
  * base64; numeric as its string; uuid lower-cased; integer and real as finite numbers (-0 becomes
- * 0); json as the JSON value the database would store; enum checked against its values; custom
+ * 0), a real's infinities as the strings "Infinity" and "-Infinity" (NaN is refused: SQLite has
+ * none); json as the JSON value the database would store; enum checked against its values; custom
  * types only when their value is plain JSON; null as null. A value of the wrong shape throws
  * `SyncProtocolError` saying what was expected and what came.
  *
