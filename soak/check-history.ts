@@ -3,7 +3,7 @@
  * (test/support/sync-model.ts), built from every change the server applied as the harness
  * recorded them: each client batch acknowledged `applied` (its changes as the push frame carried
  * them, with the batch's stamp) and each backend write that committed (what capture logged for
- * it, with PostgreSQL's stamp), in the order the harness heard of them. A value or row the model
+ * it, with PostgreSQL's stamp), in the order the server's log ticked them. A value or row the model
  * expects and the server lacks is a lost write; a row the server has and the model says is
  * deleted is a lost delete.
  */
@@ -48,17 +48,20 @@ function backendChanges(s: SoakSchema, stepId: number, logged: readonly LoggedCh
 }
 
 /**
- * Every applied change of the history, in the order the harness heard of them.
+ * Every applied change of the history, in the order the server applied them: by the first tick
+ * of their changes in the server's log; a batch none of whose changes was logged (they all lost
+ * to newer stamps) goes right after what the harness heard of just before it.
  *
  * @example
  *   for (const change of appliedChanges(s, history)) model.apply(change);
  */
 export function appliedChanges(s: SoakSchema, history: History): ModelChange[] {
-  const parts: { order: number; changes: ModelChange[] }[] = [];
+  const parts: { heard: number; tick: number | undefined; changes: ModelChange[] }[] = [];
   for (const batch of history.batches.values()) {
     if (batch.status !== 'applied') continue;
     parts.push({
-      order: batch.order ?? Number.MAX_SAFE_INTEGER,
+      heard: batch.order ?? Number.MAX_SAFE_INTEGER,
+      tick: history.ticks.batch.get(`${batch.clientId}:${batch.mutationId}`),
       changes: batch.changes.map((c) => ({
         table: c.table,
         op: c.op,
@@ -70,9 +73,21 @@ export function appliedChanges(s: SoakSchema, history: History): ModelChange[] {
     });
   }
   for (const write of history.backend) {
-    parts.push({ order: write.order, changes: backendChanges(s, write.stepId, write.changes) });
+    const txid = write.changes[0]?.txid;
+    parts.push({
+      heard: write.order,
+      tick: txid === undefined ? undefined : history.ticks.tx.get(txid),
+      changes: backendChanges(s, write.stepId, write.changes),
+    });
   }
-  return parts.sort((a, b) => a.order - b.order).flatMap((p) => p.changes);
+  parts.sort((a, b) => a.heard - b.heard);
+  let last = 0;
+  const keyed = parts.map((part, i) => {
+    if (part.tick !== undefined) last = part.tick;
+    return { ...part, key: part.tick ?? last + 0.5, i };
+  });
+  keyed.sort((a, b) => a.key - b.key || a.i - b.i);
+  return keyed.flatMap((p) => p.changes);
 }
 
 /**

@@ -4,6 +4,7 @@
  * with `call` (every call bounded by a timeout), listened to with `onEvent`, killed with a
  * signal. Every child ever forked is killed when the harness exits or is interrupted.
  */
+import { createHook } from 'node:async_hooks';
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
@@ -155,6 +156,23 @@ export class SoakChild {
 }
 
 /**
+ * With SOAK_TRACE_PROMISES=1, remembers where each promise was made (an async hook; slow), so that
+ * an unhandled rejection can say which code made the promise nobody handled.
+ */
+function traceRejections(): WeakMap<Promise<unknown>, string> | undefined {
+  if (process.env.SOAK_TRACE_PROMISES !== '1') return undefined;
+  const created = new WeakMap<Promise<unknown>, string>();
+  createHook({
+    init(_id, type, _trigger, resource) {
+      if (type !== 'PROMISE') return;
+      const stack = new Error('made here').stack?.split('\n').slice(2, 24).join('\n') ?? '';
+      created.set(resource as Promise<unknown>, stack);
+    },
+  }).enable();
+  return created;
+}
+
+/**
  * The child's side: answers the parent's calls with `handlers` and sends events; an unhandled
  * rejection or uncaught exception is reported as an `unhandled` event (and kept, for the
  * checker); the process exits when the parent goes away.
@@ -165,8 +183,14 @@ export class SoakChild {
  */
 export function serveParent(handlers: Record<string, (arg: any) => unknown>): void {
   process.on('disconnect', () => process.exit(0));
-  process.on('unhandledRejection', (reason) => {
-    emit('unhandled', { kind: 'unhandledRejection', message: String((reason as Error)?.stack ?? reason) });
+  const created = traceRejections();
+  process.on('unhandledRejection', (reason, promise) => {
+    const where = created?.get(promise);
+    const message = String((reason as Error)?.stack ?? reason);
+    emit('unhandled', {
+      kind: 'unhandledRejection',
+      message: where ? `${message}\n    (the promise was made at:)\n${where}` : message,
+    });
   });
   process.on('uncaughtException', (error) => {
     emit('unhandled', { kind: 'uncaughtException', message: String(error?.stack ?? error) });

@@ -138,7 +138,10 @@ export class Cluster {
 
   private routeServer = (event: ChildEvent) => {
     if (event.event === 'unhandled') {
-      this.history.unhandled.push({ who: 'server', message: (event.data as { message: string }).message });
+      this.history.unhandled.push({
+        who: 'server',
+        message: `${(event.data as any).kind}: ${(event.data as any).message}`,
+      });
     }
   };
 
@@ -186,7 +189,10 @@ export class Cluster {
           this.history.errors.push({ who: `client ${slot.index}`, message: data.message });
           break;
         case 'unhandled':
-          this.history.unhandled.push({ who: `client ${slot.index}`, message: data.message });
+          this.history.unhandled.push({
+            who: `client ${slot.index}`,
+            message: `${data.kind}: ${data.message}`,
+          });
           break;
       }
     };

@@ -4,6 +4,7 @@
  * logged (with PostgreSQL's stamp), rejections, errors, unhandled rejections, faults by kind,
  * flushes and the time convergence took.
  */
+import type { LogOrder } from './log-order.js';
 import type { FaultKind, Step } from './plan.js';
 import type { LoggedChange } from './writes.js';
 
@@ -117,6 +118,19 @@ export class History {
       batch.status = result.status;
       batch.reason = result.reason;
       if (result.status === 'applied') batch.order ??= this.order();
+    }
+  }
+
+  /** The first tick of each batch (`clientId:mutationId`) and direct transaction in the server's log. */
+  readonly ticks = { batch: new Map<string, number>(), tx: new Map<string, number>() };
+
+  /** Merges ticks read from the server's log (the earliest seen wins; a prune removes them). */
+  noteLogOrder(order: LogOrder): void {
+    for (const [key, tick] of Object.entries(order.batch)) {
+      this.ticks.batch.set(key, Math.min(this.ticks.batch.get(key) ?? tick, tick));
+    }
+    for (const [key, tick] of Object.entries(order.tx)) {
+      this.ticks.tx.set(key, Math.min(this.ticks.tx.get(key) ?? tick, tick));
     }
   }
 

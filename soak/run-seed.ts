@@ -3,12 +3,18 @@
  * of it a shrink keeps), then, once faults stopped, convergence and every check. Everything it
  * started is stopped and removed before it returns, whatever happened.
  */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { checkHistory } from './check-history.js';
+import type { Dump } from './check-replicas.js';
+import { checkReports } from './check-reports.js';
 import { Cluster } from './cluster.js';
 import { converge } from './converge.js';
 import { makeDeployment } from './deployment.js';
 import { History } from './history.js';
 import { onInterrupt } from './interrupt.js';
+import type { LogOrder } from './log-order.js';
 import { makePlan } from './make-plan.js';
 import type { SoakOptions } from './options.js';
 import { describeStep, type FaultKind, type Step } from './plan.js';
@@ -36,42 +42,55 @@ export interface SeedResult {
   readonly violations: readonly Violation[];
   /** Things worth a look that are not violations (the model's anomalies). */
   readonly notes: readonly string[];
+  /** For a failure: a JSON file with the whole history and the server's final rows. */
+  readonly dumpFile: string | undefined;
   /** Each step and how it ended, one line each. */
   readonly historyLines: readonly string[];
   readonly durationMs: number;
   readonly batches: { readonly applied: number; readonly rejected: number; readonly unanswered: number };
 }
 
-/** Rejection reasons the soak schema explains: its unique name, its foreign key. */
-const EXPLAINED = /unique constraint|foreign key constraint/i;
-
-/** Checks what the processes reported (rejections, errors, unhandled rejections, server log). */
-function reportedViolations(history: History, serverErrors: readonly string[]): Violation[] {
-  const found: Violation[] = [];
-  const unexplained = history.rejections.filter((r) => !EXPLAINED.test(r.reason));
-  for (const r of unexplained.slice(0, 5)) {
-    found.push({
-      kind: 'unexplained-rejection',
-      message: `client ${r.client} mutation ${r.mutationId}: ${r.reason}`,
-    });
-  }
-  const byMessage = new Map<string, number>();
-  for (const e of history.errors) {
-    const key = `${e.who}: ${e.message.slice(0, 300)}`;
-    byMessage.set(key, (byMessage.get(key) ?? 0) + 1);
-  }
-  for (const [key, count] of byMessage) {
-    found.push({
-      kind: key.startsWith('harness') ? 'harness' : 'client-error',
-      message: count > 1 ? `${key} (×${count})` : key,
-    });
-  }
-  for (const u of history.unhandled.slice(0, 5)) {
-    found.push({ kind: 'unhandled-rejection', message: `${u.who}: ${u.message.slice(0, 600)}` });
-  }
-  for (const line of serverErrors.slice(0, 5))
-    found.push({ kind: 'server-error', message: line.slice(0, 400) });
-  return found;
+/** Writes what a failed run recorded to a JSON file in the temp dir; returns its path. */
+function writeFailureFile(
+  seed: number,
+  options: SoakOptions,
+  history: History,
+  server: Dump | undefined,
+  only: ReadonlySet<number> | undefined,
+): string {
+  const dir = join(tmpdir(), 'syncline-soak-failures');
+  mkdirSync(dir, { recursive: true });
+  const file = join(
+    dir,
+    `seed-${seed}-${options.db}-${options.variant}${only ? `-${only.size}-steps` : ''}.json`,
+  );
+  const replacer = (_key: string, value: unknown) =>
+    typeof value === 'bigint'
+      ? `${value}n`
+      : value instanceof Uint8Array
+        ? `hex:${Buffer.from(value).toString('hex')}`
+        : value instanceof Map
+          ? Object.fromEntries(value)
+          : value;
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        seed,
+        options,
+        steps: history.steps,
+        batches: [...history.batches.values()],
+        backend: history.backend,
+        rejections: history.rejections,
+        errors: history.errors,
+        unhandled: history.unhandled,
+        server,
+      },
+      replacer,
+      1,
+    ),
+  );
+  return file;
 }
 
 /**
@@ -95,6 +114,7 @@ export async function runSeed(
   const violations: Violation[] = [];
   const notes: string[] = [];
   let convergeMs: number | undefined;
+  let finalServer: Dump | undefined;
   const deployment = await makeDeployment(options.db, s, seed);
   let cluster: Cluster | undefined;
   const forget = onInterrupt(async () => {
@@ -114,6 +134,8 @@ export async function runSeed(
     const result = await converge(cluster, s, options.convergeTimeoutMs);
     convergeMs = result.ms;
     violations.push(...result.violations);
+    finalServer = result.server;
+    history.noteLogOrder(await cluster.server!.call<LogOrder>('logOrder', undefined, 30_000));
     if (result.server) {
       const checked = checkHistory(s, history, result.server);
       violations.push(...checked.violations);
@@ -133,8 +155,12 @@ export async function runSeed(
     await deployment.dispose().catch(() => {});
     forget();
   }
-  violations.push(...reportedViolations(history, cluster?.serverErrors ?? []));
+  const reported = checkReports(history, cluster?.serverErrors ?? []);
+  violations.push(...reported.violations);
+  notes.push(...reported.notes);
   const batches = [...history.batches.values()];
+  const dumpFile =
+    violations.length > 0 ? writeFailureFile(seed, options, history, finalServer, only) : undefined;
   return {
     seed,
     db: options.db,
@@ -146,6 +172,7 @@ export async function runSeed(
     convergeMs,
     violations,
     notes,
+    dumpFile,
     historyLines: history.steps.map(
       (r) =>
         `${describeStep(r.step)}${r.outcome === 'ok' ? '' : ` [${r.outcome}${r.detail ? `: ${r.detail}` : ''}]`}`,

@@ -138,7 +138,8 @@ function failureReport(options: SoakOptions, outcome: SeedOutcome): string[] {
     );
     for (const v of shown.violations) lines.push(`  [${v.kind}] ${v.message.replace(/\n/g, '\n      ')}`);
   }
-  for (const note of shown.notes) lines.push(`  note: ${note}`);
+  for (const note of shown.notes.slice(0, 15)) lines.push(`  note: ${note}`);
+  if (shown.dumpFile) lines.push(`  everything recorded: ${shown.dumpFile}`);
   lines.push(`  history (${shown.historyLines.length} steps):`);
   for (const line of shown.historyLines) lines.push(`    ${line}`);
   return lines;

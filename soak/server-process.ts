@@ -9,14 +9,36 @@
  * Run by the harness: `server-process.ts <variant> pglite <dir>` or `... postgres <url> <schema>`.
  */
 
+import pg from 'pg';
 import { postgres } from '../src/drivers/node-postgres/index.js';
 import { pglite } from '../src/drivers/pglite/index.js';
 import { createSyncServer } from '../src/sync/server/index.js';
 import { emit, serveParent } from './child.js';
+import { readLogOrder } from './log-order.js';
 import type { Step } from './plan.js';
 import { type SchemaVariant, soakSchema } from './schema.js';
 import { SOAK_JWT_SECRET } from './tokens.js';
 import { applyRawSql, applyServerWrites } from './writes.js';
+
+if (process.env.SOAK_TRACE_PROMISES === '1') tracePgQueries();
+
+/**
+ * Debugging aid (SOAK_TRACE_PROMISES=1): every pg query's rejection carries the stack of the code
+ * that made the query, so an unhandled one says where it came from.
+ */
+function tracePgQueries(): void {
+  const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const query = proto.query;
+  proto.query = function (this: unknown, ...args: unknown[]) {
+    const result = query.apply(this, args);
+    if (!(result instanceof Promise)) return result;
+    const made = new Error('query made at').stack ?? '';
+    return result.catch((error: Error) => {
+      error.stack = `${error.stack}\n${made}`;
+      throw error;
+    });
+  };
+}
 
 const [variant, kind, where, namespace] = process.argv.slice(2) as [SchemaVariant, string, string, string?];
 const s = soakSchema(variant);
@@ -45,6 +67,7 @@ serveParent({
       ? applyRawSql(server.db, s, step.writes, step.truncate ?? false)
       : applyServerWrites(server.db, s, step.writes),
   prune: () => server.pruneChangeLog({ olderThanMs: 0 }),
+  logOrder: () => readLogOrder(server.db),
   heap() {
     (globalThis as { gc?: () => void }).gc?.();
     return process.memoryUsage().heapUsed;

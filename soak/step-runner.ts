@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Cluster, canSkewClocks } from './cluster.js';
 import type { History, StepRecord } from './history.js';
+import type { LogOrder } from './log-order.js';
 import type { Step } from './plan.js';
 import type { SoakSchema } from './schema.js';
 import { applyRawSql, type LoggedChange } from './writes.js';
@@ -216,7 +217,11 @@ export class StepRunner {
           await sleep(step.ms);
           // Everything the server logged while the client was away (and before) is pruned.
           await this.serverBack;
-          await this.cluster.server?.call('prune', undefined, CALL_MS);
+          const server = this.cluster.server;
+          if (server) {
+            this.history.noteLogOrder(await server.call<LogOrder>('logOrder', undefined, CALL_MS));
+            await server.call('prune', undefined, CALL_MS);
+          }
           slot!.proxy.setRefusing(false);
         });
         break;

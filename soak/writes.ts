@@ -26,6 +26,8 @@ export interface LoggedChange {
   readonly oldPk?: Record<string, unknown>;
   readonly values?: Record<string, unknown>;
   readonly hlc: string;
+  /** The transaction's id (text), which the server's log order is looked up by. */
+  readonly txid?: string;
 }
 
 function tableOf(s: SoakSchema, name: string): AnyTable {
@@ -87,8 +89,9 @@ async function loggedInThisTransaction(tx: Transaction): Promise<LoggedChange[]>
     row: Record<string, unknown> | null;
     old_values: Record<string, unknown> | null;
     hlc: string;
+    txid: string;
   }>(
-    sql`SELECT table_name, op, pk, old_pk, "row", old_values, hlc FROM _syncline_changes WHERE txid = pg_current_xact_id() ORDER BY id`,
+    sql`SELECT table_name, op, pk, old_pk, "row", old_values, hlc, txid::text AS txid FROM _syncline_changes WHERE txid = pg_current_xact_id() ORDER BY id`,
   );
   return rows.map((r) => {
     const parse = (v: unknown) => (typeof v === 'string' ? JSON.parse(v) : v) as Record<string, unknown>;
@@ -107,6 +110,7 @@ async function loggedInThisTransaction(tx: Transaction): Promise<LoggedChange[]>
       oldPk: r.old_pk ? parse(r.old_pk) : undefined,
       values,
       hlc: r.hlc,
+      txid: r.txid,
     };
   });
 }
