@@ -1,16 +1,18 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { migrateCommand } from './commands/migrate.js';
 import { schemaExportCommand } from './commands/schema-export.js';
 import { serveCommand } from './commands/serve.js';
 
 /**
  * The `syncline` command. Each subcommand lives in its own file under `commands/`; this file only
- * assembles them. Later: `migrate`, `demo`.
+ * assembles them.
  *
  * @example
  *   npx syncline schema export --schema src/schema.ts --out schemas
  *   npx syncline serve --schema src/schema.ts --database postgres://localhost/app --port 4000
+ *   npx syncline migrate --schema src/schema.ts --database postgres://localhost/app
  */
 export function createProgram(): Command {
   // Two levels up from src/cli/main.ts and from dist/cli/main.js alike.
@@ -27,6 +29,7 @@ export function createProgram(): Command {
     .showHelpAfterError()
     .addCommand(schemaExportCommand());
   program.addCommand(serveCommand());
+  program.addCommand(migrateCommand());
   return program;
 }
 

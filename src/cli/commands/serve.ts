@@ -1,13 +1,11 @@
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { Command } from 'commander';
-import type { Driver } from '../../database/driver.js';
 import { UsageError } from '../../errors.js';
 import type { Schema } from '../../schema/schema.js';
 import type { SyncAuth } from '../../sync/server/auth.js';
 import type { SyncRules } from '../../sync/server/rules.js';
-import type { LogLevel } from '../../sync/server/server-log.js';
+import { LOG_LEVELS, type LogLevel } from '../../sync/server/server-log.js';
 import { createSyncServer, type SyncServer } from '../../sync/server/sync-server.js';
+import { databaseDriver, databaseOpenError } from '../database-option.js';
 import { loadSchemaModule } from '../load-schema.js';
 
 /**
@@ -53,18 +51,6 @@ async function loadServerModule(
   return { schema, rules: rules as SyncRules<Schema> | undefined };
 }
 
-/** Drivers load on demand: pg and PGlite are optional, and other commands need neither. */
-async function databaseDriver(database: string, cwd: string): Promise<Driver> {
-  if (/^postgres(ql)?:\/\//i.test(database)) {
-    const { postgres } = await import('../../drivers/node-postgres/index.js');
-    return postgres({ connectionString: database });
-  }
-  const dataDir = resolve(cwd, database);
-  mkdirSync(dataDir, { recursive: true });
-  const { pglite } = await import('../../drivers/pglite/index.js');
-  return pglite({ dataDir });
-}
-
 function authFrom(options: ServeOptions): SyncAuth {
   const secret = options.jwtSecret ?? process.env.SYNCLINE_JWT_SECRET;
   const claims = {
@@ -74,11 +60,34 @@ function authFrom(options: ServeOptions): SyncAuth {
   if (secret && options.jwksUrl) {
     throw new UsageError('give either --jwt-secret (or SYNCLINE_JWT_SECRET) or --jwks-url, not both');
   }
-  if (secret) return { jwtSecret: secret, ...claims };
+  if (secret) {
+    const bytes = new TextEncoder().encode(secret).length;
+    if (bytes < MIN_SECRET_BYTES) {
+      const from = options.jwtSecret !== undefined ? '--jwt-secret' : 'SYNCLINE_JWT_SECRET';
+      throw new UsageError(
+        `${from} is ${bytes} bytes long; an HS256 secret needs at least ${MIN_SECRET_BYTES} bytes of randomness (make one with: openssl rand -base64 32)`,
+      );
+    }
+    return { jwtSecret: secret, ...claims };
+  }
   if (options.jwksUrl) return { jwksUrl: options.jwksUrl, ...claims };
   throw new UsageError(
     'the sync server needs a way to check tokens: pass --jwt-secret <secret> (or set SYNCLINE_JWT_SECRET) for HS256 tokens, or --jwks-url <url> for tokens signed by an identity provider',
   );
+}
+
+/** The shortest HS256 secret `serve` takes: 256 bits, as RFC 7518 asks for HS256 keys. */
+const MIN_SECRET_BYTES = 32;
+
+/** `--log-level` (else SYNCLINE_LOG_LEVEL), checked here so the error names the option. */
+function logLevelFrom(value: string | undefined): LogLevel | undefined {
+  const from = value !== undefined ? '--log-level' : 'SYNCLINE_LOG_LEVEL';
+  const level = value ?? process.env.SYNCLINE_LOG_LEVEL;
+  if (level === undefined || level === '') return undefined;
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new UsageError(`${from} "${level}" is not a log level; use one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return level as LogLevel;
 }
 
 function portFrom(value: string | number | undefined): number {
@@ -101,15 +110,21 @@ export async function serve(options: ServeOptions): Promise<SyncServer> {
   const cwd = options.cwd ?? process.cwd();
   const auth = authFrom(options);
   const port = portFrom(options.port);
+  const level = logLevelFrom(options.logLevel);
   const { schema, rules } = await loadServerModule(options.schema, options.export, cwd);
-  const server = await createSyncServer({
-    schema,
-    database: await databaseDriver(options.database, cwd),
-    auth,
-    rules,
-    path: options.path,
-    log: options.logLevel ? { level: options.logLevel } : undefined,
-  });
+  let server: SyncServer;
+  try {
+    server = await createSyncServer({
+      schema,
+      database: await databaseDriver(options.database, cwd),
+      auth,
+      rules,
+      path: options.path,
+      log: level ? { level } : undefined,
+    });
+  } catch (error) {
+    throw databaseOpenError(error, options.database);
+  }
   try {
     await server.listen({ port, host: options.host });
   } catch (error) {

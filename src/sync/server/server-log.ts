@@ -39,7 +39,14 @@ export interface ServerLogOptions {
 }
 
 const RANK: Record<LogLevel, number> = { silent: 0, error: 1, warn: 2, info: 3, debug: 4 };
-const LEVELS = Object.keys(RANK) as LogLevel[];
+/**
+ * Every log level, quietest first.
+ *
+ * @example
+ *   if (!LOG_LEVELS.includes(value)) throw new Error(`use one of ${LOG_LEVELS.join(', ')}`);
+ */
+export const LOG_LEVELS: readonly LogLevel[] = Object.keys(RANK) as LogLevel[];
+const LEVELS = LOG_LEVELS;
 
 function checkLevel(level: string, from: string): LogLevel {
   if (Object.hasOwn(RANK, level)) return level as LogLevel;

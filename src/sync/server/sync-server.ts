@@ -225,7 +225,7 @@ export async function createSyncServer<TSchema extends Schema>(
   if (!options.rules) {
     log.warn(
       'rules.missing',
-      'no rules given: every authenticated user may read and write every synced table; pass rules to createSyncServer() to restrict them',
+      'no rules given: every authenticated user may read and write every synced table; to restrict them, export `rules` from the schema module (syncline serve) or pass rules to createSyncServer()',
     );
   }
 
