@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { lists, todos } from '../../examples/todo/schema.js';
 import { startTodoServer, type TodoServer } from '../../examples/todo/server.js';
 import { eq } from '../../src/index.js';
@@ -28,6 +28,13 @@ describe('the todo app in Chromium', { timeout: 120_000 }, () => {
     bob = await TodoPage.open(browser, app.url, 'bob');
     await alice.waitOnline();
     await bob.waitOnline();
+  });
+
+  // An error the page threw (an uncaught exception, an unhandled rejection) fails the test it
+  // happened in, even when what the page shows came out right.
+  afterEach(() => {
+    const thrown = { alice: alice?.takePageErrors() ?? [], bob: bob?.takePageErrors() ?? [] };
+    expect(thrown, 'errors the pages threw').toEqual({ alice: [], bob: [] });
   });
 
   afterAll(async () => {

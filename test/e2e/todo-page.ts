@@ -47,12 +47,20 @@ export const SHOWS_WITHIN = { timeout: 15_000, interval: 100 };
  *   await expect.poll(() => bob.todos(), SHOWS_WITHIN).toEqual([{ title: 'Milk', done: false }]);
  */
 export class TodoPage {
+  /**
+   * Every uncaught error and unhandled rejection the page threw, with its stack (Playwright's
+   * `pageerror`), across reloads. The tests fail on any (`takePageErrors()` after each test).
+   */
+  readonly pageErrors: string[] = [];
+
   private constructor(
     readonly page: Page,
     readonly context: BrowserContext,
     readonly proxy: TcpProxy,
     private readonly url: string,
-  ) {}
+  ) {
+    page.on('pageerror', (error) => this.pageErrors.push(error.stack ?? error.message));
+  }
 
   static async open(browser: Browser, appUrl: string, user: string): Promise<TodoPage> {
     const { port } = new URL(appUrl);
@@ -61,8 +69,6 @@ export class TodoPage {
     // A click or a fill that cannot happen fails with what it waited for, not with the test's timeout.
     context.setDefaultTimeout(SHOWS_WITHIN.timeout);
     const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
     const url = `${appUrl}?user=${user}&sync=${encodeURIComponent(`ws://127.0.0.1:${proxy.port}/sync`)}`;
     const todoPage = new TodoPage(page, context, proxy, url);
     await todoPage.load();
@@ -73,6 +79,11 @@ export class TodoPage {
   async load(): Promise<void> {
     await this.page.goto(this.url);
     await this.page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 30_000 });
+  }
+
+  /** The page errors since the last call (see `pageErrors`), which it empties. */
+  takePageErrors(): string[] {
+    return this.pageErrors.splice(0);
   }
 
   async close(): Promise<void> {
