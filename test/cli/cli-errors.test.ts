@@ -1,12 +1,10 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/cli/commands/migrate.js';
 import { serve } from '../../src/cli/commands/serve.js';
 import { shownDatabase } from '../../src/cli/database-option.js';
+import { cliApp, synclineModule } from '../support/cli-app.js';
 
 /**
  * The CLI's errors name the option, the value and what would be valid: a database URL with a
@@ -14,22 +12,17 @@ import { shownDatabase } from '../../src/cli/database-option.js';
  * database, a log level or a secret that will not do says so before anything starts.
  */
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const cliSource = join(root, 'src/cli/main.ts');
-const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-const syncline = pathToFileURL(join(root, 'src/index.ts')).href;
 const SECRET = 'cli-errors-test-secret-of-32-bytes-or-more';
-
-const app = mkdtempSync(join(tmpdir(), 'syncline-cli-'));
-writeFileSync(join(app, 'package.json'), JSON.stringify({ type: 'module' }));
+const appDir = cliApp('syncline-cli-');
+const app = appDir.dir;
 writeFileSync(
   join(app, 'schema.ts'),
-  `import { schema, table, text, uuid } from '${syncline}';
+  `import { schema, table, text, uuid } from '${synclineModule}';
 export const notes = table('notes', { id: uuid().primaryKey(), body: text().notNull() });
 export const appSchema = schema({ notes }, { version: 1 });
 `,
 );
-afterAll(() => rmSync(app, { recursive: true, force: true }));
+afterAll(appDir.remove);
 
 const base = { schema: 'schema.ts', jwtSecret: SECRET, port: 0, cwd: app };
 
@@ -78,21 +71,8 @@ describe('syncline serve and migrate: errors that say what to do', () => {
   });
 
   it('exits 1 with the message on stderr, from the command line', () => {
-    const result = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        tsxLoader,
-        cliSource,
-        'migrate',
-        '--schema',
-        'schema.ts',
-        '--database',
-        'postgress://localhost/x',
-      ],
-      { cwd: app, encoding: 'utf8' },
-    );
-    expect(result.status).toBe(1);
+    const result = appDir.cli('migrate', '--schema', 'schema.ts', '--database', 'postgress://localhost/x');
+    expect(result.code).toBe(1);
     expect(result.stderr).toMatch(
       /^syncline: --database "postgress:\/\/localhost\/x": "postgress:\/\/" is not a database URL/,
     );

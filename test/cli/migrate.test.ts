@@ -1,11 +1,9 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { pglite } from '../../src/drivers/pglite/index.js';
 import { openDatabase, schema, sql, table, text, uuid } from '../../src/index.js';
+import { cliApp, synclineModule } from '../support/cli-app.js';
 
 /**
  * `syncline migrate`: brings a database to the schema's version without serving (drizzle-kit's
@@ -13,33 +11,23 @@ import { openDatabase, schema, sql, table, text, uuid } from '../../src/index.js
  * steps, and one at the version is left alone, each saying so in one line.
  */
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const cliSource = join(root, 'src/cli/main.ts');
-const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-const syncline = pathToFileURL(join(root, 'src/index.ts')).href;
-
-const app = mkdtempSync(join(tmpdir(), 'syncline-migrate-'));
-writeFileSync(join(app, 'package.json'), JSON.stringify({ type: 'module' }));
-const v1 = `import { schema, table, text, uuid } from '${syncline}';
+const appDir = cliApp('syncline-migrate-');
+const app = appDir.dir;
+const v1 = `import { schema, table, text, uuid } from '${synclineModule}';
 export const notes = table('notes', { id: uuid().primaryKey(), body: text().notNull() });
 export const appSchema = schema({ notes }, { version: 1 });
 `;
-const v2 = `import { schema, table, text, uuid } from '${syncline}';
+const v2 = `import { schema, table, text, uuid } from '${synclineModule}';
 export const notes = table('notes', { id: uuid().primaryKey(), body: text().notNull(), tag: text() });
 export const appSchema = schema({ notes }, {
   version: 2,
   migrations: { 2: async (m) => { await m.addColumn(notes, notes.tag); } },
 });
 `;
-afterAll(() => rmSync(app, { recursive: true, force: true }));
+afterAll(appDir.remove);
 
-function migrateCli(file: string): { status: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(
-    process.execPath,
-    ['--import', tsxLoader, cliSource, 'migrate', '--schema', file, '--database', 'data'],
-    { cwd: app, encoding: 'utf8' },
-  );
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+function migrateCli(file: string): { code: number | null; stdout: string; stderr: string } {
+  return appDir.cli('migrate', '--schema', file, '--database', 'data');
 }
 
 describe('syncline migrate', () => {

@@ -1,35 +1,20 @@
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatSchemaSnapshot, type SchemaSnapshot } from '../../src/index.js';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const cliSource = join(root, 'src/cli/main.ts');
-const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-const syncline = pathToFileURL(join(root, 'src/index.ts')).href;
+import { cliApp, cliSource, root, synclineModule } from '../support/cli-app.js';
 
 /** An app folder of its own in the system's temp dir, as `npx syncline` would find it. */
-const app = mkdtempSync(join(tmpdir(), 'syncline-cli-'));
-writeFileSync(join(app, 'package.json'), JSON.stringify({ type: 'module' }));
-afterAll(() => rmSync(app, { recursive: true, force: true }));
-
-/** Runs the CLI from source, in the app's folder. */
-function cli(...args: string[]) {
-  const result = spawnSync(process.execPath, ['--import', tsxLoader, cliSource, ...args], {
-    cwd: app,
-    encoding: 'utf8',
-  });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const appDir = cliApp('syncline-cli-');
+const app = appDir.dir;
+const cli = appDir.cli;
+afterAll(appDir.remove);
 
 /** Writes the app's schema module: one table, at a version, with an optional extra column. */
 function writeSchema(file: string, version: number, extra = '') {
   writeFileSync(
     join(app, file),
-    `import { integer, schema, table, text } from '${syncline}';
+    `import { integer, schema, table, text } from '${synclineModule}';
 export const items = table('items', { id: integer().primaryKey(), name: text().notNull()${extra} });
 export const appSchema = schema({ items }, { version: ${version} });
 `,
@@ -101,7 +86,7 @@ describe('syncline schema export', () => {
   it('loads JavaScript modules too, and creates the output folder', () => {
     writeFileSync(
       join(app, 'schema.mjs'),
-      `import { schema, table, text } from '${syncline}';
+      `import { schema, table, text } from '${synclineModule}';
 export default schema({ notes: table('notes', { body: text() }) }, { version: 4 });
 `,
     );
@@ -114,7 +99,7 @@ export default schema({ notes: table('notes', { body: text() }) }, { version: 4 
   it('picks one of several schemas with --export, and says clearly when it cannot pick', () => {
     writeFileSync(
       join(app, 'two.ts'),
-      `import { schema, table, text } from '${syncline}';
+      `import { schema, table, text } from '${synclineModule}';
 const notes = table('notes', { body: text() });
 export const clientSchema = schema({ notes }, { version: 5 });
 export const serverSchema = schema({ notes }, { version: 6 });

@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { schema, table, text, uuid } from '../../src/index.js';
 import { SYNC_CLOSE_CODES } from '../../src/sync/server/index.js';
+import { cliSource, synclineModule, tsxLoader } from '../support/cli-app.js';
 import { helloMessage, postgresAvailable, RawClient } from '../support/sync-server.js';
 
 /**
@@ -16,17 +16,13 @@ import { helloMessage, postgresAvailable, RawClient } from '../support/sync-serv
  * on SIGTERM. Without a way to check tokens it refuses to start and says how to give one.
  */
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
-const cliSource = join(root, 'src/cli/main.ts');
-const tsxLoader = pathToFileURL(join(root, 'node_modules/tsx/dist/loader.mjs')).href;
-const syncline = pathToFileURL(join(root, 'src/index.ts')).href;
 const SECRET = 'serve-cli-test-secret-of-32-bytes-or-more';
 
 const app = mkdtempSync(join(tmpdir(), 'syncline-serve-'));
 writeFileSync(join(app, 'package.json'), JSON.stringify({ type: 'module' }));
 writeFileSync(
   join(app, 'schema.ts'),
-  `import { eq, schema, table, text, uuid } from '${syncline}';
+  `import { eq, schema, table, text, uuid } from '${synclineModule}';
 export const notes = table('notes', { id: uuid().primaryKey(), owner: text().notNull(), body: text().notNull() });
 export const appSchema = schema({ notes }, { version: 1 });
 export const rules = { notes: { read: (user) => eq(notes.owner, user.userId), write: () => true } };
