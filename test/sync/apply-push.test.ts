@@ -118,8 +118,13 @@ dialectSuite(
     const listRow = async (db: Db, id: string) => (await db.select().from(lists).where(eq(lists.id, id)))[0];
     const stampsOf = async (db: Db, t: string, pk: Record<string, unknown>) =>
       (
-        await db.execute<{ cols: Record<string, string>; created: string | null; deleted: string | null }>(
-          sql`select cols, created, deleted from _syncline_stamps where table_name = ${t} and pk = ${JSON.stringify(pk)}::jsonb`,
+        await db.execute<{
+          cols: Record<string, string>;
+          created: string | null;
+          deleted: string | null;
+          image: Record<string, unknown> | null;
+        }>(
+          sql`select cols, created, deleted, image from _syncline_stamps where table_name = ${t} and pk = ${JSON.stringify(pk)}::jsonb`,
         )
       )[0];
 
@@ -134,6 +139,7 @@ dialectSuite(
         cols: { id: at(1), name: at(1), owner_id: at(1) },
         created: at(1),
         deleted: null,
+        image: null,
       });
     });
 
@@ -332,10 +338,12 @@ dialectSuite(
       const [newer] = await applyPush(as('u1'), [batch(upd(lists, { id }, { name: 'renamed' }, at(9)))]);
       expect([older, newer]).toMatchObject([{ status: 'applied' }, { status: 'applied' }]);
       expect(await listRow(db, id)).toBeUndefined();
-      expect((await stampsOf(db, 'lists', { id }))?.cols).toEqual({
-        id: { hlc: at(1), value: id },
-        name: { hlc: at(9), value: 'renamed' },
-        owner_id: { hlc: at(1), value: 'u1' },
+      // The image is the row as the delete logged it; the rename that won is kept beside it.
+      expect(await stampsOf(db, 'lists', { id })).toEqual({
+        cols: { id: at(1), name: { hlc: at(9), value: 'renamed' }, owner_id: at(1) },
+        created: at(1),
+        deleted: at(5),
+        image: { id, name: 'mine', owner_id: 'u1' },
       });
       // A re-insert newer than the delete and older than the rename: the rename still wins.
       await applyPush(as('u1'), [batch(ins(lists, { id, name: 'back', owner_id: 'u1' }, at(7)))]);
@@ -344,6 +352,35 @@ dialectSuite(
         cols: { id: at(7), name: at(9), owner_id: at(7) },
         created: at(7),
         deleted: null,
+        image: null,
+      });
+    });
+
+    it('stamps an older version left for a row it deleted (every column with its value, no image) still settle', async () => {
+      const db = await open();
+      const id = randomUUID();
+      const cols = {
+        id: { hlc: at(1), value: id },
+        name: { hlc: at(1), value: 'old' },
+        owner_id: { hlc: null, value: 'u1' },
+      };
+      await db.execute(
+        sql`insert into _syncline_stamps (table_name, pk, cols, created, deleted)
+            values ('lists', ${JSON.stringify({ id })}::jsonb, ${JSON.stringify(cols)}::jsonb, ${at(1)}, ${at(5)})`,
+      );
+      await applyPush(client(db), [batch(upd(lists, { id }, { name: 'renamed' }, at(9)))]);
+      expect((await stampsOf(db, 'lists', { id }))?.cols).toEqual({
+        ...cols,
+        name: { hlc: at(9), value: 'renamed' },
+      });
+      // Re-created older than the rename: the rename wins; the column without a stamp takes the insert's.
+      await applyPush(client(db), [batch(ins(lists, { id, name: 'back', owner_id: 'u2' }, at(7)))]);
+      expect(await listRow(db, id)).toEqual({ id, name: 'renamed', ownerId: 'u2' });
+      expect(await stampsOf(db, 'lists', { id })).toEqual({
+        cols: { id: at(7), name: at(9), owner_id: at(7) },
+        created: at(7),
+        deleted: null,
+        image: null,
       });
     });
 
@@ -422,7 +459,11 @@ dialectSuite(
       expect(after?.cols.name).toBe(newer);
       expect(after?.cols.owner_id).toMatch(/-postgres$/);
       await db.delete(lists).where(eq(lists.id, id));
-      expect((await stampsOf(db, 'lists', { id }))?.deleted).toMatch(/-postgres$/);
+      // A direct delete keeps the row's image, as a pushed one does.
+      expect(await stampsOf(db, 'lists', { id })).toMatchObject({
+        deleted: expect.stringMatching(/-postgres$/),
+        image: { id, name: 'fresh', owner_id: 'u9' },
+      });
     });
 
     it('finds the stamps of direct writes under bigint, timestamp and composite keys', async () => {

@@ -229,7 +229,8 @@ dialectSuite(
           cols: Record<string, string>;
           created: string | null;
           deleted: string | null;
-        }>(sql`select pk, cols, created, deleted from _syncline_stamps order by pk::text`);
+          image: Record<string, unknown> | null;
+        }>(sql`select pk, cols, created, deleted, image from _syncline_stamps order by pk::text`);
       const [{ stamp }] = await db.execute<{ stamp: string }>(sql`select _syncline_db_stamp() as stamp`);
       expect(stamp).toMatch(/^\d{13}-00000-postgres$/);
       await db.insert(memberships).values({ groupId: 7, userId: 'ann', role: 'owner' });
@@ -253,6 +254,14 @@ dialectSuite(
         { group_id: 7, user_id: 'bob' },
         true,
       ]);
+      // Each deleted key keeps the row's image, as the log holds the row.
+      expect([ann!.image, bob!.image]).toEqual([
+        { group_id: 7, user_id: 'ann', role: 'viewer' },
+        { group_id: 7, user_id: 'bob', role: 'viewer' },
+      ]);
+      await db.insert(memberships).values({ groupId: 7, userId: 'bob', role: 'back' });
+      const [, recreated] = await stamps();
+      expect([recreated!.deleted, recreated!.image]).toEqual([null, null]);
       const { changes } = await reader.readNew();
       expect(
         changes.every(
@@ -278,6 +287,25 @@ dialectSuite(
         [2, true, 'new'],
       ]);
       expect(changes[0]!.hlc < changes[1]!.hlc).toBe(true);
+    });
+
+    it('adds the image column to the stamps of an older version, keeping its rows', async () => {
+      const db = await env.open(captureSchema);
+      await db.execute(sql`create table _syncline_stamps (table_name text not null, pk jsonb not null,
+        cols jsonb not null default '{}', created text, deleted text, primary key (table_name, pk))`);
+      await db.execute(
+        sql`insert into _syncline_stamps (table_name, pk, deleted) values ('notes', '{"id": 1}', '0000000000001-00000-a')`,
+      );
+      await installCapture(db, captureSchema.tableList);
+      await db.insert(notes).values({ id: 2, body: 'new' });
+      await db.delete(notes).where(eq(notes.id, 2));
+      const rows = await db.execute<{ pk: unknown; deleted: string; image: unknown }>(
+        sql`select pk, deleted, image from _syncline_stamps order by pk::text`,
+      );
+      expect(rows).toEqual([
+        { pk: { id: 1 }, deleted: '0000000000001-00000-a', image: null },
+        { pk: { id: 2 }, deleted: expect.stringMatching(/-postgres$/), image: { id: 2, body: 'new' } },
+      ]);
     });
 
     it('drops the unique index an older version put on the ticks, keeping the ticks', async () => {

@@ -20,8 +20,8 @@ import { waitFor } from '../support/wait.js';
 
 /**
  * TRUNCATE empties a table without row triggers: a BEFORE TRUNCATE trigger logs every row it is
- * about to remove as a delete, with a tombstone, so clients drop the rows as they would after a
- * DELETE, and an older write pushed later cannot bring them back.
+ * about to remove as a delete, with a tombstone and the row's image, so clients drop the rows as
+ * they would after a DELETE, and an older write pushed later cannot bring them back.
  */
 
 const notes = table('notes', { id: integer().primaryKey(), body: text().notNull() });
@@ -50,11 +50,13 @@ dialectSuite(
         ['notes', 'delete', 2, 'note 2'],
         ['notes', 'delete', 3, 'note 3'],
       ]);
-      const stamps = await db.execute<{ id: number; deleted: string | null }>(
-        sql`select (pk->>'id')::int as id, deleted from _syncline_stamps where table_name = 'notes' order by 1`,
+      const stamps = await db.execute<{ id: number; deleted: string | null; image: unknown }>(
+        sql`select (pk->>'id')::int as id, deleted, image from _syncline_stamps where table_name = 'notes' order by 1`,
       );
       expect(stamps.map((s) => s.id)).toEqual([1, 2, 3]);
       expect(stamps.every((s) => s.deleted === changes[0]!.hlc)).toBe(true);
+      // Each row keeps its image, as after a DELETE.
+      expect(stamps.map((s) => s.image)).toEqual([1, 2, 3].map((id) => ({ id, body: `note ${id}` })));
       // An empty table truncates to nothing logged; the other table was untouched.
       await db.execute(sql`truncate table ${notes}`);
       expect((await reader.readNew()).changes).toEqual([]);

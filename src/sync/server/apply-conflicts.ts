@@ -5,27 +5,34 @@ import type { WriteOperation } from './rules.js';
 /**
  * The winning stamps of one row (`_syncline_stamps`): per column (SQL name), of the insert that
  * created it, and of the delete that removed it. While the row is deleted, `image` holds its
- * values as they were then (app values by SQL name, their stamps in `cols`), with the updates that
- * arrived since merged in per column: a re-creating insert older than such an update still ends
- * with the update's value, as it would had the update arrived after the insert.
+ * values as they were then (app values by SQL name, their stamps in `cols`), whoever deleted it,
+ * with the updates that arrived since merged in per column (`updatedInImage` names those
+ * columns): a re-creating insert older than such an update still ends with the update's value,
+ * as it would had the update arrived after the insert.
  *
  * @example
- *   const stamps: RowStamps = { cols: { title: h }, created: h, deleted: undefined, image: undefined };
+ *   const stamps: RowStamps = { cols: { title: h }, created: h, deleted: undefined, image: undefined, updatedInImage: new Set() };
  */
 export interface RowStamps {
   cols: Record<string, string>;
   created: string | undefined;
   deleted: string | undefined;
   image: Record<string, unknown> | undefined;
+  updatedInImage: Set<string>;
 }
 
 /**
  * What the push code knows about one row while it applies a batch: the row as it is now (app
  * values by SQL name; undefined while it does not exist) and its stamps. Changes of the batch
- * update both as they are resolved, so later changes of the batch see earlier ones.
+ * update both as they are resolved, so later changes of the batch see earlier ones. Stamps are
+ * written back whole (`wholeStamps`: the row was deleted, re-created, or its image changed) or,
+ * for a row that stayed, as the columns the batch stamped (`stampedColumns`) merged into what is
+ * stored, so that stamps the capture trigger wrote meanwhile (a foreign key's action on the row)
+ * are kept; or not at all when the batch's one change of the row deleted it (`leftToTrigger`: the
+ * capture trigger wrote the tombstone and image the batch leaves, as it does for every delete).
  *
  * @example
- *   const state: RowState = { ref, current: undefined, stamps: { cols: {}, created: undefined, deleted: undefined }, stored: false, stampsChanged: false };
+ *   const state: RowState = { ref, current: undefined, stamps, stored: false, stampsChanged: false, wholeStamps: false, stampedColumns: new Set(), leftToTrigger: false };
  */
 export interface RowState {
   readonly ref: RowRef;
@@ -34,6 +41,9 @@ export interface RowState {
   /** `_syncline_stamps` has a row for it (then it is locked). */
   stored: boolean;
   stampsChanged: boolean;
+  wholeStamps: boolean;
+  stampedColumns: Set<string>;
+  leftToTrigger: boolean;
 }
 
 /**
@@ -78,6 +88,13 @@ export type WriteCheck = (
  */
 function beats(hlc: string, stamp: string | undefined): boolean {
   return stamp === undefined || stamp <= hlc;
+}
+
+/** Notes that the batch changed the row's stamps (`whole`: they are written back whole). */
+function changedStamps(state: RowState, whole: boolean): void {
+  state.stampsChanged = true;
+  state.wholeStamps ||= whole;
+  state.leftToTrigger = false;
 }
 
 function later(a: string | undefined, b: string): string {
@@ -145,7 +162,7 @@ export async function resolveChanges(
       // older delete cannot remove what this insert wrote, whichever arrives first.
       if (change.op === 'insert' && stamps.created !== hlc) {
         stamps.created = later(stamps.created, hlc);
-        state.stampsChanged = true;
+        changedStamps(state, false);
       }
       const set = winners(state, change.values, hlc);
       const won = Object.keys(set).length > 0;
@@ -158,8 +175,11 @@ export async function resolveChanges(
       if (!won) continue;
       writes.push({ kind: 'update', ref, hlc, set });
       state.current = after;
-      for (const name of Object.keys(set)) stamps.cols[name] = hlc;
-      state.stampsChanged = true;
+      for (const name of Object.keys(set)) {
+        stamps.cols[name] = hlc;
+        state.stampedColumns.add(name);
+      }
+      changedStamps(state, false);
     } else if (change.op === 'insert') {
       const reason = await check(ref.table, 'insert', undefined, { ...change.values, ...ref.pk });
       if (reason) return { writes, reason, lost: [] };
@@ -171,9 +191,10 @@ export async function resolveChanges(
       if (merged) lost.set(ref.key, ref);
       writes.push({ kind: 'insert', ref, hlc, row });
       state.current = row;
-      state.stamps = { cols, created: hlc, deleted: undefined, image: undefined };
-      state.stampsChanged = true;
+      state.stamps = { cols, created: hlc, deleted: undefined, image: undefined, updatedInImage: new Set() };
+      changedStamps(state, true);
     } else if (change.op === 'delete') {
+      const untouched = !state.stampsChanged;
       if (current) {
         const reason = await check(ref.table, 'delete', current, undefined);
         if (reason) return { writes, reason, lost: [] };
@@ -181,12 +202,16 @@ export async function resolveChanges(
           lost.set(ref.key, ref);
           continue;
         }
+        // The capture trigger stores the tombstone and the image (the row as it logs it), as it
+        // does for every delete; the batch only writes them again when it changed them otherwise.
         writes.push({ kind: 'delete', ref, hlc });
         state.current = undefined;
         stamps.image = current;
+        stamps.updatedInImage = new Set();
       }
       stamps.deleted = later(stamps.deleted, hlc);
-      state.stampsChanged = true;
+      changedStamps(state, true);
+      state.leftToTrigger = untouched && current !== undefined;
     } else {
       // An update of a missing row never revives it. When the row was deleted with an image, the
       // update is asked about and resolved against that image, as if it had come before the
@@ -201,8 +226,11 @@ export async function resolveChanges(
       if (reason) return { writes, reason, lost: [] };
       if (!won || hlc <= stamps.deleted) continue;
       stamps.image = { ...image, ...set };
-      for (const name of Object.keys(set)) stamps.cols[name] = hlc;
-      state.stampsChanged = true;
+      for (const name of Object.keys(set)) {
+        stamps.cols[name] = hlc;
+        stamps.updatedInImage.add(name);
+      }
+      changedStamps(state, true);
     }
   }
   return { writes, reason: undefined, lost: [...lost.values()] };

@@ -50,9 +50,18 @@ function run(tx: Transaction, text: string, params: readonly unknown[]) {
 }
 
 /**
+ * The table a batch's first write updates, '' when it inserts or deletes, as far as its first
+ * change tells (an insert of a row that exists is an update: `runWrites` then says so).
+ */
+function firstUpdating(batch: BatchJson): string {
+  const first = batch.changes[0];
+  return first?.op === 'update' ? first.table : '';
+}
+
+/**
  * Locks the client's row (creating it on its first push) and returns its last mutation id. It also
- * drops the rejections the client has moved past, and names the writer for the capture trigger,
- * in the same round trip.
+ * drops the rejections the client has moved past, and names the writer for the capture trigger
+ * (the stamp, client and batch, and the table the first write updates), in the same round trip.
  */
 async function lockClient(
   ctx: PushContext,
@@ -67,8 +76,15 @@ async function lockClient(
      ON CONFLICT (client_id) DO UPDATE SET updated_at = excluded.updated_at, user_id = coalesce(c.user_id, excluded.user_id)
      RETURNING c.last_mutation_id::text AS last, c.user_id,
        set_config('syncline.hlc', $4, true), set_config('syncline.origin', $1, true),
-       set_config('syncline.mutation', $5, true)`,
-    [ctx.clientId, ctx.user.userId, firstOfPush, batch.changes[0]?.hlc ?? '', String(batch.mutationId)],
+       set_config('syncline.mutation', $5, true), set_config('syncline.updating', $6, true)`,
+    [
+      ctx.clientId,
+      ctx.user.userId,
+      firstOfPush,
+      batch.changes[0]?.hlc ?? '',
+      String(batch.mutationId),
+      firstUpdating(batch),
+    ],
   );
   const row = result.rows[0] as { last: string; user_id: string | null };
   if (row.user_id !== null && row.user_id !== ctx.user.userId) {
@@ -115,39 +131,59 @@ async function writeBatch(ctx: PushContext, tx: Transaction, batch: BatchJson, d
   );
   if (reason) throw new BatchRejection(reason);
   let stamp = batch.changes[0]?.hlc;
-  await runWrites(tx, writes, async (hlc) => {
-    if (hlc === stamp) return;
+  let updating = firstUpdating(batch);
+  await runWrites(tx, writes, async (hlc, table) => {
+    if (hlc === stamp && table === updating) return;
     stamp = hlc;
-    await run(tx, "SELECT set_config('syncline.hlc', $1, true)", [hlc]);
+    updating = table;
+    await run(tx, "SELECT set_config('syncline.hlc', $1, true), set_config('syncline.updating', $2, true)", [
+      hlc,
+      table,
+    ]);
   });
-  const stamps = (stored: boolean) =>
-    JSON.stringify(
-      [...states.values()]
-        .filter((s) => s.stampsChanged && s.stored === stored)
-        .map((s) => ({
-          t: s.ref.table.$name,
-          k: s.ref.pkJson,
-          c: stampsJson(s.ref.table, s.stamps),
-          cr: s.stamps.created ?? null,
-          d: s.stamps.deleted ?? null,
-        })),
-    );
-  const fresh = stamps(false);
+  const changed = [...states.values()].filter((s) => s.stampsChanged && !s.leftToTrigger);
+  const fresh = changed.filter((s) => !s.stored).length;
+  const rows = changed.map((s) => ({
+    t: s.ref.table.$name,
+    k: s.ref.pkJson,
+    // A row that stayed: only the columns the batch stamped (see RowState).
+    c: s.wholeStamps
+      ? stampsJson(s.ref.table, s.stamps)
+      : Object.fromEntries([...s.stampedColumns].map((name) => [name, s.stamps.cols[name]!])),
+    cr: s.stamps.created ?? null,
+    d: s.stamps.deleted ?? null,
+    whole: s.wholeStamps,
+    imaged: s.stamps.image !== undefined,
+    stored: s.stored,
+  }));
+  // Stored rows are locked and written as the batch left them: whole, or the batch's columns
+  // merged in. A deleted row's image is the one the capture trigger stored when it was deleted
+  // (by this batch or before), so it is kept, or cleared once the row exists again. A row that
+  // had no stamps is inserted; when its stamps row exists by now, the capture trigger of this
+  // very transaction made it (a delete of the row, or a foreign key's action on it: its xmin is
+  // this transaction) and it is written like a stored one. Any other writer's counts as a race.
   const result = await run(
     tx,
-    `WITH changed AS (
-       UPDATE _syncline_stamps AS s SET cols = x.c, created = x.cr, deleted = x.d
-         FROM jsonb_to_recordset($3::jsonb) AS x(t text, k jsonb, c jsonb, cr text, d text)
-        WHERE s.table_name = x.t AND s.pk = x.k),
+    `WITH x AS (
+       SELECT * FROM jsonb_to_recordset($3::jsonb)
+         AS x(t text, k jsonb, c jsonb, cr text, d text, whole boolean, imaged boolean, stored boolean)),
+     changed AS (
+       UPDATE _syncline_stamps AS s
+          SET cols = CASE WHEN x.whole THEN x.c ELSE s.cols || x.c END, created = x.cr,
+              deleted = CASE WHEN x.whole THEN x.d ELSE s.deleted END,
+              image = CASE WHEN x.whole AND NOT x.imaged THEN NULL ELSE s.image END
+         FROM x
+        WHERE s.table_name = x.t AND s.pk = x.k AND (x.stored OR s.xmin = pg_current_xact_id()::xid)
+        RETURNING x.stored),
      added AS (
        INSERT INTO _syncline_stamps (table_name, pk, cols, created, deleted)
-       SELECT x.t, x.k, x.c, x.cr, x.d FROM jsonb_to_recordset($4::jsonb) AS x(t text, k jsonb, c jsonb, cr text, d text)
+       SELECT x.t, x.k, x.c, x.cr, x.d FROM x WHERE NOT x.stored
        ON CONFLICT (table_name, pk) DO NOTHING RETURNING 1),
      moved AS (UPDATE _syncline_clients SET last_mutation_id = $2::bigint WHERE client_id = $1)
-     SELECT count(*)::int AS added FROM added`,
-    [ctx.clientId, batch.mutationId, stamps(true), fresh],
+     SELECT (SELECT count(*) FROM added)::int + (SELECT count(*) FROM changed WHERE NOT stored)::int AS fresh`,
+    [ctx.clientId, batch.mutationId, JSON.stringify(rows)],
   );
-  if ((result.rows[0] as { added: number }).added !== (JSON.parse(fresh) as unknown[]).length) {
+  if ((result.rows[0] as { fresh: number }).fresh !== fresh) {
     // Another writer stamped one of this batch's unstamped rows meanwhile: decide again.
     throw new RaceLost(
       `batch ${batch.mutationId}: other writers kept creating its rows while it was applied; push it again`,

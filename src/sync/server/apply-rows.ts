@@ -117,9 +117,18 @@ export async function loadStates(tx: Transaction, refs: readonly RowRef[]): Prom
       states.set(ref.key, {
         ref,
         current: undefined,
-        stamps: { cols: {}, created: undefined, deleted: undefined, image: undefined },
+        stamps: {
+          cols: {},
+          created: undefined,
+          deleted: undefined,
+          image: undefined,
+          updatedInImage: new Set(),
+        },
         stored: false,
         stampsChanged: false,
+        wholeStamps: false,
+        stampedColumns: new Set(),
+        leftToTrigger: false,
       });
     }
     // The app rows first, then their stamps: the order a direct write takes them in (the row,
@@ -139,7 +148,7 @@ export async function loadStates(tx: Transaction, refs: readonly RowRef[]): Prom
     const stored: [RowState, Row][] = [];
     for (const part of chunks(list, MAX_PARAMS)) {
       const stamped = await tx.run({
-        sql: `SELECT x.i::int AS i, s.cols::text AS cols, s.created, s.deleted
+        sql: `SELECT x.i::int AS i, s.cols::text AS cols, s.image::text AS image, s.created, s.deleted
                 FROM jsonb_array_elements($2::jsonb) WITH ORDINALITY AS x(k, i)
                 JOIN _syncline_stamps s ON s.table_name = $1 AND s.pk = x.k
                ORDER BY s.pk FOR UPDATE OF s`,
@@ -156,12 +165,20 @@ export async function loadStates(tx: Transaction, refs: readonly RowRef[]): Prom
     for (const [key, row] of await readRows(tx, table, list)) states.get(key)!.current = row;
     // After the rows: a deleted row's image is only taken while the row is missing.
     for (const [state, row] of stored) {
-      const { cols, created, deleted } = row as {
+      const { cols, image, created, deleted } = row as {
         cols: string;
+        image: string | null;
         created: string | null;
         deleted: string | null;
       };
-      state.stamps = parseStamps(table, JSON.parse(cols), created, deleted, state.current !== undefined);
+      state.stamps = parseStamps(
+        table,
+        JSON.parse(cols),
+        image === null ? null : JSON.parse(image),
+        created,
+        deleted,
+        state.current !== undefined,
+      );
     }
   }
   return states;
@@ -234,15 +251,17 @@ function groupKey(write: RowWrite): string {
 /**
  * Runs the writes of a batch in order, each run of writes that can share a statement as one
  * multi-row statement. `stampWith` is called before each statement with the stamp of its writes,
- * so the capture trigger logs every row under its own change's stamp.
+ * so the capture trigger logs every row under its own change's stamp, and with the table whose
+ * rows it updates ('' for an insert or a delete): the trigger stamps every other updated row
+ * itself (rows a foreign key's action changes).
  *
  * @example
- *   await runWrites(tx, writes, (hlc) => setStamp(tx, hlc));
+ *   await runWrites(tx, writes, (hlc, updating) => setWriter(tx, hlc, updating));
  */
 export async function runWrites(
   tx: Transaction,
   writes: readonly RowWrite[],
-  stampWith: (hlc: string) => Promise<void>,
+  stampWith: (hlc: string, updating: string) => Promise<void>,
 ): Promise<void> {
   let i = 0;
   while (i < writes.length) {
@@ -254,7 +273,8 @@ export async function runWrites(
       group.delete(writes[j]!.ref.key);
       group.set(writes[j]!.ref.key, writes[j]!);
     }
-    await stampWith(writes[i]!.hlc);
+    const first = writes[i]!;
+    await stampWith(first.hlc, first.kind === 'update' ? first.ref.table.$name : '');
     await runGroup(tx, [...group.values()]);
     i = j;
   }

@@ -130,8 +130,16 @@ const LOG_DDL = [
      cols jsonb NOT NULL DEFAULT '{}',
      created text,
      deleted text,
+     image jsonb,
      PRIMARY KEY (table_name, pk)
    )`,
+  // Stamps made by an older version lack the image of deleted rows (asked first, as above).
+  `DO $upgrade$ BEGIN
+     IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '_syncline_stamps'::regclass
+           AND attname = 'image' AND NOT attisdropped) THEN
+       ALTER TABLE _syncline_stamps ADD COLUMN IF NOT EXISTS image jsonb;
+     END IF;
+   END $upgrade$`,
   `CREATE TABLE IF NOT EXISTS _syncline_clients (
      client_id text PRIMARY KEY,
      last_mutation_id bigint NOT NULL,
@@ -227,6 +235,12 @@ function captureFunctionName(table: AnyTable, prefix = '_syncline_capture_'): st
 }
 
 /**
+ * The tombstone a delete leaves, whoever made it: the later of the stored one and `stamp` (SQL
+ * text for `ON CONFLICT ... DO UPDATE SET deleted = ...`).
+ */
+const LATER_TOMBSTONE = `CASE WHEN s.deleted COLLATE "C" > excluded.deleted THEN s.deleted ELSE excluded.deleted END`;
+
+/**
  * The `cols` of a row written whole by a direct write: every column stamped `stamp` (a variable of
  * the trigger body), built from a JSON template of the column names.
  */
@@ -248,8 +262,9 @@ function dollarTag(body: string): string {
  * row turned into JSON to find what changed, no loop over trigger arguments (about a third less
  * time per updated row than one shared function). It logs the new row, the old values of the
  * columns that changed (nothing when none did) and, when a key column changed, the old key; a
- * direct write also stamps the changed columns in `_syncline_stamps` (a new key: a tombstone for
- * the old key, and the new row stamped whole). A column changed when its JSON value did, as the
+ * direct write, and a row a push changes without naming it (a foreign key's action), also stamps
+ * the changed columns in `_syncline_stamps` (a new key: a tombstone and the image for the old
+ * key, and the new row stamped whole). A column changed when its JSON value did, as the
  * log holds it (bigint and numeric as strings, so no digit is lost on the way to JavaScript).
  */
 function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean): string {
@@ -258,7 +273,8 @@ function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean)
   const object = (row: 'OLD' | 'NEW', columns: readonly AnyColumn[]) =>
     `jsonb_build_object(${columns.map((c) => `${literal(c.name)}, ${json(row, c)}`).join(', ')})`;
   const decimals = table.$columnList.filter(isDecimal);
-  const image = decimals.length === 0 ? 'to_jsonb(NEW)' : `to_jsonb(NEW) || ${object('NEW', decimals)}`;
+  const image = (row: 'OLD' | 'NEW') =>
+    decimals.length === 0 ? `to_jsonb(${row})` : `to_jsonb(${row}) || ${object(row, decimals)}`;
   const keys = table.$primaryKeyColumns;
   const changedWhen = (c: AnyColumn) => `${json('OLD', c)} IS DISTINCT FROM ${json('NEW', c)}`;
   const name = literal(table.$name);
@@ -270,6 +286,7 @@ function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean)
      key jsonb := ${object('NEW', keys)};
      old_key jsonb;
      ${WRITER_VARIABLES}
+     stamps_here boolean;
    BEGIN
      ${WRITER_SETUP}
      ${table.$columnList
@@ -282,19 +299,24 @@ function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean)
        .join('\n     ')}
      IF changed = '{}' THEN RETURN NULL; END IF;
      IF changed ?| ARRAY[${keys.map((c) => literal(c.name)).join(', ')}] THEN old_key := ${object('OLD', keys)}; END IF;
-     IF direct AND old_key IS NOT NULL THEN
-       -- A new key is a new row: the old key is gone, and the new one was written whole.
-       INSERT INTO _syncline_stamps AS s (table_name, pk, deleted) VALUES (${name}, old_key, stamp)
-         ON CONFLICT (table_name, pk) DO UPDATE SET deleted = excluded.deleted;
-       INSERT INTO _syncline_stamps AS s (table_name, pk, cols, created, deleted)
-         VALUES (${name}, key, ${stampedWholeRow(table)}, stamp, NULL)
-         ON CONFLICT (table_name, pk) DO UPDATE SET cols = excluded.cols, created = excluded.created, deleted = NULL;
-     ELSIF direct THEN
+     -- A push stamps the rows it updates itself (it names the table in syncline.updating while it
+     -- does); rows it changes without naming them (a foreign key's ON UPDATE CASCADE or ON DELETE
+     -- SET NULL, an app's trigger) are stamped here with its stamp, as direct writes are.
+     stamps_here := direct OR current_setting('syncline.updating', true) IS DISTINCT FROM ${name};
+     IF stamps_here AND old_key IS NOT NULL THEN
+       -- A new key is a new row: the old key is deleted (its image kept as a delete keeps it), and
+       -- the new one was written whole.
+       INSERT INTO _syncline_stamps AS s (table_name, pk, deleted, image) VALUES (${name}, old_key, stamp, ${image('OLD')})
+         ON CONFLICT (table_name, pk) DO UPDATE SET deleted = ${LATER_TOMBSTONE}, image = excluded.image;
+       INSERT INTO _syncline_stamps AS s (table_name, pk, cols, created, deleted, image)
+         VALUES (${name}, key, ${stampedWholeRow(table)}, stamp, NULL, NULL)
+         ON CONFLICT (table_name, pk) DO UPDATE SET cols = excluded.cols, created = excluded.created, deleted = NULL, image = NULL;
+     ELSIF stamps_here THEN
        INSERT INTO _syncline_stamps AS s (table_name, pk, cols) VALUES (${name}, key, changed_stamps)
          ON CONFLICT (table_name, pk) DO UPDATE SET cols = s.cols || excluded.cols;
      END IF;
      INSERT INTO _syncline_changes (table_name, op, pk, old_pk, "row", old_values, hlc, origin, mutation_id)
-       VALUES (${name}, 'U', key, old_key, ${image}, changed, stamp, origin, mutation);
+       VALUES (${name}, 'U', key, old_key, ${image('NEW')}, changed, stamp, origin, mutation);
      RETURN NULL;
    END
    `;
@@ -305,10 +327,12 @@ function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean)
 
 /**
  * Inserts and deletes are captured per statement from its transition table: two set-based
- * statements instead of two statements per row, which is what keeps a bulk insert fast. Each
- * table gets its own function so that PostgreSQL plans those statements once per session (a
- * shared function would need dynamic SQL, planned on every write). A push sets syncline.hlc and
- * keeps _syncline_stamps itself; without it the write is a direct one, stamped here.
+ * statements instead of two statements per row, which is what keeps a bulk insert fast (a delete
+ * logs and leaves its tombstones in one). Each table gets its own function so that PostgreSQL
+ * plans those statements once per session (a shared function would need dynamic SQL, planned on
+ * every write). A push sets syncline.hlc and stamps the rows it inserts itself; without it the
+ * write is a direct one, stamped here. Deleted rows get their tombstone and image here whoever
+ * deleted them, a push included (its cascades are rows it never named).
  */
 function statementCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean): string {
   const cell = (c: AnyColumn) => `n.${quoteIdentifier(c.name)}${isDecimal(c) ? '::text' : ''}`;
@@ -322,12 +346,16 @@ function statementCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boole
   // Who wrote, as the trigger body names it; dynamic SQL (TRUNCATE, below) passes it as parameters.
   const WRITER = { stamp: 'stamp', origin: 'origin', mutation: 'mutation' };
   const log = (op: 'I' | 'D', source: string, w = WRITER) =>
-    `INSERT INTO _syncline_changes (table_name, op, pk, "row", hlc, origin, mutation_id)
+    `INSERT INTO _syncline_changes AS c (table_name, op, pk, "row", hlc, origin, mutation_id)
        SELECT ${literal(table.$name)}, '${op}', ${key}, ${image}, ${w.stamp}, ${w.origin}, ${w.mutation} FROM ${source} AS n`;
-  const tombstones = (source: string, w = WRITER) =>
-    `INSERT INTO _syncline_stamps AS s (table_name, pk, deleted)
-           SELECT ${literal(table.$name)}, ${key}, ${w.stamp} FROM ${source} AS n
-           ON CONFLICT (table_name, pk) DO UPDATE SET deleted = excluded.deleted`;
+  // Every delete, whoever made it (a push, a direct write, a foreign key's cascade, TRUNCATE),
+  // leaves a tombstone with the deleting write's stamp and the row's image: the row as logged,
+  // built once for the log and the stamps both (docs/sync-internals.md, "Stamps and conflicts").
+  const removed = (source: string, w = WRITER) =>
+    `WITH logged AS (${log('D', source, w)} RETURNING c.pk, c."row")
+       INSERT INTO _syncline_stamps AS s (table_name, pk, deleted, image)
+         SELECT ${literal(table.$name)}, logged.pk, ${w.stamp}, logged."row" FROM logged
+         ON CONFLICT (table_name, pk) DO UPDATE SET deleted = ${LATER_TOMBSTONE}, image = excluded.image`;
   // TRUNCATE has no transition table: its BEFORE trigger reads the rows about to go from the
   // table itself. Dynamic SQL names the table and the log through the trigger's schema (the log
   // lives beside the tables, and the session's search_path may lack it).
@@ -351,17 +379,13 @@ function statementCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boole
          INSERT INTO _syncline_stamps AS s (table_name, pk, cols, created, deleted)
            SELECT ${literal(table.$name)}, ${key}, ${stampedWholeRow(table)}, stamp, NULL
              FROM new_rows AS n
-           ON CONFLICT (table_name, pk) DO UPDATE SET cols = excluded.cols, created = excluded.created, deleted = NULL;
+           ON CONFLICT (table_name, pk) DO UPDATE SET cols = excluded.cols, created = excluded.created, deleted = NULL, image = NULL;
        END IF;
      ELSIF TG_OP = 'DELETE' THEN
-       ${log('D', 'old_rows')};
-       IF direct THEN
-         ${tombstones('old_rows')};
-       END IF;
+       ${removed('old_rows')};
      ELSE
        -- TRUNCATE: every row goes, as if deleted; a push never truncates, so this is a direct write.
-       ${fromTable((source, w) => log('D', source, w))}
-       ${fromTable(tombstones)}
+       ${fromTable(removed)}
      END IF;
      RETURN NULL;
    END
