@@ -481,6 +481,36 @@ for (const [driver, clientDriver] of driverPairs) {
       expect(b.rejected).toEqual([]);
     });
 
+    it("a numeric written in a form PostgreSQL normalizes ends in PostgreSQL's form everywhere, the writer's included", async () => {
+      const { t, a } = await setup();
+      const forms: [string, string][] = [
+        ['1e3', '1000'],
+        ['+1.50', '1.50'],
+        ['.5', '0.5'],
+        ['007', '7'],
+        ['-0.0', '0.0'],
+      ];
+      await a.db
+        .insert(kinds)
+        .values(
+          forms.map(([written], i) => ({
+            ...inserted[2]!,
+            id: `${R1.slice(0, -2)}9${i}`,
+            code: `n${i}`,
+            amount: written,
+          })),
+        );
+      await expectEverywhere(t.server.db, clients, {
+        kinds: forms.map(([, stored], i) => ({
+          ...inserted[2]!,
+          id: `${R1.slice(0, -2)}9${i}`,
+          code: `n${i}`,
+          amount: stored,
+        })),
+        slots: [],
+      });
+    });
+
     it('a real of ±Infinity written by a client makes the whole trip', async () => {
       const { t, a } = await setup();
       await a.db.insert(kinds).values([
