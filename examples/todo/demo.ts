@@ -1,3 +1,4 @@
+import { onStopSignal } from '../../src/cli/stop-signals.js';
 import { claimDataDir } from './data-dir-lock.js';
 import { DEFAULT_DATA_DIR, startTodoServer } from './server.js';
 
@@ -30,10 +31,10 @@ console.log(`  open ${app.url}?user=alice and ${app.url}?user=bob (another brows
 console.log('  Ctrl-C to stop');
 
 let stopping = false;
-const stop = (signal: string) => {
+const stop = (why: string) => {
   if (stopping) return;
   stopping = true;
-  console.log(`\n${signal}: shutting down`);
+  console.log(`\n${why}: shutting down`);
   app.close().then(
     () => {
       release();
@@ -45,5 +46,5 @@ const stop = (signal: string) => {
     },
   );
 };
-process.on('SIGINT', () => stop('SIGINT'));
-process.on('SIGTERM', () => stop('SIGTERM'));
+// Also when npm, which started it through a shell, is stopped: see onStopSignal.
+onStopSignal(stop);

@@ -46,12 +46,17 @@ async function token(userId: string): Promise<string> {
 
 /** Starts `syncline serve` and resolves with the process and the URL it printed. */
 async function startServe(
-  ...args: string[]
+  args: string[],
+  viaShell = false,
 ): Promise<{ child: ChildProcess; url: string; exit: Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--import', tsxLoader, cliSource, 'serve', ...args], {
-    cwd: app,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const command = [process.execPath, '--import', tsxLoader, cliSource, 'serve', ...args];
+  // Through a shell that waits for it (`; true`), as `npm run` and `npx` start commands.
+  const child = viaShell
+    ? spawn('sh', ['-c', `${command.map((a) => `'${a}'`).join(' ')}; true`], {
+        cwd: app,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
+    : spawn(command[0]!, command.slice(1), { cwd: app, stdio: ['ignore', 'pipe', 'pipe'] });
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   onTestFinished(async () => {
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -89,7 +94,7 @@ async function checkServesAndStops(
 
 describe('syncline serve', () => {
   it('serves a PGlite folder (created if missing) and stops on SIGTERM', async () => {
-    const served = await startServe(
+    const served = await startServe([
       '--schema',
       'schema.ts',
       '--database',
@@ -98,9 +103,22 @@ describe('syncline serve', () => {
       '0',
       '--jwt-secret',
       SECRET,
-    );
+    ]);
     expect(served.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+\/sync$/);
     await checkServesAndStops(served);
+  });
+
+  it('stops cleanly when the shell that started it is ended by SIGTERM (npm run, npx)', async () => {
+    const served = await startServe(
+      ['--schema', 'schema.ts', '--database', 'data/shell', '--port', '0', '--jwt-secret', SECRET],
+      true,
+    );
+    const client = await RawClient.connect(served.url);
+    client.send(helloMessage(notesSchema, { token: await token('u1') }));
+    await client.next('welcome');
+    // The shell dies of the signal; the server under it notices it lost its parent and stops.
+    served.child.kill('SIGTERM');
+    expect(await client.closed).toEqual({ code: SYNC_CLOSE_CODES.goingAway, reason: 'server shutting down' });
   });
 
   it.skipIf(!postgresAvailable)(
@@ -118,7 +136,7 @@ describe('syncline serve', () => {
       url.searchParams.set('options', `-c search_path=${namespace}`);
       process.env.SYNCLINE_JWT_SECRET = SECRET;
       try {
-        const served = await startServe('--schema', 'schema.ts', '--database', url.href, '--port', '0');
+        const served = await startServe(['--schema', 'schema.ts', '--database', url.href, '--port', '0']);
         // Another program writes straight to PostgreSQL: the user's note reaches the client, the other's does not.
         const client = await RawClient.connect(served.url);
         const { position } = await client.sync(

@@ -7,6 +7,7 @@ import { LOG_LEVELS, type LogLevel } from '../../sync/server/server-log.js';
 import { createSyncServer, type SyncServer } from '../../sync/server/sync-server.js';
 import { databaseDriver, databaseOpenError } from '../database-option.js';
 import { loadSchemaModule } from '../load-schema.js';
+import { onStopSignal } from '../stop-signals.js';
 
 /**
  * What `syncline serve` takes, one field per flag (`--jwt-secret` is `jwtSecret`): the schema
@@ -156,14 +157,10 @@ export function serveCommand(): Command {
       const server = await serve(options);
       console.log(`syncline: sync server listening on ${server.url}`);
       await new Promise<void>((resolveStop) => {
-        const stop = (signal: NodeJS.Signals) => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          console.log(`syncline: ${signal}, shutting down`);
+        onStopSignal((why) => {
+          console.log(`syncline: ${why}, shutting down`);
           void server.close().finally(resolveStop);
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
+        });
       });
     });
 }
