@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { ConstraintError, eq, openDatabase } from '../../src/index.js';
 import { clientTransaction } from '../../src/sync/client/client-transaction.js';
@@ -43,4 +46,19 @@ it('rejects with the translated SQLite error', async () => {
   await db.insert(allTypes).values({ id: ID });
   await expect(db.insert(allTypes).values({ id: ID })).rejects.toBeInstanceOf(ConstraintError);
   await db.close();
+});
+
+it('keeps a file database across a close and a reopen (for client processes that restart)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'syncline-async-sqlite-'));
+  try {
+    const path = join(dir, 'client.db');
+    const first = await openDatabase(typesSchema, asyncSqlite({ path }));
+    await first.insert(allTypes).values({ ...allTypesEdges, id: ID });
+    await first.close();
+    const again = await openDatabase(typesSchema, asyncSqlite({ path }));
+    expect(await again.select().from(allTypes)).toEqual([{ ...allTypesEdges, id: ID }]);
+    await again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
