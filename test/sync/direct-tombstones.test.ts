@@ -38,7 +38,17 @@ const notes = table('notes', {
   body: text().notNull(),
 });
 
-const tombstoneSchema = schema({ lists, todos, notes });
+const boards = table('boards', { id: uuid().primaryKey(), code: text().notNull().unique() });
+
+const cards = table('cards', {
+  id: uuid().primaryKey(),
+  boardCode: text('board_code')
+    .notNull()
+    .references(() => boards.code, { onUpdate: 'cascade' }),
+  title: text().notNull(),
+});
+
+const tombstoneSchema = schema({ lists, todos, notes, boards, cards });
 type Server = TestServer<typeof tombstoneSchema>;
 
 const ins = (t: AnyTable, row: Record<string, unknown>, hlc: string): ChangeJson => ({
@@ -346,6 +356,28 @@ for (const driver of serverDrivers) {
       await run.push(upd(notes, noteId, { list_id: run.otherListId }, run.later(3_000)));
       const [moved] = await t.server.db.select().from(notes).where(eq(notes.id, noteId));
       expect(moved?.listId).toBe(run.otherListId);
+    });
+
+    it('an ON UPDATE CASCADE during a push stamps the column it changed with the push', async () => {
+      const t = await startTestServer(tombstoneSchema, { driver });
+      const run = await begin(t);
+      const [board, other, card] = [randomUUID(), randomUUID(), randomUUID()];
+      await run.push(
+        ins(boards, { id: board, code: `a-${board}` }, run.later(0)),
+        ins(boards, { id: other, code: `b-${other}` }, run.later(0)),
+        ins(cards, { id: card, board_code: `a-${board}`, title: 'c' }, run.later(0)),
+      );
+      // Renaming the board's code moves the card with it, stamped with the rename's stamp.
+      await run.push(upd(boards, board, { code: `c-${board}` }, run.later(2_000)));
+      expect((await stampsOf(t, 'cards', card))?.cols).toEqual({
+        id: run.later(0),
+        board_code: run.later(2_000),
+        title: run.later(0),
+      });
+      // So a move to the other board made before the rename loses to it.
+      await run.push(upd(cards, card, { board_code: `b-${other}`, title: 'moved' }, run.later(1_000)));
+      const [row] = await t.server.db.select().from(cards).where(eq(cards.id, card));
+      expect(row).toEqual({ id: card, boardCode: `c-${board}`, title: 'moved' });
     });
 
     it('rows without stamps (from before capture) deleted by a push or its cascade get their stamps once', async () => {
