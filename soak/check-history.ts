@@ -50,7 +50,7 @@ function backendChanges(s: SoakSchema, stepId: number, logged: readonly LoggedCh
 /**
  * Every applied change of the history, in the order the server applied them: by the first tick
  * of their changes in the server's log; a batch none of whose changes was logged (they all lost
- * to newer stamps) goes right after what the harness heard of just before it.
+ * to newer stamps) goes after everything the harness heard of before it.
  *
  * @example
  *   for (const change of appliedChanges(s, history)) model.apply(change);
@@ -83,7 +83,7 @@ export function appliedChanges(s: SoakSchema, history: History): ModelChange[] {
   parts.sort((a, b) => a.heard - b.heard);
   let last = 0;
   const keyed = parts.map((part, i) => {
-    if (part.tick !== undefined) last = part.tick;
+    if (part.tick !== undefined) last = Math.max(last, part.tick);
     return { ...part, key: part.tick ?? last + 0.5, i };
   });
   keyed.sort((a, b) => a.key - b.key || a.i - b.i);

@@ -8,7 +8,12 @@ import { createHook } from 'node:async_hooks';
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-/** A message a child sends on its own: `{ event, data }`. */
+/**
+ * A message a child sends on its own: `{ event, data }`.
+ *
+ * @example
+ *   child.onEvent = (e: ChildEvent) => { if (e.event === 'push') history.pushed(0, e.data as any); };
+ */
 export interface ChildEvent {
   readonly event: string;
   readonly data: unknown;
@@ -17,7 +22,12 @@ export interface ChildEvent {
 const alive = new Set<ChildProcess>();
 let hooked = false;
 
-/** Kills every child still running (SIGKILL): on exit, and on SIGINT/SIGTERM of the harness. */
+/**
+ * Kills every child still running (SIGKILL): on exit, and on SIGINT/SIGTERM of the harness.
+ *
+ * @example
+ *   process.on('exit', killAllChildren);
+ */
 export function killAllChildren(): void {
   for (const child of alive) child.kill('SIGKILL');
   alive.clear();

@@ -25,9 +25,22 @@ export interface PlanOptions {
   readonly variant: SchemaVariant;
 }
 
-/** Owners and items in the key spaces, and distinct owner names (fewer than owners: collisions). */
+/**
+ * How many owner keys the plans write (six: small, so that writes collide).
+ *
+ * @example
+ *   const last = ownerKey(OWNER_KEYS - 1);
+ */
 export const OWNER_KEYS = 6;
+
+/**
+ * How many item keys the plans write.
+ *
+ * @example
+ *   const last = itemKey(ITEM_KEYS - 1);
+ */
 export const ITEM_KEYS = 16;
+/** Distinct owner names: few, so that the unique name collides. */
 const NAMES = 8;
 
 const OP_WEIGHTS: Record<OpKind, number> = {

@@ -5,7 +5,12 @@
  * the child processes with structured clone.
  */
 
-/** The soak's two tables. */
+/**
+ * The soak's two tables.
+ *
+ * @example
+ *   const table: TableName = 'items';
+ */
 export type TableName = 'owners' | 'items';
 
 /**
@@ -58,7 +63,12 @@ export type FaultKind =
   | 'skew'
   | 'away';
 
-/** Every fault kind, in the order the summary lists them. */
+/**
+ * Every fault kind, in the order the summary lists them.
+ *
+ * @example
+ *   const faultKinds = FAULT_KINDS.filter((k) => k !== 'terminate');
+ */
 export const FAULT_KINDS: readonly FaultKind[] = [
   'stop-start',
   'kill-client',
@@ -88,7 +98,12 @@ export type OpKind =
   | 'raw-sql'
   | 'truncate';
 
-/** Every operation kind. */
+/**
+ * Every operation kind.
+ *
+ * @example
+ *   const opKinds = OP_KINDS.filter((k) => k !== 'truncate');
+ */
 export const OP_KINDS: readonly OpKind[] = [
   'insert',
   'update',

@@ -81,6 +81,7 @@ function writeFailureFile(
         steps: history.steps,
         batches: [...history.batches.values()],
         backend: history.backend,
+        ticks: history.ticks,
         rejections: history.rejections,
         errors: history.errors,
         unhandled: history.unhandled,

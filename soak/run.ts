@@ -35,7 +35,12 @@ function whole(value: string): number {
   return n;
 }
 
-/** Parses the command line into options (see `--help`). */
+/**
+ * Parses the command line into options (see `--help`); throws on a bad option.
+ *
+ * @example
+ *   const options = parseOptions(['--seeds', '10', '--db', 'pglite']);
+ */
 export function parseOptions(argv: readonly string[]): SoakOptions {
   const program = new Command('soak')
     .description(

@@ -31,7 +31,12 @@ import type { AnyTable } from '../src/schema/table.js';
  */
 export type SchemaVariant = 'plain' | 'full' | 'names';
 
-/** Every variant, for option checking. */
+/**
+ * Every variant, for option checking.
+ *
+ * @example
+ *   if (!SCHEMA_VARIANTS.includes(value)) throw new Error('unknown variant');
+ */
 export const SCHEMA_VARIANTS: readonly SchemaVariant[] = ['plain', 'full', 'names'];
 
 /**

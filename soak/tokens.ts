@@ -4,7 +4,12 @@
  */
 import { SignJWT } from 'jose';
 
-/** The HS256 secret of the soak's server (a test secret, for loopback only). */
+/**
+ * The HS256 secret of the soak's server (a test secret, for loopback only).
+ *
+ * @example
+ *   createSyncServer({ ..., auth: { jwtSecret: SOAK_JWT_SECRET } });
+ */
 export const SOAK_JWT_SECRET = 'syncline-soak-secret-of-at-least-32-bytes!';
 
 /**

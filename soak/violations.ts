@@ -13,7 +13,12 @@
  * - `harness`: the run itself failed (a process would not start, a wait timed out).
  */
 
-/** The kinds of violation, in the order the summary lists them. */
+/**
+ * The kinds of violation, in the order the summary lists them.
+ *
+ * @example
+ *   for (const kind of VIOLATION_KINDS) console.log(kind, counts[kind] ?? 0);
+ */
 export const VIOLATION_KINDS = [
   'not-converged',
   'replica-differs',
