@@ -380,6 +380,37 @@ for (const driver of serverDrivers) {
       expect(row).toEqual({ id: card, boardCode: `c-${board}`, title: 'moved' });
     });
 
+    it("a batch's changes after its parent's delete see what the cascade did", async () => {
+      const t = await startTestServer(tombstoneSchema, { driver });
+      const run = await begin(t);
+      const noteId = randomUUID();
+      await run.push(ins(notes, { id: noteId, list_id: run.listId, body: 'n' }, run.later(0)));
+      // As a client sends a local transaction that deleted the list (its todo and the note's
+      // list_id going with it), then put the todo back under the other list and edited the note.
+      const result = await run.push(
+        del(lists, run.listId, run.later(1_000)),
+        ins(
+          todos,
+          { id: run.todoId, list_id: run.otherListId, title: 'again', done: true, rank: 3, due_at: null },
+          run.later(1_000),
+        ),
+        upd(notes, noteId, { body: 'edited' }, run.later(1_000)),
+      );
+      expect(result).toEqual({ mutationId: expect.any(Number), status: 'applied' });
+      expect(await todoOf(t, run.todoId)).toMatchObject({ listId: run.otherListId, title: 'again', rank: 3 });
+      expect(await stampsOf(t, 'todos', run.todoId)).toMatchObject({
+        created: run.later(1_000),
+        deleted: null,
+        image: null,
+      });
+      const [note] = await t.server.db.select().from(notes).where(eq(notes.id, noteId));
+      expect(note).toEqual({ id: noteId, listId: null, body: 'edited' });
+      expect((await stampsOf(t, 'notes', noteId))?.cols).toMatchObject({
+        list_id: run.later(1_000),
+        body: run.later(1_000),
+      });
+    });
+
     it('rows without stamps (from before capture) deleted by a push or its cascade get their stamps once', async () => {
       const t = await startTestServer(tombstoneSchema, { driver });
       const run = await begin(t);

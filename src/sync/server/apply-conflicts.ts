@@ -1,3 +1,6 @@
+import type { AnyColumn } from '../../schema/column.js';
+import type { ReferenceAction } from '../../schema/column-builder.js';
+import type { Schema } from '../../schema/schema.js';
 import type { AnyTable } from '../../schema/table.js';
 import type { DecodedChange, RowRef } from './apply-changes.js';
 import type { WriteOperation } from './rules.js';
@@ -234,4 +237,58 @@ export async function resolveChanges(
     }
   }
   return { writes, reason: undefined, lost: [...lost.values()] };
+}
+
+/** The tables whose deletes, and those whose updates, change rows of other tables (a foreign key's action). */
+interface CascadingTables {
+  readonly onDelete: ReadonlySet<string>;
+  readonly onUpdate: ReadonlySet<string>;
+}
+
+const cascadingTables = new WeakMap<Schema, CascadingTables>();
+
+function cascadingTablesOf(schema: Schema): CascadingTables {
+  let found = cascadingTables.get(schema);
+  if (found) return found;
+  const onDelete = new Set<string>();
+  const onUpdate = new Set<string>();
+  const acts = (action: ReferenceAction | undefined) =>
+    action !== undefined && action !== 'restrict' && action !== 'no action';
+  for (const child of schema.tableList) {
+    const keys = [
+      ...child.$columnList.flatMap((c) =>
+        c.references ? [{ ...c.references, parent: (c.references.target() as AnyColumn).table }] : [],
+      ),
+      ...child.$foreignKeys.map((fk) => ({ ...fk, parent: (fk.target() as readonly AnyColumn[])[0]!.table })),
+    ];
+    for (const key of keys) {
+      if (acts(key.onDelete)) onDelete.add(key.parent.$name);
+      if (acts(key.onUpdate)) onUpdate.add(key.parent.$name);
+    }
+  }
+  found = { onDelete, onUpdate };
+  cascadingTables.set(schema, found);
+  return found;
+}
+
+/**
+ * The changes of a batch in runs that can be resolved against the rows as they are before the
+ * run: a run ends after a change whose write may make a foreign key's action change other rows
+ * (a delete of a row other tables reference with ON DELETE CASCADE or SET NULL, an update of one
+ * referenced with an ON UPDATE action), so that the changes after it see what the action did (a
+ * child re-created after its parent's delete is inserted, not updated). Most batches are one run.
+ *
+ * @example
+ *   for (const run of cascadeRuns(schema, decoded.changes)) await applyRun(run);
+ */
+export function cascadeRuns(schema: Schema, changes: readonly DecodedChange[]): DecodedChange[][] {
+  const cascading = cascadingTablesOf(schema);
+  const runs: DecodedChange[][] = [[]];
+  for (const change of changes) {
+    const run = runs[runs.length - 1]!;
+    run.push(change);
+    const tables = change.op === 'delete' ? cascading.onDelete : cascading.onUpdate;
+    if (tables.has(change.ref.table.$name)) runs.push([]);
+  }
+  return runs.filter((run) => run.length > 0);
 }

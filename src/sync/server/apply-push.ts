@@ -8,7 +8,7 @@ import { decodeHlc, type HybridLogicalClock } from '../protocol/hlc.js';
 import type { BatchJson } from '../protocol/messages-client.js';
 import type { AckResult } from '../protocol/messages-server.js';
 import { type DecodedBatch, decodeBatch, type RowRef } from './apply-changes.js';
-import { resolveChanges } from './apply-conflicts.js';
+import { cascadeRuns, type RowState, resolveChanges } from './apply-conflicts.js';
 import { loadStates, readRestored, runWrites, toPropertyKeys } from './apply-rows.js';
 import type { RuleSet, SyncUser } from './rules.js';
 import { stampsJson } from './stamps-json.js';
@@ -109,7 +109,12 @@ async function rejectionOf(
   return (result.rows[0] as { reason: string } | undefined)?.reason;
 }
 
-/** Applies one new batch inside `tx`; throws `BatchRejection` (or a database error) to reject it. */
+/**
+ * Applies one new batch inside `tx`; throws `BatchRejection` (or a database error) to reject it.
+ * Returns the rows where some change lost. The batch is resolved and written run by run
+ * (`cascadeRuns`): the changes after a write whose foreign-key action changed other rows are
+ * resolved against those rows as the action left them.
+ */
 async function writeBatch(ctx: PushContext, tx: Transaction, batch: BatchJson, decoded: DecodedBatch) {
   if (decoded.reason) throw new BatchRejection(decoded.reason);
   for (const hlc of new Set(decoded.changes.map((c) => c.hlc))) {
@@ -119,28 +124,55 @@ async function writeBatch(ctx: PushContext, tx: Transaction, batch: BatchJson, d
       throw new BatchRejection((error as Error).message);
     }
   }
-  const states = await loadStates(tx, decoded.touched);
-  const { writes, reason, lost } = await resolveChanges(decoded.changes, states, (table, op, before, after) =>
-    ctx.rules.checkWrite(
-      table,
-      ctx.user,
-      op,
-      before && toPropertyKeys(table, before),
-      after && toPropertyKeys(table, after),
-    ),
-  );
-  if (reason) throw new BatchRejection(reason);
+  const runs = cascadeRuns(ctx.schema, decoded.changes);
   let stamp = batch.changes[0]?.hlc;
   let updating = firstUpdating(batch);
-  await runWrites(tx, writes, async (hlc, table) => {
-    if (hlc === stamp && table === updating) return;
-    stamp = hlc;
-    updating = table;
-    await run(tx, "SELECT set_config('syncline.hlc', $1, true), set_config('syncline.updating', $2, true)", [
-      hlc,
-      table,
-    ]);
-  });
+  const lost = new Map<string, RowRef>();
+  for (const changes of runs) {
+    const touched =
+      runs.length === 1 ? decoded.touched : [...new Map(changes.map((c) => [c.ref.key, c.ref])).values()];
+    const states = await loadStates(tx, touched);
+    const resolved = await resolveChanges(changes, states, (table, op, before, after) =>
+      ctx.rules.checkWrite(
+        table,
+        ctx.user,
+        op,
+        before && toPropertyKeys(table, before),
+        after && toPropertyKeys(table, after),
+      ),
+    );
+    if (resolved.reason) throw new BatchRejection(resolved.reason);
+    await runWrites(tx, resolved.writes, async (hlc, table) => {
+      if (hlc === stamp && table === updating) return;
+      stamp = hlc;
+      updating = table;
+      await run(
+        tx,
+        "SELECT set_config('syncline.hlc', $1, true), set_config('syncline.updating', $2, true)",
+        [hlc, table],
+      );
+    });
+    await writeStamps(ctx, tx, batch, states);
+    for (const ref of resolved.lost) lost.set(ref.key, ref);
+  }
+  return [...lost.values()];
+}
+
+/**
+ * Writes the stamps of the rows a run of the batch changed, and moves the client's last mutation
+ * id to the batch. Stored rows are locked and written as the batch left them: whole, or the
+ * batch's columns merged in. A deleted row's image is the one the capture trigger stored when it
+ * was deleted (by this batch or before), so it is kept, or cleared once the row exists again. A
+ * row that had no stamps is inserted; when its stamps row exists by now, the capture trigger of
+ * this very transaction made it (a delete of the row, or a foreign key's action on it: its xmin
+ * is this transaction) and it is written like a stored one. Any other writer's counts as a race.
+ */
+async function writeStamps(
+  ctx: PushContext,
+  tx: Transaction,
+  batch: BatchJson,
+  states: ReadonlyMap<string, RowState>,
+): Promise<void> {
   const changed = [...states.values()].filter((s) => s.stampsChanged && !s.leftToTrigger);
   const fresh = changed.filter((s) => !s.stored).length;
   const rows = changed.map((s) => ({
@@ -156,12 +188,6 @@ async function writeBatch(ctx: PushContext, tx: Transaction, batch: BatchJson, d
     imaged: s.stamps.image !== undefined,
     stored: s.stored,
   }));
-  // Stored rows are locked and written as the batch left them: whole, or the batch's columns
-  // merged in. A deleted row's image is the one the capture trigger stored when it was deleted
-  // (by this batch or before), so it is kept, or cleared once the row exists again. A row that
-  // had no stamps is inserted; when its stamps row exists by now, the capture trigger of this
-  // very transaction made it (a delete of the row, or a foreign key's action on it: its xmin is
-  // this transaction) and it is written like a stored one. Any other writer's counts as a race.
   const result = await run(
     tx,
     `WITH x AS (
@@ -189,7 +215,6 @@ async function writeBatch(ctx: PushContext, tx: Transaction, batch: BatchJson, d
       `batch ${batch.mutationId}: other writers kept creating its rows while it was applied; push it again`,
     );
   }
-  return lost;
 }
 
 /** Why an error rejects the batch (a broken constraint, a value the database refused), or undefined for a failure of the server. */
