@@ -54,9 +54,24 @@ function customPhysicalType(dialect: DialectName, type: ColumnType): PhysicalTyp
     typeof value === 'function' ? value : (value as { sqlite?: F; postgres?: F } | undefined)?.[dialect];
   const sqlType = typeof spec.sqlType === 'string' ? spec.sqlType : spec.sqlType[dialect];
   const identity = (value: unknown) => value;
-  return {
-    sqlType,
-    toDriver: pick(spec.toDriver) ?? identity,
-    fromDriver: pick(spec.fromDriver) ?? identity,
-  };
+  const fromDriver = pick(spec.fromDriver) ?? identity;
+  // A SQLite type with "INT" in its name stores 64-bit integers, which a JS number cuts past
+  // 2^53: such columns are read as bigints, and handed to fromDriver as numbers when they fit one
+  // exactly (as before), as bigints when they do not.
+  if (dialect === 'sqlite' && /INT/i.test(sqlType)) {
+    return {
+      sqlType,
+      toDriver: pick(spec.toDriver) ?? identity,
+      fromDriver: (value) => fromDriver(typeof value === 'bigint' ? exactNumber(value) : value),
+      needsBigInt: true,
+    };
+  }
+  return { sqlType, toDriver: pick(spec.toDriver) ?? identity, fromDriver };
+}
+
+/** `value` as a number when a number holds it exactly, else the bigint itself. */
+function exactNumber(value: bigint): number | bigint {
+  return value >= BigInt(Number.MIN_SAFE_INTEGER) && value <= BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(value)
+    : value;
 }

@@ -1,5 +1,16 @@
 import { expect, it } from 'vitest';
-import { between, type Database, eq, InvalidValueError, inArray, sql } from '../../src/index.js';
+import {
+  between,
+  customType,
+  type Database,
+  eq,
+  InvalidValueError,
+  inArray,
+  schema,
+  sql,
+  table,
+  uuid,
+} from '../../src/index.js';
 import { dialectSuite } from '../support/drivers.js';
 import { allTypes, typesSchema } from '../support/fixtures.js';
 
@@ -198,6 +209,36 @@ dialectSuite('column types round-trip', (env) => {
         : sql`select ${allTypes.point}::text as p from ${allTypes} where ${allTypes.id} = ${ids[0]}`,
     );
     expect(stored!.p).toBe(env.driver.dialect === 'sqlite' ? '[1.5,-2]' : '(1.5,-2)');
+  });
+});
+
+/** A custom type over 64-bit integer storage, its app value the decimal text (as a money amount might be). */
+const cents = customType<{ data: string; driverData: unknown }>({
+  name: 'cents',
+  sqlType: { sqlite: 'INTEGER', postgres: 'BIGINT' },
+  toDriver: { sqlite: (value) => BigInt(value), postgres: (value) => value },
+  fromDriver: (value) => {
+    // Within 2^53 the driver value is a number, as it always was; beyond, a bigint.
+    if (typeof value !== 'number' && typeof value !== 'bigint' && typeof value !== 'string') {
+      throw new Error(`unexpected ${typeof value}`);
+    }
+    return `${typeof value}:${value}`;
+  },
+});
+const ledger = table('ledger', { id: uuid().primaryKey(), amount: cents() });
+const ledgerSchema = schema({ ledger }, { version: 1 });
+
+dialectSuite('custom types over 64-bit integers', (env) => {
+  it('keep every digit beyond 2^53, and hand numbers to fromDriver within it', async () => {
+    const db = await env.open(ledgerSchema);
+    const values = ['9223372036854775807', '-9007199254740993', '42'];
+    await db.insert(ledger).values(values.map((amount, i) => ({ id: ids[i]!, amount })));
+    const rows = await db.select({ amount: ledger.amount }).from(ledger).orderBy(ledger.id);
+    // node-postgres and PGlite hand int8 over as text; better-sqlite3 as a number or a bigint.
+    expect(rows.map((r) => r.amount!.replace(/^\w+:/, ''))).toEqual(values);
+    if (env.driver.dialect === 'sqlite') {
+      expect(rows.map((r) => r.amount!.split(':')[0])).toEqual(['bigint', 'bigint', 'number']);
+    }
   });
 });
 

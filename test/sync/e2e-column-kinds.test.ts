@@ -86,8 +86,26 @@ const slots = table(
   (t) => [primaryKey({ columns: [t.owner, t.seq] }), uniqueIndex('slots_owner_slot_idx').on(t.owner, t.slot)],
 );
 
-const kindsSchema = schema({ kinds, slots }, { version: 1 });
-const kindsTables: readonly AnyTable[] = [kinds, slots];
+/**
+ * Custom types over other storage: a decimal string kept as a 64-bit integer (`BIGINT` /
+ * `INTEGER`), and a list kept as a PostgreSQL array (`TEXT[]`, JSON text on SQLite).
+ */
+const cents = customType<{ data: string; driverData: unknown }>({
+  name: 'cents',
+  sqlType: { sqlite: 'INTEGER', postgres: 'BIGINT' },
+  toDriver: { sqlite: (value) => BigInt(value), postgres: (value) => value },
+  fromDriver: (value) => String(value),
+});
+const labels = customType<{ data: string[]; driverData: unknown }>({
+  name: 'labels',
+  sqlType: { sqlite: 'TEXT', postgres: 'TEXT[]' },
+  toDriver: { sqlite: (list) => JSON.stringify(list), postgres: (list) => list },
+  fromDriver: { sqlite: (text) => JSON.parse(text as string), postgres: (list) => list as string[] },
+});
+const ledger = table('ledger', { id: uuid().primaryKey(), amount: cents(), labels: labels() });
+
+const kindsSchema = schema({ kinds, slots, ledger }, { version: 1 });
+const kindsTables: readonly AnyTable[] = [kinds, slots, ledger];
 type Kind = typeof kinds.$inferSelect;
 type Slot = typeof slots.$inferSelect;
 type KindsClient = E2eClient<typeof kindsSchema>;
@@ -260,12 +278,15 @@ async function settleOrExplain(clients: readonly KindsClient[], timeoutMs = 10_0
 async function expectEverywhere(
   serverDb: Database<typeof kindsSchema>,
   clients: readonly KindsClient[],
-  expected: { kinds: Kind[]; slots: Slot[] },
+  expected: { kinds: Kind[]; slots: Slot[]; ledger?: (typeof ledger.$inferSelect)[] },
 ): Promise<void> {
   await settleOrExplain(clients);
   const server = await dumpTables(serverDb, kindsTables);
   expect(server.kinds, 'the server holds the values as written').toEqual(byKey(expected.kinds, (r) => r.id));
   expect(server.slots, 'the server holds the slots as written').toEqual(byKey(expected.slots, slotKey));
+  expect(server.ledger, 'the server holds the ledger as written').toEqual(
+    byKey(expected.ledger ?? [], (r) => r.id),
+  );
   await expectConverged(serverDb, clients, kindsTables);
   for (const c of clients) expect(c.rejected, `client ${c.name}'s rejections`).toEqual([]);
 }
@@ -490,16 +511,14 @@ for (const [driver, clientDriver] of driverPairs) {
         ['007', '7'],
         ['-0.0', '0.0'],
       ];
-      await a.db
-        .insert(kinds)
-        .values(
-          forms.map(([written], i) => ({
-            ...inserted[2]!,
-            id: `${R1.slice(0, -2)}9${i}`,
-            code: `n${i}`,
-            amount: written,
-          })),
-        );
+      await a.db.insert(kinds).values(
+        forms.map(([written], i) => ({
+          ...inserted[2]!,
+          id: `${R1.slice(0, -2)}9${i}`,
+          code: `n${i}`,
+          amount: written,
+        })),
+      );
       await expectEverywhere(t.server.db, clients, {
         kinds: forms.map(([, stored], i) => ({
           ...inserted[2]!,
@@ -508,6 +527,41 @@ for (const [driver, clientDriver] of driverPairs) {
           amount: stored,
         })),
         slots: [],
+      });
+    });
+
+    it('custom types over a 64-bit integer and a PostgreSQL array, written by a client, keep every digit and item', async () => {
+      const { t, a } = await setup();
+      // One transaction each, so that one refused does not take the other with it.
+      await a.db
+        .insert(ledger)
+        .values({ id: R1, amount: MAX_BIGINT.toString(), labels: ['a', 'b,c', 'd"e', ''] });
+      await a.db.insert(ledger).values({ id: R2, amount: (-PAST_2_53).toString(), labels: [] });
+      await expectEverywhere(t.server.db, clients, {
+        kinds: [],
+        slots: [],
+        ledger: [
+          { id: R1, amount: MAX_BIGINT.toString(), labels: ['a', 'b,c', 'd"e', ''] },
+          { id: R2, amount: (-PAST_2_53).toString(), labels: [] },
+        ],
+      });
+    });
+
+    it('custom types over a 64-bit integer and a PostgreSQL array, written by a backend, keep every digit and item', async () => {
+      const { t } = await setup();
+      const direct = await directWriter(t);
+      await direct.query(
+        `INSERT INTO ledger (id, amount, labels) VALUES ($1, $2::bigint, ARRAY['x', 'y z']), ($3, $4::bigint, '{}')`,
+        [R3, PAST_2_53.toString(), R4, MIN_BIGINT.toString()],
+      );
+      await direct.close();
+      await expectEverywhere(t.server.db, clients, {
+        kinds: [],
+        slots: [],
+        ledger: [
+          { id: R3, amount: PAST_2_53.toString(), labels: ['x', 'y z'] },
+          { id: R4, amount: MIN_BIGINT.toString(), labels: [] },
+        ],
       });
     });
 
