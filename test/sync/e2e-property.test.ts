@@ -40,16 +40,6 @@ import { serverDrivers, startTestServer } from '../support/sync-server.js';
  * server driver here). Every run asked for is done, and the test says how many it did.
  */
 
-/**
- * Writes whose outcome the server does not yet make independent of arrival order (docs
- * "Known limits": a row deleted by a direct write, a TRUNCATE or a foreign-key cascade keeps no
- * image, and a cascade during a push no tombstone): the backend's deletes and TRUNCATE, and deletes
- * of lists (which cascade to their todos). On: the model expects what the rules say for them (the
- * outcome depends only on the set of changes, whoever made them). E2E_KNOWN_LIMITS=off leaves them
- * out, to tell those failures from others.
- */
-const KNOWN_LIMIT_WRITES = process.env.E2E_KNOWN_LIMITS !== 'off';
-
 const CLIENTS = 3;
 const NUM_RUNS = Number(process.env.FC_RUNS ?? 30);
 const TEST_TIMEOUT_MS = Math.max(120_000, NUM_RUNS * 15_000);
@@ -169,13 +159,6 @@ function valuesOf(
   return Object.fromEntries(columns.map((name) => [name, COLUMNS[table][name]!(i, v)]));
 }
 
-/** Whether a write of the known-limit kinds (see KNOWN_LIMIT_WRITES) may run. */
-function allowed(op: string, table: TableName, backend: boolean): boolean {
-  if (KNOWN_LIMIT_WRITES) return true;
-  if (op === 'truncate' || (backend && op === 'delete')) return false;
-  return !(op === 'delete' && table === 'lists');
-}
-
 async function exists(scope: Transaction, table: AnyTable, id: string): Promise<boolean> {
   const id$ = (table as typeof items).id;
   const rows = await scope.select({ id: id$ }).from(table).where(eq(id$, id));
@@ -191,7 +174,6 @@ async function clientWrite(scope: Transaction, w: RowWrite, i: number): Promise<
   const table = TABLES[w.table];
   const id = KEYS[w.table][w.key % KEYS[w.table].length]!;
   if (w.op === 'delete') {
-    if (!allowed('delete', w.table, false)) return;
     await scope.delete(table).where(eq((table as typeof items).id, id));
     return;
   }
@@ -241,7 +223,6 @@ async function backendWrite(
   step: Action & { kind: 'backend' },
   i: number,
 ): Promise<void> {
-  if (!allowed(step.op, step.table, true)) return;
   const table = TABLES[step.table];
   const id = KEYS[step.table][step.key % KEYS[step.table].length]!;
   const column = (name: string) => table.$columnList.find((c) => c.key === name)!;
