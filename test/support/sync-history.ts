@@ -156,7 +156,8 @@ export async function collectHistory(
       const position = positions.get(`${source.clientId}/${id}`);
       if (position === undefined) {
         throw new Error(
-          `client ${source.name} pushed batch ${id}, which was not rejected, but the server never settled it: ${canonicalJson(changes)}`,
+          `client ${source.name} pushed batch ${id}, which was not rejected, but the server never settled it (or ${ORDER_TABLE} missed it: ` +
+            `installBatchOrder must run before the first push, and counts on each batch moving _syncline_clients.last_mutation_id in its own transaction): ${canonicalJson(changes)}`,
         );
       }
       entries.push({ position, changes });

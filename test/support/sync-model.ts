@@ -12,7 +12,8 @@ import { encodeRow, type JsonRow, type JsonValue } from '../../src/sync/protocol
  * stamps (one batch) let the later change win. Every delete keeps the row's image, whoever made it
  * (a push, a direct write, a cascade): the final state depends only on the set of changes.
  * Foreign keys with ON DELETE CASCADE remove the children a deleted parent had at that point,
- * with the parent's stamp as their tombstone. Tests compare the server with it
+ * with the parent's stamp as their tombstone (other foreign-key actions, SET NULL and ON UPDATE
+ * CASCADE, are not modeled). Tests compare the server with it
  * (`compareWithServer`), so that a server that merely converges on a wrong outcome fails.
  * Values are kept encoded as sync messages encode them (`encodeRow`), keyed by SQL column name.
  */
