@@ -50,7 +50,7 @@ export interface TodoServer {
 }
 
 // The demo is one shared board: every signed-in user reads and writes every list and todo. A real
-// app narrows these per user (DESIGN.md section 4, "Shapes and rules").
+// app narrows these per user (docs/design.md section 4, "Shapes, rules and auth").
 const rules: SyncRules<typeof todoSchema> = {
   lists: { read: () => true, write: () => true },
   todos: { read: () => true, write: () => true },

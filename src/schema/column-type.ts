@@ -1,6 +1,6 @@
 import type { SQL } from '../sql/sql.js';
 
-/** The logical types every dialect knows how to store (DESIGN.md section 2). */
+/** The logical types every dialect knows how to store (docs/design.md section 2). */
 export type ColumnTypeKind =
   | 'uuid'
   | 'text'

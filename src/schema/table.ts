@@ -77,7 +77,7 @@ export class TableBase<
   readonly $checks: readonly CheckDefinition[];
   readonly $primaryKey: PrimaryKeyDefinition | undefined;
   readonly $foreignKeys: readonly ForeignKeyDefinition[];
-  /** Local tables stay on the client and are never synced (DESIGN.md section 4). */
+  /** Local tables stay on the client and are never synced (docs/design.md section 4). */
   readonly $local: boolean;
   /** The table this one aliases, or itself. */
   readonly $base: TableBase;

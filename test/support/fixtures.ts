@@ -17,8 +17,9 @@ import {
 } from '../../src/index.js';
 
 /**
- * The tables the dialect suite runs on: DESIGN.md's lists and todos (with two nullable extras,
- * `note` and `position`, for null handling), and a table with one column of every type.
+ * The tables the dialect suite runs on: the lists and todos of docs/design.md section 1 (with two
+ * nullable extras, `note` and `position`, for null handling), and a table with one column of every
+ * type.
  * Shared by several test files: add to it, do not change what is here.
  */
 

@@ -84,7 +84,7 @@ export const items = table('items', {
 });
 
 /**
- * The schema of the e2e tests: DESIGN.md's lists and todos, and `items`.
+ * The schema of the e2e tests: the lists and todos of docs/design.md section 1, and `items`.
  *
  * @example
  *   const t = await startTestServer(e2eSchema, { driver });

@@ -18,7 +18,7 @@ import { dialectSuite, testDrivers } from '../support/drivers.js';
 import { waitFor } from '../support/wait.js';
 
 /**
- * Server-side capture (DESIGN.md section 4): triggers log every write, whoever makes it, and the
+ * Server-side capture (docs/design.md section 4): triggers log every write, whoever makes it, and the
  * reader numbers the log in commit order with gap-free ticks, never skipping a transaction that
  * commits after a later one, never repeating one, across reads, readers and restarts.
  */

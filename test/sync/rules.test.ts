@@ -23,7 +23,7 @@ import { RuleSet, type SyncRules, type SyncUser } from '../../src/sync/server/ru
 import { dialectSuite, testDrivers } from '../support/drivers.js';
 
 /**
- * Who may read and write what (DESIGN.md section 4): without rules every user may do everything;
+ * Who may read and write what (docs/design.md section 4): without rules every user may do everything;
  * with rules a table without one is closed, one with `read` only is read-only, and a write rule
  * is asked about every row a push would change (before and after, for an update).
  */

@@ -17,7 +17,10 @@ import {
   uuid,
 } from '../../src/index.js';
 
-/** The tables the type tests query: DESIGN.md's lists and todos, and one column of every kind. */
+/**
+ * The tables the type tests query: the lists and todos of docs/design.md section 1, and one column
+ * of every kind.
+ */
 
 export const lists = table('lists', {
   id: uuid().primaryKey().defaultRandom(),

@@ -18,7 +18,7 @@ import {
 const identity = (value: unknown) => value;
 const toNumber = (value: unknown) => (typeof value === 'number' ? value : Number(value));
 
-/** How PostgreSQL stores each logical type (DESIGN.md section 2). Drivers return int8 and numeric as text. */
+/** How PostgreSQL stores each logical type (docs/design.md section 2). Drivers return int8 and numeric as text. */
 export const postgresPhysicalType: (type: ColumnType) => PhysicalType = physicalTypeResolver(
   'postgres',
   {

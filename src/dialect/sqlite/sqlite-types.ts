@@ -18,7 +18,7 @@ import {
 const identity = (value: unknown) => value;
 const toNumber = (value: unknown) => (typeof value === 'number' ? value : Number(value));
 
-/** How SQLite stores each logical type (DESIGN.md section 2). */
+/** How SQLite stores each logical type (docs/design.md section 2). */
 export const sqlitePhysicalType: (type: ColumnType) => PhysicalType = physicalTypeResolver(
   'sqlite',
   {

@@ -4,7 +4,7 @@ import { SyncProtocolError } from '../../errors.js';
  * One hybrid-logical-clock stamp (Kulkarni et al., "Logical Physical Clocks", 2014): the wall
  * clock in ms since the epoch, a counter that orders stamps within one millisecond, and the id
  * of the node (client or server) that made it, which breaks ties so that no two nodes' stamps
- * are ever equal. Stamps order changes for last-writer-wins (DESIGN.md section 4).
+ * are ever equal. Stamps order changes for last-writer-wins (docs/design.md section 4).
  *
  * @example
  *   const stamp: Hlc = { wallMs: 1_700_000_000_000, counter: 0, nodeId: 'client-1' };
@@ -74,7 +74,7 @@ function checkStamp(stamp: Hlc, what: string): Hlc {
 
 /**
  * Orders two stamps: by wall time, then counter, then node id (code-unit order), so ties between
- * nodes are broken by their ids as DESIGN.md requires. Returns -1, 0 or 1; 0 only for the same
+ * nodes are broken by their ids as docs/design.md section 4 requires. Returns -1, 0 or 1; 0 only for the same
  * stamp. `encodeHlc` strings sort the same way.
  *
  * @example

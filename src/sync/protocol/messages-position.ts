@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * A position in the server's change log (a "tick", DESIGN.md section 4), as it travels: a
+ * A position in the server's change log (a "tick", docs/design.md section 4), as it travels: a
  * non-negative whole number written as a decimal string without leading zeros, at most 2^63 - 1.
  * A string, not a JSON number, because ticks live in a PostgreSQL `bigint` (node-postgres returns
  * those as strings) and JSON numbers silently lose precision past 2^53: a cursor must never round.

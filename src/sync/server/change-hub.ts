@@ -29,7 +29,7 @@ export interface ChangeHubOptions {
 }
 
 /**
- * The one reader of the change log for a whole server (DESIGN.md section 4, "Server flow" step 2).
+ * The one reader of the change log for a whole server (docs/design.md section 4; docs/sync-internals.md "Server flow" step 2).
  * On each notification `read()` ticks what committed (`readNew()`), fills in ticks another server
  * instance assigned meanwhile, and gives the batch to every live subscriber. Reads are coalesced:
  * never two at once, and a `read()` called during one starts another right after it, so whoever

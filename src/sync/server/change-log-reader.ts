@@ -76,7 +76,7 @@ async function ticksAfter(run: SqlRunner, after: bigint, limit: bigint | number)
 }
 
 /**
- * Reads the change log that `installCapture()` fills, PgQ-style (DESIGN.md section 4), and numbers
+ * Reads the change log that `installCapture()` fills, PgQ-style (docs/design.md section 4), and numbers
  * it with gap-free positions ("ticks") that clients use as cursors. Each `readNew()` takes
  * `pg_current_snapshot()` and ticks the changes whose transaction is visible in it but was not in
  * the snapshot of the previous read, so a transaction that commits late (after a later one) is

@@ -163,7 +163,7 @@ function refuseUpgrade(socket: Duplex, status: number, text: string, body: strin
 }
 
 /**
- * Starts a sync server (DESIGN.md section 4, docs/sync-internals.md "Server flow"): opens the
+ * Starts a sync server (docs/design.md section 4, docs/sync-internals.md "Server flow"): opens the
  * schema on `database` (running migrations as `openDatabase` does), installs change capture,
  * listens for `syncline_changes` notifications and reads the change log once for every client.
  * Call `listen()` to accept WebSocket connections. Throws `UsageError` for a SQLite driver, a
