@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { sqlite } from '../../src/drivers/better-sqlite3/index.js';
-import { asc, type Database, is, openDatabase, schema, table, text, uuid } from '../../src/index.js';
+import { asc, type Database, is, openDatabase, real, schema, table, text, uuid } from '../../src/index.js';
 import {
   type RejectedEvent,
   RowApplyError,
@@ -27,6 +27,7 @@ const people = table('people', {
   id: uuid().primaryKey(),
   email: text().notNull().unique(),
   name: text().notNull(),
+  score: real(),
 });
 const peopleSchema = schema({ people }, { version: 1 });
 type PeopleDb = Database<typeof peopleSchema>;
@@ -159,6 +160,29 @@ for (const [driver, clientDriver] of driverPairs) {
       await waitFor(async () => (await everyone(a.db)).length === 2, 10_000, 'A to hold both rows');
       expect(await everyone(a.db)).toEqual(await everyone(t.server.db));
       expect(a.errors).toEqual([]);
+    });
+
+    it("a backend's value a client cannot hold (a real NaN) is reported by the client, and the stream goes on", async () => {
+      const t = await startTestServer(peopleSchema, { driver });
+      const a = await client(clientDriver, t, 'u1');
+      await a.sync.start();
+      await within(a.sync.caughtUp(), 10_000, 'A to catch up');
+      await script(
+        t,
+        `INSERT INTO people (id, email, name, score) VALUES ('${K1}', 'nan@example.com', 'Nan', 'NaN')`,
+      );
+      await t.server.db.insert(people).values({ id: K2, email: 'di@example.com', name: 'Di', score: 1.5 });
+      await waitFor(
+        async () => (await everyone(a.db)).some((p) => p.id === K2),
+        10_000,
+        'the row after it to reach A',
+      );
+      await waitFor(() => a.errors.length > 0, 10_000, 'A to report the row it cannot have');
+      const [error] = a.errors as RowApplyError[];
+      expect(is(error, RowApplyError)).toBe(true);
+      expect([error.table, error.pk]).toEqual(['people', { id: K1 }]);
+      expect(error.message).toMatch(/the server could not send score/);
+      expect((await everyone(a.db)).map((p) => p.id)).toEqual([K2]);
     });
 
     it('a batch the server fails to apply is pushed again after a backoff, reported on both sides, while downloads go on', async () => {

@@ -51,6 +51,8 @@ export interface AckApplied {
   readonly firstSeq: number | undefined;
   /** Server rows this database refused (see `writeServerRows`): reported, and fetched again later. */
   readonly failed: readonly RowApplyError[];
+  /** Server rows sent without every column (see `writeServerRows`): reported only. */
+  readonly incomplete: readonly RowApplyError[];
 }
 
 function byKeys(table: AnyTable, json: JsonRow): Record<string, unknown> {
@@ -90,7 +92,7 @@ export async function applyAck(context: ApplyContext, ack: AckMessage): Promise<
       await deleteBatch(run, result.mutationId);
     }
     // The batches just deleted make outboxRows a bound, not the count: still below, still no probe.
-    const { tables, failed } = await writeServerRows(
+    const { tables, failed, incomplete } = await writeServerRows(
       context,
       run,
       ack.results.flatMap(serverRows),
@@ -108,7 +110,7 @@ export async function applyAck(context: ApplyContext, ack: AckMessage): Promise<
     const firstSeq = seqOf(await run(OUTBOX_SEQ.min.sql, [], { arrayMode: true }));
     // An empty outbox needs no key index; while it is short, local writes skip its upkeep.
     if (firstSeq === undefined) await run(`DROP INDEX IF EXISTS ${OUTBOX_KEY_INDEX}`);
-    return { tables, rejected, firstSeq, failed };
+    return { tables, rejected, firstSeq, failed, incomplete };
   });
 }
 
@@ -122,6 +124,8 @@ export async function applyAck(context: ApplyContext, ack: AckMessage): Promise<
 export interface ServerRowsWritten {
   readonly tables: Set<string>;
   readonly failed: RowApplyError[];
+  /** Rows the server sent without every column (values it has no encoding for): not written. */
+  readonly incomplete: RowApplyError[];
 }
 
 /**
@@ -142,11 +146,29 @@ export async function writeServerRows(
 ): Promise<ServerRowsWritten> {
   const tables = new Set<string>();
   const failed: RowApplyError[] = [];
-  if (rows.length === 0) return { tables, failed };
+  const incomplete: RowApplyError[] = [];
+  if (rows.length === 0) return { tables, failed, incomplete };
   const items = rows.map((row) => {
     try {
       const codec = codecFor(context.codecs, row.table);
-      const values = codec.storageRow(row.row ? { ...row.row, ...row.pk } : row.pk);
+      const values: unknown[] = new Array(codec.columns.length);
+      const carried = codec.storageInto(row.row ? { ...row.row, ...row.pk } : row.pk, values, 0);
+      if (row.row && carried < codec.columns.length) {
+        // The server left out values it has no encoding for: writing the rest would make a row
+        // the server does not have. Reported, not fetched again (it would come the same way).
+        const missing = codec.columns.filter((_, i) => values[i] === undefined).map((c) => c.name);
+        incomplete.push(
+          new RowApplyError(
+            row.table,
+            row.pk,
+            'version',
+            new Error(
+              `the server could not send ${missing.join(', ')} (a value this client's database cannot hold, such as a real NaN or a timestamp at infinity); the row is left as it is`,
+            ),
+          ),
+        );
+        return undefined;
+      }
       return { row, codec, values, key: codec.keyIndexes.map((i) => values[i]) };
     } catch (error) {
       failed.push(new RowApplyError(row.table, row.pk, 'version', error));
@@ -173,7 +195,7 @@ export async function writeServerRows(
       failed.push(new RowApplyError(row.table, row.pk, row.row ? 'version' : 'delete', error));
     }
   }
-  return { tables, failed };
+  return { tables, failed, incomplete };
 }
 
 /**

@@ -253,6 +253,7 @@ export class LocalReplica {
    */
   async applyFetched(message: RowsMessage): Promise<ServerRowsWritten> {
     const written = await applyFetchedRows(this.context, message);
+    // Rows the server could not send whole leave the list too: asking again would not help.
     const refused = new Set(written.failed.map((e) => rowKeyId(e)));
     const before = this.unresolved.size;
     for (const row of message.rows) {

@@ -336,7 +336,7 @@ export class SyncSession {
   private async applyRows(message: RowsMessage): Promise<void> {
     const written = await this.host.replica.applyFetched(message);
     if (written.tables.size > 0) this.host.remoteTables(written.tables);
-    for (const failure of written.failed) this.host.error(failure);
+    for (const failure of [...written.failed, ...written.incomplete]) this.host.error(failure);
   }
 
   private async applyAck(ack: AckMessage): Promise<void> {
@@ -344,7 +344,7 @@ export class SyncSession {
     const applied = await replica.applyAck(ack);
     if (applied.tables.size > 0) this.host.remoteTables(applied.tables);
     for (const event of applied.rejected) this.host.rejected(event);
-    for (const failure of applied.failed) this.host.error(failure);
+    for (const failure of [...applied.failed, ...applied.incomplete]) this.host.error(failure);
     this.host.outboxSettled(applied.firstSeq);
     this.pushBackoff.reset();
     this.pushInFlight = false;

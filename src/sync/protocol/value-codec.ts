@@ -342,6 +342,35 @@ export function encodeRow(table: AnyTable, row: Record<string, unknown>): JsonRo
 }
 
 /**
+ * `encodeRow`, except that a column whose value has no encoding (a real NaN, a timestamp at
+ * infinity: values a client's SQLite cannot hold) is left out of the row and its name added to
+ * `skipped`, instead of failing the whole row. The server sends rows this way, so one such value
+ * never stops a stream; a client that gets a row without every column fetches it and reports it.
+ *
+ * @example
+ *   const skipped: string[] = [];
+ *   const json = encodeRowSkipping(measurements, row, skipped); // skipped: ['ratio'] for a NaN
+ */
+export function encodeRowSkipping(table: AnyTable, row: Record<string, unknown>, skipped: string[]): JsonRow {
+  const action = 'cannot encode';
+  const source = checkRowObject(table, row, action);
+  const encoders = convertersOf(table, 'encode');
+  const out: JsonRow = {};
+  for (const name of Object.keys(source)) {
+    const value = source[name];
+    if (value === undefined) continue;
+    const encode = encoders.get(name) ?? unknownColumn(table, name, action);
+    try {
+      out[name] = encode(value) as JsonValue;
+    } catch (error) {
+      if (!is(error, InvalidValueError) && !is(error, SyncProtocolError)) throw error;
+      skipped.push(name);
+    }
+  }
+  return out;
+}
+
+/**
  * Decodes a row of `table` from a sync message: the inverse of `encodeRow`, keyed by SQL column
  * name, holding the columns the message carried. A key that is not a column of the table, a row
  * that is not an object, or a value of the wrong shape throws `SyncProtocolError` naming the table

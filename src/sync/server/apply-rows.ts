@@ -5,7 +5,7 @@ import type { AnyTable } from '../../schema/table.js';
 import { and, eq, inArray, or } from '../../sql/expressions.js';
 import { SQL, sql } from '../../sql/sql.js';
 import type { RestoredRowJson } from '../protocol/messages-server.js';
-import { encodeRow } from '../protocol/value-codec.js';
+import { encodeRow, encodeRowSkipping } from '../protocol/value-codec.js';
 import { type RowRef, rowRef } from './apply-changes.js';
 import type { RowState, RowWrite } from './apply-conflicts.js';
 import type { RuleSet, SyncUser } from './rules.js';
@@ -304,7 +304,8 @@ export async function readRestored(
     return {
       table: ref.table.$name,
       pk: encodeRow(ref.table, ref.pk),
-      row: row ? encodeRow(ref.table, row) : null,
+      // A value with no encoding is left out (the client reports a row it cannot have whole).
+      row: row ? encodeRowSkipping(ref.table, row, []) : null,
     };
   });
 }

@@ -3,7 +3,7 @@ import { SyncProtocolError } from '../../errors.js';
 import type { AnyColumn } from '../../schema/column.js';
 import type { ColumnType } from '../../schema/column-type.js';
 import type { AnyTable } from '../../schema/table.js';
-import { encodeRow, type JsonRow } from '../protocol/value-codec.js';
+import { encodeRow, encodeRowSkipping, type JsonRow } from '../protocol/value-codec.js';
 
 /**
  * `to_jsonb` text of a timestamp: `2024-01-02T03:04:05.123456+00:00`, or without the offset for
@@ -125,6 +125,17 @@ export function decodeLogRow(table: AnyTable, logged: Record<string, unknown>): 
  * @example
  *   const change: ChangeJson = { table: 'todos', op: 'insert', pk, values: logRowToJson(todos, c.row), hlc: c.hlc };
  */
-export function logRowToJson(table: AnyTable, logged: Record<string, unknown>): JsonRow {
-  return encodeRow(table, decodeLogRow(table, logged));
+export function logRowToJson(table: AnyTable, logged: Record<string, unknown>, skipped?: string[]): JsonRow {
+  if (!skipped) return encodeRow(table, decodeLogRow(table, logged));
+  const decoded: Record<string, unknown> = {};
+  for (const name of Object.keys(logged)) {
+    const column = table.$columnBySqlName(name);
+    if (!column) continue;
+    try {
+      decoded[name] = decodeLogged(column, logged[name]);
+    } catch {
+      skipped.push(name);
+    }
+  }
+  return encodeRowSkipping(table, decoded, skipped);
 }

@@ -53,7 +53,7 @@ function pick(row: Logged, keys: readonly string[]): Logged {
 interface Prepared {
   readonly table: AnyTable;
   insert?: ChangeJson;
-  update?: ChangeJson;
+  update?: ChangeJson | null;
   delete?: ChangeJson;
   images?: { next: Logged | undefined; prev: Logged | undefined };
   decoded?: { next?: Logged; prev?: Logged };
@@ -240,17 +240,20 @@ function emit(
       out.push(deleteOf(entry, change), insertOf(entry, change));
       return;
     }
-    entry.update ??= {
-      table: table.$name,
-      hlc: change.hlc,
-      op: 'update',
-      pk: logRowToJson(table, change.pk),
-      values: logRowToJson(
+    if (entry.update === undefined) {
+      const values = logRowToJson(
         table,
         pick(change.row, change.oldValues ? Object.keys(change.oldValues) : Object.keys(change.row)),
-      ),
-    };
-    out.push(entry.update);
+        [],
+      );
+      // Nothing left that a client can hold (see insertOf): no update to send.
+      let any = false;
+      for (const _ in values) any = true;
+      entry.update = any
+        ? { table: table.$name, hlc: change.hlc, op: 'update', pk: logRowToJson(table, change.pk), values }
+        : null;
+    }
+    if (entry.update) out.push(entry.update);
   } else if (next) {
     out.push(insertOf(entry, change));
   } else {
@@ -265,7 +268,9 @@ function insertOf(entry: Prepared, change: CapturedChange): ChangeJson {
     hlc: change.hlc,
     op: 'insert',
     pk: logRowToJson(table, change.pk),
-    values: logRowToJson(table, change.row),
+    // A value with no encoding (a real NaN, a timestamp at infinity) is left out rather than
+    // failing the stream of every connection: the client fetches such a row and reports it.
+    values: logRowToJson(table, change.row, []),
   };
   return entry.insert;
 }
