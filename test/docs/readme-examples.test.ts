@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -19,7 +19,8 @@ import { cliApp, root, tsxLoader } from '../support/cli-app.js';
  * run with node and tsx, in README order, in that folder: on SQLite and PGlite (DATABASE_URL is
  * left out), a secret in JWT_SECRET and a free loopback port in PORT. A program listed in SERVERS
  * keeps serving: it must print its ready line, stay up while the programs after it run (a client
- * syncs with it), and exit with 0 on SIGTERM.
+ * syncs with it), and exit with 0 on SIGTERM. Every `npx syncline ...` line of a sh block names a
+ * command of the built CLI, with options that command lists in its help.
  */
 
 const README = join(root, 'README.md');
@@ -93,6 +94,22 @@ function typeCheck(dir: string, files: readonly ReadmeFile[]): string[] {
     const where = file ? `README.md:${file.lines[line]} (${file.name})` : `${source.fileName}:${line + 1}`;
     return `${where}: error TS${diagnostic.code}: ${message}`;
   });
+}
+
+/** The `npx syncline ...` lines of the README's sh blocks: the command's words, and its options. */
+function cliLines(markdown: string): { line: string; command: string[]; options: string[] }[] {
+  const found: { line: string; command: string[]; options: string[] }[] = [];
+  let inShell = false;
+  for (const line of markdown.split('\n')) {
+    if (line.trim().startsWith('```')) inShell = !inShell && line.trim() === '```sh';
+    const call = inShell ? /^npx syncline (.*)$/.exec(line.replace(/\s+#.*$/, '')) : null;
+    if (!call) continue;
+    const words = call[1]!.split(/\s+/);
+    const firstOption = words.findIndex((word) => word.startsWith('-'));
+    const command = firstOption < 0 ? words : words.slice(0, firstOption);
+    found.push({ line, command, options: words.filter((word) => /^--?[a-z]/.test(word)) });
+  }
+  return found;
 }
 
 function freePort(): Promise<number> {
@@ -196,6 +213,19 @@ describe('README.md examples', () => {
     expect(files.map((f) => f.name)).toContain('schema.ts');
     expect(files.filter((f) => f.program).length).toBeGreaterThan(0);
     for (const name of SERVERS.keys()) expect(files.find((f) => f.name === name)?.program, name).toBe(true);
+  });
+
+  it('shows only commands and options the CLI has', () => {
+    const lines = cliLines(readFileSync(README, 'utf8'));
+    expect(lines.map((l) => l.command.join(' '))).toEqual(expect.arrayContaining(['serve', 'migrate']));
+    for (const { line, command, options } of lines) {
+      const help = spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), ...command, '--help'], {
+        cwd: app.dir,
+        encoding: 'utf8',
+      });
+      expect(help.status, `${line}\n${help.stderr}`).toBe(0);
+      for (const option of options) expect(help.stdout, `${line}: ${option}`).toContain(option);
+    }
   });
 
   it('type-checks every block against the built package', () => {
