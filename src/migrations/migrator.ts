@@ -108,7 +108,9 @@ export class Migrator {
   }
 
   /**
-   * Runs any other SQL. @example await m.sql`UPDATE ${todos} SET ${todos.title} = trim(${todos.title})`
+   * Runs any other SQL. A column in the template is written with its table (`"todos"."title"`),
+   * which a SET clause does not take: name the columns SET assigns bare.
+   * @example await m.sql`UPDATE ${todos} SET title = trim(${todos.title})`
    */
   async sql(
     strings: TemplateStringsArray | SQL<unknown>,

@@ -78,7 +78,10 @@ export class ColumnBuilder<
     return this.with({ default: { kind: 'fn', fn } });
   }
 
-  /** A random UUID: `gen_random_uuid()` on PostgreSQL, generated in TypeScript on SQLite. */
+  /**
+   * A random UUID as the column's SQL default: `gen_random_uuid()` on PostgreSQL, one built from
+   * `randomblob()` on SQLite (so rows inserted with raw SQL get one too).
+   */
   defaultRandom(
     this: ColumnBuilder<string, boolean, boolean, 'uuid'>,
   ): ColumnBuilder<TData, TNotNull, true, TKind> {
