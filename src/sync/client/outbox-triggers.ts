@@ -1,4 +1,5 @@
 import { quoteIdentifier } from '../../dialect/quote-identifier.js';
+import { sqlitePhysicalType } from '../../dialect/sqlite/sqlite-types.js';
 import { UsageError } from '../../errors.js';
 import type { Column } from '../../schema/column.js';
 import type { AnyTable } from '../../schema/table.js';
@@ -20,7 +21,21 @@ function stored(column: Column<any, any, any, any>, image: string): string {
   const ref = `${image}.${quoteIdentifier(column.name)}`;
   if (column.type.kind === 'blob') return `CASE WHEN ${ref} IS NULL THEN NULL ELSE hex(${ref}) END`;
   if (column.type.kind === 'bigint') return `CAST(${ref} AS TEXT)`;
+  // A custom type stored as an INTEGER may hold any 64-bit value: its integers go as text too.
+  if (holdsInteger64(column))
+    return `CASE WHEN typeof(${ref}) = 'integer' THEN CAST(${ref} AS TEXT) ELSE ${ref} END`;
   return ref;
+}
+
+/**
+ * True for a custom type that SQLite stores as an INTEGER (a 64-bit value, past 2^53): the outbox
+ * keeps its integers as text, as it does a bigint's, and `TableCodec` reads them back as bigints.
+ *
+ * @example
+ *   holdsInteger64(ledger.amount); // true for customType({ sqlType: { sqlite: 'INTEGER', postgres: 'BIGINT' } })
+ */
+export function holdsInteger64(column: Column<any, any, any, any>): boolean {
+  return column.type.kind === 'custom' && /^\s*(big)?int/i.test(sqlitePhysicalType(column.type).sqlType);
 }
 
 function jsonObject(columns: readonly Column<any, any, any, any>[], image: string): string {

@@ -6,6 +6,7 @@ import type { Schema } from '../../schema/schema.js';
 import type { AnyTable } from '../../schema/table.js';
 import { type JsonRow, type JsonValue, valueDecoder, valueEncoder } from '../protocol/value-codec.js';
 import { bytesToHex, hexToBytes } from './hex.js';
+import { holdsInteger64 } from './outbox-triggers.js';
 
 type AnyColumn = Column<any, any, any, any>;
 
@@ -69,6 +70,9 @@ export class TableCodec {
     this.fromOutbox = this.columns.map((column) => {
       if (column.type.kind === 'blob') return (stored) => hexToBytes(String(stored));
       if (column.type.kind === 'bigint') return (stored) => BigInt(stored as string);
+      if (holdsInteger64(column)) {
+        return (stored) => (typeof stored === 'string' && /^-?\d+$/.test(stored) ? BigInt(stored) : stored);
+      }
       return (stored) => stored;
     });
     this.toWire = this.columns.map((column, i) => {
