@@ -7,8 +7,8 @@ import { encodeRow, type JsonRow, type JsonValue } from '../../src/sync/protocol
  * A model of what the sync server must hold, built from a recorded history of the changes it
  * applied, by the rules of docs/sync-internals.md ("Stamps and conflicts") and nothing else: per
  * column the newest stamp wins, a row exists when its newest insert is newer than its newest
- * delete, an update never revives a deleted row but is kept in the deleted row's image for a
- * re-creating insert older than it, a row with no stamps is older than every stamp, and equal
+ * delete, an update never revives a deleted (or never inserted) row but is kept in its image for
+ * a (re-)creating insert older than it, a row with no stamps is older than every stamp, and equal
  * stamps (one batch) let the later change win. Every delete keeps the row's image, whoever made it
  * (a push, a direct write, a cascade): the final state depends only on the set of changes.
  * Foreign keys with ON DELETE CASCADE remove the children a deleted parent had at that point,
@@ -260,9 +260,12 @@ export class SyncModel {
         return;
       }
       // Never revives the row. Only an update newer than the tombstone can ever show (in a
-      // re-created row): those columns it wins go into the image. A row that never existed has
-      // no image: the update is dropped.
-      if (row.deleted === undefined || hlc <= row.deleted || Object.keys(row.columns).length === 0) return;
+      // re-created row): those columns it wins go into the image. A row that never existed here
+      // keeps them too, for its first insert when that is older: the docs' table drops such an
+      // update ("Without one, dropped"), which makes the outcome depend on whether the update or
+      // the insert arrived first (a client's updates of a row whose insert was rejected, racing
+      // another client's insert of the same key); the model keeps to the set of changes.
+      if (row.deleted !== undefined && hlc <= row.deleted) return;
       this.setColumns(row, values, hlc, source);
     } else if (row.exists) {
       if (row.created !== undefined && row.created > hlc) return; // re-created by a newer insert
