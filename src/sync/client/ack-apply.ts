@@ -181,19 +181,52 @@ export async function writeServerRows(
     decoded.map(({ codec, key }) => [codec, key] as const),
     outboxRows,
   );
-  for (const { row, codec, values, key } of decoded) {
-    await run('SAVEPOINT syncline_row');
-    try {
-      const local = pending.get(codec.name, codec.keyOf(key));
-      const op = row.row ? 'insert' : 'delete';
-      await applyRemoteRow(run, context.writer(codec), codec, local, op, values, undefined);
-      await run('RELEASE syncline_row');
-      tables.add(codec.name);
-    } catch (error) {
-      await run('ROLLBACK TO syncline_row');
-      await run('RELEASE syncline_row');
-      failed.push(new RowApplyError(row.table, row.pk, row.row ? 'version' : 'delete', error));
+  // Rows refused in one pass are tried again while a pass writes any: restoring two rows that
+  // swapped unique values fails for whichever comes first, and succeeds once the other is back.
+  let left = decoded;
+  let errors = new Map<(typeof decoded)[number], unknown>();
+  while (left.length > 0) {
+    errors = new Map();
+    for (const item of left) {
+      const { row, codec, values, key } = item;
+      await run('SAVEPOINT syncline_row');
+      try {
+        const local = pending.get(codec.name, codec.keyOf(key));
+        const op = row.row ? 'insert' : 'delete';
+        await applyRemoteRow(run, context.writer(codec), codec, local, op, values, undefined);
+        await run('RELEASE syncline_row');
+        tables.add(codec.name);
+      } catch (error) {
+        await run('ROLLBACK TO syncline_row');
+        await run('RELEASE syncline_row');
+        errors.set(item, error);
+      }
     }
+    if (errors.size === left.length) break;
+    left = left.filter((item) => errors.has(item));
+  }
+  // Rows that refuse each other in a cycle (two that swapped unique values both) are written
+  // together: all removed first, then written back, so no unique value is ever held twice.
+  if (errors.size > 1) {
+    const cycle = [...errors.keys()];
+    await run('SAVEPOINT syncline_rows');
+    try {
+      for (const { codec, key } of cycle) await context.writer(codec).delete(run, key);
+      for (const { row, codec, values, key } of cycle) {
+        if (!row.row) continue;
+        const local = pending.get(codec.name, codec.keyOf(key));
+        await applyRemoteRow(run, context.writer(codec), codec, local, 'insert', values, undefined);
+      }
+      await run('RELEASE syncline_rows');
+      for (const { codec } of cycle) tables.add(codec.name);
+      errors.clear();
+    } catch {
+      await run('ROLLBACK TO syncline_rows');
+      await run('RELEASE syncline_rows');
+    }
+  }
+  for (const [{ row }, error] of errors) {
+    failed.push(new RowApplyError(row.table, row.pk, row.row ? 'version' : 'delete', error));
   }
   return { tables, failed, incomplete };
 }

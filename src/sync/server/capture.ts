@@ -68,7 +68,7 @@ const WRITER_SETUP = `IF direct THEN
 
 /**
  * The log tables and the trigger functions. The change log holds one row per changed row; its
- * `txid` is what the reader's snapshot arithmetic works on (DESIGN.md section 4). The ticks table
+ * `txid` is what the reader's snapshot arithmetic works on (docs/design.md section 4). The ticks table
  * maps the reader's gap-free positions to change ids, kept apart so that the log itself is only
  * ever appended to. The reader state row holds the last tick and the snapshot it was read at.
  * `_syncline_stamps`, `_syncline_clients` and `_syncline_rejections` are the push side's
