@@ -37,7 +37,8 @@ import { serverDrivers, startTestServer } from '../support/sync-server.js';
  *
  * Replay a failure with FC_SEED=<seed> (the seed is in the message), or one counterexample with
  * FC_EXAMPLE='<its JSON>' (FC_RUNS times); FC_RUNS sets the runs (30 by default: about 30-60 s per
- * server driver here). Every run asked for is done, and the test says how many it did.
+ * server driver here); FC_SHRINK=1 shrinks a failure to a shorter counterexample (minutes: each
+ * step runs a scenario). Every run asked for is done, and the test says how many it did.
  */
 
 const CLIENTS = 3;
