@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { SqliteWasmError, sqliteWasm } from '../../src/drivers/sqlite-wasm/index.js';
-import { ConstraintError, eq, openDatabase } from '../../src/index.js';
+import { ConstraintError, eq, openDatabase, sql } from '../../src/index.js';
 import { appSchema, lists } from '../support/fixtures.js';
 
 const LIST = '10000000-0000-4000-8000-0000000000aa';
@@ -62,4 +62,16 @@ it('two databases of different names are open in OPFS at once; a second open of 
   expect(again.storage).toBe('memory');
   expect(await dbAgain.select().from(lists)).toEqual([]);
   await Promise.all([dbA.close(), dbB.close(), dbAgain.close()]);
+});
+
+it('keeps an OPFS database in WAL mode with an exclusive lock (a commit flushes OPFS once), across a reopen', async () => {
+  const name = `wal-${Date.now().toString(36)}.db`;
+  for (let open = 0; open < 2; open++) {
+    const db = await openDatabase(appSchema, sqliteWasm({ name }));
+    expect(await db.execute(sql`PRAGMA journal_mode`)).toEqual([{ journal_mode: 'wal' }]);
+    expect(await db.execute(sql`PRAGMA locking_mode`)).toEqual([{ locking_mode: 'exclusive' }]);
+    if (open === 0) await db.insert(lists).values({ id: LIST, name: 'Groceries', ownerId: 'u1' });
+    else expect(await db.select({ name: lists.name }).from(lists)).toEqual([{ name: 'Groceries' }]);
+    await db.close();
+  }
 });
