@@ -62,6 +62,11 @@ function todoRow(title: string): Record<string, any> {
   };
 }
 
+/** `todoRow` keyed by property names, for local inserts. */
+function todoRowApp(title: string) {
+  return { id: todoId, listId, title, done: false, updatedAt: new Date(1_700_000_000_000), tags: ['a'] };
+}
+
 async function list() {
   return (await db.select().from(lists))[0];
 }
@@ -274,6 +279,42 @@ describe('client remote apply', () => {
       ]),
     );
     expect(await list()).toMatchObject({ name: 'newer' });
+  });
+
+  it('a row a remote parent delete cascaded away comes back with its pending local values, not older remote ones', async () => {
+    ({ db, replica } = await openReplica());
+    await setCursor(db, replica, '0');
+    await replica.applyChanges(changesMessage('0', '1', [insertList('A')]));
+    // A local todo, pending (newer than anything the server sends below).
+    await db.insert(todos).values({ ...todoRowApp('mine'), done: true });
+    await replica.stamp();
+    const older = past();
+    const otherList = uuidOf(7);
+    await replica.applyChanges(
+      changesMessage('1', '5', [
+        // Another client deleted the list (its todo with it) and inserted the todo in another
+        // list, older than the local insert.
+        { table: 'todos', op: 'delete', pk: { id: todoId }, hlc: older },
+        { table: 'lists', op: 'delete', pk: { id: listId }, hlc: older },
+        {
+          table: 'lists',
+          op: 'insert',
+          pk: { id: otherList },
+          values: { id: otherList, name: 'B', owner_id: 'u2' },
+          hlc: older,
+        },
+        {
+          table: 'todos',
+          op: 'insert',
+          pk: { id: todoId },
+          values: { ...todoRow('theirs'), list_id: otherList, done: false },
+          hlc: older,
+        },
+      ]),
+    );
+    // The local insert is newer: every column keeps its local value, as the server will have it.
+    const [todo] = await db.select().from(todos);
+    expect(todo).toMatchObject({ id: todoId, title: 'mine', done: true, listId });
   });
 
   it('treats a pending write not stamped yet as newer than anything', async () => {

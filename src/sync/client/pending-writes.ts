@@ -20,6 +20,11 @@ type PendingStamp = string | null;
  */
 export interface PendingRow {
   readonly columns: Map<string, PendingStamp>;
+  /**
+   * The newest local value of each column those writes set, as the capture triggers wrote it: what
+   * the row must hold again when a remote write re-creates it after a local cascade removed it.
+   */
+  readonly values: Map<string, unknown>;
   insert: PendingStamp | undefined;
   delete: PendingStamp | undefined;
   lastOp: 'insert' | 'update' | 'delete';
@@ -245,7 +250,7 @@ export class PendingWrites {
       const key = codec.keyOfOutboxPk(JSON.parse(pk));
       let entry = byKey.get(key);
       if (!entry) {
-        entry = { columns: new Map(), insert: undefined, delete: undefined, lastOp: op };
+        entry = { columns: new Map(), values: new Map(), insert: undefined, delete: undefined, lastOp: op };
         byKey.set(key, entry);
       }
       entry.lastOp = op;
@@ -254,8 +259,13 @@ export class PendingWrites {
         continue;
       }
       if (op === 'insert') entry.insert = newest(entry.insert, hlc);
-      const names = op === 'insert' ? codec.columns.map((c) => c.name) : Object.keys(JSON.parse(row ?? '{}'));
-      for (const name of names) entry.columns.set(name, newest(entry.columns.get(name), hlc));
+      const written = JSON.parse(row ?? '{}') as Record<string, unknown>;
+      const names = op === 'insert' ? codec.columns.map((c) => c.name) : Object.keys(written);
+      for (const name of names) {
+        entry.columns.set(name, newest(entry.columns.get(name), hlc));
+        // Rows come in seq order: the last one read is the newest local value.
+        if (Object.hasOwn(written, name)) entry.values.set(name, written[name]);
+      }
     }
   }
 

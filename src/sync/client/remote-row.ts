@@ -53,5 +53,14 @@ export function applyRemoteRow(
   }
   if (pending?.lastOp === 'delete' && pendingWins(pending.delete, stamp)) return undefined;
   const keep = pending ? keptColumns(codec, pending, stamp) : undefined;
-  return op === 'insert' ? writer.upsert(run, values, keep) : writer.update(run, values, keep);
+  if (op !== 'insert') return writer.update(run, values, keep);
+  if (!keep) return writer.upsert(run, values, keep);
+  // The row may be gone locally (a remote parent delete cascaded to it): created again, it takes
+  // the local values of the columns its pending writes keep, not the server's older ones.
+  const local = values.slice();
+  for (const i of keep) {
+    const name = codec.columns[i].name;
+    if (pending!.values.has(name)) local[i] = codec.storageFromOutbox(i, pending!.values.get(name));
+  }
+  return writer.upsert(run, local, keep);
 }

@@ -181,6 +181,11 @@ export class TableCodec {
     });
   }
 
+  /** One column's value as the capture triggers wrote it (`index` in `columns`), as SQLite stores it. */
+  storageFromOutbox(index: number, stored: unknown): unknown {
+    return stored === null || stored === undefined ? null : this.fromOutbox[index](stored);
+  }
+
   /** A row (or some of its columns) the capture triggers wrote, as protocol JSON. */
   wireFromOutbox(stored: Record<string, unknown>): JsonRow {
     const out: JsonRow = {};
