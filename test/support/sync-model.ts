@@ -260,12 +260,12 @@ export class SyncModel {
         return;
       }
       // Never revives the row. Only an update newer than the tombstone can ever show (in a
-      // re-created row): those columns it wins go into the image. A row that never existed here
-      // keeps them too, for its first insert when that is older: the docs' table drops such an
-      // update ("Without one, dropped"), which makes the outcome depend on whether the update or
-      // the insert arrived first (a client's updates of a row whose insert was rejected, racing
-      // another client's insert of the same key); the model keeps to the set of changes.
-      if (row.deleted !== undefined && hlc <= row.deleted) return;
+      // re-created row): those columns it wins go into the image. An update of a row that never
+      // existed is dropped, as the server does (docs/sync-internals.md, "Known limits": there is
+      // no row for the write rules to judge it by, and keeping it would let one user plant values
+      // into a row another inserts later). Changes come in the server's order, so the model
+      // drops exactly the updates the server dropped.
+      if (row.deleted === undefined || hlc <= row.deleted) return;
       this.setColumns(row, values, hlc, source);
     } else if (row.exists) {
       if (row.created !== undefined && row.created > hlc) return; // re-created by a newer insert
