@@ -1,14 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SignJWT } from 'jose';
-import { type Database, eq } from '../../src/index.js';
+import { and, type Database, eq } from '../../src/index.js';
 import { type todoSchema, todos } from './schema.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * The todo server's own HTTP API, written with syncline on the server's database (PostgreSQL or
  * PGlite). Its writes go through the same capture triggers as every other write, so they reach
  * every page like an edit made on one:
  *
- * - `POST /api/clear-completed`: deletes every completed todo; answers `{ deleted }`.
+ * - `POST /api/clear-completed?list=ID`: deletes the completed todos of that list; answers
+ *   `{ deleted }` (400 without a list id).
  * - `GET /api/token?user=NAME`: a demo token (HS256, 12 hours) for the sync connection.
  *
  * Answers 404 for other `/api/` paths; returns false for paths outside `/api/` (the page's).
@@ -28,8 +31,15 @@ export async function handleTodoApi(
   if (!url.pathname.startsWith('/api/')) return false;
   try {
     if (url.pathname === '/api/clear-completed' && request.method === 'POST') {
-      const { rowsAffected } = await db.delete(todos).where(eq(todos.done, true));
-      reply(response, 200, { deleted: rowsAffected });
+      const list = url.searchParams.get('list') ?? '';
+      if (!UUID.test(list)) {
+        reply(response, 400, { error: 'list must be the id of the list to clear (a uuid), as ?list=ID' });
+      } else {
+        const { rowsAffected } = await db
+          .delete(todos)
+          .where(and(eq(todos.listId, list), eq(todos.done, true)));
+        reply(response, 200, { deleted: rowsAffected });
+      }
     } else if (url.pathname === '/api/token' && request.method === 'GET') {
       const user = url.searchParams.get('user') ?? '';
       if (!/^[\w-]{1,32}$/.test(user)) {

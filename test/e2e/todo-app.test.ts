@@ -13,6 +13,17 @@ import { launchChromium, SHOWS_WITHIN, TodoPage } from './todo-page.js';
 // users' pages in headless Chromium, each in a browser context of its own (its own OPFS), each
 // reaching the sync server through a TCP proxy it can be cut off by.
 
+/** Selects the list Books and waits until it shows bob's two todos, the one he wrote offline too. */
+async function showsBooks(page: TodoPage): Promise<void> {
+  await page.selectList('Books');
+  await expect
+    .poll(() => page.todos(), SHOWS_WITHIN)
+    .toEqual([
+      { title: 'Dune', done: false },
+      { title: 'Only on bob', done: false },
+    ]);
+}
+
 // Each test is a story of many steps, each allowed SHOWS_WITHIN on a loaded machine.
 describe.skipIf(!requirements.chromium.present && !requireAll)(
   'the todo app in Chromium',
@@ -49,9 +60,15 @@ describe.skipIf(!requirements.chromium.present && !requireAll)(
       if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     });
 
-    it('keeps its database in OPFS', async () => {
-      expect(await alice.storage()).toBe('OPFS');
-      expect(await bob.storage()).toBe('OPFS');
+    it('keeps its database in OPFS, in WAL mode (a commit flushes OPFS once: edits reach the other page sooner)', async () => {
+      for (const page of [alice, bob]) {
+        expect(await page.storage()).toBe('OPFS');
+        const mode = await page.page.evaluate(async () => {
+          const { driver } = (window as any).todoApp;
+          return (await driver.query({ sql: 'PRAGMA journal_mode', params: [] })).rows;
+        });
+        expect(mode).toEqual([{ journal_mode: 'wal' }]);
+      }
     });
 
     it("shows each page the other's edits", async () => {
@@ -129,6 +146,32 @@ describe.skipIf(!requirements.chromium.present && !requireAll)(
       await expect.poll(() => bob.todos(), SHOWS_WITHIN).toEqual(await alice.todos());
     });
 
+    it('says offline as soon as the browser goes offline, though its socket is still open, and online once back', async () => {
+      await alice.addList('Garden');
+      await alice.addTodo('Seeds');
+      await alice.toggleTodo('Seeds');
+      await alice.waitOnline();
+
+      // DevTools' Offline: the offline event fires and fetches fail, the WebSocket stays open.
+      await alice.browserOffline(true);
+      await expect.poll(() => alice.status(), { timeout: 2000, interval: 50 }).toBe('offline');
+      await alice.page.click('#clear-completed');
+      await expect.poll(() => alice.message(), SHOWS_WITHIN).toMatch(/out of reach/);
+      expect(await alice.status()).toBe('offline');
+      // Its edits wait in its database.
+      await alice.addTodo('Rake');
+
+      await alice.browserOffline(false);
+      await alice.waitOnline();
+      await bob.selectList('Garden');
+      await expect
+        .poll(() => bob.todos(), SHOWS_WITHIN)
+        .toEqual([
+          { title: 'Seeds', done: true },
+          { title: 'Rake', done: false },
+        ]);
+    });
+
     it("shows both pages the backend's own writes", async () => {
       await alice.addList('Chores');
       await alice.addTodo('Dishes');
@@ -145,11 +188,25 @@ describe.skipIf(!requirements.chromium.present && !requireAll)(
           { title: 'Vacuum', done: true },
         ]);
 
-      // POST /api/clear-completed: a delete the server's code makes on PostgreSQL.
+      // Another list's done todo, which "Clear completed" in Chores' header leaves alone.
+      await alice.addList('Errands');
+      await alice.addTodo('Post office');
+      await alice.toggleTodo('Post office');
+      await alice.selectList('Chores');
+
+      // POST /api/clear-completed?list=: a delete the server's code makes on PostgreSQL.
       await alice.clearCompleted();
       for (const page of [alice, bob]) {
         await expect.poll(() => page.todos(), SHOWS_WITHIN).toEqual([{ title: 'Laundry', done: false }]);
       }
+      expect(await alice.message()).toBe('The server cleared 2 completed todos of Chores.');
+      await bob.selectList('Errands');
+      await expect.poll(() => bob.todos(), SHOWS_WITHIN).toEqual([{ title: 'Post office', done: true }]);
+      // On the server too: other lists keep their done todos (Milk and Tickets from earlier tests).
+      const done = await app.sync.db.select({ title: todos.title }).from(todos).where(eq(todos.done, true));
+      expect(done.map((t) => t.title)).toEqual(expect.arrayContaining(['Post office', 'Milk', 'Tickets']));
+      expect(done.map((t) => t.title)).not.toContain('Dishes');
+      await bob.selectList('Chores');
 
       // And an insert made through the server's Database.
       const [chores] = await app.sync.db.select().from(lists).where(eq(lists.name, 'Chores'));
@@ -164,6 +221,28 @@ describe.skipIf(!requirements.chromium.present && !requireAll)(
       }
     });
 
+    it('after a reload, shows its data from its own database at once, saying connecting (not offline) until it is online', async () => {
+      await alice.addList('Reading');
+      await alice.addTodo('Essays');
+      await alice.waitOnline();
+      await alice.recordShown();
+      // The token (asked before each connection) comes late, so the page is still connecting
+      // well after its data could show.
+      await alice.page.route('**/api/token*', async (route) => {
+        await new Promise((resolve) => setTimeout(resolve, 3000));
+        await route.continue();
+      });
+      await alice.page.reload();
+      await expect.poll(() => alice.todos(), SHOWS_WITHIN).toEqual([{ title: 'Essays', done: false }]);
+      expect(await alice.status()).toBe('connecting');
+      expect(await alice.page.locator('#list-title').textContent()).toBe('Reading');
+      await alice.waitOnline();
+      await alice.page.unroute('**/api/token*');
+      const shown = await alice.shown();
+      expect(shown.status).toEqual(['connecting', 'online']);
+      expect(shown.title.filter((t) => t !== 'Loading…')).toEqual(['Reading']);
+    });
+
     it('keeps the data across a reload, edits made offline included', async () => {
       await bob.addList('Books');
       await bob.addTodo('Dune');
@@ -174,27 +253,31 @@ describe.skipIf(!requirements.chromium.present && !requireAll)(
       bob.proxy.setRefusing(true);
       await expect.poll(() => bob.status(), SHOWS_WITHIN).not.toBe('online');
       await bob.addTodo('Only on bob');
-      await bob.page.reload();
-      await bob.page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 30_000 });
+      await bob.reload();
       expect(await bob.storage()).toBe('OPFS');
-      await bob.selectList('Books');
-      await expect
-        .poll(() => bob.todos(), SHOWS_WITHIN)
-        .toEqual([
-          { title: 'Dune', done: false },
-          { title: 'Only on bob', done: false },
-        ]);
+      await showsBooks(bob);
       expect(await bob.status()).not.toBe('online');
 
       bob.proxy.setRefusing(false);
       await bob.waitOnline();
+      await showsBooks(alice);
+    });
+
+    it('reloads while the browser is offline, from the app shell its service worker kept', async () => {
+      await bob.waitOfflineReady();
+      await bob.goOffline();
+      await bob.reload();
+      expect(await bob.storage()).toBe('OPFS');
+      await showsBooks(bob);
+      expect(await bob.status()).toBe('offline');
+
+      await bob.addTodo('Written offline');
+      await bob.goOnline();
+      await bob.waitOnline();
       await alice.selectList('Books');
       await expect
         .poll(() => alice.todos(), SHOWS_WITHIN)
-        .toEqual([
-          { title: 'Dune', done: false },
-          { title: 'Only on bob', done: false },
-        ]);
+        .toContainEqual({ title: 'Written offline', done: false });
     });
   },
 );

@@ -81,6 +81,12 @@ export class TodoPage {
     await this.page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 30_000 });
   }
 
+  /** Reloads the page and waits until it has opened its database again. */
+  async reload(): Promise<void> {
+    await this.page.reload();
+    await this.page.waitForFunction(() => document.body.dataset.ready === 'true', null, { timeout: 30_000 });
+  }
+
   /** The page errors since the last call (see `pageErrors`), which it empties. */
   takePageErrors(): string[] {
     return this.pageErrors.splice(0);
@@ -205,11 +211,59 @@ export class TodoPage {
     await this.todoItem(title).locator('.todo-delete').click();
   }
 
-  /** Clicks "Clear completed" (the server deletes them) and waits for the server's answer. */
+  /**
+   * Clicks "Clear completed" (the server deletes the selected list's done todos) and waits for
+   * the server's answer.
+   */
   async clearCompleted(): Promise<void> {
-    const answered = this.page.waitForResponse((r) => r.url().endsWith('/api/clear-completed'));
+    const answered = this.page.waitForResponse((r) => new URL(r.url()).pathname === '/api/clear-completed');
     await this.page.click('#clear-completed');
     expect((await answered).status()).toBe(200);
+  }
+
+  /** The page's message line (what the last action said). */
+  message(): Promise<string | null> {
+    return this.page.locator('#message').textContent();
+  }
+
+  /**
+   * Takes only the browser offline, as DevTools' Offline does: fetches fail and the offline event
+   * fires, but the open sync WebSocket is left as it is (no proxy cut).
+   */
+  async browserOffline(offline: boolean): Promise<void> {
+    await this.context.setOffline(offline);
+  }
+
+  /**
+   * From the next load on, records every text the sync badge and the list title show, from the
+   * first paint (`shown()` reads them).
+   */
+  async recordShown(): Promise<void> {
+    await this.page.addInitScript(() => {
+      const seen: { status: string[]; title: string[] } = { status: [], title: [] };
+      (window as unknown as { shown: typeof seen }).shown = seen;
+      const note = () => {
+        const status = document.getElementById('sync-status')?.textContent ?? '';
+        const title = document.getElementById('list-title')?.textContent ?? '';
+        if (status && seen.status.at(-1) !== status) seen.status.push(status);
+        if (title && seen.title.at(-1) !== title) seen.title.push(title);
+      };
+      new MutationObserver(note).observe(document, { childList: true, subtree: true, characterData: true });
+    });
+  }
+
+  /** What the badge and the title showed since the load (see `recordShown`), in order. */
+  shown(): Promise<{ status: string[]; title: string[] }> {
+    return this.page.evaluate(
+      () => (window as unknown as { shown: { status: string[]; title: string[] } }).shown,
+    );
+  }
+
+  /** Waits until the service worker has kept the app shell (the page's `data-offline-ready`). */
+  async waitOfflineReady(): Promise<void> {
+    await this.page.waitForFunction(() => document.body.dataset.offlineReady === 'true', null, {
+      timeout: 60_000,
+    });
   }
 
   /**

@@ -1,6 +1,6 @@
 import { sqliteWasm } from '../../../src/drivers/sqlite-wasm/index.js';
 import { asc, count, eq, openDatabase } from '../../../src/index.js';
-import { syncClient } from '../../../src/sync/client/index.js';
+import { SyncConnectionError, syncClient } from '../../../src/sync/client/index.js';
 import { type List, lists, type Todo, todoSchema, todos } from '../schema.js';
 import { h, inlineEditor } from './dom.js';
 
@@ -30,32 +30,13 @@ const driver = sqliteWasm({ name: `todo-${user}.db` });
 const db = await openDatabase(todoSchema, driver);
 $('storage').textContent = driver.storage === 'opfs' ? 'OPFS' : 'memory';
 
-const sync = syncClient(db, {
-  url: syncUrl,
-  // Asked on every connection attempt; while the server is unreachable this fails and the
-  // client tries again later.
-  token: async () => {
-    const response = await fetch(`/api/token?user=${encodeURIComponent(user)}`);
-    if (!response.ok) throw new Error(`GET /api/token answered ${response.status}`);
-    return ((await response.json()) as { token: string }).token;
-  },
-});
-const showStatus = (status: string) => {
-  statusBadge.textContent = status;
-  statusBadge.dataset.status = status;
-};
-showStatus(sync.status);
-sync.on('status', showStatus);
-sync.on('rejected', ({ reason }) => say(`The server refused a change (rolled back here): ${reason}`));
-void sync.start().catch((error: Error) => say(`Sync stopped: ${error.message}`));
-
 function say(text: string): void {
   message.textContent = text;
 }
 
 const selectedKey = `todo-selected-list:${user}`;
 let selectedId: string | undefined = localStorage.getItem(selectedKey) ?? undefined;
-let currentLists: List[] = [];
+let currentLists: List[] | undefined; // undefined until the first result
 let openCounts = new Map<string, number>();
 let currentTodos: Todo[] = [];
 let editing: string | undefined; // the id of the list or todo being renamed
@@ -107,7 +88,7 @@ function editingIn(view: HTMLElement): boolean {
 }
 
 function renderLists(): void {
-  if (editingIn(listsView)) return;
+  if (!currentLists || editingIn(listsView)) return;
   listsView.replaceChildren(
     ...currentLists.map((list) => {
       const name =
@@ -146,6 +127,7 @@ function renderLists(): void {
   const selected = currentLists.find((l) => l.id === selectedId);
   listTitle.textContent = selected?.name ?? (currentLists.length ? 'Pick a list' : 'No list yet: add one');
   newTodo.disabled = !selected;
+  clearCompleted.disabled = !selected;
 }
 
 function renderTodos(): void {
@@ -228,20 +210,140 @@ $('new-todo-form').addEventListener('submit', (event) => {
   run(db.insert(todos).values({ listId: selectedId, title }));
 });
 
+// The list picked last time shows its todos at once, before the lists' query has answered.
+if (selectedId) select(selectedId);
+
+// Sync starts after the live queries above, so the page shows what its own database holds at
+// once, without waiting for the server.
+const sync = syncClient(db, {
+  url: syncUrl,
+  // Asked on every connection attempt; while the server is unreachable this fails and the
+  // client tries again later.
+  token: async () => {
+    let response: Response;
+    try {
+      response = await fetch(`/api/token?user=${encodeURIComponent(user)}`);
+    } catch (error) {
+      unreachable();
+      throw error;
+    }
+    if (!response.ok) throw new Error(`GET /api/token answered ${response.status}`);
+    return ((await response.json()) as { token: string }).token;
+  },
+  // A connection that went silent (the browser offline without closing it) is dropped after
+  // two intervals, not six: 10 to 15 s rather than 30 to 45.
+  pingIntervalMs: 5_000,
+});
+
+// The badge: "offline" when the browser says so (its offline event) or the last attempt to reach
+// the server failed (a connection attempt, or a request of this page's own), "online" once
+// welcomed, and "connecting" before the first attempt has an answer.
+let browserOffline = !navigator.onLine;
+let failedToReach = false;
+function showStatus(): void {
+  const status =
+    browserOffline || (sync.status !== 'online' && failedToReach)
+      ? 'offline'
+      : sync.status === 'online'
+        ? 'online'
+        : 'connecting';
+  statusBadge.textContent = status;
+  statusBadge.dataset.status = status;
+}
+sync.on('status', (status) => {
+  if (status === 'online') failedToReach = false;
+  showStatus();
+});
+sync.on('error', (error) => {
+  if (error instanceof SyncConnectionError) unreachable();
+});
+sync.on('rejected', ({ reason }) => say(`The server refused a change (rolled back here): ${reason}`));
+
+// Starts and stops go one after the other: a start() made while a stop() is still closing the
+// connection would be lost.
+let syncSteps: Promise<unknown> = Promise.resolve();
+function runSync(on: boolean): void {
+  syncSteps = syncSteps.then(() => {
+    if (!on) return sync.stop();
+    void sync.start().catch((error: Error) => say(`Sync stopped: ${error.message}`));
+  });
+}
+
+/**
+ * The server could not be reached. A connection the client still thinks is open (the browser
+ * offline, or a half-open socket) is dropped and made again, so the badge tells the truth now
+ * rather than after the keep-alive's timeout.
+ */
+function unreachable(): void {
+  failedToReach = true;
+  showStatus();
+  if (sync.status === 'online' && !browserOffline) {
+    runSync(false);
+    runSync(true);
+  }
+}
+
+window.addEventListener('offline', () => {
+  browserOffline = true;
+  showStatus();
+  runSync(false);
+});
+window.addEventListener('online', () => {
+  browserOffline = false;
+  failedToReach = false;
+  showStatus();
+  runSync(true);
+});
+showStatus();
+if (!browserOffline) runSync(true);
+
 // A write made by the server's own code, not by this page: the deletes come back through sync.
 clearCompleted.addEventListener('click', async () => {
+  const list = currentLists?.find((l) => l.id === selectedId);
+  if (!list) return;
   clearCompleted.disabled = true;
   try {
-    const response = await fetch('/api/clear-completed', { method: 'POST' });
+    let response: Response;
+    try {
+      response = await fetch(`/api/clear-completed?list=${encodeURIComponent(list.id)}`, { method: 'POST' });
+    } catch (error) {
+      unreachable();
+      throw error;
+    }
     if (!response.ok) throw new Error(`the server answered ${response.status}`);
     const { deleted } = (await response.json()) as { deleted: number };
-    say(`The server cleared ${deleted} completed todo${deleted === 1 ? '' : 's'}.`);
+    say(`The server cleared ${deleted} completed todo${deleted === 1 ? '' : 's'} of ${list.name}.`);
   } catch (error) {
     say(`Clear completed runs on the server, which is out of reach (${(error as Error).message}).`);
   } finally {
-    clearCompleted.disabled = false;
+    clearCompleted.disabled = !selectedId;
   }
 });
+
+/**
+ * Registers the service worker that keeps the app shell, so a reload works offline
+ * (web/public/sw.js). A page it does not control yet (the first visit) asks it to fetch the
+ * whole shell now; later visits keep what they load. `data-offline-ready` says when it is done.
+ */
+async function keepAppShell(): Promise<void> {
+  if (!('serviceWorker' in navigator)) return;
+  const controlled = navigator.serviceWorker.controller !== null;
+  await navigator.serviceWorker.register('/sw.js');
+  if (!controlled) {
+    const worker = (await navigator.serviceWorker.ready).active!;
+    const channel = new MessageChannel();
+    const reply = new Promise<{ ok: boolean; error?: string }>((resolve) => {
+      channel.port1.onmessage = (event) => resolve(event.data);
+    });
+    worker.postMessage({ type: 'precache', url: location.href }, [channel.port2]);
+    const { ok, error } = await reply;
+    if (!ok) throw new Error(error);
+  }
+  document.body.dataset.offlineReady = 'true';
+}
+keepAppShell().catch((error: Error) =>
+  console.warn(`the app shell is not kept for offline use: ${error.message}`),
+);
 
 // For the browser console and the end-to-end tests.
 Object.assign(window, { todoApp: { db, sync, driver } });
