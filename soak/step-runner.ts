@@ -218,11 +218,17 @@ export class StepRunner {
           // Everything the server logged while the client was away (and before) is pruned.
           await this.serverBack;
           const server = this.cluster.server;
-          if (server) {
-            this.history.noteLogOrder(await server.call<LogOrder>('logOrder', undefined, CALL_MS));
-            await server.call('prune', undefined, CALL_MS);
+          // A kill-server fault may take the server down meanwhile: then nothing is pruned.
+          try {
+            if (server) {
+              this.history.noteLogOrder(await server.call<LogOrder>('logOrder', undefined, CALL_MS));
+              await server.call('prune', undefined, CALL_MS);
+            }
+          } catch (error) {
+            if (server?.running) throw error;
+          } finally {
+            slot!.proxy.setRefusing(false);
           }
-          slot!.proxy.setRefusing(false);
         });
         break;
     }
