@@ -89,8 +89,14 @@ const backendDelete: BrowserCommand<[id: string]> = async (_context, id) => {
  */
 const cutConnection: BrowserCommand<[refuse?: boolean]> = async (_context, refuse = false) => {
   if (!proxy) throw new Error('call startSyncServer() first');
-  if (refuse) proxy.setRefusing(true);
-  else proxy.cutAll();
+  if (refuse) {
+    proxy.setRefusing(true);
+    return proxy.cuts;
+  }
+  // The page may still show "online" for the connection cut before while it opens the next one:
+  // wait (a bounded while) for a connection to cut.
+  for (let i = 0; i < 200 && proxy.open === 0; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+  proxy.cutAll();
   return proxy.cuts;
 };
 

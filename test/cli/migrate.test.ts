@@ -31,7 +31,10 @@ function migrateCli(file: string): { code: number | null; stdout: string; stderr
 }
 
 describe('syncline migrate', () => {
-  it('creates a new database, migrates an older one, and leaves one at the version alone', async () => {
+  // Three CLI processes, each opening PGlite (seconds each on a loaded machine).
+  it('creates a new database, migrates an older one, and leaves one at the version alone', {
+    timeout: 120_000,
+  }, async () => {
     writeFileSync(join(app, 'v1.ts'), v1);
     writeFileSync(join(app, 'v2.ts'), v2);
     const created = migrateCli('v1.ts');

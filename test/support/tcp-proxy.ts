@@ -16,6 +16,8 @@ export interface TcpProxy {
   readonly clientBytes: number;
   /** Connections cut so far. */
   readonly cuts: number;
+  /** How many connections are open through the proxy now. */
+  readonly open: number;
   /** Destroys every open connection now. */
   cutAll(): void;
   /** Destroys the connections once clients have sent `bytes` more bytes (the rest is dropped). */
@@ -84,6 +86,9 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     },
     get cuts() {
       return cuts;
+    },
+    get open() {
+      return pairs.size;
     },
     cutAll,
     cutAfterClientBytes(bytes) {
