@@ -75,3 +75,16 @@ it('keeps an OPFS database in WAL mode with an exclusive lock (a commit flushes 
     await db.close();
   }
 });
+
+it('commits to OPFS with synchronous FULL, or NORMAL when asked (the WAL is then not flushed at each commit)', async () => {
+  const stamp = Date.now().toString(36);
+  for (const [synchronous, level] of [
+    [undefined, 2],
+    ['normal', 1],
+  ] as const) {
+    const db = await openDatabase(appSchema, sqliteWasm({ name: `sync-${stamp}-${level}.db`, synchronous }));
+    expect(await db.execute(sql`PRAGMA synchronous`)).toEqual([{ synchronous: level }]);
+    await db.insert(lists).values({ id: LIST, name: 'Groceries', ownerId: 'u1' });
+    await db.close();
+  }
+});

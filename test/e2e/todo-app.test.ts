@@ -60,14 +60,17 @@ describe.skipIf(!requirements.chromium.present && !requireAll)(
       if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     });
 
-    it('keeps its database in OPFS, in WAL mode (a commit flushes OPFS once: edits reach the other page sooner)', async () => {
+    it('keeps its database in OPFS, in WAL mode with commits not flushed (edits reach the other page sooner)', async () => {
       for (const page of [alice, bob]) {
         expect(await page.storage()).toBe('OPFS');
         const mode = await page.page.evaluate(async () => {
           const { driver } = (window as any).todoApp;
-          return (await driver.query({ sql: 'PRAGMA journal_mode', params: [] })).rows;
+          const pragma = async (name: string) =>
+            (await driver.query({ sql: `PRAGMA ${name}`, params: [] })).rows;
+          return [...(await pragma('journal_mode')), ...(await pragma('synchronous'))];
         });
-        expect(mode).toEqual([{ journal_mode: 'wal' }]);
+        // WAL, not flushed at each commit (synchronous NORMAL): a commit waits for no OPFS flush.
+        expect(mode).toEqual([{ journal_mode: 'wal' }, { synchronous: 1 }]);
       }
     });
 

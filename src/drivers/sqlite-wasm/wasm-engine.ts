@@ -11,6 +11,8 @@ export interface EngineOptions {
   readonly name?: string;
   readonly foreignKeys: boolean;
   readonly statementCacheSize: number;
+  /** SQLite's `synchronous` for an OPFS database: 'full' (the default) or 'normal'. */
+  readonly synchronous?: 'full' | 'normal';
 }
 
 /**
@@ -91,6 +93,7 @@ export class WasmEngine {
     if (opfs) {
       db.exec('PRAGMA locking_mode = EXCLUSIVE');
       db.exec('PRAGMA journal_mode = WAL');
+      db.exec(`PRAGMA synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
     }
     db.exec(`PRAGMA foreign_keys = ${options.foreignKeys ? 'ON' : 'OFF'}`);
     // LIKE is case-sensitive on PostgreSQL; make SQLite agree so one query means the same on both.
