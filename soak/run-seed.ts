@@ -48,6 +48,13 @@ export interface SeedResult {
   readonly historyLines: readonly string[];
   readonly durationMs: number;
   readonly batches: { readonly applied: number; readonly rejected: number; readonly unanswered: number };
+  /** Write steps by outcome: committed, failed (a local constraint), skipped (process down), killed. */
+  readonly writes: {
+    readonly ok: number;
+    readonly failed: number;
+    readonly skipped: number;
+    readonly indeterminate: number;
+  };
 }
 
 /** Writes what a failed run recorded to a JSON file in the temp dir; returns its path. */
@@ -160,6 +167,7 @@ export async function runSeed(
   violations.push(...reported.violations);
   notes.push(...reported.notes);
   const batches = [...history.batches.values()];
+  const writeOutcomes = history.steps.filter((r) => r.step.kind === 'write').map((r) => r.outcome);
   const dumpFile =
     violations.length > 0 ? writeFailureFile(seed, options, history, finalServer, only) : undefined;
   return {
@@ -179,6 +187,13 @@ export async function runSeed(
         `${describeStep(r.step)}${r.outcome === 'ok' ? '' : ` [${r.outcome}${r.detail ? `: ${r.detail}` : ''}]`}`,
     ),
     durationMs: Date.now() - started,
+    writes: {
+      ok: writeOutcomes.filter((o) => o === 'ok').length,
+      failed: writeOutcomes.filter((o) => o === 'failed').length,
+      skipped: writeOutcomes.filter((o) => o === 'skipped').length,
+      indeterminate: history.steps.filter((r) => r.step.kind === 'fault' && r.outcome === 'indeterminate')
+        .length,
+    },
     batches: {
       applied: batches.filter((b) => b.status === 'applied').length,
       rejected: batches.filter((b) => b.status === 'rejected').length,

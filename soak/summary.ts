@@ -29,6 +29,11 @@ export function summaryTable(results: readonly SeedResult[], label = ''): string
     `${results.length} run, ${failed.length} failed${failed.length ? ` (${failed.map((r) => r.seed).join(', ')})` : ''}`,
   ]);
   rows.push(['operations', String(results.reduce((n, r) => n + r.ops, 0))]);
+  const writes = (key: keyof SeedResult['writes']) => results.reduce((n, r) => n + r.writes[key], 0);
+  rows.push([
+    'writes',
+    `${writes('ok')} committed, ${writes('failed')} failed locally, ${writes('skipped')} skipped, ${writes('indeterminate')} killed mid-write`,
+  ]);
   const batches = results.reduce(
     (acc, r) => ({
       applied: acc.applied + r.batches.applied,
