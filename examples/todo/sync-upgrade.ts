@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 /**
@@ -12,7 +12,10 @@ import type { Duplex } from 'node:stream';
  *   http.on('upgrade', (request, socket, head) => forwardUpgrade(request, socket, head, sync.port));
  */
 export function forwardUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, port: number): void {
-  const upstream = connect(port, '127.0.0.1');
+  // Nagle's algorithm off on both sockets, as ws and Chromium have it on theirs: a frame that
+  // reaches the pipe in two chunks must not wait for the first one's (delayed) ACK.
+  const upstream = connect({ port, host: '127.0.0.1', noDelay: true });
+  if ('setNoDelay' in socket) (socket as Socket).setNoDelay(true);
   const drop = () => {
     socket.destroy();
     upstream.destroy();
