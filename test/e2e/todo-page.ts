@@ -24,12 +24,31 @@ const CHROMIUM_FLAGS = [
  *   const browser = await launchChromium();
  */
 export async function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_FLAGS });
+}
+
+function chromiumPath(): string {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(
       `the todo app's end-to-end tests need Chromium at ${CHROMIUM_PATH}: install it (apt-get install chromium) or set CHROMIUM_PATH`,
     );
   }
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_FLAGS });
+  return CHROMIUM_PATH;
+}
+
+/**
+ * Launches Chromium on a profile kept in `userDataDir`, as a user's own browser runs (the
+ * contexts of `launchChromium()` are off the record: their OPFS lives in the browser process,
+ * and every read and write of a page's database goes there and back).
+ *
+ * @example
+ *   const context = await launchChromiumProfile(mkdtempSync(join(tmpdir(), 'profile-')));
+ */
+export async function launchChromiumProfile(userDataDir: string): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: chromiumPath(),
+    args: CHROMIUM_FLAGS,
+  });
 }
 
 /** How long a change may take to show on a page (it crosses a WebSocket, PostgreSQL and another). */

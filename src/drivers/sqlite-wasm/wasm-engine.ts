@@ -88,8 +88,9 @@ export class WasmEngine {
     // it keep a write-ahead log without shared memory (the pool has none). In the default mode
     // each commit created, wrote, flushed and deleted a rollback journal, every step a flush of
     // OPFS: a one-row write took 12 to 20 ms in Chromium, about 2 to 4 now, commits as durable
-    // (synchronous stays FULL). WAL is kept in the file: an engine that opens it must set
-    // exclusive locking first, as this one does before anything reads it.
+    // (synchronous FULL, unless `synchronous: 'normal'` asks for no flush at commit). WAL is kept
+    // in the file: an engine that opens it must set exclusive locking first, as this one does
+    // before anything reads it.
     if (opfs) {
       db.exec('PRAGMA locking_mode = EXCLUSIVE');
       db.exec('PRAGMA journal_mode = WAL');
