@@ -175,6 +175,20 @@ describe.skipIf(!requirements.chromium.present && !requireAll)(
         ]);
     });
 
+    it('a request of its own that fails turns the badge offline and makes the sync connection again', async () => {
+      await alice.waitOnline();
+      await alice.recordShownNow();
+      // The connection looks fine, but the page's own request to the server fails on the way.
+      await alice.page.route('**/api/clear-completed*', (route) => route.abort('internetdisconnected'));
+      const connectedBefore = await alice.page.evaluate(() => (window as any).todoApp.sync.status);
+      expect(connectedBefore).toBe('online');
+      await alice.page.click('#clear-completed');
+      await expect.poll(() => alice.message(), SHOWS_WITHIN).toMatch(/out of reach/);
+      await alice.waitOnline();
+      await alice.page.unroute('**/api/clear-completed*');
+      expect((await alice.shown()).status).toEqual(['online', 'offline', 'online']);
+    });
+
     it("shows both pages the backend's own writes", async () => {
       await alice.addList('Chores');
       await alice.addTodo('Dishes');

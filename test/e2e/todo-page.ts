@@ -258,20 +258,15 @@ export class TodoPage {
    * first paint (`shown()` reads them).
    */
   async recordShown(): Promise<void> {
-    await this.page.addInitScript(() => {
-      const seen: { status: string[]; title: string[] } = { status: [], title: [] };
-      (window as unknown as { shown: typeof seen }).shown = seen;
-      const note = () => {
-        const status = document.getElementById('sync-status')?.textContent ?? '';
-        const title = document.getElementById('list-title')?.textContent ?? '';
-        if (status && seen.status.at(-1) !== status) seen.status.push(status);
-        if (title && seen.title.at(-1) !== title) seen.title.push(title);
-      };
-      new MutationObserver(note).observe(document, { childList: true, subtree: true, characterData: true });
-    });
+    await this.page.addInitScript(recordShownInPage);
   }
 
-  /** What the badge and the title showed since the load (see `recordShown`), in order. */
+  /** Records what the badge and the title show from now on, in this page as it is. */
+  async recordShownNow(): Promise<void> {
+    await this.page.evaluate(recordShownInPage);
+  }
+
+  /** What the badge and the title showed since `recordShown` or `recordShownNow`, in order. */
   shown(): Promise<{ status: string[]; title: string[] }> {
     return this.page.evaluate(
       () => (window as unknown as { shown: { status: string[]; title: string[] } }).shown,
@@ -313,6 +308,20 @@ export class TodoPage {
       .locator('#todos li')
       .filter({ has: this.page.locator('.todo-title', { hasText: exactly(title) }) });
   }
+}
+
+/** Runs in the page: notes each new text of the sync badge and the list title in `window.shown`. */
+function recordShownInPage(): void {
+  const seen: { status: string[]; title: string[] } = { status: [], title: [] };
+  (window as unknown as { shown: typeof seen }).shown = seen;
+  const note = () => {
+    const status = document.getElementById('sync-status')?.textContent ?? '';
+    const title = document.getElementById('list-title')?.textContent ?? '';
+    if (status && seen.status.at(-1) !== status) seen.status.push(status);
+    if (title && seen.title.at(-1) !== title) seen.title.push(title);
+  };
+  note();
+  new MutationObserver(note).observe(document, { childList: true, subtree: true, characterData: true });
 }
 
 function exactly(text: string): RegExp {
