@@ -192,6 +192,27 @@ describe('sync client connection', () => {
     expect(errors.length).toBe(count);
   });
 
+  it('says connecting from the start() call on, and a start() made during a stop() connects again', async () => {
+    const server = await scriptedServer((socket, hello) => {
+      welcome(socket);
+      emptySnapshot(socket, hello);
+    });
+    const { sync } = await client({ url: server.url });
+    const statuses: string[] = [];
+    sync.on('status', (s) => statuses.push(s));
+    const started = sync.start();
+    expect(sync.status).toBe('connecting');
+    await started;
+    await waitFor(() => sync.status === 'online', 5000, 'the client to be online');
+    const stopping = sync.stop();
+    const restarted = sync.start();
+    await stopping;
+    await restarted;
+    await waitFor(() => sync.status === 'online', 5000, 'the client to be online again');
+    expect(server.hellos).toHaveLength(2);
+    expect(statuses).toEqual(['connecting', 'online', 'offline', 'connecting', 'online']);
+  });
+
   it('stops for good on a fatal refusal, but retries after a fatal server failure', async () => {
     const refusing = await scriptedServer((socket) => {
       socket.send(JSON.stringify({ type: 'error', v: 1, code: 'forbidden', message: 'no', fatal: true }));

@@ -43,6 +43,7 @@ export class SyncClient {
   private current: SyncStatus = 'offline';
   private session: SyncSession | undefined;
   private starting: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
   private stopped = true;
   private loop: Promise<void> = Promise.resolve();
   private wake: (() => void) | undefined;
@@ -120,22 +121,27 @@ export class SyncClient {
    * for a synced table without a primary key).
    */
   start(): Promise<void> {
+    // A start() made while a stop() is under way starts again once that stop is done (it would
+    // otherwise get the old start's promise, which the stop then forgets).
+    if (this.stopping) return this.stopping.then(() => this.start());
     this.starting ??= this.begin();
     return this.starting;
   }
 
   private async begin(): Promise<void> {
     this.stopped = false;
+    // Connecting from the call on, not offline while the tables are installed.
+    this.setStatus('connecting');
     try {
       await this.ensureOpen();
     } catch (error) {
       this.stopped = true;
       this.starting = undefined;
+      this.setStatus('offline');
       throw error;
     }
     if (this.stopped) return;
     this.localCommit();
-    this.setStatus('connecting');
     const fatal = await new Promise<Error | undefined>((first) => {
       this.loop = this.connectLoop(first);
     });
@@ -149,7 +155,14 @@ export class SyncClient {
    * Closes the connection and stops retrying; status becomes 'offline'. Pending `flush()` and
    * `caughtUp()` calls reject. Local writes go on being captured, and are pushed after `start()`.
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
+    this.stopping ??= this.end().finally(() => {
+      this.stopping = undefined;
+    });
+    return this.stopping;
+  }
+
+  private async end(): Promise<void> {
     this.stopped = true;
     this.wake?.();
     this.session?.close();
