@@ -93,15 +93,32 @@ class NodePostgresDriver implements Driver {
     return this.pool;
   }
 
-  /** A pooled connection; on an app-owned pool it is first switched to the schema, if one is set. */
-  private async checkout(): Promise<pg.PoolClient> {
-    const client = await this.handle.connect();
+  /**
+   * A pooled connection; on an app-owned pool it is first switched to the schema, if one is set.
+   * While checked out it has an error listener of ours: pg-pool removes its own on checkout, and
+   * a connection PostgreSQL ends meanwhile (pg_terminate_backend, a restart, a network cut) would
+   * otherwise emit an unhandled 'error' and end the process. The query in flight still rejects;
+   * `release` then drops the connection instead of pooling it.
+   */
+  private async checkout(): Promise<pg.PoolClient & { releaseChecked(broken?: boolean): void }> {
+    const client = (await this.handle.connect()) as pg.PoolClient & {
+      releaseChecked(broken?: boolean): void;
+    };
+    let lost = false;
+    const onError = () => {
+      lost = true;
+    };
+    client.on('error', onError);
+    client.releaseChecked = (broken) => {
+      client.off('error', onError);
+      client.release(broken || lost ? true : undefined);
+    };
     const { schema } = this.options;
     if (schema && this.options.pool && !this.onSchema.has(client)) {
       try {
         await client.query(`SET search_path TO ${quoteIdentifier(schema)}`);
       } catch (error) {
-        client.release(true);
+        client.releaseChecked(true);
         throw error;
       }
       this.onSchema.add(client);
@@ -119,7 +136,7 @@ class NodePostgresDriver implements Driver {
     try {
       return await runOn(client, query, this.named);
     } finally {
-      client.release();
+      client.releaseChecked();
     }
   }
 
@@ -127,7 +144,7 @@ class NodePostgresDriver implements Driver {
     const client = await this.checkout();
     return {
       query: (query) => runOn(client, query, this.named),
-      release: (broken) => client.release(broken ? true : undefined),
+      release: (broken) => client.releaseChecked(broken),
     };
   }
 
