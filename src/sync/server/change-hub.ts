@@ -1,3 +1,5 @@
+import { entityKind } from '../../entity.js';
+import { SynclineError } from '../../errors.js';
 import type { ChangeLogReader, TickedBatch } from './change-log-reader.js';
 import type { ServerLog } from './server-log.js';
 
@@ -26,6 +28,18 @@ export interface HubSubscriber {
 export interface ChangeHubOptions {
   readonly windowChanges?: number;
   readonly pageSize?: number;
+}
+
+/**
+ * The changes a subscriber still needs were pruned from the change log while it caught up (a prune
+ * raced its handshake): not a failure of the server. Its connection is closed so that it
+ * reconnects, and the handshake then sends it a fresh snapshot.
+ *
+ * @example
+ *   catch (e) { if (e instanceof LogPrunedError) socket.close(1013, 'reconnect for a snapshot'); }
+ */
+export class LogPrunedError extends SynclineError {
+  static override readonly [entityKind]: string = 'LogPrunedError';
 }
 
 /**
@@ -145,12 +159,12 @@ export class ChangeHub {
   private async readPage(cursor: bigint, to: bigint): Promise<TickedBatch> {
     const changes = (await this.reader.readFrom(cursor, this.pageSize)).filter((c) => c.tick <= to);
     if (changes.length === 0) {
-      throw new Error(
+      throw new LogPrunedError(
         `the change log has no changes after position ${cursor}, though it was ticked up to ${to}`,
       );
     }
     if (changes[0]!.tick !== cursor + 1n) {
-      throw new Error(
+      throw new LogPrunedError(
         `the changes after position ${cursor} were pruned from the change log (it resumes at ${changes[0]!.tick})`,
       );
     }

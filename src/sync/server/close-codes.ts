@@ -8,7 +8,8 @@
  * - `schemaMismatch` (4004): the client was built for another schema version.
  * - `goingAway` (1001): the server is shutting down; reconnect (to another instance) later.
  * - `serverError` (1011): the server failed; reconnect, the cursor makes it safe.
- * - `tryAgainLater` (1013): the client read too slowly and fell too far behind; reconnect.
+ * - `tryAgainLater` (1013): the client read too slowly and fell too far behind, or the changes it
+ *   was catching up on were pruned meanwhile; reconnect (it then gets what it needs, or a snapshot).
  *
  * @example
  *   socket.on('close', (code) => { if (code === SYNC_CLOSE_CODES.authFailed) refreshToken(); });

@@ -22,7 +22,7 @@ import type { RowRef } from './apply-changes.js';
 import { applyPush, lastMutationId as lastMutationIdOf } from './apply-push.js';
 import { readRestored } from './apply-rows.js';
 import type { Authenticator } from './auth.js';
-import type { ChangeHub, HubSubscriber } from './change-hub.js';
+import { type ChangeHub, type HubSubscriber, LogPrunedError } from './change-hub.js';
 import type { CapturedChange, ChangeLogReader, TickedBatch } from './change-log-reader.js';
 import { SYNC_CLOSE_CODES } from './close-codes.js';
 import { fetchRefs } from './fetch-rows.js';
@@ -246,6 +246,12 @@ export class SyncConnection implements HubSubscriber {
       });
     } catch (error) {
       if (this.state === 'closed' || is(error, SnapshotAborted)) return;
+      if (is(error, LogPrunedError)) {
+        // A prune raced this catch-up: the reconnect gets a snapshot (docs/sync-internals.md).
+        ctx.log.info('connection.pruned', error.message, this.fields());
+        this.close(SYNC_CLOSE_CODES.tryAgainLater, 'changes pruned; reconnect for a snapshot');
+        return;
+      }
       if (is(error, HandshakeRefused)) {
         const level = error.code === 'auth_failed' ? 'info' : 'debug';
         ctx.log[level](`connection.${error.code}`, error.message, this.fields());
