@@ -328,17 +328,7 @@ export function columnEncoder(table: AnyTable, name: string): (value: unknown) =
  *   // { id: '…', done: true, updated_at: 1700000000000 }
  */
 export function encodeRow(table: AnyTable, row: Record<string, unknown>): JsonRow {
-  const action = 'cannot encode';
-  const source = checkRowObject(table, row, action);
-  const encoders = convertersOf(table, 'encode');
-  const out: JsonRow = {};
-  for (const name of Object.keys(source)) {
-    const value = source[name];
-    if (value === undefined) continue;
-    const encode = encoders.get(name) ?? unknownColumn(table, name, action);
-    out[name] = encode(value) as JsonValue;
-  }
-  return out;
+  return encodeRowInto(table, row, undefined);
 }
 
 /**
@@ -352,6 +342,15 @@ export function encodeRow(table: AnyTable, row: Record<string, unknown>): JsonRo
  *   const json = encodeRowSkipping(measurements, row, skipped); // skipped: ['ratio'] for a NaN
  */
 export function encodeRowSkipping(table: AnyTable, row: Record<string, unknown>, skipped: string[]): JsonRow {
+  return encodeRowInto(table, row, skipped);
+}
+
+/** `encodeRow` (no `skipped`: a value without an encoding throws) and `encodeRowSkipping`. */
+function encodeRowInto(
+  table: AnyTable,
+  row: Record<string, unknown>,
+  skipped: string[] | undefined,
+): JsonRow {
   const action = 'cannot encode';
   const source = checkRowObject(table, row, action);
   const encoders = convertersOf(table, 'encode');
@@ -360,6 +359,10 @@ export function encodeRowSkipping(table: AnyTable, row: Record<string, unknown>,
     const value = source[name];
     if (value === undefined) continue;
     const encode = encoders.get(name) ?? unknownColumn(table, name, action);
+    if (!skipped) {
+      out[name] = encode(value) as JsonValue;
+      continue;
+    }
     try {
       out[name] = encode(value) as JsonValue;
     } catch (error) {

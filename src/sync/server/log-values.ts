@@ -109,33 +109,38 @@ function decodeLogged(column: AnyColumn, value: unknown): unknown {
  * @example
  *   const row = decodeLogRow(todos, change.row); // { id: '…', updated_at: Date, tags: ['a'] }
  */
-export function decodeLogRow(table: AnyTable, logged: Record<string, unknown>): Record<string, unknown> {
+export function decodeLogRow(
+  table: AnyTable,
+  logged: Record<string, unknown>,
+  skipped?: string[],
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const name of Object.keys(logged)) {
     const column = table.$columnBySqlName(name);
-    if (column) out[name] = decodeLogged(column, logged[name]);
+    if (!column) continue;
+    if (!skipped) {
+      out[name] = decodeLogged(column, logged[name]);
+      continue;
+    }
+    // With `skipped`, a value that cannot be decoded is left out and named there.
+    try {
+      out[name] = decodeLogged(column, logged[name]);
+    } catch {
+      skipped.push(name);
+    }
   }
   return out;
 }
 
 /**
  * A logged row image encoded for a sync message: `decodeLogRow`, then `encodeRow` (the value
- * codec), keyed by SQL column name.
+ * codec), keyed by SQL column name. With `skipped`, a column that cannot be decoded or encoded (a
+ * real NaN, a timestamp at infinity) is left out and named there instead of failing the row.
  *
  * @example
  *   const change: ChangeJson = { table: 'todos', op: 'insert', pk, values: logRowToJson(todos, c.row), hlc: c.hlc };
  */
 export function logRowToJson(table: AnyTable, logged: Record<string, unknown>, skipped?: string[]): JsonRow {
   if (!skipped) return encodeRow(table, decodeLogRow(table, logged));
-  const decoded: Record<string, unknown> = {};
-  for (const name of Object.keys(logged)) {
-    const column = table.$columnBySqlName(name);
-    if (!column) continue;
-    try {
-      decoded[name] = decodeLogged(column, logged[name]);
-    } catch {
-      skipped.push(name);
-    }
-  }
-  return encodeRowSkipping(table, decoded, skipped);
+  return encodeRowSkipping(table, decodeLogRow(table, logged, skipped), skipped);
 }
