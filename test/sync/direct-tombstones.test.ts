@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { boolean, eq, integer, schema, sql, table, text, timestamp, uuid } from '../../src/index.js';
 import type { AnyTable } from '../../src/schema/table.js';
-import { encodeHlc, HybridLogicalClock } from '../../src/sync/protocol/hlc.js';
-import type { BatchJson, ChangeJson } from '../../src/sync/protocol/messages-client.js';
+import { encodeHlc } from '../../src/sync/protocol/hlc.js';
+import type { ChangeJson } from '../../src/sync/protocol/messages-client.js';
 import type { AckResult } from '../../src/sync/protocol/messages-server.js';
 import { encodeRow } from '../../src/sync/protocol/value-codec.js';
-import { applyPush, type PushContext } from '../../src/sync/server/apply-push.js';
-import { RuleSet } from '../../src/sync/server/rules.js';
+import type { SyncRules } from '../../src/sync/server/rules.js';
 import { serverDrivers, startTestServer, type TestServer } from '../support/sync-server.js';
+import { testPusher } from '../support/test-pusher.js';
 
 /**
  * A row deleted by anyone keeps its tombstone and its image, as a pushed delete does: a direct
@@ -93,27 +93,15 @@ interface Run {
 
 for (const driver of serverDrivers) {
   describe(`every delete keeps its tombstone and image [${driver}]`, () => {
-    let mutationId = 1;
-    function pusher(t: Server): (...changes: ChangeJson[]) => Promise<AckResult> {
-      const ctx: PushContext = {
-        db: t.server.db,
-        schema: tombstoneSchema,
-        clientId: randomUUID(),
-        user: { userId: 'u1' },
-        rules: new RuleSet(tombstoneSchema, undefined),
-        clock: new HybridLogicalClock('server'),
-      };
-      return async (...changes) => {
-        const batch: BatchJson = { mutationId: mutationId++, changes };
-        const [result] = await applyPush(ctx, [batch]);
-        return result!;
-      };
-    }
+    const pusher = (t: Server) => testPusher(t, tombstoneSchema);
 
-    /** A list, another list, and a todo in the first one, pushed 10 s ago (older than any direct write). */
-    async function begin(t: Server): Promise<Run> {
+    /**
+     * A list, another list, and a todo in the first one, pushed 10 s ago (older than any direct
+     * write). `base` (default 20 s ahead) must be past the later stamps of the runs before on the
+     * same server: a direct write is stamped after every stamp pushed before it (direct-stamps.test.ts).
+     */
+    async function begin(t: Server, base = Date.now() + 20_000): Promise<Run> {
       const push = pusher(t);
-      const base = Date.now() + 20_000;
       const run = {
         listId: randomUUID(),
         otherListId: randomUUID(),
@@ -164,10 +152,13 @@ for (const driver of serverDrivers) {
     async function deliverInEveryOrder(
       t: Server,
       deleteTodo: (run: Run) => Promise<void>,
+      before: readonly (readonly [string, string])[],
     ): Promise<Map<string, string[]>> {
       const outcomes = new Map<string, string[]>();
-      for (const order of orders(['delete', 'update', 'insert'], [['delete', 'insert']])) {
-        const run = await begin(t);
+      let base = Date.now() + 20_000;
+      for (const order of orders(['delete', 'update', 'insert'], before)) {
+        const run = await begin(t, base);
+        base += 4_000;
         const steps: Record<string, () => Promise<unknown>> = {
           delete: async () => {
             await deleteTodo(run);
@@ -235,9 +226,23 @@ for (const driver of serverDrivers) {
     for (const [name, deleteTodo] of Object.entries(deleters)) {
       it(name, async () => {
         const t = await startTestServer(tombstoneSchema, { driver });
-        const outcomes = await deliverInEveryOrder(t, async (run) => {
-          await deleteTodo(t, run);
-        });
+        // A direct delete made after the update was pushed is stamped after it (it has seen it),
+        // so it deletes the update too: the same set of changes, with the delete older than the
+        // update, means the delete came first.
+        const direct = !name.includes('push');
+        const before: [string, string][] = direct
+          ? [
+              ['delete', 'insert'],
+              ['delete', 'update'],
+            ]
+          : [['delete', 'insert']];
+        const outcomes = await deliverInEveryOrder(
+          t,
+          async (run) => {
+            await deleteTodo(t, run);
+          },
+          before,
+        );
         expect([...outcomes.keys()]).toEqual([expected]);
       });
     }
@@ -245,8 +250,10 @@ for (const driver of serverDrivers) {
     it('an update older than the direct delete loses in every order, also to a re-create', async () => {
       const t = await startTestServer(tombstoneSchema, { driver });
       const outcomes = new Set<string>();
+      let base = Date.now() + 20_000;
       for (const order of orders(['delete', 'update', 'insert'], [['delete', 'insert']])) {
-        const run = await begin(t);
+        const run = await begin(t, base);
+        base += 4_000;
         const older = encodeHlc({ wallMs: Date.now() - 5_000, counter: 0, nodeId: 'client-c' });
         const steps: Record<string, () => Promise<unknown>> = {
           delete: () => t.external('DELETE FROM todos WHERE id = $1', [run.todoId]),
@@ -304,30 +311,21 @@ for (const driver of serverDrivers) {
 
     it('an update of a row deleted directly is asked about as of the delete, in every order', async () => {
       const t = await startTestServer(tombstoneSchema, { driver });
-      const rules = new RuleSet(tombstoneSchema, {
+      const rules: SyncRules<typeof tombstoneSchema> = {
         lists: { read: () => true, write: (user, row) => row.name !== 'locked' || user.userId === 'admin' },
-      });
+      };
       const statuses = new Set<string>();
+      let base = Date.now() + 20_000;
       for (const order of orders(['delete', 'update'])) {
-        const run = await begin(t);
+        const run = await begin(t, base);
+        base += 4_000;
         await run.push(upd(lists, run.listId, { name: 'locked' }, run.later(0)));
-        const ctx: PushContext = {
-          db: t.server.db,
-          schema: tombstoneSchema,
-          clientId: randomUUID(),
-          user: { userId: 'u2' },
-          rules,
-          clock: new HybridLogicalClock('server'),
-        };
+        const pushAsU2 = testPusher(t, tombstoneSchema, rules, 'u2');
         let status = '';
         const steps: Record<string, () => Promise<unknown>> = {
           delete: () => t.external('DELETE FROM lists WHERE id = $1', [run.listId]),
           update: async () => {
-            const batch = {
-              mutationId: mutationId++,
-              changes: [upd(lists, run.listId, { name: 'mine' }, run.later(1_000))],
-            };
-            status = (await applyPush(ctx, [batch]))[0]!.status;
+            status = (await pushAsU2(upd(lists, run.listId, { name: 'mine' }, run.later(1_000)))).status;
           },
         };
         for (const step of order) await steps[step]!();

@@ -72,23 +72,46 @@ describe('HybridLogicalClock.now', () => {
     expect(clock.now().wallMs).toBe(T0);
   });
 
-  it('throws on counter overflow, leaves its state as it was, and recovers once the wall clock moves', () => {
+  it('carries a full counter into the next millisecond instead of throwing, and stays monotonic', () => {
     const wall = manualClock();
     const clock = new HybridLogicalClock('a', wall.now);
+    // A peer's stamp with the counter nearly full (issue 17: one user could freeze the server's clock).
     clock.receive({ wallMs: T0, counter: HLC_MAX_COUNTER - 1, nodeId: 'b' });
     expect(clock.last).toEqual({ wallMs: T0, counter: HLC_MAX_COUNTER, nodeId: 'a' });
-    expect(() => clock.now()).toThrow(SyncProtocolError);
-    expect(() => clock.now()).toThrow(/counter overflow.*wait for the wall clock to pass 1700000000000 ms/);
+    const stamps = [clock.last!, clock.now(), clock.now()];
+    expect(stamps[1]).toEqual({ wallMs: T0 + 1, counter: 0, nodeId: 'a' });
+    expect(stamps[2]).toEqual({ wallMs: T0 + 1, counter: 1, nodeId: 'a' });
+    expect(clock.receive({ wallMs: T0 + 1, counter: HLC_MAX_COUNTER, nodeId: 'b' })).toEqual({
+      wallMs: T0 + 2,
+      counter: 0,
+      nodeId: 'a',
+    });
+    expectStrictlyIncreasing([...stamps, clock.last!]);
+    wall.ms += 10;
+    expect(clock.now()).toEqual({ wallMs: T0 + 10, counter: 0, nodeId: 'a' });
+  });
+
+  it('carries only after HLC_MAX_COUNTER stamps within one millisecond', () => {
+    const clock = new HybridLogicalClock('a', () => T0);
+    for (let i = 0; i <= HLC_MAX_COUNTER; i++) clock.now();
     expect(clock.last).toEqual({ wallMs: T0, counter: HLC_MAX_COUNTER, nodeId: 'a' });
-    wall.ms += 1;
     expect(clock.now()).toEqual({ wallMs: T0 + 1, counter: 0, nodeId: 'a' });
   });
 
-  it('overflows only after HLC_MAX_COUNTER stamps within one millisecond', () => {
-    const clock = new HybridLogicalClock('a', () => T0);
-    for (let i = 0; i <= HLC_MAX_COUNTER; i++) clock.now();
-    expect(clock.last?.counter).toBe(HLC_MAX_COUNTER);
-    expect(() => clock.now()).toThrow(/counter overflow/);
+  it('throws only past the last representable millisecond', () => {
+    const clock = new HybridLogicalClock('a', () => HLC_MAX_WALL_MS, 0);
+    clock.receive({ wallMs: HLC_MAX_WALL_MS, counter: HLC_MAX_COUNTER - 1, nodeId: 'b' });
+    expect(() => clock.now()).toThrow(/no stamp after wall time 9999999999999 ms/);
+  });
+
+  it('checkDrift refuses a stamp too far ahead without merging it', () => {
+    const wall = manualClock();
+    const clock = new HybridLogicalClock('a', wall.now, 10);
+    expect(clock.checkDrift({ wallMs: T0 + 10, counter: 5, nodeId: 'b' })).toBe(T0);
+    expect(clock.last).toBeUndefined();
+    expect(() => clock.checkDrift({ wallMs: T0 + 11, counter: 0, nodeId: 'b' })).toThrow(
+      /more than the 10 ms/,
+    );
   });
 
   it('rejects a broken wall clock', () => {
@@ -203,13 +226,14 @@ describe('HybridLogicalClock.receive', () => {
     expect(() => clock.receive(null as unknown as Hlc)).toThrow(SyncProtocolError);
   });
 
-  it('throws on counter overflow caused by a remote stamp and keeps its state', () => {
+  it('carries a remote stamp with a full counter into the next millisecond', () => {
     const clock = new HybridLogicalClock('a', () => T0);
-    const before = clock.now();
-    expect(() => clock.receive({ wallMs: T0, counter: HLC_MAX_COUNTER, nodeId: 'b' })).toThrow(
-      /counter overflow/,
-    );
-    expect(clock.last).toEqual(before);
+    clock.now();
+    expect(clock.receive({ wallMs: T0, counter: HLC_MAX_COUNTER, nodeId: 'b' })).toEqual({
+      wallMs: T0 + 1,
+      counter: 0,
+      nodeId: 'a',
+    });
   });
 
   it('resumes after a restart from its last stored stamp', () => {

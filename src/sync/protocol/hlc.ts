@@ -16,8 +16,10 @@ export interface Hlc {
 }
 
 /**
- * The largest counter a stamp can carry: five hex digits in the encoded form. Issuing more stamps
- * than this within one millisecond of wall time makes `HybridLogicalClock.now()` throw.
+ * The largest counter a stamp can carry: five hex digits in the encoded form. A clock that needs
+ * more stamps within one millisecond of wall time carries into the next millisecond (its stamps
+ * then run ahead of the wall clock until it catches up), as PostgreSQL's `_syncline_db_stamp()`
+ * does: a stamp received from a peer can never make a clock stop issuing stamps.
  *
  * @example
  *   if (stamp.counter === HLC_MAX_COUNTER) console.warn('clock saturated for this millisecond');
@@ -165,13 +167,7 @@ export class HybridLogicalClock {
 
   /** Merges a stamp from another node and returns a new local stamp greater than both. */
   receive(remote: Hlc): Hlc {
-    checkStamp(remote, 'cannot merge a received HLC stamp');
-    const physical = this.physicalNow();
-    if (remote.wallMs - physical > this.maxDriftMs) {
-      throw new SyncProtocolError(
-        `received HLC stamp ${encodeHlc(remote)} is ${remote.wallMs - physical} ms ahead of this clock (more than the ${this.maxDriftMs} ms allowed): the sending node's clock is wrong; fix its time, or raise maxDriftMs`,
-      );
-    }
+    const physical = this.checkDrift(remote);
     const wall = Math.max(this.wallMs, remote.wallMs, physical);
     let counter: number;
     if (wall === this.wallMs && wall === remote.wallMs) counter = Math.max(this.counter, remote.counter) + 1;
@@ -179,6 +175,22 @@ export class HybridLogicalClock {
     else if (wall === remote.wallMs) counter = remote.counter + 1;
     else counter = 0;
     return this.advance(wall, counter, physical);
+  }
+
+  /**
+   * Throws (as `receive` would) when `remote` is not a valid stamp or is more than `maxDriftMs`
+   * ahead of the wall clock, without merging it: a server checks a batch's stamps before it applies
+   * the batch and merges them only once the batch commits. Returns the wall clock's reading.
+   */
+  checkDrift(remote: Hlc): number {
+    checkStamp(remote, 'cannot merge a received HLC stamp');
+    const physical = this.physicalNow();
+    if (remote.wallMs - physical > this.maxDriftMs) {
+      throw new SyncProtocolError(
+        `received HLC stamp ${encodeHlc(remote)} is ${remote.wallMs - physical} ms ahead of this clock (more than the ${this.maxDriftMs} ms allowed): the sending node's clock is wrong; fix its time, or raise maxDriftMs`,
+      );
+    }
+    return physical;
   }
 
   private physicalNow(): number {
@@ -192,12 +204,20 @@ export class HybridLogicalClock {
     return ms;
   }
 
-  /** Commits a new state, unless its counter overflows (then the state is left as it was). */
+  /**
+   * Commits a new state. A counter past HLC_MAX_COUNTER carries into the next millisecond, which
+   * keeps every stamp greater than the last; only the end of representable time (the year 2286)
+   * throws.
+   */
   private advance(wallMs: number, counter: number, physical: number): Hlc {
     if (counter > HLC_MAX_COUNTER) {
-      throw new SyncProtocolError(
-        `HybridLogicalClock "${this.nodeId}": counter overflow, more than ${HLC_MAX_COUNTER} stamps at wall time ${wallMs} ms while the wall clock reads ${physical} ms; wait for the wall clock to pass ${wallMs} ms and try again`,
-      );
+      if (wallMs >= HLC_MAX_WALL_MS) {
+        throw new SyncProtocolError(
+          `HybridLogicalClock "${this.nodeId}": no stamp after wall time ${wallMs} ms is representable (the wall clock reads ${physical} ms)`,
+        );
+      }
+      wallMs += 1;
+      counter = 0;
     }
     this.wallMs = wallMs;
     this.counter = counter;

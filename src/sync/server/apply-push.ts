@@ -10,6 +10,7 @@ import type { AckResult } from '../protocol/messages-server.js';
 import { type DecodedBatch, decodeBatch, type RowRef } from './apply-changes.js';
 import { cascadeRuns, type RowState, resolveChanges } from './apply-conflicts.js';
 import { loadStates, readRestored, runWrites, toPropertyKeys } from './apply-rows.js';
+import { raiseClockHigh } from './capture.js';
 import type { RuleSet, SyncUser } from './rules.js';
 import { stampsJson } from './stamps-json.js';
 
@@ -117,9 +118,11 @@ async function rejectionOf(
  */
 async function writeBatch(ctx: PushContext, tx: Transaction, batch: BatchJson, decoded: DecodedBatch) {
   if (decoded.reason) throw new BatchRejection(decoded.reason);
+  // Checked, not merged: the server's clock takes a batch's stamps only once the batch commits
+  // (mergeCommitted), so a batch a rule refuses cannot move it.
   for (const hlc of new Set(decoded.changes.map((c) => c.hlc))) {
     try {
-      ctx.clock.receive(decodeHlc(hlc));
+      ctx.clock.checkDrift(decodeHlc(hlc));
     } catch (error) {
       throw new BatchRejection((error as Error).message);
     }
@@ -205,9 +208,10 @@ async function writeStamps(
        INSERT INTO _syncline_stamps (table_name, pk, cols, created, deleted)
        SELECT x.t, x.k, x.c, x.cr, x.d FROM x WHERE NOT x.stored
        ON CONFLICT (table_name, pk) DO NOTHING RETURNING 1),
-     moved AS (UPDATE _syncline_clients SET last_mutation_id = $2::bigint WHERE client_id = $1)
+     moved AS (UPDATE _syncline_clients SET last_mutation_id = $2::bigint WHERE client_id = $1),
+     clock AS (${raiseClockHigh('$4::text')})
      SELECT (SELECT count(*) FROM added)::int + (SELECT count(*) FROM changed WHERE NOT stored)::int AS fresh`,
-    [ctx.clientId, batch.mutationId, JSON.stringify(rows)],
+    [ctx.clientId, batch.mutationId, JSON.stringify(rows), newestStamp(batch)],
   );
   if ((result.rows[0] as { fresh: number }).fresh !== fresh) {
     // Another writer stamped one of this batch's unstamped rows meanwhile: decide again.
@@ -215,6 +219,29 @@ async function writeStamps(
       `batch ${batch.mutationId}: other writers kept creating its rows while it was applied; push it again`,
     );
   }
+}
+
+/**
+ * Merges a committed batch's newest stamp into the server's clock, so the stamps the server hands
+ * out (welcome's) stay after every write it holds. Never fails the push: the batch is committed,
+ * and the stamp passed the drift check moments ago (a wall clock stepping back meanwhile is the
+ * server's own trouble, not the client's).
+ */
+function mergeCommitted(ctx: PushContext, batch: BatchJson): void {
+  const newest = newestStamp(batch);
+  if (newest === '') return;
+  try {
+    ctx.clock.receive(decodeHlc(newest));
+  } catch {
+    // Left out: the next committed batch or the server's own stamps move the clock on.
+  }
+}
+
+/** The batch's newest stamp (stamps sort as strings), '' for an empty batch. */
+function newestStamp(batch: BatchJson): string {
+  let newest = '';
+  for (const change of batch.changes) if (change.hlc > newest) newest = change.hlc;
+  return newest;
 }
 
 /** Why an error rejects the batch (a broken constraint, a value the database refused), or undefined for a failure of the server. */
@@ -285,19 +312,24 @@ async function applyBatch(ctx: PushContext, batch: BatchJson, firstOfPush: numbe
   const decoded = decodeBatch(ctx.schema, ctx.rules, batch);
   for (let attempt = 1; ; attempt++) {
     try {
-      return await ctx.db.transaction(async (tx): Promise<Settled> => {
-        const applied: AckResult = { mutationId: batch.mutationId, status: 'applied' };
-        const last = await lockClient(ctx, tx, firstOfPush, batch);
-        if (batch.mutationId <= last) {
-          // Sent again (its ack was lost): answered as it was the first time, nothing written.
-          const earlier = await rejectionOf(tx, ctx.clientId, batch.mutationId);
-          if (earlier !== undefined) return rejected(batch, decoded, earlier);
-          // The first ack may have carried rows that lost: send the server's rows again.
-          return { result: applied, rows: decoded.touched.length > 0 ? decoded.touched : undefined };
-        }
-        const lost = await writeBatch(ctx, tx, batch, decoded);
-        return { result: applied, rows: lost.length > 0 ? lost : undefined };
-      });
+      return await ctx.db
+        .transaction(async (tx): Promise<Settled> => {
+          const applied: AckResult = { mutationId: batch.mutationId, status: 'applied' };
+          const last = await lockClient(ctx, tx, firstOfPush, batch);
+          if (batch.mutationId <= last) {
+            // Sent again (its ack was lost): answered as it was the first time, nothing written.
+            const earlier = await rejectionOf(tx, ctx.clientId, batch.mutationId);
+            if (earlier !== undefined) return rejected(batch, decoded, earlier);
+            // The first ack may have carried rows that lost: send the server's rows again.
+            return { result: applied, rows: decoded.touched.length > 0 ? decoded.touched : undefined };
+          }
+          const lost = await writeBatch(ctx, tx, batch, decoded);
+          return { result: applied, rows: lost.length > 0 ? lost : undefined };
+        })
+        .then((settled) => {
+          if (settled.result.status === 'applied') mergeCommitted(ctx, batch);
+          return settled;
+        });
     } catch (error) {
       if (retryable(error) && attempt < MAX_ATTEMPTS) continue;
       const reason = rejectionReason(error);

@@ -43,6 +43,23 @@ export const CHANGE_COLUMNS = `t.tick::text AS tick, c.id::text AS id, c.txid::t
 /** The stamp of rows logged before stamps existed: older than every real stamp. */
 const OLDEST_STAMP = '0000000000000-00000-postgres';
 
+/** PostgreSQL's clock as a stamp's wall part: 13 digits of epoch milliseconds (SQL text). */
+const DB_WALL = "lpad(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint::text, 13, '0')";
+
+/**
+ * The statement a push runs before it commits (a CTE of `writeStamps` in apply-push.ts) to keep
+ * `_syncline_clock` at the highest stamp written that is not behind PostgreSQL's clock, `$n` its
+ * newest stamp: the row is locked and written only when that stamp is, so pushes from clients with
+ * sound clocks never touch it.
+ *
+ * @example
+ *   const sql = `WITH clock AS (${raiseClockHigh('$4')}) SELECT 1`;
+ */
+export function raiseClockHigh(param: string): string {
+  return `UPDATE _syncline_clock SET high = ${param} WHERE id = 1 AND high COLLATE "C" < ${param}
+     AND left(${param}, 13) >= ${DB_WALL}`;
+}
+
 /**
  * The trigger functions name every app column through its row (`n."col"`, `OLD."col"`), so an
  * unqualified name in their SQL is always one of their own variables, whatever the app's columns
@@ -152,11 +169,30 @@ const LOG_DDL = [
      reason text NOT NULL,
      PRIMARY KEY (client_id, mutation_id)
    )`,
-  // encodeHlc's form: 13 digits of wall ms, a zero counter, node id "postgres". Two direct writes
-  // in one millisecond share a stamp; that only matters between direct writes, which are ordered
-  // by their locks anyway.
+  // The highest stamp a committed push wrote that was not behind PostgreSQL's clock when it
+  // committed (apply-push.ts moves it; a rejected batch rolls its move back). A client whose clock
+  // runs ahead (the server allows up to a minute) stamps its writes in the future, and a direct
+  // write stamped from PostgreSQL's clock alone would lose to writes it came after: its update
+  // overwritten again by a late push of an older change, its delete undone by a client that kept
+  // the row. Only pushes ahead of the clock move it, so others never wait on this row.
+  `CREATE TABLE IF NOT EXISTS _syncline_clock (
+     id int PRIMARY KEY CHECK (id = 1),
+     high text NOT NULL
+   )`,
+  `INSERT INTO _syncline_clock (id, high) VALUES (1, '${OLDEST_STAMP}') ON CONFLICT (id) DO NOTHING`,
+  // A direct write's stamp, in encodeHlc's form (13 digits of wall ms, a 5-hex-digit counter, node
+  // id "postgres"): PostgreSQL's clock, or just after the clock's high mark when that is not
+  // behind it, as a hybrid logical clock would (the counter carries into the next millisecond, it
+  // never overflows). Two direct writes may share a stamp; that only matters between direct
+  // writes, which are ordered by their locks anyway.
   `CREATE OR REPLACE FUNCTION _syncline_db_stamp() RETURNS text LANGUAGE sql VOLATILE AS $fn$
-     SELECT lpad(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint::text, 13, '0') || '-00000-postgres'
+     SELECT CASE
+         WHEN c.high IS NULL OR left(c.high, 13) < w.wall THEN w.wall || '-00000-postgres'
+         WHEN substr(c.high, 15, 5) < 'fffff' THEN left(c.high, 14)
+           || lpad(to_hex(('x' || lpad(substr(c.high, 15, 5), 8, '0'))::bit(32)::int + 1), 5, '0') || '-postgres'
+         ELSE lpad((left(c.high, 13)::bigint + 1)::text, 13, '0') || '-00000-postgres'
+       END
+       FROM (SELECT ${DB_WALL} AS wall) w LEFT JOIN _syncline_clock c ON c.id = 1
    $fn$`,
   // The reader's whole step in one statement, so one round trip (ChangeLogReader.readNew): under
   // the advisory lock, tick every change whose transaction is visible in the current snapshot and
@@ -432,7 +468,7 @@ function qualifyFunctionBody(statement: string, schema: string): string {
   const body = statement
     .slice(start)
     .replace(
-      /(?<![\w."])_syncline_(changes|stamps|db_stamp|ticks|reader_state)\b/g,
+      /(?<![\w."])_syncline_(changes|stamps|db_stamp|ticks|reader_state|clock)\b/g,
       `${quoteIdentifier(schema)}._syncline_$1`,
     );
   return statement.slice(0, start) + body;
