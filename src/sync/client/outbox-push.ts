@@ -1,4 +1,5 @@
 import { SyncProtocolError } from '../../errors.js';
+import { utf8Length } from '../protocol/message-size.js';
 import { PROTOCOL_VERSION } from '../protocol/messages.js';
 import type { MessageLimits } from '../protocol/messages-server.js';
 import type { ApplyContext } from './apply-context.js';
@@ -6,6 +7,8 @@ import { batchChanges, type OutboxRow } from './batch-changes.js';
 import type { ClientClock } from './client-clock.js';
 import { clientTransaction, type Run } from './client-transaction.js';
 import { assignBatches, readNextMutationId, storeStampState } from './outbox-stamping.js';
+import type { RowKey } from './remote-apply.js';
+import { WriteTooLargeError } from './write-too-large.js';
 
 /**
  * The next `push` to send: its JSON text and the mutation ids it carries.
@@ -20,16 +23,6 @@ export interface PushPlan {
 }
 
 const ENVELOPE = `{"type":"push","v":${PROTOCOL_VERSION},"batches":[]}`;
-
-function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 0x800) bytes += c >= 0xd800 && c <= 0xdbff ? 1 : 2;
-    else if (c >= 0x80) bytes += 1;
-  }
-  return bytes;
-}
 
 /**
  * Gives the batches from `fromMutationId` on new mutation ids, each cut into parts of at most
@@ -88,8 +81,12 @@ export async function deleteBatch(run: Run, mutationId: number): Promise<void> {
  * order, as many as the server's `limits` allow (`maxBatches`, `maxMessageBytes`), each folded by
  * `batchChanges`. A batch of more rows than `maxChangesPerBatch`, or one that alone is over
  * `maxMessageBytes`, is first re-cut into smaller batches with new ids (so a local transaction may
- * reach the server as several batches). Returns undefined when nothing is stamped. A single change
- * over `maxMessageBytes` throws `SyncProtocolError`, since no push could carry it.
+ * reach the server as several batches). Returns undefined when nothing is stamped.
+ *
+ * A first batch that is a single change over `maxMessageBytes` can never be pushed: it is deleted
+ * from the outbox (committed), and `WriteTooLargeError` is thrown, naming the batch and its rows,
+ * for the caller to treat as a rejection (report it, fetch the rows back from the server). The
+ * next call reads the batches after it, so one oversized write never holds the others back.
  *
  * @example
  *   const push = await readPush(context, clock, limits);
@@ -99,6 +96,16 @@ export async function readPush(
   clock: ClientClock,
   limits: MessageLimits,
 ): Promise<PushPlan | undefined> {
+  const read = await readPushOrRefusal(context, clock, limits);
+  if (read instanceof WriteTooLargeError) throw read;
+  return read;
+}
+
+async function readPushOrRefusal(
+  context: ApplyContext,
+  clock: ClientClock,
+  limits: MessageLimits,
+): Promise<PushPlan | WriteTooLargeError | undefined> {
   return clientTransaction(context.db, false, async (run) => {
     // A batch's rows are its whole seq range (seqs are consecutive within a transaction).
     const { rows: oversized } = await run(
@@ -113,6 +120,11 @@ export async function readPush(
     for (let round = 0; round < 64; round++) {
       const plan = await planPush(run, context, limits);
       if (plan.kind === 'ready') return plan.push;
+      if (plan.kind === 'unsendable') {
+        // Returned, not thrown: the deletion commits with the transaction.
+        await deleteBatch(run, plan.mutationId);
+        return new WriteTooLargeError(plan.mutationId, plan.rows, plan.bytes, limits.maxMessageBytes);
+      }
       if (plan.kind === 'empty') {
         await deleteBatch(run, plan.mutationId);
       } else {
@@ -126,7 +138,8 @@ export async function readPush(
 type Plan =
   | { kind: 'ready'; push: PushPlan | undefined }
   | { kind: 'empty'; mutationId: number }
-  | { kind: 'too large'; mutationId: number; rows: number };
+  | { kind: 'too large'; mutationId: number; rows: number }
+  | { kind: 'unsendable'; mutationId: number; rows: RowKey[]; bytes: number };
 
 async function planPush(run: Run, context: ApplyContext, limits: MessageLimits): Promise<Plan> {
   const { rows: heads } = await run(
@@ -163,9 +176,8 @@ async function planPush(run: Run, context: ApplyContext, limits: MessageLimits):
     if (bytes + size > limits.maxMessageBytes) {
       if (parts.length > 0) break;
       if (batchRows.length > 1) return { kind: 'too large', mutationId, rows: batchRows.length };
-      throw new SyncProtocolError(
-        `a local write to table "${batchRows[0].table}" takes ${size} bytes, over the server's limit of ${limits.maxMessageBytes} bytes per message (maxMessageBytes), so it cannot be pushed; raise the server's limit or write smaller values`,
-      );
+      const rows = changes.map((change) => ({ table: change.table, pk: change.pk }));
+      return { kind: 'unsendable', mutationId, rows, bytes: size };
     }
     bytes += size;
     parts.push(json);

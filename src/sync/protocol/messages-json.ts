@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { utf8Length } from './message-size.js';
 import { SyncMessageError } from './messages-error.js';
 import type { JsonRow, JsonValue } from './value-codec.js';
 
@@ -59,24 +60,6 @@ export interface JsonLimits {
   readonly maxMessageBytes: number;
   /** Deepest nesting of arrays and objects (the message object itself is depth 1). */
   readonly maxDepth: number;
-}
-
-/** Bytes of the UTF-8 encoding of `text`, counted without encoding it. */
-function utf8Length(text: string): number {
-  let bytes = 0;
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit < 0x80) bytes += 1;
-    else if (unit < 0x800) bytes += 2;
-    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 4;
-        i++;
-      } else bytes += 3;
-    } else bytes += 3;
-  }
-  return bytes;
 }
 
 /**

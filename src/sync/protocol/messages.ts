@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { MAX_SERVER_MESSAGE_BYTES } from './message-size.js';
 import { type ClientMessage, FetchSchema, HelloSchema, PingSchema, PushSchema } from './messages-client.js';
 import { readEnvelope } from './messages-envelope.js';
 import { formatIssues, formatPath, SyncMessageError } from './messages-error.js';
@@ -131,7 +132,7 @@ export function parseServerMessage(
   limits: { maxMessageBytes?: number; maxDepth?: number } = {},
 ): ServerMessage {
   const value = readJsonMessage(raw, {
-    maxMessageBytes: limits.maxMessageBytes ?? 64 << 20,
+    maxMessageBytes: limits.maxMessageBytes ?? MAX_SERVER_MESSAGE_BYTES,
     maxDepth: limits.maxDepth ?? DEFAULT_MESSAGE_LIMITS.maxDepth,
   });
   const { type, schema } = readEnvelope(value, SERVER_SCHEMAS, 'server', CLIENT_SCHEMAS);

@@ -1,6 +1,6 @@
 import { entityKind } from '../../entity.js';
 import { SynclineError } from '../../errors.js';
-import type { ChangeLogReader, TickedBatch } from './change-log-reader.js';
+import { type ChangeLogReader, DEFAULT_PAGE_BYTES, type TickedBatch } from './change-log-reader.js';
 import type { ServerLog } from './server-log.js';
 
 /**
@@ -17,17 +17,29 @@ export interface HubSubscriber {
 }
 
 /**
- * How the hub keeps recent batches and pages the log: `windowChanges` (default 10,000) is how many
- * recent changes stay in memory for connections that are slightly behind; `pageSize` (default
- * 1,000) is how many changes one page of the log holds: each batch the hub publishes, and each
- * page a connection further behind catches up with.
+ * How the hub keeps recent batches and pages the log. The window of recent changes kept in memory
+ * for connections that are slightly behind holds at most `windowChanges` changes (default 10,000)
+ * and `windowBytes` bytes (default 32 MiB), the oldest batches leaving first (the newest batch
+ * always stays). One page of the log (each batch the hub publishes, and each page a connection
+ * further behind catches up with) holds at most `pageSize` changes (default 1,000) and `pageBytes`
+ * bytes (default 1 MiB; a single bigger change is a page of its own). Bytes are those of the
+ * logged JSON (`CapturedChange.bytes`).
  *
  * @example
- *   new ChangeHub(reader, log, { windowChanges: 50_000 });
+ *   new ChangeHub(reader, log, { windowChanges: 50_000, windowBytes: 128 << 20 });
  */
 export interface ChangeHubOptions {
   readonly windowChanges?: number;
+  readonly windowBytes?: number;
   readonly pageSize?: number;
+  readonly pageBytes?: number;
+}
+
+/** The bytes of a batch's changes, as the reader measured them. */
+function batchBytes(batch: TickedBatch): number {
+  let bytes = 0;
+  for (const change of batch.changes) bytes += change.bytes ?? 0;
+  return bytes;
 }
 
 /**
@@ -61,12 +73,17 @@ export class ChangeHub {
   private readonly subscribers = new Set<HubSubscriber>();
   private readonly window: TickedBatch[] = [];
   private windowSize = 0;
+  /** The bytes of the batches in the window, in the same order. */
+  private readonly windowSizes: number[] = [];
+  private windowTotal = 0;
   private current: Promise<void> | undefined;
   private next: Promise<void> | undefined;
   private retry: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   private readonly windowChanges: number;
+  private readonly windowBytes: number;
   private readonly pageSize: number;
+  private readonly pageBytes: number;
 
   constructor(
     private readonly reader: ChangeLogReader,
@@ -74,7 +91,9 @@ export class ChangeHub {
     options: ChangeHubOptions = {},
   ) {
     this.windowChanges = options.windowChanges ?? 10_000;
+    this.windowBytes = options.windowBytes ?? 32 << 20;
     this.pageSize = options.pageSize ?? 1000;
+    this.pageBytes = options.pageBytes ?? DEFAULT_PAGE_BYTES;
   }
 
   /** Ticks whatever is pending and starts from there: older changes are for catch-up, not live. */
@@ -82,6 +101,11 @@ export class ChangeHub {
     // Only the position: the changes themselves are not delivered, so none is read.
     const batch = await this.reader.readNew(0);
     this.position = batch.to;
+  }
+
+  /** What the window of recent batches holds now: its changes and their bytes. */
+  get windowed(): { changes: number; bytes: number } {
+    return { changes: this.windowSize, bytes: this.windowTotal };
   }
 
   /** How many connections receive batches now. */
@@ -120,7 +144,7 @@ export class ChangeHub {
       if (this.closed) return;
       // Only the first page comes with the ticking: a big transaction's changes are then read
       // page by page while the first pages are already on their way to clients.
-      const batch = await this.reader.readNew(this.pageSize);
+      const batch = await this.reader.readNew(this.pageSize, this.pageBytes);
       if (this.closed || batch.to <= this.position) return;
       // When another instance ticked changes since our last read, those come first: everything
       // from our position on is then read from the log, in order.
@@ -151,13 +175,16 @@ export class ChangeHub {
   }
 
   /**
-   * The page of the log right after `cursor` (at most `pageSize` changes, none past `to`). Ticks
+   * The page of the log right after `cursor` (at most `pageSize` changes and `pageBytes` bytes,
+   * none past `to`). Ticks
    * have no gaps, so a page that is empty or does not start right after the cursor means changes
    * in between are gone (pruned meanwhile): that fails, rather than skip them. A connection that
    * fails so reconnects, and the handshake then sends it a fresh snapshot instead.
    */
   private async readPage(cursor: bigint, to: bigint): Promise<TickedBatch> {
-    const changes = (await this.reader.readFrom(cursor, this.pageSize)).filter((c) => c.tick <= to);
+    const changes = (await this.reader.readFrom(cursor, this.pageSize, this.pageBytes)).filter(
+      (c) => c.tick <= to,
+    );
     if (changes.length === 0) {
       throw new LogPrunedError(
         `the change log has no changes after position ${cursor}, though it was ticked up to ${to}`,
@@ -174,10 +201,19 @@ export class ChangeHub {
   /** Delivers one batch to everyone and keeps it in the window; synchronous, so no one misses it. */
   private publish(batch: TickedBatch): void {
     this.position = batch.to;
+    const bytes = batchBytes(batch);
     this.window.push(batch);
+    this.windowSizes.push(bytes);
     this.windowSize += batch.changes.length;
-    while (this.window.length > 1 && (this.windowSize > this.windowChanges || this.window.length > 1000)) {
+    this.windowTotal += bytes;
+    while (
+      this.window.length > 1 &&
+      (this.windowSize > this.windowChanges ||
+        this.windowTotal > this.windowBytes ||
+        this.window.length > 1000)
+    ) {
       this.windowSize -= this.window.shift()!.changes.length;
+      this.windowTotal -= this.windowSizes.shift()!;
     }
     for (const subscriber of this.subscribers) subscriber.deliver(batch);
   }

@@ -15,7 +15,7 @@ import { CHANGE_COLUMNS } from './capture.js';
  * @example
  *   const change: CapturedChange = { tick: 7n, id: 12n, txid: 901n, table: 'todos', op: 'update',
  *     pk: { id: 'a1' }, oldPk: undefined, row: { id: 'a1', title: 'Milk' }, oldValues: { title: 'Tea' },
- *     hlc: '1700000000000-00000-postgres', origin: undefined, mutationId: undefined, changedAt: new Date() };
+ *     hlc: '1700000000000-00000-postgres', origin: undefined, mutationId: undefined, changedAt: new Date(), bytes: 64 };
  */
 export interface CapturedChange {
   readonly tick: bigint;
@@ -31,6 +31,12 @@ export interface CapturedChange {
   readonly origin: string | undefined;
   readonly mutationId: number | undefined;
   readonly changedAt: Date;
+  /**
+   * About how many bytes the change takes: the length of its logged JSON (key, row, old values),
+   * what it costs in memory and in a message. Pages and the hub's window are budgeted with it.
+   * Always set by the reader (optional for changes made by hand, which count as nothing).
+   */
+  readonly bytes?: number;
 }
 
 /**
@@ -48,6 +54,11 @@ export interface TickedBatch {
 
 const OPS = { I: 'insert', U: 'update', D: 'delete' } as const;
 
+/** The length of a logged JSON text (null when the column is NULL). */
+function textLength(text: unknown): number {
+  return typeof text === 'string' ? text.length : 0;
+}
+
 function toChange(r: Record<string, unknown>): CapturedChange {
   return {
     tick: BigInt(r.tick as string),
@@ -63,14 +74,51 @@ function toChange(r: Record<string, unknown>): CapturedChange {
     origin: (r.origin as string | null) ?? undefined,
     mutationId: r.mutation_id == null ? undefined : Number(r.mutation_id),
     changedAt: new Date(Number(r.changed_ms)),
+    bytes: textLength(r.pk) + textLength(r.old_pk) + textLength(r.row) + textLength(r.old_values),
   };
 }
 
-async function ticksAfter(run: SqlRunner, after: bigint, limit: bigint | number): Promise<CapturedChange[]> {
+/**
+ * The bytes a change counts for in a page, in SQL: the length of its logged JSON texts, as
+ * `CapturedChange.bytes` counts them once read.
+ */
+const LOGGED_BYTES = (c: string) =>
+  `(octet_length(${c}.pk::text) + coalesce(octet_length(${c}.old_pk::text), 0) +
+    octet_length(${c}."row"::text) + coalesce(octet_length(${c}.old_values::text), 0))::bigint`;
+
+/**
+ * The default byte budget of one page of the log: 1 MiB. A page stops at its row limit or when the
+ * next change would take it past this many bytes, whichever comes first; a single change bigger
+ * than the budget is a page of its own.
+ */
+export const DEFAULT_PAGE_BYTES = 1 << 20;
+
+/**
+ * The page after `after`: walks the ticks one by one from the first after `after` (ticks have no
+ * gaps, so a pruned gap ends the walk), adding up each change's bytes, and stops before the change
+ * that would pass `maxBytes` or at `limit` changes. Only the changes of the page are measured (one
+ * more at most), so a huge log costs no more than the page read from it.
+ */
+async function ticksAfter(
+  run: SqlRunner,
+  after: bigint,
+  limit: bigint | number,
+  maxBytes: number,
+): Promise<CapturedChange[]> {
   const rows = await run(
-    `SELECT ${CHANGE_COLUMNS} FROM _syncline_ticks t JOIN _syncline_changes c ON c.id = t.change_id
-      WHERE t.tick > $1::bigint ORDER BY t.tick LIMIT $2::bigint`,
-    [after.toString(), limit.toString()],
+    `WITH RECURSIVE walk (tick, total, n) AS (
+       SELECT t.tick, s.bytes, 1
+         FROM (SELECT tick, change_id FROM _syncline_ticks WHERE tick > $1::bigint ORDER BY tick LIMIT 1) t
+        CROSS JOIN LATERAL (SELECT ${LOGGED_BYTES('c')} AS bytes FROM _syncline_changes c WHERE c.id = t.change_id) s
+       UNION ALL
+       SELECT t.tick, w.total + s.bytes, w.n + 1
+         FROM walk w JOIN _syncline_ticks t ON t.tick = w.tick + 1
+        CROSS JOIN LATERAL (SELECT ${LOGGED_BYTES('c')} AS bytes FROM _syncline_changes c WHERE c.id = t.change_id) s
+        WHERE w.n < $2::bigint AND w.total + s.bytes <= $3::bigint
+     )
+     SELECT ${CHANGE_COLUMNS} FROM walk w JOIN _syncline_ticks t ON t.tick = w.tick
+       JOIN _syncline_changes c ON c.id = t.change_id ORDER BY t.tick`,
+    [after.toString(), limit.toString(), String(maxBytes)],
   );
   return rows.map(toChange);
 }
@@ -96,22 +144,33 @@ export class ChangeLogReader {
 
   /**
    * Ticks every change committed since the last read (by any instance) and returns them. Waits
-   * while another reader is assigning. With `limit`, returns only the first `limit` of them (the
-   * batch's `to` still says how far the ticks go): the rest are read with `readFrom()`, page by
-   * page, so a huge transaction is not held in memory at once.
+   * while another reader is assigning. With `limit`, returns only the first `limit` of them, and
+   * with `maxBytes` only as many as fit in that many bytes (at least one; the batch's `to` still
+   * says how far the ticks go): the rest are read with `readFrom()`, page by page, so a huge
+   * transaction is not held in memory at once.
    *
    * @example
-   *   const batch = await reader.readNew(1000);
+   *   const batch = await reader.readNew(1000, 1 << 20);
    *   if (batch.to > batch.from) broadcast(batch.changes); // then readFrom(last tick) until batch.to
    */
-  async readNew(limit?: number): Promise<TickedBatch> {
+  async readNew(limit?: number, maxBytes?: number): Promise<TickedBatch> {
     // One statement (the function `_syncline_read_new`, installed with the log): a transaction
-    // of its own, one round trip. Its first row holds the batch's bounds, the others its changes.
+    // of its own, one round trip. Its first row holds the batch's bounds, the others its changes;
+    // the changes past the byte budget stay in PostgreSQL (they come with readFrom()).
     let rows: Record<string, unknown>[];
     try {
-      rows = await this.runner()('SELECT * FROM _syncline_read_new($1::bigint)', [
-        limit === undefined ? null : String(limit),
-      ]);
+      rows = await this.runner()(
+        maxBytes === undefined
+          ? 'SELECT * FROM _syncline_read_new($1::bigint)'
+          : `SELECT * FROM (
+               SELECT r.*, sum(${LOGGED_BYTES('r')}) OVER (ORDER BY r.tick::bigint NULLS FIRST ROWS UNBOUNDED PRECEDING) AS running,
+                      row_number() OVER (ORDER BY r.tick::bigint NULLS FIRST) AS n
+                 FROM _syncline_read_new($1::bigint) r) s
+              WHERE s.n <= 2 OR s.running <= $2::bigint ORDER BY s.n`,
+        maxBytes === undefined
+          ? [limit === undefined ? null : String(limit)]
+          : [limit === undefined ? null : String(limit), String(maxBytes)],
+      );
     } catch (error) {
       // 42883: no such function; 55000: no state row (both raised before anything was written).
       if (is(error, DatabaseError) && (error.code === '42883' || error.code === '55000')) {
@@ -130,17 +189,21 @@ export class ChangeLogReader {
   }
 
   /**
-   * The already-ticked changes after `cursor` (exclusive), in tick order, at most `limit` of them.
-   * Reads only: any instance can serve a client whatever instance ticked the changes.
+   * The already-ticked changes after `cursor` (exclusive), in tick order: at most `limit` of them,
+   * and no more than fit in `maxBytes` (default `DEFAULT_PAGE_BYTES`; the first change comes
+   * whatever its size). Reads only: any instance can serve a client whatever instance ticked the
+   * changes. The page ends early at a gap in the ticks (changes pruned meanwhile).
    *
    * @example
    *   let cursor = 0n;
    *   for (let page = await reader.readFrom(cursor, 500); page.length > 0; page = await reader.readFrom(cursor, 500))
    *     cursor = page[page.length - 1].tick;
    */
-  async readFrom(cursor: bigint, limit = 1000): Promise<CapturedChange[]> {
-    if (cursor < 0n || limit < 1) throw new UsageError('readFrom(cursor, limit): cursor >= 0 and limit >= 1');
-    return ticksAfter(this.runner(), cursor, limit);
+  async readFrom(cursor: bigint, limit = 1000, maxBytes = DEFAULT_PAGE_BYTES): Promise<CapturedChange[]> {
+    if (cursor < 0n || limit < 1 || maxBytes < 1) {
+      throw new UsageError('readFrom(cursor, limit, maxBytes): cursor >= 0, limit >= 1 and maxBytes >= 1');
+    }
+    return ticksAfter(this.runner(), cursor, limit, maxBytes);
   }
 
   /**

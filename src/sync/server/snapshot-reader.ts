@@ -5,7 +5,8 @@ import { entityKind } from '../../entity.js';
 import { SynclineError } from '../../errors.js';
 import type { AnyTable } from '../../schema/table.js';
 import { count } from '../../sql/functions.js';
-import type { SQL } from '../../sql/sql.js';
+import { type SQL, sql } from '../../sql/sql.js';
+import { MAX_SERVER_MESSAGE_BYTES, utf8Length } from '../protocol/message-size.js';
 import { PROTOCOL_VERSION, type SnapshotMessage } from '../protocol/messages.js';
 import { columnEncoder, type JsonRow } from '../protocol/value-codec.js';
 
@@ -24,8 +25,9 @@ export interface SnapshotShape {
 
 /**
  * Where snapshot chunks go: `send` queues one message; `drained` resolves when the socket has
- * room again (the next FETCH waits for it, so memory stays flat however big the shape); `aborted`
- * says the connection is gone and reading should stop.
+ * room again (the next chunk waits for it, so memory stays flat however big the shape); `aborted`
+ * says the connection is gone and reading should stop; `skipped` hears of a row left out because
+ * no message could carry it (see `SnapshotOptions.maxRowBytes`), to tell the client and the log.
  *
  * @example
  *   const sink: SnapshotSink = { send: (m) => socket.send(JSON.stringify(m)), drained, aborted: () => closed };
@@ -34,6 +36,21 @@ export interface SnapshotSink {
   send(message: SnapshotMessage): void;
   drained(): Promise<void>;
   aborted(): boolean;
+  skipped?(row: SkippedRow): void;
+}
+
+/**
+ * A row a snapshot left out because its JSON (`bytes`) is over the largest message a client
+ * reads: the shape, the table and the row's primary key (SQL column names, protocol values).
+ *
+ * @example
+ *   sink.skipped = ({ table, pk, bytes }) => log.warn('snapshot.row_too_large', `${table} ${JSON.stringify(pk)}: ${bytes} bytes`);
+ */
+export interface SkippedRow {
+  readonly shapeId: string;
+  readonly table: string;
+  readonly pk: Record<string, unknown>;
+  readonly bytes: number;
 }
 
 /**
@@ -82,45 +99,164 @@ function rowsEncoder(table: AnyTable, fields: readonly CompiledField[]): (rows: 
   };
 }
 
+/**
+ * How `readSnapshot` cuts and guards its work: a chunk holds at most `chunkRows` rows (default
+ * 2,000) and `chunkBytes` bytes (default 1 MiB, measured in PostgreSQL before a row is read; a
+ * single bigger row is a chunk of its own); a row whose JSON is over `maxRowBytes` (default
+ * `MAX_SERVER_MESSAGE_BYTES` less room for the message around it) is left out, since no client
+ * could read the message, and reported to `SnapshotSink.skipped`; the transaction is ended by
+ * PostgreSQL when it waits for the socket longer than `idleTimeoutMs` (default 60 s; 0: no limit),
+ * so a client that stops reading cannot hold a snapshot open.
+ *
+ * @example
+ *   await readSnapshot(db, shapes, sink, { chunkRows: 500, chunkBytes: 256 << 10 });
+ */
+export interface SnapshotOptions {
+  readonly chunkRows?: number;
+  readonly chunkBytes?: number;
+  readonly maxRowBytes?: number;
+  readonly idleTimeoutMs?: number;
+}
+
+/** Room left in the largest message for what surrounds a row in a `snapshot` chunk. */
+const ENVELOPE_BYTES = 64 << 10;
+
+/**
+ * The bytes of one row as a snapshot sends it, estimated in SQL without reading the row into
+ * JavaScript: its columns' text lengths (text and bytea lengths come from the value's header, no
+ * detoasting), bytea counted as base64, plus the column names and JSON punctuation.
+ */
+function rowBytes(table: AnyTable): SQL<number> {
+  const parts = table.$columnList.map((column) => {
+    const length =
+      column.type.kind === 'blob'
+        ? sql`(octet_length(${column}) * 4 / 3)`
+        : sql`octet_length(${column}::text)`;
+    return sql`coalesce(${length}, 4) + ${sql.raw(String(column.name.length + 6))}`;
+  });
+  return sql<number>`(2 + ${sql.join(parts, ' + ')})::bigint`;
+}
+
+/** The rows of one chunk: their ctids (to read them by) and their estimated bytes. */
+interface PlannedRow {
+  readonly at: string;
+  readonly bytes: number;
+}
+
 async function readShape(
   tx: Transaction,
   shape: SnapshotShape,
   position: string,
-  chunkRows: number,
+  limits: Required<SnapshotOptions>,
   sink: SnapshotSink,
 ): Promise<number> {
   const { table, where } = shape;
+  const { chunkRows, chunkBytes, maxRowBytes } = limits;
   const [{ n }] = await tx.select({ n: count() }).from(table).where(where);
   const totalRows = Number(n);
+  const raw = (text: string, params: readonly unknown[] = [], needsBigInt = false) =>
+    tx.run({ sql: text, params, arrayMode: true, needsBigInt });
+  // First each row's place and size, a cheap scan; then the rows of each chunk by their place. In
+  // one REPEATABLE READ transaction a ctid names the row version the snapshot sees: it cannot be
+  // vacuumed away while the transaction lasts.
+  const sized = tx.dialect.compiler.compile(
+    tx
+      .select({ at: sql<string>`ctid::text`, bytes: rowBytes(table) })
+      .from(table)
+      .where(where)
+      .toNode(),
+  );
+  await raw(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${sized.sql}`, sized.params);
   // Rows keyed by SQL column name, as every sync message carries them.
   const fields = Object.fromEntries(table.$columnList.map((c) => [c.name, c]));
-  const compiled = tx.dialect.compiler.compile(tx.select(fields).from(table).where(where).toNode());
-  const encode = rowsEncoder(table, compiled.fields!);
-  const raw = (text: string, params: readonly unknown[] = []) =>
-    tx.run({ sql: text, params, arrayMode: true, needsBigInt: compiled.needsBigInt });
-  await raw(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${compiled.sql}`, compiled.params);
+  const byPlace = tx.dialect.compiler.compile(
+    tx.select(fields).from(table).where(sql`ctid = ANY(${'{}'}::tid[])`).toNode(),
+  );
+  const encode = rowsEncoder(table, byPlace.fields!);
+  const placeParam = byPlace.params.length - 1;
+  const readRows = async (rows: readonly PlannedRow[]): Promise<JsonRow[]> => {
+    const params = [...byPlace.params];
+    params[placeParam] = `{${rows.map((r) => `"${r.at}"`).join(',')}}`;
+    return encode((await raw(byPlace.sql, params, byPlace.needsBigInt)).rows as unknown[][]);
+  };
+
   let sent = 0;
-  for (let chunk = 0; ; chunk++) {
-    if (sink.aborted()) throw new SnapshotAborted('the connection closed during its snapshot');
-    const result = await raw(`FETCH FORWARD ${chunkRows} FROM ${CURSOR}`);
-    const rows = encode(result.rows as unknown[][]);
+  let chunk = 0;
+  let seen = 0;
+  const send = (rows: JsonRow[], last: boolean) => {
     sent += rows.length;
-    const last = rows.length < chunkRows || sent >= totalRows;
     sink.send({
       type: 'snapshot',
       v: PROTOCOL_VERSION,
       shapeId: shape.id,
       position,
-      chunk,
+      chunk: chunk++,
       last,
       totalRows: Math.max(totalRows, sent),
       rows,
     });
-    if (last) break;
-    await sink.drained();
+  };
+  for (;;) {
+    if (sink.aborted()) throw new SnapshotAborted('the connection closed during its snapshot');
+    const fetched = (await raw(`FETCH FORWARD ${chunkRows} FROM ${CURSOR}`)).rows as [string, unknown][];
+    seen += fetched.length;
+    const done = fetched.length < chunkRows || seen >= totalRows;
+    const chunks = planChunks(fetched, chunkRows, chunkBytes);
+    if (chunks.length === 0) {
+      send([], true);
+      break;
+    }
+    for (let i = 0; i < chunks.length; i++) {
+      if (sink.aborted()) throw new SnapshotAborted('the connection closed during its snapshot');
+      let rows = await readRows(chunks[i]!);
+      if (chunks[i]!.length === 1 && chunks[i]![0]!.bytes > chunkBytes) {
+        rows = rows.filter((row) => keepBigRow(shape, row, maxRowBytes, sink));
+      }
+      send(rows, done && i === chunks.length - 1);
+      if (!(done && i === chunks.length - 1)) await sink.drained();
+    }
+    if (done) break;
   }
   await raw(`CLOSE ${CURSOR}`);
   return sent;
+}
+
+/**
+ * Cuts the rows the cursor gave (`[ctid, bytes]`) into chunks of at most `chunkRows` rows and
+ * `chunkBytes` bytes; a row bigger than `chunkBytes` is a chunk of its own.
+ */
+function planChunks(
+  fetched: readonly [string, unknown][],
+  chunkRows: number,
+  chunkBytes: number,
+): PlannedRow[][] {
+  const chunks: PlannedRow[][] = [];
+  let current: PlannedRow[] = [];
+  let bytes = 0;
+  for (const [at, size] of fetched) {
+    const row = { at, bytes: Number(size) };
+    if (current.length > 0 && (current.length >= chunkRows || bytes + row.bytes > chunkBytes)) {
+      chunks.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(row);
+    bytes += row.bytes;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
+
+/**
+ * Whether a row estimated bigger than a chunk still fits in a message once encoded: measured
+ * exactly here (only such rows cost a JSON.stringify). One that does not is reported and left out.
+ */
+function keepBigRow(shape: SnapshotShape, row: JsonRow, maxRowBytes: number, sink: SnapshotSink): boolean {
+  const bytes = utf8Length(JSON.stringify(row));
+  if (bytes <= maxRowBytes) return true;
+  const pk = Object.fromEntries(shape.table.$primaryKeyColumns.map((c) => [c.name, row[c.name]]));
+  sink.skipped?.({ shapeId: shape.id, table: shape.table.$name, pk, bytes });
+  return false;
 }
 
 /**
@@ -128,26 +264,34 @@ async function readShape(
  * (docs/sync-internals.md, "Server flow" step 4), and returns the change-log position P they were
  * read at: every change ticked up to P is in the rows, and changes after P follow (some may be in
  * the rows already; applying them again is idempotent). Each shape's rows are counted first
- * (`totalRows`), then fetched through a cursor `chunkRows` at a time (default 2,000), waiting for
- * the sink to drain before each next FETCH. A shape with no rows still sends one empty last chunk.
- * On PGlite (one session) other work waits while a snapshot reads.
+ * (`totalRows`), then cut into chunks by rows and bytes (`SnapshotOptions`), waiting for the sink
+ * to drain before each next chunk is read. A shape with no rows still sends one empty last chunk.
+ * `options` may be a number, the chunk's row limit. On PGlite (one session) other work waits while
+ * a snapshot reads.
  *
  * @example
- *   const position = await readSnapshot(db, shapes, sink); // '41'
+ *   const { position } = await readSnapshot(db, shapes, sink, { chunkRows: 2000 }); // '41'
  */
 export async function readSnapshot(
   db: Database,
   shapes: readonly SnapshotShape[],
   sink: SnapshotSink,
-  chunkRows = 2000,
+  options: SnapshotOptions | number = {},
 ): Promise<{ position: string; rows: number }> {
+  const given = typeof options === 'number' ? { chunkRows: options } : options;
+  const limits: Required<SnapshotOptions> = {
+    chunkRows: given.chunkRows ?? 2000,
+    chunkBytes: given.chunkBytes ?? 1 << 20,
+    maxRowBytes: given.maxRowBytes ?? MAX_SERVER_MESSAGE_BYTES - ENVELOPE_BYTES,
+    idleTimeoutMs: given.idleTimeoutMs ?? 60_000,
+  };
   return db.transaction(async (tx) => {
-    await tx.run({
-      sql: 'SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY',
-      params: [],
-      arrayMode: false,
-      needsBigInt: false,
-    });
+    const set = (text: string) => tx.run({ sql: text, params: [], arrayMode: false, needsBigInt: false });
+    await set('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
+    // Waiting for a socket that never drains is idle in transaction: PostgreSQL ends it.
+    await set(
+      `SET LOCAL idle_in_transaction_session_timeout = ${Math.max(0, Math.floor(limits.idleTimeoutMs))}`,
+    );
     const state = await tx.run({
       sql: 'SELECT last_tick::text AS t FROM _syncline_reader_state WHERE id = 1',
       params: [],
@@ -156,7 +300,7 @@ export async function readSnapshot(
     });
     const position = ((state.rows[0] as { t?: string } | undefined)?.t ?? '0') as string;
     let rows = 0;
-    for (const shape of shapes) rows += await readShape(tx, shape, position, chunkRows, sink);
+    for (const shape of shapes) rows += await readShape(tx, shape, position, limits, sink);
     return { position, rows };
   });
 }
