@@ -16,8 +16,15 @@ import { waitFor } from '../support/wait.js';
 describe('sync server lifecycle', () => {
   it('refuses connections past maxConnections with HTTP 503, and takes them again once one closes', async () => {
     const t = await startTestServer(appSchema, { limits: { maxConnections: 2 } });
-    const first = await RawClient.connect(t.url);
-    await RawClient.connect(t.url);
+    // Only signed-in connections count (test/security/unauthenticated.test.ts).
+    const signedIn = async () => {
+      const client = await RawClient.connect(t.url);
+      client.send(helloMessage(appSchema, { token: await t.token('u1') }));
+      await client.next('welcome');
+      return client;
+    };
+    const first = await signedIn();
+    await signedIn();
     await expect(RawClient.connect(t.url)).rejects.toThrow('the server answered the upgrade with HTTP 503');
     await first.close();
     await waitFor(() => t.server.connections === 1, 5000, 'the closed connection to be let go');

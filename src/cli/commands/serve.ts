@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import type { Schema } from '../../schema/schema.js';
-import type { SyncAuth } from '../../sync/server/auth.js';
+import { MIN_SECRET_BYTES, type SyncAuth } from '../../sync/server/auth.js';
 import type { SyncRules } from '../../sync/server/rules.js';
 import { LOG_LEVELS, type LogLevel } from '../../sync/server/server-log.js';
 import { createSyncServer, type SyncServer } from '../../sync/server/sync-server.js';
@@ -63,6 +63,7 @@ function authFrom(options: ServeOptions): SyncAuth {
   }
   if (secret) {
     const bytes = new TextEncoder().encode(secret).length;
+    // The library refuses it too; checked here so the message names the flag or variable.
     if (bytes < MIN_SECRET_BYTES) {
       const from = options.jwtSecret !== undefined ? '--jwt-secret' : 'SYNCLINE_JWT_SECRET';
       throw new UsageError(
@@ -76,9 +77,6 @@ function authFrom(options: ServeOptions): SyncAuth {
     'the sync server needs a way to check tokens: pass --jwt-secret <secret> (or set SYNCLINE_JWT_SECRET) for HS256 tokens, or --jwks-url <url> for tokens signed by an identity provider',
   );
 }
-
-/** The shortest HS256 secret `serve` takes: 256 bits, as RFC 7518 asks for HS256 keys. */
-const MIN_SECRET_BYTES = 32;
 
 /** `--log-level` (else SYNCLINE_LOG_LEVEL), checked here so the error names the option. */
 function logLevelFrom(value: string | undefined): LogLevel | undefined {
@@ -104,7 +102,7 @@ function portFrom(value: string | number | undefined): number {
  * `rules` export, when present, is used as the server's rules.
  *
  * @example
- *   const server = await serve({ schema: 'src/schema.ts', database: './data', port: 0, jwtSecret: 's3cret' });
+ *   const server = await serve({ schema: 'src/schema.ts', database: './data', port: 0, jwtSecret: process.env.JWT_SECRET });
  *   console.log(server.url);
  */
 export async function serve(options: ServeOptions): Promise<SyncServer> {

@@ -22,8 +22,29 @@ export class SyncServerError extends SyncProtocolError {
   }
 }
 
-/** Fatal codes after which the same connection attempt can succeed later: retry them. */
-const RETRYABLE = new Set(['server_error', 'hello_timeout', 'going_away', 'try_again_later']);
+/**
+ * Fatal codes after which the same connection attempt can succeed later: retry them. A token that
+ * expired on an open connection is replaced by the next attempt (the `token` function is called
+ * on each); a user or server at its connection limit has room later; too many refused messages
+ * come from a client bug that a fresh connection may not hit again.
+ */
+const RETRYABLE = new Set([
+  'server_error',
+  'hello_timeout',
+  'going_away',
+  'try_again_later',
+  'token_expired',
+  'too_many_connections',
+  'too_many_errors',
+]);
+
+/**
+ * The fatal `error` code the server sends before closing a connection whose token expired.
+ *
+ * @example
+ *   if (message.code === TOKEN_EXPIRED) reconnectWithNewToken();
+ */
+export const TOKEN_EXPIRED = 'token_expired';
 
 /**
  * True when a fatal server error means retrying unchanged would fail the same way (a bad token,

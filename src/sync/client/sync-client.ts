@@ -1,8 +1,8 @@
 import type { Database } from '../../database/database.js';
 import { is } from '../../entity.js';
 import { UsageError } from '../../errors.js';
-import { comparePositions } from '../protocol/messages-position.js';
 import { Backoff } from './backoff.js';
+import { CatchUpPings } from './catch-up-pings.js';
 import { syncedTables } from './client-tables.js';
 import { SyncConnectionError } from './connection.js';
 import { LocalReplica } from './local-replica.js';
@@ -55,8 +55,7 @@ export class SyncClient {
   private stampAgain = false;
   private applyingRemote = false;
   private readonly flushes: (Waiter & { target: number })[] = [];
-  private readonly catchUps = new Map<string, Waiter & { position: string | undefined }>();
-  private pings = 0;
+  private readonly catchUps = new CatchUpPings((id) => this.session?.sendPing(id) ?? false);
 
   constructor(
     private readonly db: Database,
@@ -71,8 +70,8 @@ export class SyncClient {
       progress: (progress) => this.events.emit('progress', progress),
       rejected: (event) => this.events.emit('rejected', event),
       remoteTables: (tables) => this.remoteTables(tables),
-      cursorMoved: () => this.checkCaughtUp(),
-      pong: (id, position) => this.pong(id, position),
+      cursorMoved: () => this.catchUps.cursorMoved(this.replica.cursor),
+      pong: (id, position) => this.catchUps.pong(id, position, this.replica.cursor),
       outboxSettled: (firstSeq) => this.outboxSettled(firstSeq),
     };
     // Capture and stamping start now, not at start(): rows the app writes before it (or before
@@ -175,8 +174,7 @@ export class SyncClient {
       'the sync client was stopped before this finished; start() it again to go on',
     );
     for (const waiter of this.flushes.splice(0)) waiter.reject(error);
-    for (const waiter of this.catchUps.values()) waiter.reject(error);
-    this.catchUps.clear();
+    this.catchUps.rejectAll(error);
   }
 
   /** Resolves when every local write made before the call has been acknowledged by the server. */
@@ -200,11 +198,7 @@ export class SyncClient {
    */
   caughtUp(): Promise<void> {
     if (!this.starting) return Promise.reject(new UsageError('caughtUp(): call start() first'));
-    const id = `caught-up-${++this.pings}`;
-    return new Promise<void>((resolve, reject) => {
-      this.catchUps.set(id, { resolve, reject, position: undefined });
-      this.session?.sendPing(id);
-    });
+    return this.catchUps.wait();
   }
 
   private setStatus(status: SyncStatus): void {
@@ -234,7 +228,7 @@ export class SyncClient {
         report(end.error);
         break;
       }
-      if (is(end.error, SyncConnectionError)) this.events.emit('error', end.error);
+      if (is(end.error, SyncConnectionError) && !end.tokenExpired) this.events.emit('error', end.error);
       report();
       this.setStatus('connecting');
       await this.sleep(backoff.next());
@@ -248,19 +242,19 @@ export class SyncClient {
       const token = this.options.token;
       const value = typeof token === 'function' ? await token() : token;
       const WebSocketClass = await resolveWebSocket(this.options.WebSocket);
-      if (this.stopped) return { error: undefined, fatal: false, welcomed: false };
+      if (this.stopped) return { error: undefined, fatal: false, welcomed: false, tokenExpired: false };
       session = new SyncSession(this.host, WebSocketClass, value || undefined);
     } catch (error) {
       const fatal = is(error, UsageError);
       if (!fatal) this.events.emit('error', error as Error);
-      return { error: error as Error, fatal, welcomed: false };
+      return { error: error as Error, fatal, welcomed: false, tokenExpired: false };
     }
     this.session = session;
     void session.ready.then((ok) => {
       if (!ok || this.stopped) return;
       this.setStatus('online');
       welcomed();
-      for (const [id, waiter] of this.catchUps) if (waiter.position === undefined) session.sendPing(id);
+      this.catchUps.reconnected();
     });
     const end = await session.ended;
     this.session = undefined;
@@ -334,28 +328,6 @@ export class SyncClient {
       const waiter = this.flushes[i];
       if (firstSeq !== undefined && firstSeq <= waiter.target) continue;
       this.flushes.splice(i, 1);
-      waiter.resolve();
-    }
-  }
-
-  private pong(id: string | undefined, position: string | undefined): void {
-    const waiter = id === undefined ? undefined : this.catchUps.get(id);
-    if (!waiter || id === undefined) return;
-    if (position === undefined) {
-      this.catchUps.delete(id);
-      waiter.resolve();
-      return;
-    }
-    waiter.position = position;
-    this.checkCaughtUp();
-  }
-
-  private checkCaughtUp(): void {
-    const cursor = this.replica.cursor;
-    if (cursor === undefined) return;
-    for (const [id, waiter] of this.catchUps) {
-      if (waiter.position === undefined || comparePositions(cursor, waiter.position) < 0) continue;
-      this.catchUps.delete(id);
       waiter.resolve();
     }
   }

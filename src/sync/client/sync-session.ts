@@ -17,7 +17,7 @@ import { Backoff } from './backoff.js';
 import { Connection } from './connection.js';
 import type { LocalReplica } from './local-replica.js';
 import { type ChangesApplied, CursorGapError, type RowKey } from './remote-apply.js';
-import { serverError, stopsClient } from './server-error.js';
+import { serverError, stopsClient, TOKEN_EXPIRED } from './server-error.js';
 import type { SnapshotApplier, SnapshotProgress } from './snapshot-apply.js';
 import type { ResolvedSyncOptions } from './sync-options.js';
 import type { WebSocketConstructor } from './websocket.js';
@@ -45,7 +45,9 @@ export interface SessionHost {
 
 /**
  * How a session ended: `error` is why (undefined when closed on purpose), `fatal` means the
- * server refused the client for good (do not retry), `welcomed` whether it got that far.
+ * server refused the client for good (do not retry), `welcomed` whether it got that far, and
+ * `tokenExpired` that the server closed it because the token expired: routine, the next attempt
+ * gets a new token, so it is not reported as an error.
  *
  * @example
  *   const { error, fatal } = await session.ended;
@@ -55,6 +57,7 @@ export interface SessionEnd {
   readonly error: Error | undefined;
   readonly fatal: boolean;
   readonly welcomed: boolean;
+  readonly tokenExpired: boolean;
 }
 
 const KEEP_ALIVE_ID = 'keep-alive';
@@ -92,6 +95,7 @@ export class SyncSession {
   private pushRetry: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
   private fatal: Error | undefined;
+  private tokenExpired = false;
   private resolveReady!: (welcomed: boolean) => void;
 
   constructor(
@@ -121,6 +125,7 @@ export class SyncSession {
             error: this.fatal ?? error,
             fatal: this.fatal !== undefined,
             welcomed: this.welcomed,
+            tokenExpired: this.tokenExpired,
           }),
         );
       },
@@ -238,6 +243,11 @@ export class SyncSession {
     if (stopsClient(message)) {
       this.fatal = error;
       this.connection.drop(error);
+      return;
+    }
+    if (message.code === TOKEN_EXPIRED) {
+      // The server closes next; unacknowledged pushes go again on the next connection.
+      this.tokenExpired = true;
       return;
     }
     this.host.error(error);

@@ -5,8 +5,9 @@ import type { SyncUser } from './rules.js';
 
 /**
  * What an `authenticate` function is given about a connection: the token (from `hello.token`,
- * else an `Authorization: Bearer` header, else the `token` query parameter; undefined when none
- * was sent), the upgrade request's headers and URL, and the peer's address.
+ * else an `Authorization: Bearer` header, else, only with `auth.allowTokenInUrl`, the `token`
+ * query parameter; undefined when none was sent), the upgrade request's headers and URL, and the
+ * peer's address.
  *
  * @example
  *   authenticate: async ({ token }) => (token === 'let-me-in' ? { userId: 'u1' } : undefined)
@@ -19,22 +20,59 @@ export interface AuthRequest {
 }
 
 /**
- * How the sync server tells who a client is. A JWT signed with a shared secret (HS256), a JWT
- * checked against a JSON Web Key Set fetched from `jwksUrl` (cached, refreshed on unknown keys),
- * or your own `authenticate` returning the user (undefined refuses; so does throwing an `AuthError`,
- * whose message the client gets; any other error is the server failing). For JWTs the user id is the
- * `sub` claim and every other claim is on the user too; `issuer` and `audience`, when given, must
- * match the token's `iss` and `aud`.
+ * Where a token may come from, for every kind of `auth`: `allowTokenInUrl` (default false) also
+ * takes it from a `?token=` query parameter, which proxies and servers write to their logs, so it
+ * is refused unless you opt in.
+ *
+ * @example
+ *   const auth: SyncAuth = { jwtSecret, allowTokenInUrl: true };
+ */
+export interface TokenPlaces {
+  readonly allowTokenInUrl?: boolean;
+}
+
+/**
+ * What a JWT must hold besides a good signature: `issuer` and `audience`, when given, must match
+ * its `iss` and `aud`; `requireExp` (default true) refuses a token without an `exp` claim, since a
+ * token that never expires cannot be taken back.
+ *
+ * @example
+ *   const claims: JwtClaimRules = { audience: 'todo-app', requireExp: true };
+ */
+export interface JwtClaimRules extends TokenPlaces {
+  readonly issuer?: string;
+  readonly audience?: string;
+  readonly requireExp?: boolean;
+}
+
+/**
+ * How the sync server tells who a client is. A JWT signed with a shared secret (HS256, at least
+ * `MIN_SECRET_BYTES` bytes), a JWT checked against a JSON Web Key Set fetched from `jwksUrl`
+ * (cached, refreshed on unknown keys), or your own `authenticate` returning the user (undefined
+ * refuses; so does throwing an `AuthError`, whose message the client gets; any other error is the
+ * server failing). For JWTs the user id is the `sub` claim and every other claim is on the user
+ * too; see `JwtClaimRules` for `issuer`, `audience` and `requireExp`. A connection is closed with
+ * `SYNC_CLOSE_CODES.tokenExpired` when its user's `exp` (seconds since the epoch; a JWT's claim,
+ * or a number `authenticate` puts on the user) passes.
  *
  * @example
  *   const auth: SyncAuth = { jwtSecret: process.env.JWT_SECRET!, audience: 'todo-app' };
  */
 export type SyncAuth =
-  | { readonly jwtSecret: string; readonly issuer?: string; readonly audience?: string }
-  | { readonly jwksUrl: string; readonly issuer?: string; readonly audience?: string }
-  | {
+  | ({ readonly jwtSecret: string } & JwtClaimRules)
+  | ({ readonly jwksUrl: string } & JwtClaimRules)
+  | ({
       readonly authenticate: (request: AuthRequest) => Promise<SyncUser | undefined> | SyncUser | undefined;
-    };
+    } & TokenPlaces);
+
+/**
+ * The shortest `jwtSecret` the server takes, in bytes (UTF-8): 256 bits, as RFC 7518 asks of HS256
+ * keys. A shorter secret can be found by trying.
+ *
+ * @example
+ *   if (Buffer.byteLength(secret) < MIN_SECRET_BYTES) throw new Error('make a longer secret');
+ */
+export const MIN_SECRET_BYTES = 32;
 
 /**
  * Checks one connection's credentials and returns its user, or throws `AuthError` saying why
@@ -49,7 +87,8 @@ const HMAC = ['HS256', 'HS384', 'HS512'];
 
 /**
  * The token a connection presented: `hello.token` first, then an `Authorization: Bearer` header,
- * then a `token` query parameter on the URL (browsers cannot set headers on a WebSocket).
+ * then, only when `allowUrl` is set, a `token` query parameter on the URL (browsers cannot set
+ * headers on a WebSocket; they send the token in `hello`).
  *
  * @example
  *   tokenOf(hello.token, request.headers, request.url); // 'eyJhbGciOi…'
@@ -58,12 +97,26 @@ export function tokenOf(
   helloToken: string | undefined,
   headers: IncomingHttpHeaders,
   url: string,
+  allowUrl = false,
 ): string | undefined {
   if (helloToken) return helloToken;
   const bearer = /^Bearer\s+(\S+)\s*$/i.exec(headers.authorization ?? '');
   if (bearer) return bearer[1];
+  if (!allowUrl) return undefined;
   const query = new URL(url, 'http://localhost').searchParams.get('token');
   return query || undefined;
+}
+
+/**
+ * When the user's token expires, in ms since the epoch: its numeric `exp` claim (seconds), or
+ * undefined when it has none.
+ *
+ * @example
+ *   const at = tokenExpiry(user); // 1735732800000
+ */
+export function tokenExpiry(user: SyncUser): number | undefined {
+  const exp = (user as { exp?: unknown }).exp;
+  return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
 }
 
 function describeJoseError(error: unknown, payload: () => JWTPayload | undefined): string {
@@ -109,18 +162,16 @@ function userFromClaims(payload: JWTPayload): SyncUser {
 }
 
 function missingToken(): AuthError {
-  return new AuthError(
-    'no token: send one in hello.token, in an "Authorization: Bearer <token>" header, or as the token query parameter',
-  );
+  return new AuthError('no token: send one in hello.token, or in an "Authorization: Bearer <token>" header');
 }
 
 /**
  * Builds the `Authenticator` for the `auth` option of `createSyncServer`, checking the option
  * first: a UsageError says what is wrong with it (none or several of jwtSecret, jwksUrl and
- * authenticate; an empty secret; a URL that does not parse).
+ * authenticate; a secret shorter than `MIN_SECRET_BYTES`; a URL that does not parse).
  *
  * @example
- *   const authenticate = createAuthenticator({ jwtSecret: 'a long random secret' });
+ *   const authenticate = createAuthenticator({ jwtSecret: process.env.JWT_SECRET! });
  *   const user = await authenticate({ token, headers: {}, url: '/sync', remoteAddress: undefined });
  */
 export function createAuthenticator(auth: SyncAuth): Authenticator {
@@ -146,7 +197,13 @@ export function createAuthenticator(auth: SyncAuth): Authenticator {
       );
     }
     const key = new TextEncoder().encode(auth.jwtSecret);
-    return jwtAuthenticator((token) => jwtVerify(token, key, { ...options, algorithms: HMAC }));
+    if (key.length < MIN_SECRET_BYTES) {
+      throw new UsageError(
+        `createSyncServer(): auth.jwtSecret is ${key.length} bytes long; an HS256 secret needs at least ${MIN_SECRET_BYTES} bytes of randomness (make one with: openssl rand -base64 32)`,
+      );
+    }
+    const requireExp = auth.requireExp ?? true;
+    return jwtAuthenticator((token) => jwtVerify(token, key, { ...options, algorithms: HMAC }), requireExp);
   }
   let url: URL;
   try {
@@ -155,10 +212,13 @@ export function createAuthenticator(auth: SyncAuth): Authenticator {
     throw new UsageError(`createSyncServer(): auth.jwksUrl "${auth.jwksUrl}" is not a URL`, { cause });
   }
   const keys = createRemoteJWKSet(url);
-  return jwtAuthenticator((token) => jwtVerify(token, keys, options));
+  return jwtAuthenticator((token) => jwtVerify(token, keys, options), auth.requireExp ?? true);
 }
 
-function jwtAuthenticator(verify: (token: string) => Promise<{ payload: JWTPayload }>): Authenticator {
+function jwtAuthenticator(
+  verify: (token: string) => Promise<{ payload: JWTPayload }>,
+  requireExp: boolean,
+): Authenticator {
   return async ({ token }) => {
     if (!token) throw missingToken();
     let payload: JWTPayload;
@@ -174,6 +234,11 @@ function jwtAuthenticator(verify: (token: string) => Promise<{ payload: JWTPaylo
       throw new AuthError(
         describeJoseError(cause, () => unverifiedClaims(token)),
         { cause },
+      );
+    }
+    if (requireExp && typeof payload.exp !== 'number') {
+      throw new AuthError(
+        'the token has no "exp" claim: tokens must expire; get a token made with an expiry (setExpirationTime)',
       );
     }
     return userFromClaims(payload);

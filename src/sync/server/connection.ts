@@ -21,21 +21,26 @@ import { PUSH_FAILED } from '../protocol/push-failed.js';
 import type { RowRef } from './apply-changes.js';
 import { applyPush, lastMutationId as lastMutationIdOf } from './apply-push.js';
 import { readRestored } from './apply-rows.js';
-import type { Authenticator } from './auth.js';
+import { type Authenticator, tokenExpiry } from './auth.js';
 import { type ChangeHub, type HubSubscriber, LogPrunedError } from './change-hub.js';
 import type { CapturedChange, ChangeLogReader, TickedBatch } from './change-log-reader.js';
 import { SYNC_CLOSE_CODES } from './close-codes.js';
+import type { ConnectionAdmission } from './connection-admission.js';
 import { fetchRefs } from './fetch-rows.js';
 import { type Handshake, HandshakeRefused, shakeHands, startingPosition } from './handshake.js';
+import { RequestBudget } from './request-budget.js';
 import type { RuleSet } from './rules.js';
+import type { Semaphore } from './semaphore.js';
 import type { ServerLog } from './server-log.js';
 import type { ShapeFilter } from './shape-filter.js';
 import { SnapshotAborted } from './snapshot-reader.js';
+import { type SenderLimits, SocketSender } from './socket-sender.js';
 
 /**
  * What every connection of one server shares: the database and schema, the rules, the server's
- * clock, the change hub, how to authenticate, the log, the limits, and the server's shutdown state
- * (`closing()`, and `trackPush` so shutdown can wait for pushes in flight).
+ * clock, the change hub, how to authenticate, the log, the limits (the connection counts in
+ * `admission`, the snapshot slots), and the server's shutdown state (`closing()`, and `trackPush`
+ * so shutdown can wait for pushes in flight).
  *
  * @example
  *   new SyncConnection(socket, request, context);
@@ -48,10 +53,18 @@ export interface ConnectionContext {
   readonly hub: ChangeHub;
   readonly reader: ChangeLogReader;
   readonly authenticate: Authenticator;
+  /** Takes a token from the URL's `?token=` too (`auth.allowTokenInUrl`). */
+  readonly allowTokenInUrl: boolean;
   readonly log: ServerLog;
   readonly messageLimits: MessageLimits;
+  /** From connect until signed in (hello received and its token checked). */
   readonly helloTimeoutMs: number;
   readonly snapshotChunkRows: number;
+  /** Snapshots run at most `limits.maxConcurrentSnapshots` at once; the others wait. */
+  readonly snapshots: Semaphore;
+  readonly admission: ConnectionAdmission;
+  readonly sender: SenderLimits;
+  readonly maxProtocolErrors: number;
   /** A live connection with more changes than this waiting to be sent is dropped (it reconnects). */
   readonly maxBacklogChanges: number;
   closing(): boolean;
@@ -100,9 +113,6 @@ function changesMessage(batch: TickedBatch, from: bigint, changes: ChangeJson[])
   return bytes;
 }
 
-/** Below this many buffered bytes a socket counts as drained: the next chunk or batch may go. */
-const DRAINED_BYTES = 1 << 20;
-
 /**
  * One client's WebSocket, from `hello` to close (docs/sync-internals.md, "Server flow" step 3).
  * The handshake (auth, schema version, shapes, `welcome`, snapshot or catch-up) runs first; the
@@ -110,6 +120,9 @@ const DRAINED_BYTES = 1 << 20;
  * Pushes and pings wait until it is live and are handled one at a time; a push's `ack` and a
  * ping's `pong` go out only after the hub has read (and this connection has sent) every change
  * committed before them. Everything sent after the handshake goes through one ordered queue.
+ * What a client may cost is bounded: see `RequestBudget` (requests and protocol errors),
+ * `SocketSender` (bytes left unread, time without reading), `ConnectionAdmission` (connection
+ * counts), and the token's `exp`, at which the connection closes with `tokenExpired`.
  *
  * @example
  *   wss.on('connection', (socket, request) => new SyncConnection(socket, request, context));
@@ -124,7 +137,11 @@ export class SyncConnection implements HubSubscriber {
   private outgoing: Promise<void> = Promise.resolve();
   /** Tasks in `outgoing` not finished yet: at 0 a batch may be sent without queueing. */
   private queued = 0;
-  private lastSend: Promise<void> = Promise.resolve();
+  private readonly sender: SocketSender;
+  private readonly budget: RequestBudget;
+  /** Set once signed in: the connection then counts for this user. */
+  private userId: string | undefined;
+  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
   /** Changes delivered by the hub and not yet sent. */
   private backlog = 0;
   private dropped = false;
@@ -151,14 +168,35 @@ export class SyncConnection implements HubSubscriber {
     });
     socket.on('error', (error) => ctx.log.debug('connection.error', error.message, this.fields()));
     socket.on('message', (data) => this.receive(data as Buffer));
+    this.sender = new SocketSender(socket, ctx.sender, (reason) => {
+      ctx.log.info('connection.too_slow', `client dropped: ${reason}`, this.fields());
+      void this.close(SYNC_CLOSE_CODES.tryAgainLater, reason);
+    });
+    this.budget = new RequestBudget(ctx.maxProtocolErrors, socket);
     this.helloTimer = setTimeout(() => {
+      // Counted until signed in: an `authenticate` that hangs holds no place for long either.
+      const what = this.state === 'hello' ? 'no hello' : 'not signed in';
       this.fatal(
         'hello_timeout',
-        `no hello within ${ctx.helloTimeoutMs} ms: send hello right after connecting`,
+        `${what} within ${ctx.helloTimeoutMs} ms: send hello right after connecting`,
         SYNC_CLOSE_CODES.protocolError,
       );
     }, ctx.helloTimeoutMs);
+    ctx.admission.upgraded(this);
     ctx.log.debug('connection.open', 'socket opened', { remoteAddress: this.remoteAddress });
+  }
+
+  /** Admission may close a socket that has not said hello yet, to make room for new ones. */
+  evictable(): boolean {
+    return this.state === 'hello';
+  }
+
+  evict(): void {
+    this.fatal(
+      'hello_timeout',
+      'closed to make room: too many connections are waiting to sign in; send hello right after connecting',
+      SYNC_CLOSE_CODES.protocolError,
+    );
   }
 
   private fields(): Record<string, unknown> {
@@ -180,7 +218,7 @@ export class SyncConnection implements HubSubscriber {
         return;
       }
       if (this.state === 'hello') this.fatal(error.code, error.message, SYNC_CLOSE_CODES.protocolError);
-      else this.sendError(error.code, error.message);
+      else this.refuse(error.code, error.message);
       return;
     }
     if (this.state === 'hello') {
@@ -192,24 +230,55 @@ export class SyncConnection implements HubSubscriber {
         );
         return;
       }
-      clearTimeout(this.helloTimer);
       this.state = 'syncing';
       this.starting = this.start(message);
       return;
     }
     if (message.type === 'hello') {
-      this.sendError(
+      this.refuse(
         'invalid_message',
         'hello was already received on this connection; to change shapes, open a new connection',
       );
       return;
     }
     const next = message;
+    if (!this.budget.take(next.type)) {
+      this.refuse(
+        'too_many_requests',
+        `too many ${next.type} messages unanswered on this connection; wait for the answers before sending more`,
+      );
+      return;
+    }
+    // A ping waits for what was asked before it, but is not queued itself: pings share the hub's
+    // reads, so a flood of them costs no statement each, and pushes behind it do not wait for it.
+    const settled = () => this.budget.done(next.type);
+    if (next.type === 'ping') {
+      void this.ping(next, this.inbox)
+        .catch((error) => this.fail('connection.message_failed', error))
+        .finally(settled);
+      return;
+    }
     this.inbox = this.inbox
-      .then(() =>
-        next.type === 'push' ? this.push(next) : next.type === 'fetch' ? this.fetch(next) : this.ping(next),
-      )
-      .catch((error) => this.fail('connection.message_failed', error));
+      .then(() => (next.type === 'push' ? this.push(next) : this.fetch(next)))
+      .catch((error) => this.fail('connection.message_failed', error))
+      .finally(settled);
+  }
+
+  /**
+   * Answers a message the server will not take with a non-fatal error; past
+   * `limits.maxProtocolErrors` of them the client is broken or hostile, and is closed.
+   */
+  private refuse(code: string, message: string): void {
+    if (!this.budget.protocolError()) {
+      this.sendError(code, message);
+      return;
+    }
+    this.ctx.log.info('connection.too_many_errors', `client closed after ${code}: ${message}`, this.fields());
+    this.fatal(
+      'too_many_errors',
+      `more than ${this.ctx.maxProtocolErrors} messages refused on this connection (the last: ${code}); fix the client`,
+      SYNC_CLOSE_CODES.policyViolation,
+    );
   }
 
   private async start(hello: Extract<ClientMessage, { type: 'hello' }>): Promise<void> {
@@ -217,7 +286,16 @@ export class SyncConnection implements HubSubscriber {
     try {
       const session = await shakeHands(ctx, hello, this.request);
       if (this.state === 'closed') return;
+      const refusal = ctx.admission.signIn(this, session.user.userId);
+      if (refusal) {
+        ctx.log.info('connection.too_many', refusal, { userId: session.user.userId });
+        this.fatal('too_many_connections', refusal, SYNC_CLOSE_CODES.tooManyConnections);
+        return;
+      }
+      clearTimeout(this.helloTimer);
+      this.userId = session.user.userId;
       this.session = session;
+      this.watchExpiry();
       const lastMutationId = await lastMutationIdOf(ctx.db, session.clientId);
       this.send({
         type: 'welcome',
@@ -339,8 +417,8 @@ export class SyncConnection implements HubSubscriber {
    */
   private sendChanges(batch: TickedBatch, from: bigint, changes: ChangeJson[]): Promise<void> | undefined {
     this.sent = batch.to;
-    const sent = this.sendRaw(changesMessage(batch, from, changes));
-    return this.socket.bufferedAmount > DRAINED_BYTES ? sent : undefined;
+    const sent = this.sender.send(changesMessage(batch, from, changes));
+    return this.sender.full ? sent : undefined;
   }
 
   /**
@@ -354,7 +432,7 @@ export class SyncConnection implements HubSubscriber {
   /** Resolves once everything queued is sent and the socket buffer is small again. */
   async drained(): Promise<void> {
     await this.outgoing;
-    if (this.socket.bufferedAmount > DRAINED_BYTES) await this.lastSend;
+    await this.sender.drained();
   }
 
   /**
@@ -389,6 +467,8 @@ export class SyncConnection implements HubSubscriber {
 
   private async push(push: PushMessage): Promise<void> {
     if (this.state !== 'live' || this.ctx.closing()) return; // resent after the client reconnects
+    // A timer may fire late: no push is applied on a token that has expired.
+    if (this.expired()) return;
     const work = this.applyPush(push);
     this.ctx.trackPush(work);
     await work;
@@ -489,7 +569,8 @@ export class SyncConnection implements HubSubscriber {
     }
   }
 
-  private async ping(ping: PingMessage): Promise<void> {
+  private async ping(ping: PingMessage, before: Promise<void>): Promise<void> {
+    await before;
     if (this.state !== 'live' || !(await this.readHub())) return;
     this.enqueue(() =>
       this.send({
@@ -513,17 +594,39 @@ export class SyncConnection implements HubSubscriber {
   }
 
   private send(message: ServerMessage): Promise<void> {
-    return this.sendRaw(JSON.stringify(message));
+    return this.sender.send(JSON.stringify(message));
   }
 
-  /** Sends a serialized message as a text frame; bytes may be shared with other connections. */
-  private sendRaw(data: string | Buffer): Promise<void> {
-    if (this.socket.readyState !== WebSocket.OPEN) return Promise.resolve();
-    const sent = new Promise<void>((resolve) => {
-      this.socket.send(data, { binary: false }, () => resolve());
-    });
-    this.lastSend = sent;
-    return sent;
+  /**
+   * Closes the connection when the token's `exp` passes, with a code that has the client get a
+   * new token and reconnect. Timers hold at most about 24 days: a later expiry is timed again then.
+   */
+  private watchExpiry(): void {
+    const at = tokenExpiry(this.session!.user);
+    if (at === undefined || this.state === 'closed') return;
+    clearTimeout(this.expiryTimer);
+    this.expiryTimer = setTimeout(
+      () => {
+        if (!this.expired()) this.watchExpiry();
+      },
+      Math.min(Math.max(0, at - Date.now()), 2 ** 31 - 1),
+    );
+    this.expiryTimer.unref?.();
+  }
+
+  /** True, and the connection closing, once the token has expired. */
+  private expired(): boolean {
+    const at = tokenExpiry(this.session!.user);
+    if (at === undefined || Date.now() < at) return false;
+    if (this.state !== 'closed') {
+      this.ctx.log.info('connection.token_expired', 'token expired; client closed', this.fields());
+      this.fatal(
+        'token_expired',
+        'the token expired; get a new token and reconnect',
+        SYNC_CLOSE_CODES.tokenExpired,
+      );
+    }
+    return true;
   }
 
   private sendError(code: string, message: string): void {
@@ -561,6 +664,8 @@ export class SyncConnection implements HubSubscriber {
     const wasLive = this.state === 'live';
     this.state = 'closed';
     clearTimeout(this.helloTimer);
+    clearTimeout(this.expiryTimer);
+    this.ctx.admission.leave(this, this.userId);
     this.ctx.hub.detach(this);
     this.goLive();
     if (wasLive || this.session) {

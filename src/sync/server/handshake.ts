@@ -9,7 +9,7 @@ import { SYNC_CLOSE_CODES } from './close-codes.js';
 import type { ConnectionContext } from './connection.js';
 import type { SyncUser } from './rules.js';
 import { ShapeFilter } from './shape-filter.js';
-import { readSnapshot, type SnapshotShape, type SnapshotSink } from './snapshot-reader.js';
+import { readSnapshot, SnapshotAborted, type SnapshotShape, type SnapshotSink } from './snapshot-reader.js';
 
 /**
  * A connection the server accepted: who the client is, which user, its shapes (each predicate
@@ -62,7 +62,7 @@ export async function shakeHands(
   let user: SyncUser;
   try {
     user = await ctx.authenticate({
-      token: tokenOf(hello.token, request.headers, url),
+      token: tokenOf(hello.token, request.headers, url, ctx.allowTokenInUrl),
       headers: request.headers,
       url,
       remoteAddress: request.socket.remoteAddress,
@@ -117,7 +117,11 @@ export async function shakeHands(
  * Where a connection's change stream starts: the client's cursor when the log holds it, else the
  * position of a fresh snapshot of every shape, sent through `sink` (a first connection has no
  * cursor; a cursor ahead of the log means the server's database is not the one the client knew;
- * one older than the kept log missed changes that were pruned).
+ * one older than the kept log missed changes that were pruned). Snapshots wait for one of the
+ * server's snapshot slots (`limits.maxConcurrentSnapshots`), so that clients slow to read them
+ * never hold every pooled connection, and their transaction may idle (waiting for the client to
+ * read) twice `limits.drainTimeoutMs` before PostgreSQL ends it, a backstop for the connection's
+ * own drain timeout.
  *
  * @example
  *   const cursor = await startingPosition(context, handshake, hello.cursor, sink);
@@ -138,7 +142,19 @@ export async function startingPosition(
         ? `cursor ${cursor} is ahead of the log (${last})`
         : `cursor ${cursor} is older than the kept change log (from ${oldest})`;
   }
-  const { position, rows } = await readSnapshot(ctx.db, handshake.shapes, sink, ctx.snapshotChunkRows);
+  const release = await ctx.snapshots.acquire();
+  let read: { position: string; rows: number };
+  try {
+    // Its turn may come after the client left.
+    if (sink.aborted()) throw new SnapshotAborted('the connection closed while its snapshot waited');
+    read = await readSnapshot(ctx.db, handshake.shapes, sink, {
+      chunkRows: ctx.snapshotChunkRows,
+      idleTimeoutMs: 2 * ctx.sender.drainTimeoutMs,
+    });
+  } finally {
+    release();
+  }
+  const { position, rows } = read;
   ctx.log.info('snapshot.sent', `snapshot of ${handshake.shapes.length} shapes sent`, {
     clientId: handshake.clientId,
     userId: handshake.user.userId,

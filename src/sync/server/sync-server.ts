@@ -15,14 +15,28 @@ import { ChangeHub } from './change-hub.js';
 import { ChangeLogReader } from './change-log-reader.js';
 import { SYNC_CLOSE_CODES } from './close-codes.js';
 import { type ConnectionContext, SyncConnection } from './connection.js';
+import { ConnectionAdmission } from './connection-admission.js';
 import { RuleSet, type SyncRules } from './rules.js';
+import { Semaphore } from './semaphore.js';
 import { ServerLog, type ServerLogOptions } from './server-log.js';
 
 /**
  * The sync server's limits: the message limits it enforces and announces in `welcome` (bytes,
- * nesting, shapes, batches, changes per batch), plus `maxConnections` (default 10,000; past it a
- * new connection is refused with HTTP 503), `helloTimeoutMs` (default 10 s from connect to
- * `hello`), `snapshotChunkRows` (default 2,000 rows per `snapshot` message) and
+ * nesting, shapes, batches, changes per batch), plus
+ * `maxConnections` (default 10,000 signed-in connections; past it a new socket is refused with
+ * HTTP 503), `maxConnectionsPerUser` (default 50; one more is closed with `tooManyConnections`),
+ * `maxUnauthenticated` (default 100 sockets not signed in yet, counted apart from
+ * `maxConnections`; at the cap the one idle longest without a hello is closed to make room),
+ * `helloTimeoutMs` (default 5 s from connect to signed in: hello received and its token checked),
+ * `maxConcurrentSnapshots` (default 4 snapshots at once, each holding a pooled connection in a
+ * transaction; keep it below the pool's size, node-postgres's default being 10; the others wait),
+ * `drainTimeoutMs` (default 30 s: a client that reads nothing for that long while the server waits
+ * on it is closed with `tryAgainLater`; a snapshot's transaction also gets twice that as
+ * `idle_in_transaction_session_timeout`), `maxBufferedBytes` (default 16 MiB: no message is sent
+ * while more than that waits unread; the client is closed with `tryAgainLater` instead),
+ * `maxProtocolErrors` (default 100 messages refused, as invalid or as more requests than the server
+ * queues: one push behind the one applied, four pings; one more closes with `policyViolation`),
+ * `snapshotChunkRows` (default 2,000 rows per `snapshot` message) and
  * `maxBacklogChanges` (default 100,000: a live client that falls this many changes behind, as
  * with a bulk write of more rows than that, is dropped and catches up from the log, page by page,
  * when it reconnects) and `changeWindow` (default 10,000: how
@@ -36,7 +50,13 @@ import { ServerLog, type ServerLogOptions } from './server-log.js';
  */
 export interface SyncServerLimits extends MessageLimits {
   readonly maxConnections: number;
+  readonly maxConnectionsPerUser: number;
+  readonly maxUnauthenticated: number;
   readonly helloTimeoutMs: number;
+  readonly maxConcurrentSnapshots: number;
+  readonly drainTimeoutMs: number;
+  readonly maxBufferedBytes: number;
+  readonly maxProtocolErrors: number;
   readonly snapshotChunkRows: number;
   readonly maxBacklogChanges: number;
   readonly changeWindow: number;
@@ -81,7 +101,7 @@ export interface SyncServer<TSchema extends Schema = Schema> {
   readonly port: number;
   /** `ws://host:port/path`; throws before `listen()`. */
   readonly url: string;
-  /** Open connections, including those still in their handshake. */
+  /** Open connections, including those still in their handshake or not signed in. */
   readonly connections: number;
   /**
    * Deletes changes older than `olderThanMs` (default: `limits.changeRetentionMs`) from the change
@@ -100,7 +120,13 @@ export interface SyncServer<TSchema extends Schema = Schema> {
 const DEFAULT_LIMITS: SyncServerLimits = {
   ...DEFAULT_MESSAGE_LIMITS,
   maxConnections: 10_000,
-  helloTimeoutMs: 10_000,
+  maxConnectionsPerUser: 50,
+  maxUnauthenticated: 100,
+  helloTimeoutMs: 5000,
+  maxConcurrentSnapshots: 4,
+  drainTimeoutMs: 30_000,
+  maxBufferedBytes: 16 << 20,
+  maxProtocolErrors: 100,
   snapshotChunkRows: 2000,
   maxBacklogChanges: 100_000,
   changeWindow: 10_000,
@@ -256,6 +282,7 @@ export async function createSyncServer<TSchema extends Schema>(
   pruning.unref?.();
 
   const connections = new Set<SyncConnection>();
+  const admission = new ConnectionAdmission(limits);
   const pushes = new Set<Promise<unknown>>();
   let closing: Promise<void> | undefined;
   let closeReason = 'server shutting down';
@@ -267,10 +294,15 @@ export async function createSyncServer<TSchema extends Schema>(
     hub,
     reader,
     authenticate,
+    allowTokenInUrl: options.auth?.allowTokenInUrl === true,
     log,
     messageLimits: messageLimits(limits),
     helloTimeoutMs: limits.helloTimeoutMs,
     snapshotChunkRows: limits.snapshotChunkRows,
+    snapshots: new Semaphore(limits.maxConcurrentSnapshots),
+    admission,
+    sender: { maxBufferedBytes: limits.maxBufferedBytes, drainTimeoutMs: limits.drainTimeoutMs },
+    maxProtocolErrors: limits.maxProtocolErrors,
     maxBacklogChanges: limits.maxBacklogChanges,
     closing: () => closing !== undefined,
     trackPush: (work) => {
@@ -284,7 +316,6 @@ export async function createSyncServer<TSchema extends Schema>(
   // the protocol's clear `too_large` error instead of a bare close.
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxMessageBytes * 2 + 65_536 });
   let http: Server | undefined;
-  let pending = 0;
 
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => {});
@@ -293,19 +324,20 @@ export async function createSyncServer<TSchema extends Schema>(
     if (pathname !== path) {
       return refuseUpgrade(socket, 404, 'Not Found', `no sync endpoint at ${pathname}; connect to ${path}`);
     }
-    if (connections.size + pending >= limits.maxConnections) {
-      log.warn('connection.refused', `refused a connection: ${limits.maxConnections} connections open`);
-      return refuseUpgrade(
-        socket,
-        503,
-        'Service Unavailable',
-        `the sync server is at its limit of ${limits.maxConnections} connections; try again later`,
-      );
+    const refusal = admission.admitSocket();
+    if (refusal) {
+      log.warn('connection.refused', `refused a connection: ${refusal}`);
+      return refuseUpgrade(socket, 503, 'Service Unavailable', refusal);
     }
-    pending++;
+    // ws calls back only when the upgrade succeeds: a failed one frees its place when it closes.
+    let upgraded = false;
+    socket.once('close', () => {
+      if (!upgraded) admission.upgradeFailed();
+    });
     wss.handleUpgrade(request, socket, head, (ws) => {
-      pending--;
+      upgraded = true;
       if (closing) {
+        admission.upgradeFailed();
         ws.close(SYNC_CLOSE_CODES.goingAway, closeReason);
         return;
       }
@@ -374,7 +406,7 @@ export async function createSyncServer<TSchema extends Schema>(
       return `ws://${family === 'IPv6' ? `[${host}]` : host}:${port}${path}`;
     },
     get connections() {
-      return connections.size + pending;
+      return connections.size + admission.upgradingSockets;
     },
     pruneChangeLog(pruneOptions = {}) {
       if (closing) return Promise.reject(new UsageError('the sync server is closed'));

@@ -1,0 +1,90 @@
+import { randomUUID } from 'node:crypto';
+import { integer, schema, table, text, uuid } from '../../src/index.js';
+import { encodeHlc } from '../../src/sync/protocol/hlc.js';
+import { PROTOCOL_VERSION } from '../../src/sync/protocol/messages.js';
+import { helloMessage, RawClient, type TestServer } from '../support/sync-server.js';
+
+/**
+ * The schema of the abuse tests: `notes`, which the legitimate clients sync, and `bulk`, big rows
+ * an attacker's snapshot reads (seeded with `seedBulk`).
+ */
+export const notes = table('notes', {
+  id: uuid().primaryKey(),
+  ownerId: text('owner_id').notNull(),
+  body: text().notNull(),
+});
+export const bulk = table('bulk', {
+  id: integer().primaryKey(),
+  body: text().notNull(),
+});
+export const abuseSchema = schema({ notes, bulk }, { version: 1 });
+
+/** The hello of a client that syncs `notes` as `userId`. */
+export async function notesHello(t: TestServer<typeof abuseSchema>, userId: string, clientId = randomUUID()) {
+  return helloMessage(abuseSchema, {
+    clientId,
+    token: await t.token(userId),
+    shapes: [{ id: 'notes', table: 'notes' }],
+  });
+}
+
+/** Fills `bulk` with `rows` rows of `bytes` bytes each, in one statement. */
+export async function seedBulk(
+  t: TestServer<typeof abuseSchema>,
+  rows: number,
+  bytes: number,
+): Promise<void> {
+  await t.external(
+    `INSERT INTO bulk (id, body) SELECT g, repeat('x', ${bytes}) FROM generate_series(1, ${rows}) g`,
+  );
+}
+
+/**
+ * Two well-behaved clients of other users, live on `notes`: `check()` has the writer push a note
+ * and resolves once the reader received it, failing when that takes over `withinMs` (default one
+ * second): the server keeps serving them whatever else is going on.
+ *
+ * @example
+ *   const legit = await legitimatePair(t);
+ *   await attack();
+ *   await legit.check();
+ */
+export async function legitimatePair(t: TestServer<typeof abuseSchema>, withinMs = 1000) {
+  const writerId = randomUUID();
+  const writer = await RawClient.connect(t.url);
+  await writer.sync(await notesHello(t, 'legit-writer', writerId));
+  const reader = await RawClient.connect(t.url);
+  await reader.sync(await notesHello(t, 'legit-reader'));
+  let mutationId = 0;
+  const check = async (): Promise<void> => {
+    const id = randomUUID();
+    const started = Date.now();
+    writer.send({
+      type: 'push',
+      v: PROTOCOL_VERSION,
+      batches: [
+        {
+          mutationId: ++mutationId,
+          changes: [
+            {
+              table: 'notes',
+              op: 'insert',
+              pk: { id },
+              values: { id, owner_id: 'legit-writer', body: `note ${mutationId}` },
+              hlc: encodeHlc({ wallMs: Date.now(), counter: 0, nodeId: writerId }),
+            },
+          ],
+        },
+      ],
+    });
+    for (;;) {
+      const left = withinMs - (Date.now() - started);
+      if (left <= 0) throw new Error(`a legitimate write did not reach another client within ${withinMs} ms`);
+      const message = await reader.next(undefined, left).catch((error: Error) => {
+        throw new Error(`a legitimate write did not reach another client: ${error.message}`);
+      });
+      if (message.type === 'changes' && message.changes.some((c) => c.pk.id === id)) return;
+    }
+  };
+  return { writer, reader, check };
+}
