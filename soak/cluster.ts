@@ -165,6 +165,7 @@ export class Cluster {
   async killServer(): Promise<void> {
     const child = this.server;
     this.server = undefined;
+    for (const slot of this.clients) slot.proxy.retarget(undefined);
     await child?.kill('SIGKILL');
   }
 

@@ -31,8 +31,12 @@ export interface FaultProxy {
   setRefusing(refusing: boolean): void;
   /** Ends every stall, delay and pending cut at once (open connections go on). */
   heal(): void;
-  /** Forwards new connections to `port` from now on. */
-  retarget(port: number): void;
+  /**
+   * Forwards new connections to `port` from now on; `undefined` (the server is down) closes new
+   * connections at once, as a dead server's port would refuse them: forwarding to the old port
+   * could reach whatever other process took it meanwhile.
+   */
+  retarget(port: number | undefined): void;
   /** Ends every connection and the listener; safe to call twice. */
   close(): Promise<void>;
 }
@@ -53,7 +57,7 @@ interface Pipe {
  */
 export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
   const pipes = new Set<Pipe>();
-  let target = targetPort;
+  let target: number | undefined = targetPort;
   let cuts = 0;
   let refusing = false;
   let stalledUntil = 0;
@@ -108,7 +112,7 @@ export async function startFaultProxy(targetPort: number): Promise<FaultProxy> {
 
   const server: Server = createServer((client) => {
     client.on('error', () => {});
-    if (refusing) {
+    if (refusing || target === undefined) {
       client.destroy();
       return;
     }
