@@ -20,6 +20,11 @@ import { WriteTooLargeError } from './write-too-large.js';
 export interface PushPlan {
   readonly json: string;
   readonly mutationIds: readonly number[];
+  /**
+   * Batches taken out of the outbox in this read because no push could carry them: to report
+   * like a server's rejection (and to fetch their rows back from the server).
+   */
+  readonly refused?: readonly WriteTooLargeError[];
 }
 
 const ENVELOPE = `{"type":"push","v":${PROTOCOL_VERSION},"batches":[]}`;
@@ -83,10 +88,11 @@ export async function deleteBatch(run: Run, mutationId: number): Promise<void> {
  * `maxMessageBytes`, is first re-cut into smaller batches with new ids (so a local transaction may
  * reach the server as several batches). Returns undefined when nothing is stamped.
  *
- * A first batch that is a single change over `maxMessageBytes` can never be pushed: it is deleted
- * from the outbox (committed), and `WriteTooLargeError` is thrown, naming the batch and its rows,
- * for the caller to treat as a rejection (report it, fetch the rows back from the server). The
- * next call reads the batches after it, so one oversized write never holds the others back.
+ * A batch that is a single change over `maxMessageBytes` can never be pushed: it is deleted from
+ * the outbox with the read (committed), so one oversized write never holds the others back, and
+ * comes back as a `WriteTooLargeError` naming the batch and its rows, for the caller to treat as
+ * a rejection (report it, fetch the rows back from the server): in the plan's `refused`, or
+ * thrown when nothing else is left to push.
  *
  * @example
  *   const push = await readPush(context, clock, limits);
@@ -96,17 +102,8 @@ export async function readPush(
   clock: ClientClock,
   limits: MessageLimits,
 ): Promise<PushPlan | undefined> {
-  const read = await readPushOrRefusal(context, clock, limits);
-  if (read instanceof WriteTooLargeError) throw read;
-  return read;
-}
-
-async function readPushOrRefusal(
-  context: ApplyContext,
-  clock: ClientClock,
-  limits: MessageLimits,
-): Promise<PushPlan | WriteTooLargeError | undefined> {
-  return clientTransaction(context.db, false, async (run) => {
+  const { push, refused } = await clientTransaction(context.db, false, async (run) => {
+    const refused: WriteTooLargeError[] = [];
     // A batch's rows are its whole seq range (seqs are consecutive within a transaction).
     const { rows: oversized } = await run(
       'SELECT mutation_id FROM _syncline_batches WHERE last_seq - first_seq + 1 > ? ORDER BY mutation_id LIMIT 1',
@@ -119,13 +116,12 @@ async function readPushOrRefusal(
     // Each round either returns, drops an unsendable batch, or halves an oversized one: bounded.
     for (let round = 0; round < 64; round++) {
       const plan = await planPush(run, context, limits);
-      if (plan.kind === 'ready') return plan.push;
+      if (plan.kind === 'ready') return { push: plan.push, refused };
       if (plan.kind === 'unsendable') {
-        // Returned, not thrown: the deletion commits with the transaction.
+        // Dropped with the transaction's commit, and reported after it.
         await deleteBatch(run, plan.mutationId);
-        return new WriteTooLargeError(plan.mutationId, plan.rows, plan.bytes, limits.maxMessageBytes);
-      }
-      if (plan.kind === 'empty') {
+        refused.push(new WriteTooLargeError(plan.mutationId, plan.rows, plan.bytes, limits.maxMessageBytes));
+      } else if (plan.kind === 'empty') {
         await deleteBatch(run, plan.mutationId);
       } else {
         await recut(run, clock, plan.mutationId, Math.ceil(plan.rows / 2));
@@ -133,6 +129,9 @@ async function readPushOrRefusal(
     }
     throw new SyncProtocolError('the outbox could not be cut into pushes that fit the server limits');
   });
+  if (refused.length === 0) return push;
+  if (push) return { ...push, refused };
+  throw refused[0]!;
 }
 
 type Plan =
