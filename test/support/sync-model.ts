@@ -10,7 +10,8 @@ import { encodeRow, type JsonRow, type JsonValue } from '../../src/sync/protocol
  * delete, an update never revives a deleted (or never inserted) row but is kept in its image for
  * a (re-)creating insert older than it, a row with no stamps is older than every stamp, and equal
  * stamps (one batch) let the later change win. Every delete keeps the row's image, whoever made it
- * (a push, a direct write, a cascade): the final state depends only on the set of changes.
+ * (a push, a direct write, a cascade): the final state depends only on the set of changes, except
+ * for updates and deletes of a row that never existed, which are dropped.
  * Foreign keys with ON DELETE CASCADE remove the children a deleted parent had at that point,
  * with the parent's stamp as their tombstone (other foreign-key actions, SET NULL and ON UPDATE
  * CASCADE, are not modeled). Tests compare the server with it
@@ -270,9 +271,11 @@ export class SyncModel {
     } else if (row.exists) {
       if (row.created !== undefined && row.created > hlc) return; // re-created by a newer insert
       this.remove(row, hlc);
-    } else {
+    } else if (row.deleted !== undefined) {
       row.deleted = latest(row.deleted, hlc);
     }
+    // A delete of a row that never existed is dropped, as the server drops it (no tombstone: it
+    // would let whoever pushed it swallow another user's later insert of the key).
   }
 
   /**

@@ -72,17 +72,19 @@ export type RowWrite =
   | { readonly kind: 'delete'; readonly ref: RowRef; readonly hlc: string };
 
 /**
- * Asks the write rules about one row change (rows by SQL name); resolves to the reason it is
- * refused, or undefined.
+ * Asks the write rules about one row change: `op` as the client pushed it, the row before and
+ * after (by SQL name; neither for a delete of a row that never existed) and the row's key.
+ * Resolves to the reason it is refused, or undefined.
  *
  * @example
- *   const check: WriteCheck = (table, op, before, after) => rules.checkWrite(table, user, op, jsKeys(before), jsKeys(after));
+ *   const check: WriteCheck = (table, op, before, after, key) => rules.checkWrite(table, user, op, jsKeys(before), jsKeys(after), jsKeys(key));
  */
 export type WriteCheck = (
   table: AnyTable,
   op: WriteOperation,
   before: Record<string, unknown> | undefined,
   after: Record<string, unknown> | undefined,
+  key: Record<string, unknown>,
 ) => Promise<string | undefined>;
 
 /**
@@ -173,7 +175,7 @@ export async function resolveChanges(
       // The rule sees what is written, or what the change meant when it lost everywhere: whether a
       // change is allowed must not depend on which stamps happen to be newer.
       const after = { ...current, ...(won ? set : change.values) };
-      const reason = await check(ref.table, 'update', current, after);
+      const reason = await check(ref.table, change.op, current, after, ref.pk);
       if (reason) return { writes, reason, lost: [] };
       if (!won) continue;
       writes.push({ kind: 'update', ref, hlc, set });
@@ -184,9 +186,12 @@ export async function resolveChanges(
       }
       changedStamps(state, false);
     } else if (change.op === 'insert') {
-      const reason = await check(ref.table, 'insert', undefined, { ...change.values, ...ref.pk });
+      const reason = await check(ref.table, 'insert', undefined, { ...change.values, ...ref.pk }, ref.pk);
       if (reason) return { writes, reason, lost: [] };
-      if (stamps.deleted !== undefined && stamps.deleted > hlc) {
+      // Only the tombstone of a row that existed (it has an image) stops an older insert: one a
+      // delete of a missing key left (older servers stored those) would let whoever pushed that
+      // delete swallow another user's insert of the key.
+      if (stamps.deleted !== undefined && stamps.deleted > hlc && stamps.image !== undefined) {
         lost.set(ref.key, ref);
         continue;
       }
@@ -198,9 +203,13 @@ export async function resolveChanges(
       changedStamps(state, true);
     } else if (change.op === 'delete') {
       const untouched = !state.stampsChanged;
+      // A deleted row is asked about as it was deleted (a newer tombstone would stop its owner's
+      // re-create); a row that never existed, with neither row (a `writeChange` rule may refuse).
+      const reason = await check(ref.table, 'delete', current ?? stamps.image, undefined, ref.pk);
+      if (reason) return { writes, reason, lost: [] };
+      // Nothing to delete: a tombstone would only stop someone else's insert of the key.
+      if (!current && !stamps.image) continue;
       if (current) {
-        const reason = await check(ref.table, 'delete', current, undefined);
-        if (reason) return { writes, reason, lost: [] };
         if (stamps.created !== undefined && stamps.created > hlc) {
           lost.set(ref.key, ref);
           continue;
@@ -225,7 +234,8 @@ export async function resolveChanges(
       if (!image || stamps.deleted === undefined) continue;
       const set = winners(state, change.values, hlc);
       const won = Object.keys(set).length > 0;
-      const reason = await check(ref.table, 'update', image, { ...image, ...(won ? set : change.values) });
+      const after = { ...image, ...(won ? set : change.values) };
+      const reason = await check(ref.table, 'update', image, after, ref.pk);
       if (reason) return { writes, reason, lost: [] };
       if (!won || hlc <= stamps.deleted) continue;
       stamps.image = { ...image, ...set };

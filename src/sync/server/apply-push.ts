@@ -135,13 +135,14 @@ async function writeBatch(ctx: PushContext, tx: Transaction, batch: BatchJson, d
     const touched =
       runs.length === 1 ? decoded.touched : [...new Map(changes.map((c) => [c.ref.key, c.ref])).values()];
     const states = await loadStates(tx, touched);
-    const resolved = await resolveChanges(changes, states, (table, op, before, after) =>
+    const resolved = await resolveChanges(changes, states, (table, op, before, after, key) =>
       ctx.rules.checkWrite(
         table,
         ctx.user,
         op,
         before && toPropertyKeys(table, before),
         after && toPropertyKeys(table, after),
+        toPropertyKeys(table, key),
       ),
     );
     if (resolved.reason) throw new BatchRejection(resolved.reason);

@@ -1,9 +1,12 @@
 import type { Database } from '../../database/database.js';
 import { is } from '../../entity.js';
 import { UsageError } from '../../errors.js';
+import { resultsEqual } from '../../live/result-equality.js';
+import type { AnyColumn } from '../../schema/column.js';
 import type { Schema } from '../../schema/schema.js';
 import type { AnyTable } from '../../schema/table.js';
 import { SQL } from '../../sql/sql.js';
+import { encodeValue } from '../protocol/value-codec.js';
 
 /**
  * Who is syncing: what authentication returned. `userId` is always there; any other claims of
@@ -26,21 +29,45 @@ export interface SyncUser {
 export type WriteOperation = 'insert' | 'update' | 'delete';
 
 /**
+ * One pushed change of a row as a `writeChange` rule sees it: what the server would do (`op`) and
+ * the row before and after it, keyed by JS property names. An insert of a key that exists is an
+ * update of that row. A delete of a row that never existed has no `before` (it writes nothing, but
+ * a rule may still refuse it); a deleted row's `before` is the row as it was deleted.
+ *
+ * @example
+ *   const change: WriteChange<typeof todos.$inferSelect> = { op: 'update', before: row, after: { ...row, done: true } };
+ */
+export type WriteChange<TRow> =
+  | { readonly op: 'insert'; readonly before: undefined; readonly after: TRow }
+  | { readonly op: 'update'; readonly before: TRow; readonly after: TRow }
+  | { readonly op: 'delete'; readonly before: TRow | undefined; readonly after: undefined };
+
+/**
  * Who may read and write the rows of one table. `read` gives a condition on the table's columns
- * (subqueries allowed: build them on `db`, the server's Database) that a row must meet to reach this user; `true` or `undefined` lets every
- * row through, `false` none. `write` decides one row change, given the row keyed by JS property
- * names: for an update it is asked about the row before and after, for an insert about the new
- * row, for a delete about the current one. Without `write` the table is read-only.
+ * (subqueries allowed: build them on `db`, the server's Database) that a row must meet to reach
+ * this user; `true` or `undefined` lets every row through, `false` none.
+ *
+ * Writes are decided by either form, or both (then both must allow), each under a key of its own:
+ * `write(user, row, op)` is asked about one row at a time (for an update the row before and the
+ * row after, separately; an insert the new row; a delete the current one); `writeChange(user,
+ * { op, before, after })` is asked once per change with both rows, so it can compare them (a
+ * column that must not change, a value only some may set). `writableColumns` lists the columns
+ * clients may write: a change that gives any other column a new value (on insert: other than its
+ * `.default()` constant, or null without one) is refused, naming the column. Without `write` or
+ * `writeChange` the table is read-only.
  *
  * @example
  *   const rule: TableRule<typeof todos> = {
  *     read: (user, db) => inArray(todos.listId, db.select({ id: lists.id }).from(lists).where(eq(lists.ownerId, user.userId))),
- *     write: (user, row) => row.ownerId === user.userId,
+ *     writeChange: (user, { before, after }) => [before, after].every((row) => !row || row.ownerId === user.userId),
+ *     writableColumns: ['ownerId', 'listId', 'title', 'done'],
  *   };
  */
 export interface TableRule<TTable extends AnyTable> {
   read?: (user: SyncUser, db: Database) => SQL<unknown> | boolean | undefined;
   write?: (user: SyncUser, row: TTable['$inferSelect'], op: WriteOperation) => boolean | Promise<boolean>;
+  writeChange?: (user: SyncUser, change: WriteChange<TTable['$inferSelect']>) => boolean | Promise<boolean>;
+  writableColumns?: readonly (keyof TTable['$inferSelect'] & string)[];
 }
 
 /**
@@ -112,11 +139,12 @@ export class RuleSet {
           `rules.${key}: expected { read?, write? }, got ${rule === null ? 'null' : typeof rule}`,
         );
       }
-      for (const part of ['read', 'write'] as const) {
+      for (const part of ['read', 'write', 'writeChange'] as const) {
         if (rule[part] !== undefined && typeof rule[part] !== 'function') {
           throw new UsageError(`rules.${key}.${part}: expected a function, got ${typeof rule[part]}`);
         }
       }
+      checkWritableColumns(key, table, rule);
       this.byTable.set(table.$name, rule);
     }
   }
@@ -142,8 +170,9 @@ export class RuleSet {
   /** Why no user may write the table, or `undefined` when its write rule decides per row. */
   writeRefusal(table: AnyTable): string | undefined {
     if (table.$local) return `${table.$name}: a local table never syncs`;
-    if (this.open || this.byTable.get(table.$name)?.write) return undefined;
-    return this.byTable.has(table.$name)
+    const rule = this.byTable.get(table.$name);
+    if (this.open || rule?.write || rule?.writeChange) return undefined;
+    return rule
       ? `${table.$name}: the table is read-only (its rule has no write)`
       : `${table.$name}: the table is not writable (the server's rules have none for it)`;
   }
@@ -173,10 +202,13 @@ export class RuleSet {
   }
 
   /**
-   * Asks the table's write rule about one row change. `before` is the current row (update,
-   * delete), `after` the row as it would be written (insert, update), both keyed by JS property
-   * names; an update must be accepted on both. Resolves to the reason it is refused, for the
-   * client's `rejected` event, or `undefined` when it is allowed.
+   * Asks the table's write rules about one row change. `op` is the change as the client pushed
+   * it; `before` is the row as it is (or as it was deleted), `after` the row as it would be
+   * written, both keyed by JS property names; `key` is the row's primary key, for the reason.
+   * What the rules see follows from the rows: with both it is an update (an insert of a key that
+   * exists is one), with neither a delete of a row that never existed (`write`, which needs a
+   * row, is not asked about it). Resolves to the reason it is refused, for the client's
+   * `rejected` event, or `undefined` when it is allowed.
    */
   async checkWrite(
     table: AnyTable,
@@ -184,24 +216,98 @@ export class RuleSet {
     op: WriteOperation,
     before: Row | undefined,
     after: Row | undefined,
+    key?: Row,
   ): Promise<string | undefined> {
     const refusal = this.writeRefusal(table);
     if (refusal || this.open) return refusal;
-    const write = this.byTable.get(table.$name)!.write!;
-    const rows = op === 'update' ? [before, after] : op === 'insert' ? [after] : [before];
-    for (const row of rows) {
-      // A row that does not exist (an update or delete of a row already gone) writes nothing.
-      if (row === undefined) continue;
-      let allowed: boolean;
-      try {
-        allowed = await write(user, row, op);
-      } catch (error) {
-        return `${table.$name}: the write rule failed on the ${op} of row ${keyText(table, row)}: ${(error as Error)?.message ?? String(error)}`;
+    const rule = this.byTable.get(table.$name)!;
+    // A reason names the change as the client sent it, never what the server found: an insert of
+    // another user's key is an update here, and saying so would tell the client that row exists.
+    const what = `the ${op} of row ${keyText(table, key ?? before ?? after ?? {})}`;
+    const change = (
+      before === undefined
+        ? after === undefined
+          ? { op: 'delete', before, after }
+          : { op: 'insert', before, after }
+        : { op: after === undefined ? 'delete' : 'update', before, after }
+    ) as WriteChange<Row>;
+    try {
+      let allowed = rule.writeChange ? await rule.writeChange(user, change) : true;
+      for (const row of [change.before, change.after]) {
+        if (allowed === true && rule.write && row !== undefined)
+          allowed = await rule.write(user, row, change.op);
       }
-      if (allowed !== true)
-        return `${table.$name}: the write rule refused the ${op} of row ${keyText(table, row)}`;
+      if (allowed !== true) return `${table.$name}: the write rule refused ${what}`;
+    } catch (error) {
+      return `${table.$name}: the write rule failed on ${what}: ${(error as Error)?.message ?? String(error)}`;
     }
-    return undefined;
+    return unwritableColumn(table, rule.writableColumns, change, what);
+  }
+}
+
+/** Refuses a `writableColumns` that is not a list of the table's column keys, or that no write rule uses. */
+function checkWritableColumns(key: string, table: AnyTable, rule: TableRule<AnyTable>): void {
+  const columns = rule.writableColumns;
+  if (columns === undefined) return;
+  const keys = table.$columnList.map((c) => c.key);
+  if (!Array.isArray(columns)) {
+    throw new UsageError(
+      `rules.${key}.writableColumns: expected a list of column keys, like ['title', 'done']`,
+    );
+  }
+  const unknown = columns.find((c) => !keys.includes(c));
+  if (unknown !== undefined) {
+    throw new UsageError(
+      `rules.${key}.writableColumns: ${JSON.stringify(unknown)} is not a column key of ${table.$name}; use the keys of table(): ${keys.join(', ')}`,
+    );
+  }
+  if (!rule.write && !rule.writeChange) {
+    throw new UsageError(
+      `rules.${key}.writableColumns: the table has no write or writeChange rule, so clients may not write it at all; add one, or remove writableColumns`,
+    );
+  }
+}
+
+/**
+ * Why the change writes a column clients may not, or undefined. A column outside `writable` must
+ * keep its value (on insert: its `.default()` constant, or null without a default); a primary
+ * key column is the row's identity and always given.
+ */
+function unwritableColumn(
+  table: AnyTable,
+  writable: readonly string[] | undefined,
+  change: WriteChange<Row>,
+  what: string,
+): string | undefined {
+  if (writable === undefined || change.after === undefined) return undefined;
+  for (const column of table.$columnList) {
+    if (writable.includes(column.key) || table.$primaryKeyColumns.includes(column)) continue;
+    const value = change.after[column.key];
+    // Left out of an insert: the database gives it its default.
+    if (value === undefined) continue;
+    if (change.before ? sameValue(column, change.before[column.key], value) : isDefault(column, value))
+      continue;
+    return `${table.$name}: ${what} writes the column ${column.key}, which clients may not write (writableColumns: ${writable.join(', ')})`;
+  }
+  return undefined;
+}
+
+/** A value an insert leaves a column at: its constant default, or null when it has no default. */
+function isDefault(column: AnyColumn, value: unknown): boolean {
+  const given = column.default;
+  if (given === undefined) return value === null;
+  // A generated default (now, random, a function, SQL) is made by whoever inserts: not comparable.
+  return given.kind === 'value' && sameValue(column, given.value, value);
+}
+
+/** Equal values of one column, compared as the sync protocol encodes them (JSON by content). */
+function sameValue(column: AnyColumn, a: unknown, b: unknown): boolean {
+  if (resultsEqual(a ?? null, b ?? null)) return true;
+  try {
+    return resultsEqual(encodeValue(column.type, a ?? null), encodeValue(column.type, b ?? null));
+  } catch {
+    // A value the protocol cannot encode was not sent by a client: it is not the one given.
+    return false;
   }
 }
 
