@@ -59,8 +59,8 @@ export type WriteChange<TRow> =
  * @example
  *   const rule: TableRule<typeof todos> = {
  *     read: (user, db) => inArray(todos.listId, db.select({ id: lists.id }).from(lists).where(eq(lists.ownerId, user.userId))),
- *     writeChange: (user, { before, after }) => [before, after].every((row) => !row || row.ownerId === user.userId),
- *     writableColumns: ['ownerId', 'listId', 'title', 'done'],
+ *     writeChange: (user, change) => change.op !== 'update' || change.before.listId === change.after.listId, // todos stay in their list
+ *     writableColumns: ['listId', 'title', 'done', 'updatedAt', 'tags'],
  *   };
  */
 export interface TableRule<TTable extends AnyTable> {
