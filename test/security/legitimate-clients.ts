@@ -40,6 +40,23 @@ export async function seedBulk(
 }
 
 /**
+ * A `push` from `clientId` of one batch that inserts note `id` of `ownerId`.
+ *
+ * @example
+ *   client.send(notePush(clientId, 1, randomUUID(), 'u1'));
+ */
+export function notePush(clientId: string, mutationId: number, id: string, ownerId: string) {
+  const change = {
+    table: 'notes',
+    op: 'insert',
+    pk: { id },
+    values: { id, owner_id: ownerId, body: `note ${mutationId}` },
+    hlc: encodeHlc({ wallMs: Date.now(), counter: 0, nodeId: clientId }),
+  };
+  return { type: 'push', v: PROTOCOL_VERSION, batches: [{ mutationId, changes: [change] }] };
+}
+
+/**
  * Two well-behaved clients of other users, live on `notes`: `check()` has the writer push a note
  * and resolves once the reader received it, failing when that takes over `withinMs` (default one
  * second): the server keeps serving them whatever else is going on.
@@ -59,24 +76,7 @@ export async function legitimatePair(t: TestServer<typeof abuseSchema>, withinMs
   const check = async (): Promise<void> => {
     const id = randomUUID();
     const started = Date.now();
-    writer.send({
-      type: 'push',
-      v: PROTOCOL_VERSION,
-      batches: [
-        {
-          mutationId: ++mutationId,
-          changes: [
-            {
-              table: 'notes',
-              op: 'insert',
-              pk: { id },
-              values: { id, owner_id: 'legit-writer', body: `note ${mutationId}` },
-              hlc: encodeHlc({ wallMs: Date.now(), counter: 0, nodeId: writerId }),
-            },
-          ],
-        },
-      ],
-    });
+    writer.send(notePush(writerId, ++mutationId, id, 'legit-writer'));
     for (;;) {
       const left = withinMs - (Date.now() - started);
       if (left <= 0) throw new Error(`a legitimate write did not reach another client within ${withinMs} ms`);

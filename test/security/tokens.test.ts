@@ -5,12 +5,10 @@ import { sqlite } from '../../src/drivers/better-sqlite3/index.js';
 import { pglite } from '../../src/drivers/pglite/index.js';
 import { openDatabase } from '../../src/index.js';
 import { syncClient } from '../../src/sync/client/index.js';
-import { encodeHlc } from '../../src/sync/protocol/hlc.js';
-import { PROTOCOL_VERSION } from '../../src/sync/protocol/messages.js';
 import { createSyncServer, SYNC_CLOSE_CODES } from '../../src/sync/server/index.js';
 import { RawClient, serverDrivers, startTestServer, TEST_JWT_SECRET } from '../support/sync-server.js';
 import { waitFor } from '../support/wait.js';
-import { abuseSchema, legitimatePair, notes, notesHello } from './legitimate-clients.js';
+import { abuseSchema, legitimatePair, notePush, notes, notesHello } from './legitimate-clients.js';
 
 /**
  * Tokens are checked for what makes them safe, not only for their signature: they must expire,
@@ -30,28 +28,6 @@ function tokenFor(userId: string, exp?: number): Promise<string> {
 
 /** Seconds since the epoch, `ahead` seconds from now (the token then lasts `ahead` - 1 to `ahead` s). */
 const inSeconds = (ahead: number) => Math.floor(Date.now() / 1000) + ahead;
-
-/** A push of one new note from `clientId`. */
-function pushNote(clientId: string, mutationId: number, id = randomUUID()) {
-  return {
-    type: 'push',
-    v: PROTOCOL_VERSION,
-    batches: [
-      {
-        mutationId,
-        changes: [
-          {
-            table: 'notes',
-            op: 'insert',
-            pk: { id },
-            values: { id, owner_id: 'u1', body: 'after expiry' },
-            hlc: encodeHlc({ wallMs: Date.now(), counter: 0, nodeId: clientId }),
-          },
-        ],
-      },
-    ],
-  };
-}
 
 describe('token rules checked when the server starts', () => {
   it('refuses an HS256 secret under 32 bytes', async () => {
@@ -122,7 +98,7 @@ for (const driver of serverDrivers) {
       await late.sync({ ...(await notesHello(t, 'u1', clientId)), token: await tokenFor('u1', exp) });
       await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 20));
       const id = randomUUID();
-      if (late.socket.readyState === late.socket.OPEN) late.send(pushNote(clientId, 1, id));
+      if (late.socket.readyState === late.socket.OPEN) late.send(notePush(clientId, 1, id, 'u1'));
       expect((await late.closed).code).toBe(SYNC_CLOSE_CODES.tokenExpired);
       expect(late.received.some((m) => m.type === 'ack')).toBe(false);
       expect(await t.external('SELECT id FROM notes WHERE id = $1', [id])).toEqual([]);

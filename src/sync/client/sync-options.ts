@@ -25,7 +25,8 @@ export interface SyncShape<T extends AnyTable = AnyTable> {
  * The options of `syncClient`.
  *
  * - `url`: the server's WebSocket URL (`ws://` or `wss://`).
- * - `token`: sent in `hello`; a function is called on every connection attempt (to refresh it).
+ * - `token`: sent in `hello`; a function is called on every connection attempt (to refresh it),
+ *   including the one right after the server closed the connection because the token expired.
  * - `shapes`: what to sync down; by default every synced table, whole.
  * - `WebSocket`: the class to connect with; default `globalThis.WebSocket`, else the `ws` package.
  * - `backoff`: delays between reconnects (exponential with full jitter, 200 ms up to 10 s).

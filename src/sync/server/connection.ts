@@ -307,7 +307,16 @@ export class SyncConnection implements HubSubscriber {
       const cursor = await startingPosition(ctx, session, hello.cursor, {
         send: (message) => void this.send(message),
         drained: () => this.drained(),
-        aborted: () => this.state === 'closed',
+        // Closing counts: a dropped client's snapshot must stop reading before the close completes.
+        aborted: () => this.state === 'closed' || this.socket.readyState !== WebSocket.OPEN,
+        skipped: ({ shapeId, table, pk, bytes }) =>
+          ctx.log.warn('snapshot.row_too_large', `a row of ${bytes} bytes was left out of a snapshot`, {
+            ...this.fields(),
+            shapeId,
+            table,
+            pk,
+            bytes,
+          }),
       });
       this.sent = cursor;
       await ctx.hub.attach(this, cursor);

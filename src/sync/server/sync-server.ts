@@ -28,8 +28,9 @@ import { ServerLog, type ServerLogOptions } from './server-log.js';
  * `maxUnauthenticated` (default 100 sockets not signed in yet, counted apart from
  * `maxConnections`; at the cap the one idle longest without a hello is closed to make room),
  * `helloTimeoutMs` (default 5 s from connect to signed in: hello received and its token checked),
- * `maxConcurrentSnapshots` (default 4 snapshots at once, each holding a pooled connection in a
- * transaction; keep it below the pool's size, node-postgres's default being 10; the others wait),
+ * `maxConcurrentSnapshots` (default 4 snapshots at once, 1 on PGlite, each holding a pooled
+ * connection in a transaction; keep it below the pool's size, node-postgres's default being 10;
+ * the others wait),
  * `drainTimeoutMs` (default 30 s: a client that reads nothing for that long while the server waits
  * on it is closed with `tryAgainLater`; a snapshot's transaction also gets twice that as
  * `idle_in_transaction_session_timeout`), `maxBufferedBytes` (default 16 MiB: no message is sent
@@ -136,8 +137,11 @@ const DEFAULT_LIMITS: SyncServerLimits = {
 /** How often the change log is pruned at most: once an hour. */
 const PRUNE_EVERY_MS = 3600_000;
 
-function checkLimits(limits: Partial<SyncServerLimits> | undefined): SyncServerLimits {
-  const all = { ...DEFAULT_LIMITS, ...limits };
+function checkLimits(limits: Partial<SyncServerLimits> | undefined, driver: Driver): SyncServerLimits {
+  // PGlite has one session: two snapshots could not read at once, and each would hold back the
+  // pushes of everyone else while it waits for its client.
+  const snapshots = driver.name === 'pglite' ? 1 : DEFAULT_LIMITS.maxConcurrentSnapshots;
+  const all = { ...DEFAULT_LIMITS, maxConcurrentSnapshots: snapshots, ...limits };
   for (const [name, value] of Object.entries(all)) {
     if (!Number.isInteger(value) || (value as number) < (name === 'maxShapes' ? 0 : 1)) {
       throw new UsageError(
@@ -219,7 +223,7 @@ export async function createSyncServer<TSchema extends Schema>(
   const path = options.path ?? '/sync';
   if (!path.startsWith('/'))
     throw new UsageError(`createSyncServer(): path must start with "/", got "${path}"`);
-  const limits = checkLimits(options.limits);
+  const limits = checkLimits(options.limits, database);
   const authenticate = createAuthenticator(options.auth);
   const log = new ServerLog(options.log);
   const rules = new RuleSet(schema, options.rules);
