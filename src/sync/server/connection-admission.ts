@@ -44,11 +44,6 @@ export class ConnectionAdmission {
 
   constructor(private readonly limits: AdmissionLimits) {}
 
-  /** Signed-in connections. */
-  get authenticated(): number {
-    return this.signedIn;
-  }
-
   /** Sockets taken at the upgrade whose WebSocket handshake is not done yet. */
   get upgradingSockets(): number {
     return this.upgrading;

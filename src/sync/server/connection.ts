@@ -24,6 +24,7 @@ import { readRestored } from './apply-rows.js';
 import { type Authenticator, tokenExpiry } from './auth.js';
 import { type ChangeHub, type HubSubscriber, LogPrunedError } from './change-hub.js';
 import type { CapturedChange, ChangeLogReader, TickedBatch } from './change-log-reader.js';
+import { changesMessage } from './changes-bytes.js';
 import { SYNC_CLOSE_CODES } from './close-codes.js';
 import type { ConnectionAdmission } from './connection-admission.js';
 import { fetchRefs } from './fetch-rows.js';
@@ -35,6 +36,7 @@ import type { ServerLog } from './server-log.js';
 import type { ShapeFilter } from './shape-filter.js';
 import { SnapshotAborted } from './snapshot-reader.js';
 import { type SenderLimits, SocketSender } from './socket-sender.js';
+import { TokenExpiry } from './token-expiry.js';
 
 /**
  * What every connection of one server shares: the database and schema, the rules, the server's
@@ -72,48 +74,6 @@ export interface ConnectionContext {
 }
 
 /**
- * `changes` messages already serialized for a hub batch, one per distinct content: connections
- * with the same shapes (and no row filters that tell them apart) get the very same change objects
- * from their filters, so the first one's bytes are sent to all of them instead of every connection
- * stringifying its own copy. Kept while the batch is (in the hub's window); at most
- * `MAX_VARIANTS` contents per batch, so connections that all differ cost a short scan, not memory.
- */
-const serialized = new WeakMap<TickedBatch, SerializedChanges[]>();
-const MAX_VARIANTS = 8;
-
-interface SerializedChanges {
-  readonly from: bigint;
-  readonly changes: readonly ChangeJson[];
-  readonly bytes: Buffer;
-}
-
-function sameChanges(a: readonly ChangeJson[], b: readonly ChangeJson[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
-/** The bytes of the `changes` message for `batch` from `from`, serialized once per content. */
-function changesMessage(batch: TickedBatch, from: bigint, changes: ChangeJson[]): Buffer {
-  const variants = serialized.get(batch) ?? [];
-  const found = variants.find((v) => v.from === from && sameChanges(v.changes, changes));
-  if (found) return found.bytes;
-  const message: ServerMessage = {
-    type: 'changes',
-    v: PROTOCOL_VERSION,
-    from: String(from),
-    to: String(batch.to),
-    changes,
-  };
-  const bytes = Buffer.from(JSON.stringify(message));
-  if (variants.length < MAX_VARIANTS) {
-    variants.push({ from, changes, bytes });
-    serialized.set(batch, variants);
-  }
-  return bytes;
-}
-
-/**
  * One client's WebSocket, from `hello` to close (docs/sync-internals.md, "Server flow" step 3).
  * The handshake (auth, schema version, shapes, `welcome`, snapshot or catch-up) runs first; the
  * connection then receives the hub's batches, filters them by its shapes and sends `changes`.
@@ -141,7 +101,7 @@ export class SyncConnection implements HubSubscriber {
   private readonly budget: RequestBudget;
   /** Set once signed in: the connection then counts for this user. */
   private userId: string | undefined;
-  private expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly expiry = new TokenExpiry(() => this.expired());
   /** Changes delivered by the hub and not yet sent. */
   private backlog = 0;
   private dropped = false;
@@ -295,7 +255,7 @@ export class SyncConnection implements HubSubscriber {
       clearTimeout(this.helloTimer);
       this.userId = session.user.userId;
       this.session = session;
-      this.watchExpiry();
+      this.expiry.watch(tokenExpiry(session.user));
       const lastMutationId = await lastMutationIdOf(ctx.db, session.clientId);
       this.send({
         type: 'welcome',
@@ -606,27 +566,9 @@ export class SyncConnection implements HubSubscriber {
     return this.sender.send(JSON.stringify(message));
   }
 
-  /**
-   * Closes the connection when the token's `exp` passes, with a code that has the client get a
-   * new token and reconnect. Timers hold at most about 24 days: a later expiry is timed again then.
-   */
-  private watchExpiry(): void {
-    const at = tokenExpiry(this.session!.user);
-    if (at === undefined || this.state === 'closed') return;
-    clearTimeout(this.expiryTimer);
-    this.expiryTimer = setTimeout(
-      () => {
-        if (!this.expired()) this.watchExpiry();
-      },
-      Math.min(Math.max(0, at - Date.now()), 2 ** 31 - 1),
-    );
-    this.expiryTimer.unref?.();
-  }
-
   /** True, and the connection closing, once the token has expired. */
   private expired(): boolean {
-    const at = tokenExpiry(this.session!.user);
-    if (at === undefined || Date.now() < at) return false;
+    if (!this.expiry.passed()) return false;
     if (this.state !== 'closed') {
       this.ctx.log.info('connection.token_expired', 'token expired; client closed', this.fields());
       this.fatal(
@@ -673,7 +615,7 @@ export class SyncConnection implements HubSubscriber {
     const wasLive = this.state === 'live';
     this.state = 'closed';
     clearTimeout(this.helloTimer);
-    clearTimeout(this.expiryTimer);
+    this.expiry.stop();
     this.ctx.admission.leave(this, this.userId);
     this.ctx.hub.detach(this);
     this.goLive();

@@ -15,11 +15,6 @@ export class Semaphore {
 
   constructor(private readonly slots: number) {}
 
-  /** How many wait for a slot now. */
-  get waiting(): number {
-    return this.queue.length;
-  }
-
   /** Resolves with the release function once a slot is free; call it exactly once. */
   async acquire(): Promise<() => void> {
     if (this.held < this.slots) {
