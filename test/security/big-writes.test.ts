@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { eq, is, sql } from '../../src/index.js';
 import { WriteTooLargeError } from '../../src/sync/client/write-too-large.js';
 import { DEFAULT_MESSAGE_LIMITS } from '../../src/sync/protocol/messages.js';
-import { installRowSizeGuard } from '../../src/sync/server/row-size-guard.js';
+import { installCapture } from '../../src/sync/server/capture.js';
 import {
   closeClients,
   type E2eClient,
@@ -56,7 +56,7 @@ for (const driver of serverDrivers) {
 
     it('a row over the size guard is refused at write time, from the backend and from a push', async () => {
       const t = await startTestServer(e2eSchema, { driver });
-      await installRowSizeGuard(t.server.db, e2eSchema.tableList, 256 << 10);
+      await installCapture(t.server.db, e2eSchema.tableList, { maxRowBytes: 256 << 10 });
       clients = await openClients({ port: t.server.port, token: t.token }, 2);
       const [a, b] = clients as [E2eClient, E2eClient];
       await Promise.all(clients.map((c) => within(c.sync.start(), 10_000, 'a client to start')));

@@ -12,12 +12,12 @@ export const MAX_SERVER_MESSAGE_BYTES = 64 << 20;
 
 /**
  * The default largest synced row, as its JSON text: 16 MiB. A write that makes a row of a synced
- * table bigger is refused (see `installRowSizeGuard`): such a row could not reach clients in one
+ * table bigger is refused (`installCapture`'s `maxRowBytes`): such a row could not reach clients in one
  * message. A quarter of `MAX_SERVER_MESSAGE_BYTES`, so the protocol's encoding of the row (base64
  * bytes, escaped strings, the message around it) still fits.
  *
  * @example
- *   await installRowSizeGuard(db, schema.tableList, MAX_ROW_BYTES);
+ *   await installCapture(db, schema.tableList, { maxRowBytes: MAX_ROW_BYTES });
  */
 export const MAX_ROW_BYTES = 16 << 20;
 

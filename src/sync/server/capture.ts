@@ -6,6 +6,8 @@ import { transactionRunner } from '../../migrations/sql-runner.js';
 import type { AnyColumn } from '../../schema/column.js';
 import type { AnyTable } from '../../schema/table.js';
 import { Backoff } from '../client/backoff.js';
+import { MAX_ROW_BYTES } from '../protocol/message-size.js';
+import { rowSizeCheck } from './row-size-guard.js';
 
 /**
  * The channel the capture triggers notify on (empty payload, so PostgreSQL folds the
@@ -303,7 +305,7 @@ function dollarTag(body: string): string {
  * key, and the new row stamped whole). A column changed when its JSON value did, as the
  * log holds it (bigint and numeric as strings, so no digit is lost on the way to JavaScript).
  */
-function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean): string {
+function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean, sizeCheck: string): string {
   const json = (row: 'OLD' | 'NEW', c: AnyColumn) =>
     `to_jsonb(${row}.${quoteIdentifier(c.name)}${isDecimal(c) ? '::text' : ''})`;
   const object = (row: 'OLD' | 'NEW', columns: readonly AnyColumn[]) =>
@@ -334,6 +336,7 @@ function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean)
        )
        .join('\n     ')}
      IF changed = '{}' THEN RETURN NULL; END IF;
+     ${sizeCheck}
      IF changed ?| ARRAY[${keys.map((c) => literal(c.name)).join(', ')}] THEN old_key := ${object('OLD', keys)}; END IF;
      -- A push stamps the rows it updates itself (it names the table in syncline.updating while it
      -- does); rows it changes without naming them (a foreign key's ON UPDATE CASCADE or ON DELETE
@@ -370,7 +373,11 @@ function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean)
  * write is a direct one, stamped here. Deleted rows get their tombstone and image here whoever
  * deleted them, a push included (its cascades are rows it never named).
  */
-function statementCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean): string {
+function statementCaptureDdl(
+  table: AnyTable,
+  isDecimal: (c: AnyColumn) => boolean,
+  sizeCheck: string,
+): string {
   const cell = (c: AnyColumn) => `n.${quoteIdentifier(c.name)}${isDecimal(c) ? '::text' : ''}`;
   const pairs = (columns: readonly AnyColumn[]) =>
     columns.map((c) => `${literal(c.name)}, ${cell(c)}`).join(', ');
@@ -410,6 +417,7 @@ function statementCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boole
    BEGIN
      ${WRITER_SETUP}
      IF TG_OP = 'INSERT' THEN
+       ${sizeCheck}
        ${log('I', 'new_rows')};
        IF direct THEN
          INSERT INTO _syncline_stamps AS s (table_name, pk, cols, created, deleted)
@@ -431,19 +439,20 @@ function statementCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boole
     LANGUAGE plpgsql AS ${tag}${body}${tag}`;
 }
 
-function triggerDdl(db: Database, table: AnyTable): string[] {
+function triggerDdl(db: Database, table: AnyTable, maxRowBytes: number): string[] {
   const keys = table.$primaryKeyColumns;
   if (keys.length === 0) {
     throw new UsageError(
       `installCapture(): the synced table "${table.$name}" has no primary key; give it one, or declare it with localTable()`,
     );
   }
-  const isDecimal = (c: AnyColumn) => EXACT_DECIMAL.test(db.dialect.physicalType(c.type).sqlType);
+  const sqlType = (c: AnyColumn) => db.dialect.physicalType(c.type).sqlType;
+  const isDecimal = (c: AnyColumn) => EXACT_DECIMAL.test(sqlType(c));
   const name = quoteIdentifier(table.$name);
   const fn = quoteIdentifier(captureFunctionName(table));
   return [
-    statementCaptureDdl(table, isDecimal),
-    updateCaptureDdl(table, isDecimal),
+    statementCaptureDdl(table, isDecimal, rowSizeCheck(table, 'new_rows', sqlType, maxRowBytes)),
+    updateCaptureDdl(table, isDecimal, rowSizeCheck(table, undefined, sqlType, maxRowBytes)),
     `CREATE OR REPLACE TRIGGER _syncline_capture_insert AFTER INSERT ON ${name}
        REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
     `CREATE OR REPLACE TRIGGER _syncline_capture_delete AFTER DELETE ON ${name}
@@ -508,8 +517,9 @@ export async function installCapture(
       `installCapture(): attempts must be a whole number of at least 1, got ${String(attempts)}`,
     );
   }
+  const maxRowBytes = options.maxRowBytes ?? MAX_ROW_BYTES;
   const synced = tables.filter((t) => !t.$local);
-  const triggers = synced.map((t) => triggerDdl(db, t));
+  const triggers = synced.map((t) => triggerDdl(db, t, maxRowBytes));
   const statements = [...LOG_DDL, ...triggers.flat()];
   const mark = `syncline capture ${fingerprint(statements)}`;
   // Re-creating the triggers locks every synced table and the log, and would deadlock with
@@ -552,13 +562,19 @@ export async function installCapture(
 const INSTALL_LOCK_TIMEOUT_MS = 250;
 /**
  * How hard `installCapture` tries: `attempts` (default 20: at most about 30 s of giving way to writers)
- * before it fails with a DatabaseError naming the cause.
+ * before it fails with a DatabaseError naming the cause; and `maxRowBytes`, the largest synced row.
  *
  * @example
  *   await installCapture(db, appSchema.tableList, { attempts: 5 });
  */
 export interface InstallCaptureOptions {
   readonly attempts?: number;
+  /**
+   * The largest row a synced table may hold, in bytes as sync carries it (estimated cheaply, see
+   * `rowSizeEstimate`); a write that makes a row bigger fails with SQLSTATE 22001, and a push that
+   * does is rejected. Default `MAX_ROW_BYTES` (16 MiB).
+   */
+  readonly maxRowBytes?: number;
 }
 
 /** lock_timeout ran out (55P03), or PostgreSQL chose this transaction as a deadlock's victim (40P01). */

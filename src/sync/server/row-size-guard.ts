@@ -1,8 +1,7 @@
-import type { Database } from '../../database/database.js';
 import { quoteIdentifier } from '../../dialect/quote-identifier.js';
 import { UsageError } from '../../errors.js';
+import type { AnyColumn } from '../../schema/column.js';
 import type { AnyTable } from '../../schema/table.js';
-import { MAX_ROW_BYTES } from '../protocol/message-size.js';
 
 /**
  * The SQLSTATE of a refused row: 22001 (string_data_right_truncation, "value too long"), a data
@@ -11,74 +10,70 @@ import { MAX_ROW_BYTES } from '../protocol/message-size.js';
  */
 const TOO_LONG = '22001';
 
-const CHECK_FUNCTION = `CREATE OR REPLACE FUNCTION _syncline_check_row_size() RETURNS trigger
-  LANGUAGE plpgsql AS $fn$
-  DECLARE
-    max_bytes bigint := TG_ARGV[0]::bigint;
-    found_bytes bigint;
-  BEGIN
-    SELECT s.bytes INTO found_bytes
-      FROM (SELECT octet_length(to_jsonb(r)::text) AS bytes FROM _syncline_written_rows r) s
-     WHERE s.bytes > max_bytes LIMIT 1;
-    IF found_bytes IS NOT NULL THEN
-      RAISE EXCEPTION 'a row of table "%" would be % bytes as JSON, over the limit of % bytes for a synced row (maxRowBytes): no sync message could carry it to clients; store large values elsewhere (object storage, a local table) and sync a reference to them',
-        TG_TABLE_NAME, found_bytes, max_bytes USING ERRCODE = '${TOO_LONG}';
-    END IF;
-    RETURN NULL;
-  END
-  $fn$`;
+/**
+ * Types whose `octet_length` is their raw size, read from the value's header without detoasting
+ * it (json is text underneath). Other types count by `pg_column_size`, their stored size (small,
+ * or compressed for jsonb and arrays).
+ */
+const RAW_LENGTH = /^\s*(text|varchar|character varying|char|character|bpchar|citext|json|bytea)\b/i;
+
+/** Room for a column's name, quotes and separators in the row's JSON. */
+const PER_COLUMN = 16;
 
 /**
- * The statements that refuse rows too big to sync: a check function, then on each synced table a
- * statement trigger after INSERT and one after UPDATE that measure every written row as JSON
- * (`to_jsonb`, as the change log writes it) and fail the statement when one is over `maxRowBytes`,
- * with SQLSTATE 22001 and a message that names the table and the sizes. Meant to be run with the
- * change capture's own DDL (same transaction, same lock handling).
+ * An estimate, in SQL, of a row's size as the sync protocol carries it, cheap enough to run on every
+ * written row: the raw length of each text, json and bytea value (no JSON is built, no toasted
+ * value is read), the stored size of the others. Escaping and base64 can make the JSON bigger, up
+ * to about 2x for bytea; the limit it is checked against leaves 4x room below the largest message
+ * a client reads (`MAX_SERVER_MESSAGE_BYTES`).
  *
  * @example
- *   for (const statement of rowSizeGuardDdl(schema.tableList)) await run(statement);
+ *   const sql = `SELECT ${rowSizeEstimate(todos, 'n', (c) => 'text')} FROM todos n`;
  */
-export function rowSizeGuardDdl(tables: readonly AnyTable[], maxRowBytes = MAX_ROW_BYTES): string[] {
-  if (!Number.isInteger(maxRowBytes) || maxRowBytes < 1) {
-    throw new UsageError(`maxRowBytes must be a whole number of at least 1, got ${String(maxRowBytes)}`);
-  }
-  const statements = [CHECK_FUNCTION];
-  for (const table of tables) {
-    if (table.$local) continue;
-    const name = quoteIdentifier(table.$name);
-    for (const event of ['INSERT', 'UPDATE']) {
-      statements.push(
-        `CREATE OR REPLACE TRIGGER _syncline_row_size_${event.toLowerCase()} AFTER ${event} ON ${name}
-           REFERENCING NEW TABLE AS _syncline_written_rows FOR EACH STATEMENT
-           EXECUTE FUNCTION _syncline_check_row_size('${maxRowBytes}')`,
-      );
-    }
-  }
-  return statements;
+export function rowSizeEstimate(table: AnyTable, row: string, sqlType: (c: AnyColumn) => string): string {
+  const terms = table.$columnList.map((c) => {
+    const cell = `${row}.${quoteIdentifier(c.name)}`;
+    return RAW_LENGTH.test(sqlType(c))
+      ? `coalesce(octet_length(${cell}::text), 0)`
+      : `coalesce(pg_column_size(${cell}), 0)`;
+  });
+  return `(${terms.join(' + ')} + ${PER_COLUMN * table.$columnList.length})`;
 }
 
 /**
- * Installs the row size guard (`rowSizeGuardDdl`) on the synced tables, in one transaction. A
- * write that would make a row of a synced table bigger than `maxRowBytes` of JSON (default
- * `MAX_ROW_BYTES`, 16 MiB) then fails, whoever makes it: a push is rejected with the message, a
- * backend `INSERT` gets the error. Without it such a row could reach no client (a message that big
- * is refused by the client, which would reconnect and get it again, forever).
+ * The plpgsql statement a capture trigger runs to refuse rows too big to sync: over `maxRowBytes` by
+ * `rowSizeEstimate`, the write fails with SQLSTATE 22001 and a message naming the table and the
+ * sizes, whoever makes it (a push is then rejected with that reason; a backend's INSERT or UPDATE
+ * gets the error). Without it such a row could reach no client: a message that big is refused by the
+ * client, which would reconnect and get it again, forever. `rows` is a transition table (statement
+ * triggers) or undefined for the row trigger's NEW.
  *
  * @example
- *   await installRowSizeGuard(server.db, appSchema.tableList, 4 << 20);
+ *   const check = rowSizeCheck(todos, 'new_rows', sqlType, MAX_ROW_BYTES);
  */
-export async function installRowSizeGuard(
-  db: Database,
-  tables: readonly AnyTable[],
-  maxRowBytes = MAX_ROW_BYTES,
-): Promise<void> {
-  if (db.dialect.name !== 'postgres') {
-    throw new UsageError('installRowSizeGuard() works on PostgreSQL (or PGlite)');
+export function rowSizeCheck(
+  table: AnyTable,
+  rows: string | undefined,
+  sqlType: (c: AnyColumn) => string,
+  maxRowBytes: number,
+): string {
+  if (!Number.isInteger(maxRowBytes) || maxRowBytes < 1) {
+    throw new UsageError(`maxRowBytes must be a whole number of at least 1, got ${String(maxRowBytes)}`);
   }
-  const statements = rowSizeGuardDdl(tables, maxRowBytes);
-  await db.transaction(async (tx) => {
-    for (const statement of statements) {
-      await tx.run({ sql: statement, params: [], arrayMode: false, needsBigInt: false });
-    }
-  });
+  const raise = (
+    found: string,
+  ) => `RAISE EXCEPTION 'a row of table "%" would be about % bytes, over the limit of % bytes for a synced row (maxRowBytes): no sync message could carry it to clients; store large values elsewhere (object storage, a local table) and sync a reference to them',
+       TG_TABLE_NAME, ${found}, ${maxRowBytes} USING ERRCODE = '${TOO_LONG}';`;
+  if (rows === undefined) {
+    return `IF ${rowSizeEstimate(table, 'NEW', sqlType)} > ${maxRowBytes} THEN
+       ${raise(rowSizeEstimate(table, 'NEW', sqlType))}
+     END IF;`;
+  }
+  return `DECLARE too_big bigint; BEGIN
+       SELECT s.bytes INTO too_big FROM (SELECT ${rowSizeEstimate(table, 'n', sqlType)} AS bytes FROM ${rows} AS n) s
+        WHERE s.bytes > ${maxRowBytes} LIMIT 1;
+       IF too_big IS NOT NULL THEN
+         ${raise('too_big')}
+       END IF;
+     END;`;
 }
