@@ -146,6 +146,8 @@ async function serve(driver: Driver, problems: LogEntry[], report: (entry: LogEn
     schema: benchSchema,
     database: driver,
     auth,
+    // The socket-client measurements sign 1,000 sockets in as one user.
+    limits: { maxConnectionsPerUser: 100_000 },
     log: {
       level: 'warn',
       sink: (entry) => {

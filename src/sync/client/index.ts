@@ -26,3 +26,4 @@ export { SyncClient, syncClient } from './sync-client.js';
 export type { SyncEvents, SyncListener, SyncStatus } from './sync-events.js';
 export type { SyncClientOptions, SyncShape } from './sync-options.js';
 export type { SyncSocket, WebSocketConstructor } from './websocket.js';
+export { WriteTooLargeError } from './write-too-large.js';

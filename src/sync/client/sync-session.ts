@@ -21,6 +21,7 @@ import { serverError, stopsClient, TOKEN_EXPIRED } from './server-error.js';
 import type { SnapshotApplier, SnapshotProgress } from './snapshot-apply.js';
 import type { ResolvedSyncOptions } from './sync-options.js';
 import type { WebSocketConstructor } from './websocket.js';
+import { WriteTooLargeError } from './write-too-large.js';
 
 /**
  * What a session tells the client it belongs to: errors and events to emit, tables to report to
@@ -388,10 +389,30 @@ export class SyncSession {
     try {
       await replica.stamp();
       const plan = await replica.readPush(this.limits!);
+      for (const refused of plan?.refused ?? []) this.refusedLocally(refused);
       if (!plan || this.closed) return;
       this.pushInFlight = this.connection.send(plan.json);
     } catch (error) {
+      if (is(error, WriteTooLargeError)) {
+        // Only oversized writes were left: settled here, and the outbox goes on behind them.
+        this.refusedLocally(error);
+        this.pushWanted = true;
+        return;
+      }
       this.host.error(error as Error);
     }
+  }
+
+  /**
+   * A local write no push can carry left the outbox (readPush): told as a rejection is, and its
+   * rows fetched back from the server, which undoes the local write as a rejection's rows would.
+   */
+  private refusedLocally(refused: WriteTooLargeError): void {
+    this.host.rejected({ mutationId: refused.mutationId, reason: refused.message, rows: [] });
+    this.fetch(refused.rows);
+    void this.host.replica.outboxFirstSeq().then(
+      (seq) => this.host.outboxSettled(seq),
+      (error: Error) => this.host.error(error),
+    );
   }
 }

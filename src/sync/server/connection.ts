@@ -62,6 +62,7 @@ export interface ConnectionContext {
   /** From connect until signed in (hello received and its token checked). */
   readonly helloTimeoutMs: number;
   readonly snapshotChunkRows: number;
+  readonly snapshotChunkBytes: number;
   /** Snapshots run at most `limits.maxConcurrentSnapshots` at once; the others wait. */
   readonly snapshots: Semaphore;
   readonly admission: ConnectionAdmission;

@@ -149,6 +149,7 @@ export async function startingPosition(
     if (sink.aborted()) throw new SnapshotAborted('the connection closed while its snapshot waited');
     read = await readSnapshot(ctx.db, handshake.shapes, sink, {
       chunkRows: ctx.snapshotChunkRows,
+      chunkBytes: ctx.snapshotChunkBytes,
       idleTimeoutMs: 2 * ctx.sender.drainTimeoutMs,
     });
   } finally {

@@ -8,6 +8,7 @@ import { UsageError } from '../../errors.js';
 import type { Schema } from '../../schema/schema.js';
 import { sql } from '../../sql/sql.js';
 import { decodeHlc, HybridLogicalClock } from '../protocol/hlc.js';
+import { MAX_ROW_BYTES } from '../protocol/message-size.js';
 import { DEFAULT_MESSAGE_LIMITS, type MessageLimits } from '../protocol/messages.js';
 import { createAuthenticator, type SyncAuth } from './auth.js';
 import { CHANGES_CHANNEL, installCapture } from './capture.js';
@@ -37,7 +38,13 @@ import { ServerLog, type ServerLogOptions } from './server-log.js';
  * while more than that waits unread; the client is closed with `tryAgainLater` instead),
  * `maxProtocolErrors` (default 100 messages refused, as invalid or as more requests than the server
  * queues: one push behind the one applied, four pings; one more closes with `policyViolation`),
- * `snapshotChunkRows` (default 2,000 rows per `snapshot` message) and
+ * `snapshotChunkRows` (default 2,000 rows per `snapshot` message) and `snapshotChunkBytes` (default
+ * 1 MiB: a chunk also ends once its rows reach that size; one bigger row is a chunk of its own),
+ * `logPageBytes` (default 1 MiB: a page read from the change log, for a catch-up or for the live
+ * stream, ends at 1,000 changes or that many bytes), `changeWindowBytes` (default 32 MiB: the
+ * recent changes kept in memory are bounded in bytes too), `maxRowBytes` (default 16 MiB: a write
+ * that makes a synced row bigger is refused by the capture triggers, SQLSTATE 22001, so a push
+ * that does is rejected), and
  * `maxBacklogChanges` (default 100,000: a live client that falls this many changes behind, as
  * with a bulk write of more rows than that, is dropped and catches up from the log, page by page,
  * when it reconnects) and `changeWindow` (default 10,000: how
@@ -59,6 +66,10 @@ export interface SyncServerLimits extends MessageLimits {
   readonly maxBufferedBytes: number;
   readonly maxProtocolErrors: number;
   readonly snapshotChunkRows: number;
+  readonly snapshotChunkBytes: number;
+  readonly logPageBytes: number;
+  readonly changeWindowBytes: number;
+  readonly maxRowBytes: number;
   readonly maxBacklogChanges: number;
   readonly changeWindow: number;
   readonly changeRetentionMs: number;
@@ -129,6 +140,10 @@ const DEFAULT_LIMITS: SyncServerLimits = {
   maxBufferedBytes: 16 << 20,
   maxProtocolErrors: 100,
   snapshotChunkRows: 2000,
+  snapshotChunkBytes: 1 << 20,
+  logPageBytes: 1 << 20,
+  changeWindowBytes: 32 << 20,
+  maxRowBytes: MAX_ROW_BYTES,
   maxBacklogChanges: 100_000,
   changeWindow: 10_000,
   changeRetentionMs: 7 * 24 * 3600_000,
@@ -235,10 +250,14 @@ export async function createSyncServer<TSchema extends Schema>(
   let hub: ChangeHub;
   let reader: ChangeLogReader;
   try {
-    await installCapture(db, schema.tableList);
+    await installCapture(db, schema.tableList, { maxRowBytes: limits.maxRowBytes });
     await seedClock(db, clock, log);
     reader = new ChangeLogReader(db);
-    hub = new ChangeHub(reader, log, { windowChanges: limits.changeWindow });
+    hub = new ChangeHub(reader, log, {
+      windowChanges: limits.changeWindow,
+      windowBytes: limits.changeWindowBytes,
+      pageBytes: limits.logPageBytes,
+    });
     await hub.start();
     const wake = () => void hub.read().catch(() => {});
     unlisten = await database.listen(CHANGES_CHANNEL, wake, () => {
@@ -303,6 +322,7 @@ export async function createSyncServer<TSchema extends Schema>(
     messageLimits: messageLimits(limits),
     helloTimeoutMs: limits.helloTimeoutMs,
     snapshotChunkRows: limits.snapshotChunkRows,
+    snapshotChunkBytes: limits.snapshotChunkBytes,
     snapshots: new Semaphore(limits.maxConcurrentSnapshots),
     admission,
     sender: { maxBufferedBytes: limits.maxBufferedBytes, drainTimeoutMs: limits.drainTimeoutMs },
