@@ -2,7 +2,8 @@
  * `npm run bench:abuse`: what hostile connections cost everyone else, against a baseline measured in
  * the same run. The sync server runs in a process of its own (server-child.ts: PostgreSQL from
  * DATABASE_URL in a fresh schema, else PGlite in memory), so its RSS is its alone. Two legitimate
- * sync clients (alice writes `counters`, bob's live query watches it) run in this process.
+ * sync clients (alice writes `counters`, bob's live query watches it) run in this process, the
+ * abusive connections in another (abuser-child.ts).
  *
  *   latency  alice's write → bob's live query, p50 over BENCH_ABUSE_WRITES writes, without and then
  *            with BENCH_ABUSE_CONNECTIONS abusive connections open (abusers.ts: floods of invalid
@@ -152,18 +153,27 @@ try {
   const quiet = await writeLatency(alice, recorder, 0);
   progress(`without abusers: p50 ${formatMs(quiet.p50)}, p99 ${formatMs(quiet.p99)}`);
 
-  const kinds = KINDS;
-  const abusers = Array.from(
-    { length: CONNECTIONS },
-    (_, i) => new Abuser(url, kinds[i % kinds.length]!, `mallory-${i}`),
+  const kinds = Array.from({ length: CONNECTIONS }, (_, i) => KINDS[i % KINDS.length]!);
+  const abusers = fork(fileURLToPath(new URL('./abuser-child.ts', import.meta.url)), [url, kinds.join(',')], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  await within(
+    new Promise((resolve) => abusers.once('message', resolve)),
+    60_000,
+    'the abusers process to start',
   );
   await sleep(2000);
-  const loud = await writeLatency(alice, recorder, quiet.next);
-  await Promise.all(abusers.map((a) => a.stop()));
-  const sent = abusers.reduce((sum, a) => sum + a.sentBytes, 0);
-  const opened = abusers.reduce((sum, a) => sum + a.connections, 0);
+  const loud = await writeLatency(alice, recorder, quiet.next).finally(() => abusers.send('stop'));
+  const report = await within(
+    new Promise<{ sentBytes: number; connections: number; refused: number }>((resolve) =>
+      abusers.once('message', resolve as (message: unknown) => void),
+    ),
+    30_000,
+    'the abusers to stop',
+  );
   progress(
-    `with ${CONNECTIONS} abusers (${formatBytes(sent)} sent, ${opened} connections opened): ` +
+    `with ${CONNECTIONS} abusers in a process of their own (${formatBytes(report.sentBytes)} sent, ` +
+      `${report.connections} connections opened, ${report.refused} refused at the upgrade): ` +
       `p50 ${formatMs(loud.p50)}, p99 ${formatMs(loud.p99)}`,
   );
   const ratio = loud.p50 / quiet.p50;

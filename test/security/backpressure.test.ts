@@ -60,6 +60,24 @@ for (const driver of serverDrivers) {
       await legit.check();
     });
 
+    it('reads nothing more from a client once it is closed, however much it already sent', async () => {
+      const { t, entries, legit } = await server();
+      for (let round = 0; round < 3; round++) {
+        const client = await flooder(t);
+        // All sent at once, so the server holds thousands of messages past the one that closes it:
+        // each used to be parsed, refused and logged until the close completed.
+        await flood(
+          client,
+          3000,
+          (i) => `not json ${i}`,
+          () => false,
+        );
+        await waitFor(() => t.server.connections === 2, 10_000, 'the flooder to be let go');
+      }
+      expect(entries.filter((e) => e.event === 'connection.too_many_errors')).toHaveLength(3);
+      await legit.check();
+    });
+
     it('closes a client that leaves more than maxBufferedBytes of replies unread', async () => {
       const { t, entries, legit } = await server({
         maxProtocolErrors: 10_000_000,

@@ -100,6 +100,8 @@ export class SyncConnection implements HubSubscriber {
   private queued = 0;
   private readonly sender: SocketSender;
   private readonly budget: RequestBudget;
+  /** A fatal error was sent: nothing more is read from the client. */
+  private ending = false;
   /** Set once signed in: the connection then counts for this user. */
   private userId: string | undefined;
   private readonly expiry = new TokenExpiry(() => this.expired());
@@ -169,7 +171,9 @@ export class SyncConnection implements HubSubscriber {
   }
 
   private receive(data: Buffer): void {
-    if (this.state === 'closed') return;
+    // Once a fatal error is sent the connection is over: what the client sent after it is not read
+    // (a flood would otherwise be parsed, refused and logged message by message until the close).
+    if (this.state === 'closed' || this.ending) return;
     let message: ClientMessage;
     try {
       message = parseClientMessage(data, this.ctx.messageLimits);
@@ -235,6 +239,8 @@ export class SyncConnection implements HubSubscriber {
       return;
     }
     this.ctx.log.info('connection.too_many_errors', `client closed after ${code}: ${message}`, this.fields());
+    // A hostile client: stop reading its socket at once (TCP holds it back); the close ends it.
+    this.socket.pause();
     this.fatal(
       'too_many_errors',
       `more than ${this.ctx.maxProtocolErrors} messages refused on this connection (the last: ${code}); fix the client`,
@@ -587,7 +593,8 @@ export class SyncConnection implements HubSubscriber {
 
   /** Sends a fatal error and closes: retrying unchanged would fail the same way. */
   private fatal(code: string, message: string, closeCode: number): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.ending) return;
+    this.ending = true;
     void this.send({ type: 'error', v: PROTOCOL_VERSION, code, message, fatal: true });
     this.close(closeCode, code);
   }
