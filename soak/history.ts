@@ -124,7 +124,7 @@ export class History {
   /** The first tick of each batch (`clientId:mutationId`) and direct transaction in the server's log. */
   readonly ticks = { batch: new Map<string, number>(), tx: new Map<string, number>() };
 
-  /** Merges ticks read from the server's log (the earliest seen wins; a prune removes them). */
+  /** Merges ticks read from the server's log (log-order.ts; the earliest seen wins). */
   noteLogOrder(order: LogOrder): void {
     for (const [key, tick] of Object.entries(order.batch)) {
       this.ticks.batch.set(key, Math.min(this.ticks.batch.get(key) ?? tick, tick));

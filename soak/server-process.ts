@@ -14,7 +14,7 @@ import { postgres } from '../src/drivers/node-postgres/index.js';
 import { pglite } from '../src/drivers/pglite/index.js';
 import { createSyncServer } from '../src/sync/server/index.js';
 import { emit, serveParent } from './child.js';
-import { readLogOrder } from './log-order.js';
+import { readLogOrder, recordLogOrder } from './log-order.js';
 import type { Step } from './plan.js';
 import { type SchemaVariant, soakSchema } from './schema.js';
 import { SOAK_JWT_SECRET } from './tokens.js';
@@ -50,6 +50,7 @@ const server = await createSyncServer({
   auth: { jwtSecret: SOAK_JWT_SECRET },
   log: { level: 'warn' },
 });
+await recordLogOrder(server.db);
 await server.listen({ port: 0 });
 
 async function dump(): Promise<Record<string, Record<string, unknown>[]>> {
