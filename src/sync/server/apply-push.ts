@@ -90,9 +90,7 @@ async function lockClient(
   const row = result.rows[0] as { last: string; user_id: string | null };
   if (row.user_id !== null && row.user_id !== ctx.user.userId) {
     // Another user's client id: pushing under it would move that client's mutation ids.
-    throw new AuthError(
-      `the client id ${ctx.clientId} belongs to another user; a client keeps its id for one user: make a new client id after signing in as someone else`,
-    );
+    throw new AuthError(anotherUsersClient(ctx.clientId));
   }
   return Number(row.last);
 }
@@ -384,14 +382,24 @@ export async function applyPush(ctx: PushContext, batches: readonly BatchJson[])
 
 /**
  * The last mutation id the server has settled (applied or rejected) for a client, 0 before its
- * first push: what `welcome.lastMutationId` tells the client.
+ * first push: what `welcome.lastMutationId` tells the client. With `userId`, a client id that
+ * belongs to another user throws `AuthError` instead (a client keeps its id for one user; telling
+ * another user its mutation ids would let them pose as it).
  *
  * @example
- *   send({ type: 'welcome', v: 1, lastMutationId: await lastMutationId(db, hello.clientId), limits, hlc });
+ *   send({ type: 'welcome', v: 1, lastMutationId: await lastMutationId(db, hello.clientId, user.userId), limits, hlc });
  */
-export async function lastMutationId(db: Database, clientId: string): Promise<number> {
-  const rows = await db.execute<{ last: string }>(
-    sql`SELECT last_mutation_id::text AS last FROM _syncline_clients WHERE client_id = ${clientId}`,
+export async function lastMutationId(db: Database, clientId: string, userId?: string): Promise<number> {
+  const rows = await db.execute<{ last: string; user_id: string | null }>(
+    sql`SELECT last_mutation_id::text AS last, user_id FROM _syncline_clients WHERE client_id = ${clientId}`,
   );
+  const owner = rows[0]?.user_id;
+  if (userId !== undefined && owner != null && owner !== userId)
+    throw new AuthError(anotherUsersClient(clientId));
   return rows.length === 0 ? 0 : Number(rows[0]!.last);
+}
+
+/** Why a client id of another user is refused, at the handshake and on a push. */
+function anotherUsersClient(clientId: string): string {
+  return `the client id ${clientId} belongs to another user; a client keeps its id for one user: make a new client id after signing in as someone else`;
 }

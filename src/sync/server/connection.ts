@@ -263,7 +263,15 @@ export class SyncConnection implements HubSubscriber {
       this.userId = session.user.userId;
       this.session = session;
       this.expiry.watch(tokenExpiry(session.user));
-      const lastMutationId = await lastMutationIdOf(ctx.db, session.clientId);
+      // Before welcome, which would tell another user's client its mutation ids.
+      const lastMutationId = await lastMutationIdOf(ctx.db, session.clientId, session.user.userId).catch(
+        (error: unknown) => {
+          if (is(error, AuthError)) {
+            throw new HandshakeRefused('forbidden', error.message, SYNC_CLOSE_CODES.forbidden);
+          }
+          throw error;
+        },
+      );
       this.send({
         type: 'welcome',
         v: PROTOCOL_VERSION,
