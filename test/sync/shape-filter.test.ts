@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { type Database, eq, sql, UsageError } from '../../src/index.js';
 import type { CapturedChange } from '../../src/sync/server/change-log-reader.js';
+import { referencedColumns } from '../../src/sync/server/referenced-columns.js';
 import { ShapeFilter } from '../../src/sync/server/shape-filter.js';
-import { lists } from '../support/fixtures.js';
+import { lists, todos } from '../support/fixtures.js';
 
 /**
  * The server's shape filter without a connection: `applyNow` (what a connection sends from within
@@ -62,5 +63,40 @@ describe('ShapeFilter.applyNow', () => {
     const filter = new ShapeFilter(noDatabase, [{ table: lists, where }]);
     expect(filter.synchronous).toBe(false);
     expect(() => filter.applyNow(changes)).toThrow(UsageError);
+  });
+});
+
+describe('ShapeFilter with an update whose logged row left a column out', () => {
+  // An update of the name that left the (big, unchanged) owner out of its logged row.
+  const partial = { ...change(4, 'update', { id: a, name: 'Renamed' }, { name: 'Mine' }) };
+
+  it('needs the database only when a shape tests a column the change lacks', () => {
+    const byName = new ShapeFilter(noDatabase, [{ table: lists, where: eq(lists.name, 'Renamed') }]);
+    expect(byName.needsDatabase([partial])).toBe(false);
+    expect(byName.applyNow([partial]).map((c) => c.op)).toEqual(['insert']);
+    const byOwner = new ShapeFilter(noDatabase, [{ table: lists, where: eq(lists.ownerId, 'ann') }]);
+    expect(byOwner.synchronous).toBe(true);
+    expect(byOwner.needsDatabase(changes)).toBe(false);
+    expect(byOwner.needsDatabase([partial])).toBe(true);
+    expect(() => byOwner.applyNow([partial])).toThrow(/lacks a column a shape tests/);
+    const all = new ShapeFilter(noDatabase, [{ table: lists, where: undefined }]);
+    expect(all.needsDatabase([partial])).toBe(false);
+  });
+
+  it('counts the columns raw SQL may name', () => {
+    const raw = new ShapeFilter(noDatabase, [{ table: lists, where: sql<boolean>`"owner_id" = 'ann'` }]);
+    expect(raw.needsDatabase([partial])).toBe(true);
+    const other = new ShapeFilter(noDatabase, [{ table: lists, where: sql<boolean>`name = 'x'` }]);
+    expect(other.needsDatabase([partial])).toBe(true); // tested in SQL: always
+  });
+});
+
+describe('referencedColumns', () => {
+  it('finds the columns a condition reads, in subqueries, refs and raw SQL; * reads them all', () => {
+    expect(referencedColumns(eq(lists.ownerId, 'ann').node, lists)).toEqual(new Set(['owner_id']));
+    expect(referencedColumns(eq(lists.ownerId, 'ann').node, todos)).toEqual(new Set());
+    const raw = sql<boolean>`${lists.id} IN (SELECT list_id FROM members WHERE "Name" = 'x' OR NAME = 'y')`;
+    expect(referencedColumns(raw.node, lists)).toEqual(new Set(['id', 'name']));
+    expect(referencedColumns(sql<boolean>`to_jsonb(lists.*) ? 'x'`.node, lists)).toBe('all');
   });
 });

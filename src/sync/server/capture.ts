@@ -256,6 +256,22 @@ const LOG_DDL = [
 /** bigint and numeric (also under a custom type): JSON numbers would lose digits in JavaScript. */
 const EXACT_DECIMAL = /^\s*(bigint|int8|numeric|decimal)\b/i;
 
+/**
+ * `columns` of the row `row` (an alias in SQL) as a JSON object in the change log's form: bigint
+ * and numeric as strings, everything else as `to_jsonb` writes it. For reading values an update
+ * left out of its logged row (UNCHANGED_LOGGED_BYTES) from the table itself.
+ *
+ * @example
+ *   const sql = `SELECT ${loggedColumnsSql(db, [todos.note], 't')}::text FROM todos t`;
+ */
+export function loggedColumnsSql(db: Database, columns: readonly AnyColumn[], row: string): string {
+  const isDecimal = (c: AnyColumn) => EXACT_DECIMAL.test(db.dialect.physicalType(c.type).sqlType);
+  const pairs = columns.map(
+    (c) => `${literal(c.name)}, to_jsonb(${row}.${quoteIdentifier(c.name)}${isDecimal(c) ? '::text' : ''})`,
+  );
+  return `jsonb_build_object(${pairs.join(', ')})`;
+}
+
 function literal(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
 }
@@ -295,17 +311,52 @@ function dollarTag(body: string): string {
 }
 
 /**
+ * The largest unchanged value an update logs again: an update logs the columns it changed, and of
+ * the others only those up to this size (in bytes, as `unchangedValueBytes` estimates it), so a
+ * small change to a row holding a 900 KB document logs a few hundred bytes, not the document.
+ * Key columns, fixed-width types and every column of a key change are always logged. Whoever
+ * needs an omitted value reads it from the table: a shape testing that column
+ * (shape-filter.ts), a client that must create the row (it fetches it whole).
+ *
+ * @example
+ *   const logged = await db.execute(sql`SELECT "row" FROM _syncline_changes WHERE op = 'U'`); // no big unchanged values
+ */
+export const UNCHANGED_LOGGED_BYTES = 1024;
+
+/** Types whose values are always small: logged whether they changed or not. */
+const FIXED_WIDTH =
+  /^\s*(smallint|integer|int|int2|int4|int8|bigint|serial|bigserial|boolean|bool|real|double precision|float4|float8|numeric|decimal|date|time|timestamp|timestamptz|uuid)\b/i;
+
+/**
+ * A value's size in SQL, read from its header without detoasting it: the raw length of text, json
+ * and bytea, the stored size of anything else (jsonb, arrays, custom types).
+ */
+function unchangedValueBytes(c: AnyColumn, type: string): string {
+  const cell = `NEW.${quoteIdentifier(c.name)}`;
+  if (/^\s*bytea\b/i.test(type)) return `octet_length(${cell})`;
+  if (/^\s*(text|varchar|character varying|char|character|bpchar|citext|json)\b/i.test(type))
+    return `octet_length(${cell}::text)`;
+  return `pg_column_size(${cell})`;
+}
+
+/**
  * Updates are captured per row (a transition table cannot pair each old row with its new one
  * when a key changes), by a function of the table's own whose every step names the columns: no
  * row turned into JSON to find what changed, no loop over trigger arguments (about a third less
- * time per updated row than one shared function). It logs the new row, the old values of the
+ * time per updated row than one shared function). It logs the new row (without unchanged values
+ * over UNCHANGED_LOGGED_BYTES, unless the key changed), the old values of the
  * columns that changed (nothing when none did) and, when a key column changed, the old key; a
  * direct write, and a row a push changes without naming it (a foreign key's action), also stamps
  * the changed columns in `_syncline_stamps` (a new key: a tombstone and the image for the old
  * key, and the new row stamped whole). A column changed when its JSON value did, as the
  * log holds it (bigint and numeric as strings, so no digit is lost on the way to JavaScript).
  */
-function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean, sizeCheck: string): string {
+function updateCaptureDdl(
+  table: AnyTable,
+  isDecimal: (c: AnyColumn) => boolean,
+  sqlType: (c: AnyColumn) => string,
+  sizeCheck: string,
+): string {
   const json = (row: 'OLD' | 'NEW', c: AnyColumn) =>
     `to_jsonb(${row}.${quoteIdentifier(c.name)}${isDecimal(c) ? '::text' : ''})`;
   const object = (row: 'OLD' | 'NEW', columns: readonly AnyColumn[]) =>
@@ -315,12 +366,22 @@ function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean,
     decimals.length === 0 ? `to_jsonb(${row})` : `to_jsonb(${row}) || ${object(row, decimals)}`;
   const keys = table.$primaryKeyColumns;
   const changedWhen = (c: AnyColumn) => `${json('OLD', c)} IS DISTINCT FROM ${json('NEW', c)}`;
+  const keyNames = new Set(keys.map((c) => c.name));
+  const omissible = (c: AnyColumn) => !keyNames.has(c.name) && !FIXED_WIDTH.test(sqlType(c));
+  // An unchanged value too big to log again is left out of the logged row (see UNCHANGED_LOGGED_BYTES).
+  const omitWhenBig = (c: AnyColumn) =>
+    omissible(c)
+      ? `ELSIF ${unchangedValueBytes(c, sqlType(c))} > ${UNCHANGED_LOGGED_BYTES} THEN
+       omitted := omitted || ${literal(c.name)}::text;
+     `
+      : '';
   const name = literal(table.$name);
   const body = `
    ${VARIABLE_CONFLICT}
    DECLARE
      changed jsonb := '{}';
      changed_stamps jsonb := '{}';
+     omitted text[] := '{}';
      key jsonb := ${object('NEW', keys)};
      old_key jsonb;
      ${WRITER_VARIABLES}
@@ -332,7 +393,7 @@ function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean,
          (c) => `IF ${changedWhen(c)} THEN
        changed := changed || jsonb_build_object(${literal(c.name)}, ${json('OLD', c)});
        changed_stamps := changed_stamps || jsonb_build_object(${literal(c.name)}, stamp);
-     END IF;`,
+     ${omitWhenBig(c)}END IF;`,
        )
        .join('\n     ')}
      IF changed = '{}' THEN RETURN NULL; END IF;
@@ -355,7 +416,9 @@ function updateCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean,
          ON CONFLICT (table_name, pk) DO UPDATE SET cols = s.cols || excluded.cols;
      END IF;
      INSERT INTO _syncline_changes (table_name, op, pk, old_pk, "row", old_values, hlc, origin, mutation_id)
-       VALUES (${name}, 'U', key, old_key, ${image('NEW')}, changed, stamp, origin, mutation);
+       VALUES (${name}, 'U', key, old_key,
+         CASE WHEN old_key IS NULL AND omitted <> '{}' THEN ${image('NEW')} - omitted ELSE ${image('NEW')} END,
+         changed, stamp, origin, mutation);
      RETURN NULL;
    END
    `;
@@ -452,7 +515,7 @@ function triggerDdl(db: Database, table: AnyTable, maxRowBytes: number): string[
   const fn = quoteIdentifier(captureFunctionName(table));
   return [
     statementCaptureDdl(table, isDecimal, rowSizeCheck(table, 'new_rows', sqlType, maxRowBytes)),
-    updateCaptureDdl(table, isDecimal, rowSizeCheck(table, undefined, sqlType, maxRowBytes)),
+    updateCaptureDdl(table, isDecimal, sqlType, rowSizeCheck(table, undefined, sqlType, maxRowBytes)),
     `CREATE OR REPLACE TRIGGER _syncline_capture_insert AFTER INSERT ON ${name}
        REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
     `CREATE OR REPLACE TRIGGER _syncline_capture_delete AFTER DELETE ON ${name}

@@ -347,8 +347,8 @@ export class SyncConnection implements HubSubscriber {
       this.close(SYNC_CLOSE_CODES.tryAgainLater, 'too far behind; reconnect');
       return;
     }
-    if (this.queued === 0 && this.state !== 'closed' && this.filter.synchronous) {
-      // Nothing is queued before it and the shapes are decided in TypeScript: filter and send now,
+    if (this.queued === 0 && this.state !== 'closed' && !this.filter.needsDatabase(batch.changes)) {
+      // Nothing is queued before it and TypeScript decides the shapes alone: filter and send now,
       // within the hub's publish, so the first clients have their changes while the hub is still
       // handing the batch to the others. A full socket buffer holds the queue as below.
       let full: Promise<void> | undefined;

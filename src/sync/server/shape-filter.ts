@@ -1,12 +1,16 @@
 import type { Database } from '../../database/database.js';
+import { quoteIdentifier } from '../../dialect/quote-identifier.js';
 import { UsageError } from '../../errors.js';
 import { compileRowPredicate } from '../../live/row-predicate.js';
+import type { AnyColumn } from '../../schema/column.js';
 import type { AnyTable } from '../../schema/table.js';
 import { or } from '../../sql/expressions.js';
 import { type SQL, sql } from '../../sql/sql.js';
 import type { ChangeJson } from '../protocol/messages.js';
+import { loggedColumnsSql } from './capture.js';
 import type { CapturedChange } from './change-log-reader.js';
 import { decodeLogRow, logRowToJson } from './log-values.js';
+import { referencedColumns } from './referenced-columns.js';
 
 type Logged = Record<string, unknown>;
 
@@ -23,8 +27,12 @@ interface Verdict {
  */
 type TableTest =
   | { readonly kind: 'all' }
-  | { readonly kind: 'ts'; readonly matches: (row: Readonly<Record<string, unknown>>) => boolean | null }
-  | { readonly kind: 'sql'; readonly where: SQL<unknown> };
+  | {
+      readonly kind: 'ts';
+      readonly matches: (row: Readonly<Record<string, unknown>>) => boolean | null;
+      readonly reads: ReadonlySet<string> | 'all';
+    }
+  | { readonly kind: 'sql'; readonly where: SQL<unknown>; readonly reads: ReadonlySet<string> | 'all' };
 
 /**
  * One shape as the filter sees it: a table and its whole predicate (the shape's filter AND the
@@ -57,6 +65,8 @@ interface Prepared {
   delete?: ChangeJson;
   images?: { next: Logged | undefined; prev: Logged | undefined };
   decoded?: { next?: Logged; prev?: Logged };
+  /** The columns an update's logged row left out (unchanged and big: UNCHANGED_LOGGED_BYTES). */
+  omitted?: readonly string[];
 }
 
 const prepared = new WeakMap<CapturedChange, Prepared>();
@@ -79,6 +89,32 @@ function imagesOf(
   else if (change.op === 'delete') entry.images = { next: undefined, prev: change.row };
   else entry.images = { next: change.row, prev: { ...change.row, ...(change.oldValues ?? {}) } };
   return entry.images;
+}
+
+/** The columns of `table` an update's logged row lacks (none for other changes). */
+function omittedOf(entry: Prepared, change: CapturedChange): readonly string[] {
+  if (entry.omitted) return entry.omitted;
+  const columns = entry.table.$columnList;
+  if (change.op !== 'update' || change.oldPk) entry.omitted = [];
+  else {
+    let count = 0;
+    for (const key in change.row) if (Object.hasOwn(change.row, key)) count++;
+    entry.omitted =
+      count >= columns.length
+        ? []
+        : columns.map((c) => c.name).filter((name) => !Object.hasOwn(change.row, name));
+  }
+  return entry.omitted;
+}
+
+/**
+ * A change whose images lack columns its table's test reads: `missing` are read from the table
+ * before it is judged (a row gone since is judged without them: see `judgeIncomplete`).
+ */
+interface Incomplete {
+  readonly index: number;
+  readonly change: CapturedChange;
+  readonly missing: readonly string[];
 }
 
 /** An image as app values, for predicates run in TypeScript. */
@@ -133,10 +169,16 @@ export class ShapeFilter {
   async apply(changes: readonly CapturedChange[]): Promise<ChangeJson[]> {
     const relevant = changes.filter((c) => this.tests.has(c.table));
     if (relevant.length === 0) return [];
-    const { verdicts, inSql } = this.judgeInTs(relevant);
-    for (const [name, { images, slots }] of inSql) {
+    const { verdicts, inSql, incomplete } = this.judgeInTs(relevant);
+    if (incomplete.length > 0) await this.judgeIncomplete(incomplete, verdicts, inSql);
+    for (const { name, images, slots, notFalse } of inSql.values()) {
       const { table, test } = this.tests.get(name)!;
-      const matching = await this.matchInSql(table, (test as { where: SQL<unknown> }).where, images);
+      const matching = await this.matchInSql(
+        table,
+        (test as { where: SQL<unknown> }).where,
+        images,
+        notFalse,
+      );
       slots.forEach(([i, side], k) => {
         verdicts[i]![side] = matching.has(k + 1);
       });
@@ -145,17 +187,39 @@ export class ShapeFilter {
   }
 
   /**
-   * `apply` without waiting, for a filter that is `synchronous`.
+   * Whether `apply` must ask the database about these changes: a shape tested in SQL, or an update
+   * whose logged row left out a big unchanged value a shape tests. `applyNow` takes the others.
    *
    * @example
-   *   const changes = filter.synchronous ? filter.applyNow(batch.changes) : await filter.apply(batch.changes);
+   *   const out = filter.needsDatabase(changes) ? await filter.apply(changes) : filter.applyNow(changes);
+   */
+  needsDatabase(changes: readonly CapturedChange[]): boolean {
+    if (!this.synchronous) return true;
+    for (const change of changes) {
+      const tested = this.tests.get(change.table);
+      if (tested && this.missingOf(tested, change).length > 0) return true;
+    }
+    return false;
+  }
+
+  /**
+   * `apply` without waiting, for changes `needsDatabase` says need no database.
+   *
+   * @example
+   *   const changes = filter.needsDatabase(batch.changes) ? await filter.apply(batch.changes) : filter.applyNow(batch.changes);
    */
   applyNow(changes: readonly CapturedChange[]): ChangeJson[] {
     if (!this.synchronous)
       throw new UsageError('applyNow(): a shape of this filter is tested in SQL; use apply()');
     const relevant = changes.filter((c) => this.tests.has(c.table));
     if (relevant.length === 0) return [];
-    return this.messages(relevant, this.judgeInTs(relevant).verdicts);
+    const { verdicts, incomplete } = this.judgeInTs(relevant);
+    if (incomplete.length > 0) {
+      throw new UsageError(
+        'applyNow(): a change lacks a column a shape tests (see needsDatabase()); use apply()',
+      );
+    }
+    return this.messages(relevant, verdicts);
   }
 
   private messages(relevant: readonly CapturedChange[], verdicts: readonly Verdict[]): ChangeJson[] {
@@ -167,21 +231,41 @@ export class ShapeFilter {
     return out;
   }
 
+  /** The columns a change's images lack that its table's test reads. */
+  private missingOf(
+    { table, test }: { table: AnyTable; test: TableTest },
+    change: CapturedChange,
+  ): readonly string[] {
+    if (test.kind === 'all') return [];
+    const omitted = omittedOf(preparedFor(table, change), change);
+    if (omitted.length === 0 || test.reads === 'all') return omitted;
+    const reads = test.reads;
+    return omitted.filter((name) => reads.has(name));
+  }
+
   /**
    * In or out, for the old and the new image of each change, as far as TypeScript decides it; the
    * images whose shape needs PostgreSQL's verdict come back in `inSql`, per table, with the slots
-   * of `verdicts` they decide.
+   * of `verdicts` they decide, and the changes that lack a column their test reads in `incomplete`.
    */
   private judgeInTs(changes: readonly CapturedChange[]): {
     verdicts: Verdict[];
-    inSql: Map<string, { images: Logged[]; slots: [number, 'prev' | 'next'][] }>;
+    inSql: Map<string, SqlGroup>;
+    incomplete: Incomplete[];
   } {
     const verdicts = changes.map(() => ({ prev: false, next: false }));
-    const inSql = new Map<string, { images: Logged[]; slots: [number, 'prev' | 'next'][] }>();
+    const inSql = new Map<string, SqlGroup>();
+    const incomplete: Incomplete[] = [];
     changes.forEach((change, i) => {
-      const { table, test } = this.tests.get(change.table)!;
+      const tested = this.tests.get(change.table)!;
+      const { table, test } = tested;
       if (test.kind === 'all') {
         verdicts[i] = { prev: change.op !== 'insert', next: change.op !== 'delete' };
+        return;
+      }
+      const missing = this.missingOf(tested, change);
+      if (missing.length > 0) {
+        incomplete.push({ index: i, change, missing });
         return;
       }
       const entry = preparedFor(table, change);
@@ -190,35 +274,132 @@ export class ShapeFilter {
         const image = images[side];
         if (!image) continue;
         if (test.kind === 'ts') verdicts[i]![side] = test.matches(decodedImage(entry, side, image)) === true;
-        else {
-          const pending = inSql.get(change.table) ?? { images: [], slots: [] };
-          pending.images.push(image);
-          pending.slots.push([i, side]);
-          inSql.set(change.table, pending);
-        }
+        else sqlSlot(inSql, change.table, false, image, [i, side]);
       }
     });
-    return { verdicts, inSql };
+    return { verdicts, inSql, incomplete };
   }
 
-  /** The 1-based positions of the images the condition holds for, tested by PostgreSQL itself. */
-  private async matchInSql(table: AnyTable, where: SQL<unknown>, images: Logged[]): Promise<Set<number>> {
+  /**
+   * Judges the changes whose images lack columns their test reads, with those columns read from
+   * the table now. Only an update leaves columns out, and only ones it did not change, so the old
+   * and the new image share them. A later change may have set them since; it comes later in the
+   * stream and is judged with its own images, so what a client ends up holding is right (a client
+   * sent an update of a row it lacks fetches the row, through the read rules). A row deleted since
+   * is judged without them: its old image is in unless the test is false whatever they are, its
+   * new one out; the delete is coming anyway.
+   */
+  private async judgeIncomplete(
+    incomplete: readonly Incomplete[],
+    verdicts: Verdict[],
+    inSql: Map<string, SqlGroup>,
+  ): Promise<void> {
+    const byTable = new Map<string, Incomplete[]>();
+    for (const item of incomplete) {
+      const list = byTable.get(item.change.table) ?? [];
+      list.push(item);
+      byTable.set(item.change.table, list);
+    }
+    for (const [name, list] of byTable) {
+      const { table, test } = this.tests.get(name)!;
+      const columns = [...new Set(list.flatMap((item) => item.missing))].map(
+        (n) => table.$columnBySqlName(n)!,
+      );
+      const current = await this.currentValues(
+        table,
+        columns,
+        list.map((item) => item.change.pk),
+      );
+      list.forEach(({ index, change }, k) => {
+        const found = current.get(k + 1);
+        const images = imagesOf(preparedFor(table, change), change);
+        for (const side of ['prev', 'next'] as const) {
+          const logged = images[side];
+          if (!logged || (!found && side === 'next')) continue;
+          const image = found ? { ...found, ...logged } : logged;
+          const notFalse = !found;
+          if (test.kind === 'ts') {
+            const truth = test.matches(decodeLogRow(table, image));
+            verdicts[index]![side] = notFalse ? truth !== false : truth === true;
+          } else sqlSlot(inSql, name, notFalse, image, [index, side]);
+        }
+      });
+    }
+  }
+
+  /** The `columns` of the rows with these keys as they are now, by 1-based position (gone rows absent). */
+  private async currentValues(
+    table: AnyTable,
+    columns: readonly AnyColumn[],
+    keys: readonly Logged[],
+  ): Promise<Map<number, Logged>> {
     const name = sql.identifier(table.$name);
+    const on = table.$primaryKeyColumns
+      .map((c) => `_syncline_current.${quoteIdentifier(c.name)} = _syncline_key.${quoteIdentifier(c.name)}`)
+      .join(' AND ');
+    const rows = await this.db.execute<{ i: number; values: unknown }>(
+      sql`SELECT _syncline_pk.ord::int AS i, ${sql.raw(loggedColumnsSql(this.db, columns, '_syncline_current'))}::text AS values
+            FROM jsonb_array_elements(${JSON.stringify(keys)}::jsonb) WITH ORDINALITY AS _syncline_pk(value, ord)
+           CROSS JOIN LATERAL jsonb_populate_record(NULL::${name}, _syncline_pk.value) AS _syncline_key
+            JOIN ${name} AS _syncline_current ON ${sql.raw(on)}`,
+    );
+    const out = new Map<number, Logged>();
+    for (const r of rows) {
+      out.set(Number(r.i), (typeof r.values === 'string' ? JSON.parse(r.values) : r.values) as Logged);
+    }
+    return out;
+  }
+
+  /**
+   * The 1-based positions of the images the condition holds for, tested by PostgreSQL itself (with
+   * `notFalse`, those it is not false for: true or unknown).
+   */
+  private async matchInSql(
+    table: AnyTable,
+    where: SQL<unknown>,
+    images: Logged[],
+    notFalse: boolean,
+  ): Promise<Set<number>> {
+    const name = sql.identifier(table.$name);
+    const condition = notFalse ? sql`(${where}) IS NOT FALSE` : where;
     const rows = await this.db.execute<{ i: number }>(
       sql`SELECT _syncline_image.ord::int AS i
             FROM jsonb_array_elements(${JSON.stringify(images)}::jsonb) WITH ORDINALITY AS _syncline_image(value, ord)
            CROSS JOIN LATERAL jsonb_populate_record(NULL::${name}, _syncline_image.value) AS ${name}
-           WHERE ${where}`,
+           WHERE ${condition}`,
     );
     return new Set(rows.map((r) => Number(r.i)));
   }
+}
+
+/** Images of one table to test in one SQL query, and the verdicts they decide. */
+interface SqlGroup {
+  readonly name: string;
+  readonly notFalse: boolean;
+  readonly images: Logged[];
+  readonly slots: [number, 'prev' | 'next'][];
+}
+
+function sqlSlot(
+  groups: Map<string, SqlGroup>,
+  name: string,
+  notFalse: boolean,
+  image: Logged,
+  slot: [number, 'prev' | 'next'],
+): void {
+  const key = `${notFalse ? '?' : '='}${name}`;
+  let group = groups.get(key);
+  if (!group) groups.set(key, (group = { name, notFalse, images: [], slots: [] }));
+  group.images.push(image);
+  group.slots.push(slot);
 }
 
 function testFor(table: AnyTable, wheres: readonly (SQL<boolean> | undefined)[]): TableTest {
   if (wheres.some((w) => w === undefined)) return { kind: 'all' };
   const where = wheres.length === 1 ? wheres[0]! : or(...(wheres as SQL<boolean>[]))!;
   const matches = compileRowPredicate(where.node, table);
-  return matches ? { kind: 'ts', matches } : { kind: 'sql', where };
+  const reads = referencedColumns(where.node, table);
+  return matches ? { kind: 'ts', matches, reads } : { kind: 'sql', where, reads };
 }
 
 /**
