@@ -43,7 +43,7 @@ const browserProject: TestProjectInlineConfiguration = {
   worker: { format: 'es' },
   test: {
     name: 'browser',
-    include: ['test/browser/**/*.test.ts', ...browserDialectFiles],
+    include: ['test/browser/**/*.test.ts', 'test/browser/**/*.test.tsx', ...browserDialectFiles],
     browser: {
       enabled: true,
       headless: true,
