@@ -78,6 +78,7 @@ describe('client snapshot', () => {
       tables: new Set(['todos']),
       progress: { rows: 6, totalRows: 6 },
       cursor: '40',
+      done: true,
       failed: [],
     });
     expect(await db.select().from(lists)).toHaveLength(5);

@@ -169,9 +169,9 @@ describe('malformed JSON', () => {
 
 describe('unknown type and wrong version', () => {
   it('an unknown type lists the known ones', () => {
-    const e = refused(client({ type: 'subscribe', v: 1 }), 'unknown_type');
+    const e = refused(client({ type: 'teleport', v: 1 }), 'unknown_type');
     expect(e.message).toBe(
-      'unknown client message type "subscribe"; expected one of hello, push, ping, fetch',
+      'unknown client message type "teleport"; expected one of hello, push, ping, fetch, subscribe, unsubscribe',
     );
   });
 

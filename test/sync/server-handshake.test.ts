@@ -180,9 +180,9 @@ for (const driver of serverDrivers) {
         const cases: [object | string, string, RegExp][] = [
           ['{"type": "hello",', 'malformed_json', /not valid JSON/],
           [
-            { type: 'subscribe', v: PROTOCOL_VERSION },
+            { type: 'teleport', v: PROTOCOL_VERSION },
             'unknown_type',
-            /unknown client message type "subscribe"/,
+            /unknown client message type "teleport"/,
           ],
           [{ ...helloMessage(appSchema), v: 2 }, 'version_mismatch', /protocol version 2 is not supported/],
           [
@@ -250,7 +250,7 @@ for (const driver of serverDrivers) {
       await client.sync(helloMessage(appSchema, { token: await t.token('u1') }));
       const cases: [object | string, string, RegExp][] = [
         ['not json', 'malformed_json', /not valid JSON/],
-        [{ type: 'subscribe', v: 1 }, 'unknown_type', /unknown client message type "subscribe"/],
+        [{ type: 'teleport', v: 1 }, 'unknown_type', /unknown client message type "teleport"/],
         [{ type: 'ping', v: 7 }, 'version_mismatch', /protocol version 7 is not supported/],
         [helloMessage(appSchema), 'invalid_message', /hello was already received/],
         [{ type: 'push', v: 1, batches: [] }, 'invalid_message', /batches: a push holds at least one batch/],

@@ -16,6 +16,8 @@ export interface ClientState {
   readonly clientId: string | undefined;
   readonly cursor: string | undefined;
   readonly shapesKey: string | undefined;
+  /** The shapes the rows and the cursor stand for (`ShapeJson[]` as JSON), once a run stored them. */
+  readonly heldShapes: string | undefined;
   readonly lastHlc: string | undefined;
   readonly nextMutationId: number;
   readonly maxChangesPerBatch: number | undefined;
@@ -32,6 +34,7 @@ export interface ClientState {
 export const STATE_KEYS = {
   clientId: 'client_id',
   shapesKey: 'shapes_key',
+  heldShapes: 'held_shapes',
   lastHlc: 'last_hlc',
   nextMutationId: 'next_mutation_id',
   maxChangesPerBatch: 'max_changes_per_batch',
@@ -67,6 +70,7 @@ export async function readClientState(run: Run): Promise<ClientState> {
     clientId: get(STATE_KEYS.clientId),
     cursor: applied?.cursor ?? undefined,
     shapesKey: get(STATE_KEYS.shapesKey),
+    heldShapes: get(STATE_KEYS.heldShapes),
     lastHlc: later(get(STATE_KEYS.lastHlc), applied?.last_hlc ?? undefined),
     nextMutationId: number(STATE_KEYS.nextMutationId) ?? 1,
     maxChangesPerBatch: number(STATE_KEYS.maxChangesPerBatch),

@@ -21,6 +21,7 @@ export type { BackoffOptions } from './backoff.js';
 export { SyncConnectionError } from './connection.js';
 export { RowApplyError, type RowKey } from './remote-apply.js';
 export { SyncServerError } from './server-error.js';
+export { ShapeSubscription, type SubscribeOptions } from './shape-subscriptions.js';
 export type { SnapshotProgress } from './snapshot-apply.js';
 export { SyncClient, syncClient } from './sync-client.js';
 export type { SyncEvents, SyncListener, SyncStatus } from './sync-events.js';

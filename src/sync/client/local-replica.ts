@@ -19,6 +19,7 @@ import { type PushPlan, readPush } from './outbox-push.js';
 import { andThen, readNextMutationId, stampOutbox } from './outbox-stamping.js';
 import { outboxBackfillSql } from './outbox-triggers.js';
 import { applyChanges, type ChangesApplied, type RowKey } from './remote-apply.js';
+import { deleteUnlessPending, keysOnlyIn } from './shape-prune.js';
 import { SnapshotApplier } from './snapshot-apply.js';
 
 /** A v4 uuid; `randomUUID` is missing outside secure contexts in browsers, `getRandomValues` is not. */
@@ -56,8 +57,10 @@ export class LocalReplica {
   private state: { clientId: string; clock: ClientClock } | undefined;
   /** The position of the last server change applied (undefined before the first snapshot). */
   cursor: string | undefined;
-  /** The key of the shapes the cursor belongs to. */
+  /** The key of the shapes the cursor belongs to (before held shapes were stored). */
   shapesKey: string | undefined;
+  /** The shapes the rows and the cursor stand for, as stored (undefined before any was). */
+  heldShapes: readonly ShapeJson[] | undefined;
   /**
    * Rows whose server version this client could not write yet (its database refused it, or a
    * change could not create it), by `rowKeyId`: fetched from the server again after each ack and
@@ -116,6 +119,8 @@ export class LocalReplica {
       if (stored.lastHlc !== undefined) clock.receive(stored.lastHlc);
       this.cursor = stored.cursor;
       this.shapesKey = stored.shapesKey;
+      this.heldShapes =
+        stored.heldShapes === undefined ? undefined : (JSON.parse(stored.heldShapes) as ShapeJson[]);
       this.maxChangesPerBatch = stored.maxChangesPerBatch ?? this.maxChangesPerBatch;
       this.unresolved.clear();
       for (const row of JSON.parse(stored.unresolved ?? '[]') as RowKey[])
@@ -200,6 +205,42 @@ export class LocalReplica {
   /** The cursor to send in a hello for these shapes: only when it was stored with the same shapes. */
   cursorFor(shapesKey: string): string | undefined {
     return this.shapesKey === shapesKey ? this.cursor : undefined;
+  }
+
+  /**
+   * The shapes this database holds the rows of, up to its cursor: those stored, or (stored by a
+   * version before shapes could change at runtime) `shapes` when the shapes key is theirs; undefined
+   * when there is no cursor to resume from.
+   */
+  heldFor(shapes: readonly ShapeJson[], shapesKey: string): readonly ShapeJson[] | undefined {
+    if (this.cursor === undefined) return undefined;
+    if (this.heldShapes) return this.heldShapes;
+    return this.shapesKey === shapesKey ? shapes : undefined;
+  }
+
+  /** A snapshot applier for a shape added to a live connection (see `SnapshotApplier`). */
+  addedShape(shape: ShapeJson, others: () => readonly ShapeJson[], batchRows?: number): SnapshotApplier {
+    return new SnapshotApplier(this.context, [shape], this.shapesKey ?? '', undefined, batchRows, { others });
+  }
+
+  /**
+   * The server stopped sending `shape`: its rows that no shape of `remaining` holds are deleted
+   * (except rows with pending local writes), and `remaining` is stored as what is held. Returns
+   * the tables written.
+   */
+  async dropShape(shape: ShapeJson, remaining: readonly ShapeJson[]): Promise<ReadonlySet<string>> {
+    const codec = this.context.codecs.get(shape.table);
+    const tables = new Set<string>();
+    await clientTransaction(this.db, true, async (run, start) => {
+      if (codec) {
+        const keys = await keysOnlyIn(run, this.context, codec, shape, remaining);
+        if (await deleteUnlessPending(run, this.context, codec, keys, start!.outboxRows))
+          tables.add(codec.name);
+      }
+      await writeState(run, STATE_KEYS.heldShapes, JSON.stringify(remaining));
+    });
+    this.heldShapes = remaining;
+    return tables;
   }
 
   /** The next push under the server's limits, or undefined when nothing is stamped. */
@@ -298,10 +339,13 @@ export class LocalReplica {
     return new SnapshotApplier(this.context, shapes, shapesKey, stamp, batchRows);
   }
 
-  /** Records the cursor a finished snapshot wrote. */
-  finishSnapshot(cursor: string, shapesKey: string): void {
-    this.cursor = cursor;
-    this.shapesKey = shapesKey;
+  /** Records what a finished snapshot wrote: its cursor (none for an added shape) and the shapes held. */
+  finishSnapshot(cursor: string | undefined, shapesKey: string, held: readonly ShapeJson[]): void {
+    if (cursor !== undefined) {
+      this.cursor = cursor;
+      this.shapesKey = shapesKey;
+    }
+    this.heldShapes = held;
   }
 
   /** The last seq in the outbox now (undefined when empty): what `flush()` waits for. */

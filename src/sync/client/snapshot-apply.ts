@@ -8,6 +8,7 @@ import { clientTransaction, type Run } from './client-transaction.js';
 import { type PendingKey, PendingWrites } from './pending-writes.js';
 import { RowApplyError } from './remote-apply.js';
 import { applyRemoteRow } from './remote-row.js';
+import { deleteUnlessPending, keysOnlyIn } from './shape-prune.js';
 import type { TableCodec } from './table-codec.js';
 import { WholeRowBatch } from './whole-row-batch.js';
 
@@ -34,6 +35,8 @@ export interface ChunkApplied {
   readonly tables: ReadonlySet<string>;
   readonly progress: SnapshotProgress;
   readonly cursor: string | undefined;
+  /** The last chunk of the last shape was applied. */
+  readonly done: boolean;
   /** Rows this database refused (a careful apply only): skipped, reported, and fetched later. */
   readonly failed: readonly RowApplyError[];
 }
@@ -64,19 +67,30 @@ interface ShapeProgress {
  */
 export class SnapshotApplier {
   private position: string | undefined;
+  /** The shapes held once this snapshot is in (stored with its last chunk). */
+  get held(): readonly ShapeJson[] {
+    return this.added ? [...this.added.others(), ...this.shapeList] : this.shapeList;
+  }
   private readonly shapes = new Map<string, { codec: TableCodec; progress: ShapeProgress }>();
   /** Keys seen per table that needs pruning (it had rows before); absent for the others. */
   private seen: Map<string, Set<string>> | undefined;
   /** Tables a chunk of this snapshot broke a foreign key of (a child before its parent). */
   private readonly breaksForeignKeys = new Set<string>();
 
+  /**
+   * @param added set for a shape added to a live connection (`shapes` is then that one shape):
+   *   the shapes held besides it when it finishes, whose rows it must not prune, and which stay held with it. Its last
+   *   chunk moves no cursor (the changes up to its position came before it).
+   */
   constructor(
     private readonly context: ApplyContext,
-    shapes: readonly ShapeJson[],
+    private readonly shapeList: readonly ShapeJson[],
     private readonly shapesKey: string,
     _stamp: string | undefined,
     private readonly batchRows = 500,
+    private readonly added?: { readonly others: () => readonly ShapeJson[] },
   ) {
+    const shapes = shapeList;
     for (const shape of shapes) {
       const codec = context.codecs.get(shape.table);
       if (!codec)
@@ -158,10 +172,22 @@ export class SnapshotApplier {
           : undefined;
         if (failed) await this.writeRowsCarefully(run, codec, chunk.rows, pending, failed);
         else await this.writeRows(run, codec, chunk.rows, pending?.touches(codec.name) ? pending : undefined);
-        if (finishing) {
+        if (finishing && this.added) {
+          const shape = this.shapeList[0]!;
+          const seen = this.seen?.get(codec.name);
+          const keys = seen
+            ? (await keysOnlyIn(run, this.context, codec, shape, this.added.others())).filter(
+                (key) => !seen.has(codec.keyOf(key)),
+              )
+            : [];
+          if (await deleteUnlessPending(run, this.context, codec, keys, start!.outboxRows))
+            tables.add(codec.name);
+          await writeState(run, STATE_KEYS.heldShapes, JSON.stringify(this.held));
+        } else if (finishing) {
           for (const table of await this.prune(run, start!.outboxRows)) tables.add(table);
           start!.newCursor = chunk.position;
           await writeState(run, STATE_KEYS.shapesKey, this.shapesKey);
+          await writeState(run, STATE_KEYS.heldShapes, JSON.stringify(this.held));
         }
       },
       // The last chunk prunes with enforcement off, as deletes from a snapshot never cascade.
@@ -180,7 +206,8 @@ export class SnapshotApplier {
     return {
       tables,
       progress: this.progress(),
-      cursor: finishing ? chunk.position : undefined,
+      cursor: finishing && !this.added ? chunk.position : undefined,
+      done: finishing,
       failed: failed ?? [],
     };
   }
@@ -265,21 +292,9 @@ export class SnapshotApplier {
     const pruned: string[] = [];
     for (const [table, seen] of this.seen ?? []) {
       const codec = this.context.codecs.get(table)!;
-      const writer = this.context.writer(codec);
-      const { rows } = await writer.selectKeys(run);
+      const { rows } = await this.context.writer(codec).selectKeys(run);
       const unseen = (rows as unknown[][]).filter((key) => !seen.has(codec.keyOf(key)));
-      if (unseen.length === 0) continue;
-      const pending = await PendingWrites.load(
-        run,
-        unseen.map((key) => [codec, key] as const),
-        outboxRows,
-      );
-      for (const key of unseen) {
-        if (pending.get(table, codec.keyOf(key))) continue;
-        const result = writer.delete(run, key);
-        if (result instanceof Promise) await result;
-        if (!pruned.includes(table)) pruned.push(table);
-      }
+      if (await deleteUnlessPending(run, this.context, codec, unseen, outboxRows)) pruned.push(table);
     }
     return pruned;
   }

@@ -6,8 +6,15 @@ import { CatchUpPings } from './catch-up-pings.js';
 import { syncedTables } from './client-tables.js';
 import { SyncConnectionError } from './connection.js';
 import { LocalReplica } from './local-replica.js';
+import { ShapeSubscription, ShapeSubscriptions, type SubscribeOptions } from './shape-subscriptions.js';
 import { SyncEventEmitter, type SyncEvents, type SyncListener, type SyncStatus } from './sync-events.js';
-import { type ResolvedSyncOptions, resolveSyncOptions, type SyncClientOptions } from './sync-options.js';
+import {
+  type ResolvedSyncOptions,
+  resolveSubscribedShape,
+  resolveSyncOptions,
+  type SyncClientOptions,
+  type SyncShape,
+} from './sync-options.js';
 import { type SessionEnd, type SessionHost, SyncSession } from './sync-session.js';
 import { resolveWebSocket } from './websocket.js';
 
@@ -56,6 +63,8 @@ export class SyncClient {
   private applyingRemote = false;
   private readonly flushes: (Waiter & { target: number })[] = [];
   private readonly catchUps = new CatchUpPings((id) => this.session?.sendPing(id) ?? false);
+  /** The shapes wanted: the options' and those subscribed at runtime. */
+  private readonly wanted: ShapeSubscriptions;
 
   constructor(
     private readonly db: Database,
@@ -63,9 +72,11 @@ export class SyncClient {
   ) {
     this.options = resolveSyncOptions(db, options);
     this.replica = new LocalReplica(db);
+    this.wanted = new ShapeSubscriptions(this.options.shapes, () => this.session?.syncShapes());
     this.host = {
       replica: this.replica,
       options: this.options,
+      shapes: this.wanted,
       error: (error) => this.events.emit('error', error),
       progress: (progress) => this.events.emit('progress', progress),
       rejected: (event) => this.events.emit('rejected', event),
@@ -105,6 +116,34 @@ export class SyncClient {
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * Syncs one more shape, on the connection the client has (a message, not a reconnect): the
+   * server sends a snapshot of that shape alone while the others go on streaming, and its rows
+   * stay fresh until the subscription is released. The same shape (table and filter) subscribed
+   * twice is one shape with two subscriptions; the shapes given to `syncClient()` count as
+   * subscribed for good. Works before `start()` and while offline: it is sent once connected, and
+   * the shapes held are kept in the database, so a restart resumes them without a new snapshot.
+   * Throws `UsageError` for a table outside the schema or a local one, a filter a shape cannot
+   * express, a bad `ttl`, or an id another shape uses; a shape the server refuses (the read rules,
+   * a column it does not know) makes `caughtUp()` reject and is reported as an `error` event.
+   *
+   * @example
+   *   const sub = sync.subscribe({ table: todos, where: eq(todos.listId, listId) }, { ttl: 30_000 });
+   *   await sub.caughtUp();
+   *   sub.unsubscribe();
+   */
+  subscribe(shape: SyncShape, options: SubscribeOptions = {}): ShapeSubscription {
+    const json = resolveSubscribedShape(this.db, shape);
+    const ttl = options.ttl ?? 0;
+    if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0) {
+      throw new UsageError(
+        `subscribe(): ttl must be a number of milliseconds of at least 0, got ${String(ttl)}`,
+      );
+    }
+    this.wanted.add(json, ttl);
+    return new ShapeSubscription(json.id, this.wanted, () => this.caughtUp());
   }
 
   /** Listens to an event (`status`, `progress`, `rejected`, `error`); returns the unsubscribe. */

@@ -74,6 +74,31 @@ function positive(name: string, value: number | undefined, fallback: number): nu
   return value;
 }
 
+/** One shape checked against the schema, in its protocol form; `at` names it in errors. */
+function resolveShape(
+  db: Database,
+  shape: SyncShape,
+  at: string,
+  defaultId: (name: string) => string,
+): ShapeJson {
+  const synced = syncedTables(db.schema);
+  const name = shape?.table?.$name;
+  const table = typeof name === 'string' ? db.schema.tableByName(name) : undefined;
+  if (!table) {
+    throw new UsageError(
+      `${at}.table is not a table of this database's schema; use one of ${synced.map((t) => t.$name).join(', ')}`,
+    );
+  }
+  if (table.$local) {
+    throw new UsageError(`${at}.table "${name}" is a localTable, which never syncs; remove the shape`);
+  }
+  const id = shape.id ?? defaultId(name);
+  if (typeof id !== 'string' || id.length === 0 || id.length > 64) {
+    throw new UsageError(`${at}.id must be a string of 1 to 64 characters`);
+  }
+  return shapeToJson(id, table, shape.where);
+}
+
 function resolveShapes(db: Database, shapes: readonly SyncShape[] | undefined): ShapeJson[] {
   const synced = syncedTables(db.schema);
   const list: readonly SyncShape[] = shapes ?? synced.map((table) => ({ table }));
@@ -83,27 +108,31 @@ function resolveShapes(db: Database, shapes: readonly SyncShape[] | undefined): 
   for (const shape of list) counts.set(shape?.table?.$name, (counts.get(shape?.table?.$name) ?? 0) + 1);
   const ids = new Set<string>();
   return list.map((shape, i) => {
-    const name = shape?.table?.$name;
-    const table = typeof name === 'string' ? db.schema.tableByName(name) : undefined;
-    if (!table) {
-      throw new UsageError(
-        `syncClient: shapes[${i}].table is not a table of this database's schema; use one of ${synced.map((t) => t.$name).join(', ')}`,
-      );
-    }
-    if (table.$local) {
-      throw new UsageError(
-        `syncClient: shapes[${i}].table "${name}" is a localTable, which never syncs; remove the shape`,
-      );
-    }
-    const id = shape.id ?? (counts.get(name) === 1 ? name : `${name}-${i}`);
-    if (typeof id !== 'string' || id.length === 0 || id.length > 64) {
-      throw new UsageError(`syncClient: shapes[${i}].id must be a string of 1 to 64 characters`);
-    }
-    if (ids.has(id))
-      throw new UsageError(`syncClient: shape id "${id}" is used twice; give each shape its own id`);
-    ids.add(id);
-    return shapeToJson(id, table, shape.where);
+    const json = resolveShape(db, shape, `syncClient: shapes[${i}]`, (name) =>
+      counts.get(name) === 1 ? name : `${name}-${i}`,
+    );
+    if (ids.has(json.id))
+      throw new UsageError(`syncClient: shape id "${json.id}" is used twice; give each shape its own id`);
+    ids.add(json.id);
+    return json;
   });
+}
+
+/**
+ * A shape of `sync.subscribe()` in its protocol form. Without an `id`, the same table and filter
+ * always get the same one (so subscribing twice is one subscription): the table's name and a hash
+ * of the filter.
+ *
+ * @example
+ *   const json = resolveSubscribedShape(db, { table: todos, where: eq(todos.listId, id) });
+ */
+export function resolveSubscribedShape(db: Database, shape: SyncShape): ShapeJson {
+  const json = resolveShape(db, shape, 'subscribe(): shape', (name) => name);
+  if (shape.id !== undefined || json.where === undefined) return json;
+  const text = JSON.stringify(json.where);
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return { ...json, id: `${json.table.slice(0, 48)}-${(hash >>> 0).toString(16).padStart(8, '0')}` };
 }
 
 /**

@@ -9,7 +9,9 @@ import {
   parseServerMessage,
   type RowsMessage,
   type ServerMessage,
+  type ShapeJson,
   type SnapshotMessage,
+  type UnsubscribedMessage,
 } from '../protocol/messages.js';
 import { PUSH_FAILED } from '../protocol/push-failed.js';
 import type { RejectedEvent } from './ack-apply.js';
@@ -18,6 +20,7 @@ import { Connection } from './connection.js';
 import type { LocalReplica } from './local-replica.js';
 import { type ChangesApplied, CursorGapError, type RowKey } from './remote-apply.js';
 import { serverError, stopsClient, TOKEN_EXPIRED } from './server-error.js';
+import { findShape, type ShapeSubscriptions } from './shape-subscriptions.js';
 import type { SnapshotApplier, SnapshotProgress } from './snapshot-apply.js';
 import type { ResolvedSyncOptions } from './sync-options.js';
 import type { WebSocketConstructor } from './websocket.js';
@@ -33,6 +36,8 @@ import { WriteTooLargeError } from './write-too-large.js';
 export interface SessionHost {
   readonly replica: LocalReplica;
   readonly options: ResolvedSyncOptions;
+  /** The shapes the client wants now (`syncClient()`'s and `subscribe()`'s). */
+  readonly shapes: ShapeSubscriptions;
   error(error: Error): void;
   progress(progress: SnapshotProgress): void;
   rejected(event: RejectedEvent): void;
@@ -63,6 +68,9 @@ export interface SessionEnd {
 
 const KEEP_ALIVE_ID = 'keep-alive';
 
+/** Shape changes (`subscribe`, `unsubscribe`) a session has unanswered at once (the server's limit). */
+const MAX_SHAPE_REQUESTS = 4;
+
 /**
  * One connection's life, from `hello` to close: the handshake, then every server message applied
  * in arrival order, one at a time (snapshot chunks, changes, acks), and pushes of the outbox, one
@@ -84,6 +92,15 @@ export class SyncSession {
   private limits: MessageLimits | undefined;
   private welcomeStamp: string | undefined;
   private snapshot: SnapshotApplier | undefined;
+  /** The shapes of this connection's hello, and the shapes the server sends now. */
+  private helloShapes: readonly ShapeJson[] = [];
+  private serverShapes: readonly ShapeJson[] = [];
+  /** The hello resumed from a cursor (no snapshot of its shapes comes). */
+  private resumed = false;
+  /** Shape changes sent and not answered yet, by shape id. */
+  private readonly requested = new Map<string, 'subscribe' | 'unsubscribe'>();
+  /** Snapshots of shapes added to this connection, by shape id. */
+  private readonly adding = new Map<string, SnapshotApplier>();
   private inbox: Promise<void> = Promise.resolve();
   /** Messages in `inbox` not handled yet: at 0 a `changes` message may be applied at once. */
   private queued = 0;
@@ -150,7 +167,13 @@ export class SyncSession {
 
   private hello(): void {
     const { replica, options } = this.host;
-    const cursor = replica.cursorFor(options.shapesKey);
+    // With a cursor, the shapes it stands for (the others are added once live); without one, a
+    // snapshot of every shape wanted.
+    const held = replica.heldFor(options.shapes, options.shapesKey);
+    const cursor = held ? replica.cursor : undefined;
+    this.helloShapes = held ?? this.host.shapes.active();
+    this.serverShapes = this.helloShapes;
+    this.resumed = held !== undefined;
     this.connection.send(
       JSON.stringify({
         type: 'hello',
@@ -158,7 +181,7 @@ export class SyncSession {
         clientId: replica.clientId,
         schemaVersion: replica.db.schema.version,
         ...(this.token ? { token: this.token } : {}),
-        shapes: options.shapes,
+        shapes: this.helloShapes,
         ...(cursor === undefined ? {} : { cursor }),
       }),
     );
@@ -230,17 +253,32 @@ export class SyncSession {
       this.resolveReady(true);
       this.requestPush();
       if (this.host.replica.unresolved.size > 0) this.fetchUnresolved();
+      // Resuming from a cursor: the hello's shapes are on the device already.
+      if (this.resumed) this.host.shapes.holding(this.helloShapes);
+      this.syncShapes();
       return;
     }
     if (!this.welcomed) throw new SyncProtocolError(`the server sent ${message.type} before welcome`);
     if (message.type === 'snapshot') return this.applySnapshot(message);
     if (message.type === 'changes') return this.applyChanges(message);
     if (message.type === 'rows') return this.applyRows(message);
+    if (message.type === 'unsubscribed') return this.shapeRemoved(message);
     return this.applyAck(message);
   }
 
   private serverError(message: Extract<ServerMessage, { type: 'error' }>): void {
     const error = serverError(message);
+    const asked = message.shapeId === undefined ? undefined : this.requested.get(message.shapeId);
+    if (asked && message.shapeId !== undefined && !message.fatal) {
+      // A shape change the server refused: a subscription fails (its callers hear why); an
+      // unsubscribe of a shape the server does not send leaves nothing to wait for.
+      this.requested.delete(message.shapeId);
+      if (asked === 'subscribe') this.host.shapes.refused(message.shapeId, error);
+      else this.serverShapes = this.serverShapes.filter((shape) => shape.id !== message.shapeId);
+      this.host.error(error);
+      this.syncShapes();
+      return;
+    }
     if (stopsClient(message)) {
       this.fatal = error;
       this.connection.drop(error);
@@ -276,8 +314,9 @@ export class SyncSession {
 
   private async applySnapshot(chunk: SnapshotMessage): Promise<void> {
     const { replica, options } = this.host;
+    if (this.requested.get(chunk.shapeId) === 'subscribe') return this.applyAddedShape(chunk);
     this.snapshot ??= replica.snapshot(
-      options.shapes,
+      this.helloShapes,
       options.shapesKey,
       this.welcomeStamp,
       options.snapshotBatchRows,
@@ -288,16 +327,84 @@ export class SyncSession {
     for (const failure of applied.failed) this.host.error(failure);
     if (applied.failed.length > 0) this.fetch(applied.failed);
     if (applied.cursor !== undefined) {
-      replica.finishSnapshot(applied.cursor, options.shapesKey);
+      replica.finishSnapshot(applied.cursor, options.shapesKey, this.snapshot.held);
       this.snapshot = undefined;
+      this.host.shapes.holding(this.helloShapes);
       this.host.cursorMoved();
+    }
+  }
+
+  /**
+   * A chunk of a shape added to this connection: the server sent every change up to its position
+   * before it, so it must be at this client's cursor. Its last chunk makes the shape held.
+   */
+  private async applyAddedShape(chunk: SnapshotMessage): Promise<void> {
+    const { replica, options } = this.host;
+    let applier = this.adding.get(chunk.shapeId);
+    if (!applier) {
+      if (chunk.position !== replica.cursor) {
+        throw new SyncProtocolError(
+          `the snapshot of shape "${chunk.shapeId}" is at position ${chunk.position}, but this client's cursor is ${replica.cursor ?? '(none)'}`,
+        );
+      }
+      const shape = this.host.shapes.active().find((s) => s.id === chunk.shapeId)!;
+      applier = replica.addedShape(shape, () => this.serverShapes, options.snapshotBatchRows);
+      this.adding.set(chunk.shapeId, applier);
+    }
+    const applied = await applier.apply(chunk);
+    this.host.remoteTables(applied.tables);
+    this.host.shapes.progress(chunk.shapeId, applied.progress);
+    for (const failure of applied.failed) this.host.error(failure);
+    if (applied.failed.length > 0) this.fetch(applied.failed);
+    if (!applied.done) return;
+    this.adding.delete(chunk.shapeId);
+    this.requested.delete(chunk.shapeId);
+    this.serverShapes = applier.held;
+    replica.finishSnapshot(undefined, options.shapesKey, applier.held);
+    this.host.shapes.holding(applier.held);
+    this.syncShapes();
+  }
+
+  /** The server stopped sending a shape: the rows no other shape holds leave the device. */
+  private async shapeRemoved(message: UnsubscribedMessage): Promise<void> {
+    const shape = this.serverShapes.find((s) => s.id === message.shapeId);
+    this.requested.delete(message.shapeId);
+    if (shape) {
+      const remaining = this.serverShapes.filter((s) => s !== shape);
+      const tables = await this.host.replica.dropShape(shape, remaining);
+      this.serverShapes = remaining;
+      if (tables.size > 0) this.host.remoteTables(tables);
+    }
+    this.syncShapes();
+  }
+
+  /**
+   * Tells the server what changed in the shapes wanted: `unsubscribe` for shapes it sends that are
+   * no longer wanted, `subscribe` for wanted ones it does not send, a few at a time.
+   */
+  syncShapes(): void {
+    if (!this.welcomed || this.closed) return;
+    const wanted = this.host.shapes.active();
+    const send = (type: string, fields: Record<string, unknown>) =>
+      this.connection.send(JSON.stringify({ type, v: PROTOCOL_VERSION, ...fields }));
+    for (const shape of this.serverShapes) {
+      if (this.requested.size >= MAX_SHAPE_REQUESTS) return;
+      if (this.requested.has(shape.id) || findShape(wanted, shape)) continue;
+      this.requested.set(shape.id, 'unsubscribe');
+      send('unsubscribe', { shapeId: shape.id });
+    }
+    for (const shape of wanted) {
+      if (this.requested.size >= MAX_SHAPE_REQUESTS) return;
+      if (this.requested.has(shape.id) || this.serverShapes.some((s) => s.id === shape.id)) continue;
+      this.requested.set(shape.id, 'subscribe');
+      send('subscribe', { shape });
     }
   }
 
   /** Applies a `changes` message; returns a promise only when the apply could not finish now. */
   private applyChanges(message: ChangesMessage): Promise<void> | undefined {
-    const { replica, options } = this.host;
-    const applied = replica.applyChanges(message, options.shapes.length === 0);
+    const { replica } = this.host;
+    const applied = replica.applyChanges(message, this.helloShapes.length === 0);
     if (applied instanceof Promise) {
       return applied.then(
         (done) => this.changesApplied(done),
@@ -315,8 +422,8 @@ export class SyncSession {
    */
   private async applyCarefully(message: ChangesMessage, error: unknown): Promise<void> {
     if (is(error, CursorGapError) || this.closed) throw error;
-    const { replica, options } = this.host;
-    this.changesApplied(await replica.applyChanges(message, options.shapes.length === 0, true));
+    const { replica } = this.host;
+    this.changesApplied(await replica.applyChanges(message, this.helloShapes.length === 0, true));
   }
 
   private changesApplied(applied: ChangesApplied): void {

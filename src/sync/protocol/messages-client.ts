@@ -271,9 +271,57 @@ export const FetchSchema = z.strictObject({
 export type FetchMessage = z.output<typeof FetchSchema>;
 
 /**
+ * Client → server, once signed in: one more shape for this connection, with an id it does not use
+ * yet. The server sends the changes up to a position P, then the shape's `snapshot` at P, and from
+ * then on changes in every shape; a shape it will not serve is answered with a non-fatal `error`
+ * naming `shapeId`.
+ *
+ * @example
+ *   { type: 'subscribe', v: 1, shape: { id: 'list-1', table: 'todos', where: { op: 'eq', column: 'list_id', value: '…' } } }
+ */
+export const SubscribeSchema = z.strictObject({
+  type: z.literal('subscribe'),
+  v: version,
+  shape: ShapeSchema,
+});
+/**
+ * A parsed `subscribe` (see `SubscribeSchema`).
+ *
+ * @example
+ *   const shape = resolveShape(message.shape, appSchema);
+ */
+export type SubscribeMessage = z.output<typeof SubscribeSchema>;
+
+/**
+ * Client → server: stop sending a shape of this connection. Answered by `unsubscribed` with the
+ * position after which no change comes for it (unless another shape holds the row).
+ *
+ * @example
+ *   { type: 'unsubscribe', v: 1, shapeId: 'list-1' }
+ */
+export const UnsubscribeSchema = z.strictObject({
+  type: z.literal('unsubscribe'),
+  v: version,
+  shapeId: ShapeSchema.shape.id,
+});
+/**
+ * A parsed `unsubscribe` (see `UnsubscribeSchema`).
+ *
+ * @example
+ *   connection.removeShape(message.shapeId);
+ */
+export type UnsubscribeMessage = z.output<typeof UnsubscribeSchema>;
+
+/**
  * Any message a client sends.
  *
  * @example
  *   function handle(m: ClientMessage) { if (m.type === 'push') apply(m.batches); }
  */
-export type ClientMessage = HelloMessage | PushMessage | PingMessage | FetchMessage;
+export type ClientMessage =
+  | HelloMessage
+  | PushMessage
+  | PingMessage
+  | FetchMessage
+  | SubscribeMessage
+  | UnsubscribeMessage;

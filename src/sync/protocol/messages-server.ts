@@ -231,6 +231,8 @@ export const ErrorSchema = z.strictObject({
   code: z.string().min(1).max(64),
   message: z.string(),
   fatal: z.boolean(),
+  /** The shape a refused `subscribe` named. */
+  shapeId: z.string().min(1).max(64).optional(),
 });
 /**
  * A parsed `error` (see `ErrorSchema`).
@@ -239,6 +241,27 @@ export const ErrorSchema = z.strictObject({
  *   if (error.fatal) stopRetrying(error.message);
  */
 export type ErrorMessage = z.output<typeof ErrorSchema>;
+
+/**
+ * Server → client: the answer to `unsubscribe`. Changes after `position` no longer come for the
+ * shape; the client may delete the rows no other shape of it holds.
+ *
+ * @example
+ *   { type: 'unsubscribed', v: 1, shapeId: 'list-1', position: '57' }
+ */
+export const UnsubscribedSchema = z.strictObject({
+  type: z.literal('unsubscribed'),
+  v: version,
+  shapeId: z.string().min(1).max(64),
+  position: PositionSchema,
+});
+/**
+ * A parsed `unsubscribed` (see `UnsubscribedSchema`).
+ *
+ * @example
+ *   if (message.type === 'unsubscribed') await dropShape(message.shapeId);
+ */
+export type UnsubscribedMessage = z.output<typeof UnsubscribedSchema>;
 
 /**
  * Server → client: the answer to `ping`, echoing its `id`. `position` is how far the server has
@@ -297,4 +320,5 @@ export type ServerMessage =
   | ChangesMessage
   | AckMessage
   | ErrorMessage
-  | PongMessage;
+  | PongMessage
+  | UnsubscribedMessage;

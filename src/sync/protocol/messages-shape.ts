@@ -22,7 +22,8 @@ export interface ResolvedShape {
  * Checks a shape from a `hello` against the schema: the table must exist and be synced (not a
  * `localTable`), and the filter must be a valid tree for it (see `filterFromJson`). Throws
  * `SyncMessageError` with code `unknown_table` naming the table and the synced ones, or the
- * filter's own error; `index` is the shape's place in the hello, used in the error's path.
+ * filter's own error; `index` is the shape's place in the hello, used in the error's path (or
+ * `at`, the path itself: `shape` for a `subscribe`).
  *
  * @example
  *   const shapes = hello.shapes.map((shape, i) => resolveShape(shape, appSchema, i));
@@ -32,8 +33,8 @@ export function resolveShape(
   schema: Schema,
   index = 0,
   limits: Partial<FilterLimits> = {},
+  at = `shapes[${index}]`,
 ): ResolvedShape {
-  const at = `shapes[${index}]`;
   const table = schema.tableByName(shape.table);
   if (!table || table.$local) {
     const synced = schema.tableList.filter((t) => !t.$local).map((t) => t.$name);

@@ -1,6 +1,14 @@
 import type { z } from 'zod';
 import { MAX_SERVER_MESSAGE_BYTES } from './message-size.js';
-import { type ClientMessage, FetchSchema, HelloSchema, PingSchema, PushSchema } from './messages-client.js';
+import {
+  type ClientMessage,
+  FetchSchema,
+  HelloSchema,
+  PingSchema,
+  PushSchema,
+  SubscribeSchema,
+  UnsubscribeSchema,
+} from './messages-client.js';
 import { readEnvelope } from './messages-envelope.js';
 import { formatIssues, formatPath, SyncMessageError } from './messages-error.js';
 import { readJsonMessage } from './messages-json.js';
@@ -14,6 +22,7 @@ import {
   RowsSchema,
   type ServerMessage,
   SnapshotSchema,
+  UnsubscribedSchema,
   WelcomeSchema,
 } from './messages-server.js';
 
@@ -30,6 +39,8 @@ const CLIENT_SCHEMAS: Record<ClientMessage['type'], z.ZodType<ClientMessage>> = 
   push: PushSchema,
   ping: PingSchema,
   fetch: FetchSchema,
+  subscribe: SubscribeSchema,
+  unsubscribe: UnsubscribeSchema,
 };
 
 const SERVER_SCHEMAS: Record<ServerMessage['type'], z.ZodType<ServerMessage>> = {
@@ -40,6 +51,7 @@ const SERVER_SCHEMAS: Record<ServerMessage['type'], z.ZodType<ServerMessage>> = 
   error: ErrorSchema,
   pong: PongSchema,
   rows: RowsSchema,
+  unsubscribed: UnsubscribedSchema,
 };
 
 /**

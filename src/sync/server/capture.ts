@@ -1,4 +1,5 @@
 import type { Database } from '../../database/database.js';
+import type { QueryScope } from '../../database/query-scope.js';
 import { quoteIdentifier } from '../../dialect/quote-identifier.js';
 import { is } from '../../entity.js';
 import { DatabaseError, UsageError } from '../../errors.js';
@@ -264,7 +265,7 @@ const EXACT_DECIMAL = /^\s*(bigint|int8|numeric|decimal)\b/i;
  * @example
  *   const sql = `SELECT ${loggedColumnsSql(db, [todos.note], 't')}::text FROM todos t`;
  */
-export function loggedColumnsSql(db: Database, columns: readonly AnyColumn[], row: string): string {
+export function loggedColumnsSql(db: QueryScope, columns: readonly AnyColumn[], row: string): string {
   const isDecimal = (c: AnyColumn) => EXACT_DECIMAL.test(db.dialect.physicalType(c.type).sqlType);
   const pairs = columns.map(
     (c) => `${literal(c.name)}, to_jsonb(${row}.${quoteIdentifier(c.name)}${isDecimal(c) ? '::text' : ''})`,

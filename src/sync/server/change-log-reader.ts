@@ -1,4 +1,4 @@
-import type { Database } from '../../database/database.js';
+import type { QueryScope } from '../../database/query-scope.js';
 import { is } from '../../entity.js';
 import { DatabaseError, UsageError } from '../../errors.js';
 import type { SqlRunner } from '../../migrations/sql-runner.js';
@@ -138,7 +138,7 @@ async function ticksAfter(
  *   const page = await reader.readFrom(client.cursor, 500); // a client resuming after its cursor
  */
 export class ChangeLogReader {
-  constructor(private readonly db: Database) {
+  constructor(private readonly db: QueryScope) {
     if (db.dialect.name !== 'postgres') throw new UsageError('ChangeLogReader reads a PostgreSQL change log');
   }
 

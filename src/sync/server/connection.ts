@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import type { Database } from '../../database/database.js';
+import type { Transaction } from '../../database/transaction.js';
 import { is } from '../../entity.js';
 import { AuthError } from '../../errors.js';
 import type { Schema } from '../../schema/schema.js';
@@ -15,7 +16,9 @@ import {
   type PushMessage,
   parseClientMessage,
   type ServerMessage,
+  type SubscribeMessage,
   SyncMessageError,
+  type UnsubscribeMessage,
 } from '../protocol/messages.js';
 import { PUSH_FAILED } from '../protocol/push-failed.js';
 import type { RowRef } from './apply-changes.js';
@@ -23,18 +26,18 @@ import { applyPush, lastMutationId as lastMutationIdOf } from './apply-push.js';
 import { readRestored } from './apply-rows.js';
 import { type Authenticator, tokenExpiry } from './auth.js';
 import { type ChangeHub, type HubSubscriber, LogPrunedError } from './change-hub.js';
-import type { CapturedChange, ChangeLogReader, TickedBatch } from './change-log-reader.js';
+import { type CapturedChange, ChangeLogReader, type TickedBatch } from './change-log-reader.js';
 import { changesMessage } from './changes-bytes.js';
 import { SYNC_CLOSE_CODES } from './close-codes.js';
 import type { ConnectionAdmission } from './connection-admission.js';
 import { fetchRefs } from './fetch-rows.js';
-import { type Handshake, HandshakeRefused, shakeHands, startingPosition } from './handshake.js';
+import { type Handshake, HandshakeRefused, shakeHands, shapeForUser, startingPosition } from './handshake.js';
 import { RequestBudget } from './request-budget.js';
 import type { RuleSet } from './rules.js';
 import type { Semaphore } from './semaphore.js';
 import type { ServerLog } from './server-log.js';
-import type { ShapeFilter } from './shape-filter.js';
-import { SnapshotAborted } from './snapshot-reader.js';
+import { ShapeFilter } from './shape-filter.js';
+import { readSnapshot, SnapshotAborted, type SnapshotShape, type SnapshotSink } from './snapshot-reader.js';
 import { type SenderLimits, SocketSender } from './socket-sender.js';
 import { TokenExpiry } from './token-expiry.js';
 
@@ -93,6 +96,11 @@ export class SyncConnection implements HubSubscriber {
   /** Resolves when the socket has closed and the connection let go of everything. */
   readonly done: Promise<void>;
   private session: Handshake | undefined;
+  /** The connection's shapes and their filter: the hello's, then as `subscribe` and `unsubscribe` change them. */
+  private shapes: readonly SnapshotShape[] = [];
+  private shapeFilter: ShapeFilter | undefined;
+  /** Ids of shapes being added (their snapshot queued or running). */
+  private readonly adding = new Set<string>();
   /** The last tick sent to the client (its cursor, once it applied what it got). */
   private sent = 0n;
   private outgoing: Promise<void> = Promise.resolve();
@@ -202,7 +210,7 @@ export class SyncConnection implements HubSubscriber {
     if (message.type === 'hello') {
       this.refuse(
         'invalid_message',
-        'hello was already received on this connection; to change shapes, open a new connection',
+        'hello was already received on this connection; to change shapes, send subscribe or unsubscribe',
       );
       return;
     }
@@ -223,6 +231,16 @@ export class SyncConnection implements HubSubscriber {
         .finally(settled);
       return;
     }
+    if (next.type === 'subscribe' || next.type === 'unsubscribe') {
+      // Checked in order with pushes, but not waited for: a big shape's snapshot holds up the
+      // changes sent after it, not the client's pushes.
+      this.inbox = this.inbox.then(() => {
+        void this.changeShapes(next)
+          .catch((error) => this.fail('connection.message_failed', error))
+          .finally(settled);
+      });
+      return;
+    }
     this.inbox = this.inbox
       .then(() => (next.type === 'push' ? this.push(next) : this.fetch(next)))
       .catch((error) => this.fail('connection.message_failed', error))
@@ -233,9 +251,9 @@ export class SyncConnection implements HubSubscriber {
    * Answers a message the server will not take with a non-fatal error; past
    * `limits.maxProtocolErrors` of them the client is broken or hostile, and is closed.
    */
-  private refuse(code: string, message: string): void {
+  private refuse(code: string, message: string, shapeId?: string): void {
     if (!this.budget.protocolError()) {
-      this.sendError(code, message);
+      this.sendError(code, message, shapeId);
       return;
     }
     this.ctx.log.info('connection.too_many_errors', `client closed after ${code}: ${message}`, this.fields());
@@ -262,6 +280,8 @@ export class SyncConnection implements HubSubscriber {
       clearTimeout(this.helloTimer);
       this.userId = session.user.userId;
       this.session = session;
+      this.shapes = session.shapes;
+      this.shapeFilter = session.filter;
       this.expiry.watch(tokenExpiry(session.user));
       // Before welcome, which would tell another user's client its mutation ids.
       const lastMutationId = await lastMutationIdOf(ctx.db, session.clientId, session.user.userId).catch(
@@ -279,20 +299,7 @@ export class SyncConnection implements HubSubscriber {
         limits: ctx.messageLimits,
         hlc: encodeHlc(ctx.clock.now()),
       });
-      const cursor = await startingPosition(ctx, session, hello.cursor, {
-        send: (message) => void this.send(message),
-        drained: () => this.drained(),
-        // Closing counts: a dropped client's snapshot must stop reading before the close completes.
-        aborted: () => this.state === 'closed' || this.socket.readyState !== WebSocket.OPEN,
-        skipped: ({ shapeId, table, pk, bytes }) =>
-          ctx.log.warn('snapshot.row_too_large', `a row of ${bytes} bytes was left out of a snapshot`, {
-            ...this.fields(),
-            shapeId,
-            table,
-            pk,
-            bytes,
-          }),
-      });
+      const cursor = await startingPosition(ctx, session, hello.cursor, this.snapshotSink(true));
       this.sent = cursor;
       await ctx.hub.attach(this, cursor);
       if (this.state !== 'syncing') {
@@ -325,7 +332,148 @@ export class SyncConnection implements HubSubscriber {
   }
 
   private get filter(): ShapeFilter {
-    return this.session!.filter;
+    return this.shapeFilter!;
+  }
+
+  /**
+   * A `subscribe` or `unsubscribe` (docs/sync-internals.md, "Shapes at runtime"): checked now,
+   * done in the send queue, in order with the changes. Resolves once answered.
+   */
+  private changeShapes(message: SubscribeMessage | UnsubscribeMessage): Promise<void> {
+    if (this.state !== 'live') return Promise.resolve();
+    if (message.type === 'unsubscribe') {
+      const { shapeId } = message;
+      if (!this.shapes.some((shape) => shape.id === shapeId)) {
+        const why = this.adding.has(shapeId) ? 'is still being added' : 'is not one of its shapes';
+        this.refuse('unknown_shape', `unsubscribe: shape "${shapeId}" of this connection ${why}`, shapeId);
+        return Promise.resolve();
+      }
+      return this.queue(async () => {
+        this.setShapes(this.shapes.filter((shape) => shape.id !== shapeId));
+        this.ctx.log.debug('shape.removed', `shape ${shapeId} removed`, { ...this.fields(), shapeId });
+        await this.send({ type: 'unsubscribed', v: PROTOCOL_VERSION, shapeId, position: String(this.sent) });
+      });
+    }
+    const { id } = message.shape;
+    if (this.shapes.some((shape) => shape.id === id) || this.adding.has(id)) {
+      this.refuse(
+        'invalid_message',
+        `subscribe: shape id "${id}" is already in use on this connection; unsubscribe it first, or give the new shape another id`,
+        id,
+      );
+      return Promise.resolve();
+    }
+    const max = this.ctx.messageLimits.maxShapes;
+    if (this.shapes.length + this.adding.size >= max) {
+      this.refuse(
+        'too_large',
+        `subscribe: this connection has ${max} shapes, the most it may have (maxShapes)`,
+        id,
+      );
+      return Promise.resolve();
+    }
+    let shape: SnapshotShape;
+    try {
+      shape = shapeForUser(this.ctx, this.session!.user, message.shape, 'shape');
+    } catch (error) {
+      if (!is(error, HandshakeRefused)) throw error;
+      this.refuse(error.code, error.message, id);
+      return Promise.resolve();
+    }
+    this.adding.add(id);
+    return this.queue(() => this.addShape(shape)).finally(() => this.adding.delete(id));
+  }
+
+  private setShapes(shapes: readonly SnapshotShape[]): void {
+    this.shapes = shapes;
+    this.shapeFilter = new ShapeFilter(this.ctx.db, shapes);
+  }
+
+  /** `enqueue`, resolving once the task has run. */
+  private queue(task: () => Promise<void>): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.enqueue(async () => {
+        try {
+          await task();
+        } finally {
+          resolve();
+        }
+      });
+    });
+  }
+
+  /**
+   * Adds a shape to a live connection, in the send queue (nothing else is sent meanwhile): a
+   * snapshot of the shape alone at position P, preceded by the changes up to P in the other
+   * shapes, read in the snapshot's transaction; then changes after P in every shape. So a row the
+   * shape shares with another arrives in commit order, whichever way it comes.
+   */
+  private async addShape(shape: SnapshotShape): Promise<void> {
+    const { ctx } = this;
+    const release = await ctx.snapshots.acquire();
+    try {
+      if (this.state !== 'live') return;
+      const shapes = [...this.shapes, shape];
+      const { position, rows } = await readSnapshot(ctx.db, [shape], this.snapshotSink(false), {
+        chunkRows: ctx.snapshotChunkRows,
+        chunkBytes: ctx.snapshotChunkBytes,
+        idleTimeoutMs: 2 * ctx.sender.drainTimeoutMs,
+        beforeRows: (tx, at) => this.catchUp(tx, BigInt(at)),
+      });
+      this.setShapes(shapes);
+      ctx.log.info('shape.added', `shape ${shape.id} added`, {
+        ...this.fields(),
+        shapeId: shape.id,
+        rows,
+        position,
+      });
+    } catch (error) {
+      if (this.state === 'closed' || is(error, SnapshotAborted)) return;
+      if (is(error, LogPrunedError)) {
+        ctx.log.info('connection.pruned', error.message, this.fields());
+        void this.close(SYNC_CLOSE_CODES.tryAgainLater, 'changes pruned; reconnect for a snapshot');
+        return;
+      }
+      throw error;
+    } finally {
+      release();
+    }
+  }
+
+  /** Sends the changes after what was sent up to `to`, read through `tx` (a snapshot's). */
+  private async catchUp(tx: Transaction, to: bigint): Promise<void> {
+    if (to < this.sent) {
+      throw new Error(`a snapshot at position ${to} is older than what this connection sent (${this.sent})`);
+    }
+    const reader = new ChangeLogReader(tx);
+    while (this.sent < to) {
+      const from = this.sent;
+      const changes = (await reader.readFrom(from)).filter((c) => c.tick <= to);
+      if (changes.length === 0 || changes[0]!.tick !== from + 1n) {
+        throw new LogPrunedError(`the changes after position ${from} were pruned from the change log`);
+      }
+      const batch: TickedBatch = { from, to: changes[changes.length - 1]!.tick, changes };
+      const full = this.sendChanges(batch, from, await this.filter.apply(changes, tx));
+      if (full) await full;
+    }
+  }
+
+  /** Where a snapshot's chunks go; `queued` when it runs outside the send queue (the handshake). */
+  private snapshotSink(queued: boolean): SnapshotSink {
+    return {
+      send: (message) => void this.send(message),
+      drained: () => (queued ? this.drained() : this.sender.drained()),
+      // Closing counts: a dropped client's snapshot must stop reading before the close completes.
+      aborted: () => this.state === 'closed' || this.socket.readyState !== WebSocket.OPEN,
+      skipped: ({ shapeId, table, pk, bytes }) =>
+        this.ctx.log.warn('snapshot.row_too_large', `a row of ${bytes} bytes was left out of a snapshot`, {
+          ...this.fields(),
+          shapeId,
+          table,
+          pk,
+          bytes,
+        }),
+    };
   }
 
   /**
@@ -595,8 +743,15 @@ export class SyncConnection implements HubSubscriber {
     return true;
   }
 
-  private sendError(code: string, message: string): void {
-    void this.send({ type: 'error', v: PROTOCOL_VERSION, code, message, fatal: false });
+  private sendError(code: string, message: string, shapeId?: string): void {
+    void this.send({
+      type: 'error',
+      v: PROTOCOL_VERSION,
+      code,
+      message,
+      fatal: false,
+      ...(shapeId === undefined ? {} : { shapeId }),
+    });
   }
 
   /** Sends a fatal error and closes: retrying unchanged would fail the same way. */

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { entityKind, is } from '../../entity.js';
 import { AuthError, SynclineError } from '../../errors.js';
 import { and } from '../../sql/expressions.js';
-import type { HelloMessage } from '../protocol/messages.js';
+import type { HelloMessage, ShapeJson } from '../protocol/messages.js';
 import { resolveShape, SyncMessageError } from '../protocol/messages.js';
 import { tokenOf } from './auth.js';
 import { SYNC_CLOSE_CODES } from './close-codes.js';
@@ -90,27 +90,42 @@ export async function shakeHands(
     );
   }
 
-  const shapes = hello.shapes.map((shape, i): SnapshotShape => {
-    let resolved: ReturnType<typeof resolveShape>;
-    try {
-      resolved = resolveShape(shape, ctx.schema, i);
-    } catch (cause) {
-      if (!is(cause, SyncMessageError)) throw cause;
-      throw new HandshakeRefused(cause.code, cause.message, SYNC_CLOSE_CODES.protocolError, { cause });
-    }
-    const { table } = resolved;
-    const rule = ctx.rules.canRead(table) ? ctx.rules.readFilter(table, user) : 'none';
-    if (rule === 'none') {
-      throw new HandshakeRefused(
-        'forbidden',
-        `shapes[${i}].table: the read rules do not let user ${JSON.stringify(user.userId)} read table "${table.$name}"; remove the shape, or give the table a read rule that admits this user`,
-        SYNC_CLOSE_CODES.forbidden,
-      );
-    }
-    return { id: resolved.id, table, where: and(resolved.where, rule) };
-  });
+  const shapes = hello.shapes.map((shape, i) => shapeForUser(ctx, user, shape, `shapes[${i}]`));
 
   return { clientId: hello.clientId, user, shapes, filter: new ShapeFilter(ctx.db, shapes) };
+}
+
+/**
+ * A shape from a `hello` or a `subscribe`, checked against the schema and ANDed with the table's
+ * read rule for `user`; `at` names it in errors (`shapes[2]`, `shape`). Throws `HandshakeRefused`:
+ * `forbidden` when the rules let the user read nothing of the table, or the shape's protocol error.
+ *
+ * @example
+ *   const shape = shapeForUser(ctx, session.user, message.shape, 'shape');
+ */
+export function shapeForUser(
+  ctx: ConnectionContext,
+  user: SyncUser,
+  shape: ShapeJson,
+  at: string,
+): SnapshotShape {
+  let resolved: ReturnType<typeof resolveShape>;
+  try {
+    resolved = resolveShape(shape, ctx.schema, 0, {}, at);
+  } catch (cause) {
+    if (!is(cause, SyncMessageError)) throw cause;
+    throw new HandshakeRefused(cause.code, cause.message, SYNC_CLOSE_CODES.protocolError, { cause });
+  }
+  const { table } = resolved;
+  const rule = ctx.rules.canRead(table) ? ctx.rules.readFilter(table, user) : 'none';
+  if (rule === 'none') {
+    throw new HandshakeRefused(
+      'forbidden',
+      `${at}.table: the read rules do not let user ${JSON.stringify(user.userId)} read table "${table.$name}"; remove the shape, or give the table a read rule that admits this user`,
+      SYNC_CLOSE_CODES.forbidden,
+    );
+  }
+  return { id: resolved.id, table, where: and(resolved.where, rule) };
 }
 
 /**

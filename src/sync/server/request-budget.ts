@@ -2,12 +2,17 @@
 export const MAX_WAITING_PUSHES = 1;
 /** Pings one connection may have unanswered (a client has a keep-alive and a `caughtUp` at most). */
 export const MAX_PENDING_PINGS = 4;
+/** Shape changes (`subscribe`, `unsubscribe`) one connection may have unanswered. */
+export const MAX_PENDING_SHAPE_CHANGES = 4;
 /** Requests queued on one connection past which the server stops reading its socket for a while. */
 export const PAUSE_AT_QUEUED = 8;
 
+/** The messages a signed-in client sends that ask something of the server. */
+export type RequestKind = 'push' | 'fetch' | 'ping' | 'subscribe' | 'unsubscribe';
+
 /**
  * What one connection may ask of the server at once, so that a client cannot make the server queue
- * work and memory without bound: one push waiting behind the one being applied, a few pings, and
+ * work and memory without bound: one push waiting behind the one being applied, a few pings and shape changes, and
  * past `PAUSE_AT_QUEUED` queued requests the socket is not read (TCP then holds the client back)
  * until the queue is short again. `maxProtocolErrors` invalid or refused messages close the
  * connection.
@@ -20,6 +25,7 @@ export class RequestBudget {
   private errors = 0;
   private pushes = 0;
   private pings = 0;
+  private shapeChanges = 0;
   private queued = 0;
   private paused = false;
 
@@ -37,7 +43,11 @@ export class RequestBudget {
    * Takes a place for a request; false when the connection has as many of its kind as it may
    * (the request is then refused). Give the place back with `done` when it is answered.
    */
-  take(kind: 'push' | 'fetch' | 'ping'): boolean {
+  take(kind: RequestKind): boolean {
+    if (kind === 'subscribe' || kind === 'unsubscribe') {
+      if (this.shapeChanges >= MAX_PENDING_SHAPE_CHANGES) return false;
+      this.shapeChanges++;
+    }
     if (kind === 'ping') {
       if (this.pings >= MAX_PENDING_PINGS) return false;
       this.pings++;
@@ -55,7 +65,8 @@ export class RequestBudget {
   }
 
   /** A request taken with `take` was answered (or dropped). */
-  done(kind: 'push' | 'fetch' | 'ping'): void {
+  done(kind: RequestKind): void {
+    if (kind === 'subscribe' || kind === 'unsubscribe') this.shapeChanges--;
     if (kind === 'ping') {
       this.pings--;
       return;

@@ -1,4 +1,5 @@
 import type { Database } from '../../database/database.js';
+import type { QueryScope } from '../../database/query-scope.js';
 import { quoteIdentifier } from '../../dialect/quote-identifier.js';
 import { UsageError } from '../../errors.js';
 import { compileRowPredicate } from '../../live/row-predicate.js';
@@ -165,15 +166,19 @@ export class ShapeFilter {
     return new Set(this.tests.keys());
   }
 
-  /** The messages' changes for these captured changes, in their order. */
-  async apply(changes: readonly CapturedChange[]): Promise<ChangeJson[]> {
+  /**
+   * The messages' changes for these captured changes, in their order. PostgreSQL is asked through
+   * `db` (a transaction, to see what it sees) or the filter's own database.
+   */
+  async apply(changes: readonly CapturedChange[], db: QueryScope = this.db): Promise<ChangeJson[]> {
     const relevant = changes.filter((c) => this.tests.has(c.table));
     if (relevant.length === 0) return [];
     const { verdicts, inSql, incomplete } = this.judgeInTs(relevant);
-    if (incomplete.length > 0) await this.judgeIncomplete(incomplete, verdicts, inSql);
+    if (incomplete.length > 0) await this.judgeIncomplete(db, incomplete, verdicts, inSql);
     for (const { name, images, slots, notFalse } of inSql.values()) {
       const { table, test } = this.tests.get(name)!;
       const matching = await this.matchInSql(
+        db,
         table,
         (test as { where: SQL<unknown> }).where,
         images,
@@ -290,6 +295,7 @@ export class ShapeFilter {
    * new one out; the delete is coming anyway.
    */
   private async judgeIncomplete(
+    db: QueryScope,
     incomplete: readonly Incomplete[],
     verdicts: Verdict[],
     inSql: Map<string, SqlGroup>,
@@ -306,6 +312,7 @@ export class ShapeFilter {
         (n) => table.$columnBySqlName(n)!,
       );
       const current = await this.currentValues(
+        db,
         table,
         columns,
         list.map((item) => item.change.pk),
@@ -329,6 +336,7 @@ export class ShapeFilter {
 
   /** The `columns` of the rows with these keys as they are now, by 1-based position (gone rows absent). */
   private async currentValues(
+    db: QueryScope,
     table: AnyTable,
     columns: readonly AnyColumn[],
     keys: readonly Logged[],
@@ -337,8 +345,8 @@ export class ShapeFilter {
     const on = table.$primaryKeyColumns
       .map((c) => `_syncline_current.${quoteIdentifier(c.name)} = _syncline_key.${quoteIdentifier(c.name)}`)
       .join(' AND ');
-    const rows = await this.db.execute<{ i: number; values: unknown }>(
-      sql`SELECT _syncline_pk.ord::int AS i, ${sql.raw(loggedColumnsSql(this.db, columns, '_syncline_current'))}::text AS values
+    const rows = await db.execute<{ i: number; values: unknown }>(
+      sql`SELECT _syncline_pk.ord::int AS i, ${sql.raw(loggedColumnsSql(db, columns, '_syncline_current'))}::text AS values
             FROM jsonb_array_elements(${JSON.stringify(keys)}::jsonb) WITH ORDINALITY AS _syncline_pk(value, ord)
            CROSS JOIN LATERAL jsonb_populate_record(NULL::${name}, _syncline_pk.value) AS _syncline_key
             JOIN ${name} AS _syncline_current ON ${sql.raw(on)}`,
@@ -355,6 +363,7 @@ export class ShapeFilter {
    * `notFalse`, those it is not false for: true or unknown).
    */
   private async matchInSql(
+    db: QueryScope,
     table: AnyTable,
     where: SQL<unknown>,
     images: Logged[],
@@ -362,7 +371,7 @@ export class ShapeFilter {
   ): Promise<Set<number>> {
     const name = sql.identifier(table.$name);
     const condition = notFalse ? sql`(${where}) IS NOT FALSE` : where;
-    const rows = await this.db.execute<{ i: number }>(
+    const rows = await db.execute<{ i: number }>(
       sql`SELECT _syncline_image.ord::int AS i
             FROM jsonb_array_elements(${JSON.stringify(images)}::jsonb) WITH ORDINALITY AS _syncline_image(value, ord)
            CROSS JOIN LATERAL jsonb_populate_record(NULL::${name}, _syncline_image.value) AS ${name}

@@ -116,6 +116,12 @@ export interface SnapshotOptions {
   readonly chunkBytes?: number;
   readonly maxRowBytes?: number;
   readonly idleTimeoutMs?: number;
+  /**
+   * Runs in the snapshot's transaction once its position is read, before any row is sent: a live
+   * connection adding a shape sends the changes up to that position first (read through `tx`,
+   * which sees exactly the ticks up to it).
+   */
+  readonly beforeRows?: (tx: Transaction, position: string) => Promise<void>;
 }
 
 /** Room left in the largest message for what surrounds a row in a `snapshot` chunk. */
@@ -147,7 +153,7 @@ async function readShape(
   tx: Transaction,
   shape: SnapshotShape,
   position: string,
-  limits: Required<SnapshotOptions>,
+  limits: Required<Omit<SnapshotOptions, 'beforeRows'>>,
   sink: SnapshotSink,
 ): Promise<number> {
   const { table, where } = shape;
@@ -279,7 +285,7 @@ export async function readSnapshot(
   options: SnapshotOptions | number = {},
 ): Promise<{ position: string; rows: number }> {
   const given = typeof options === 'number' ? { chunkRows: options } : options;
-  const limits: Required<SnapshotOptions> = {
+  const limits: Required<Omit<SnapshotOptions, 'beforeRows'>> = {
     chunkRows: given.chunkRows ?? 2000,
     chunkBytes: given.chunkBytes ?? 1 << 20,
     maxRowBytes: given.maxRowBytes ?? MAX_SERVER_MESSAGE_BYTES - ENVELOPE_BYTES,
@@ -299,6 +305,7 @@ export async function readSnapshot(
       needsBigInt: false,
     });
     const position = ((state.rows[0] as { t?: string } | undefined)?.t ?? '0') as string;
+    if (given.beforeRows) await given.beforeRows(tx, position);
     let rows = 0;
     for (const shape of shapes) rows += await readShape(tx, shape, position, limits, sink);
     return { position, rows };
