@@ -30,6 +30,7 @@ function recordNodeImports(found: string[]): Plugin {
 it.each([
   ['syncline', 'dist/index.js'],
   ['syncline/sync', 'dist/sync/client/index.js'],
+  ['syncline/react', 'dist/react/index.js'],
   ['syncline/sqlite-wasm', 'dist/drivers/sqlite-wasm/index.js'],
   ['the sqlite-wasm worker', 'dist/drivers/sqlite-wasm/worker.js'],
 ])('%s bundles for the browser with no Node import', async (_entry, file) => {

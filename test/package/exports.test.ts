@@ -49,16 +49,17 @@ describe('package exports', () => {
     });
   });
 
-  it('resolves syncline/server and syncline/sync from plain Node', () => {
+  it('resolves syncline/server, syncline/sync and syncline/react from plain Node', () => {
     const script = `
       const { createSyncServer } = await import('syncline/server');
       const { syncClient } = await import('syncline/sync');
-      console.log(JSON.stringify([typeof createSyncServer, typeof syncClient]));
+      const { useLiveQuery } = await import('syncline/react');
+      console.log(JSON.stringify([typeof createSyncServer, typeof syncClient, typeof useLiveQuery]));
     `;
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
       cwd: root,
       encoding: 'utf8',
     });
-    expect(JSON.parse(out)).toEqual(['function', 'function']);
+    expect(JSON.parse(out)).toEqual(['function', 'function', 'function']);
   });
 });
