@@ -49,8 +49,9 @@ function backendChanges(s: SoakSchema, stepId: number, logged: readonly LoggedCh
 
 /**
  * Every applied change of the history, in the order the server applied them: by the first tick
- * of their changes in the server's log; a batch none of whose changes was logged (they all lost
- * to newer stamps) goes after everything the harness heard of before it.
+ * of their changes in the server's log, or for a batch none of whose changes was logged, by its
+ * place between the ticks (log-order.ts); one the log order lacks altogether goes after
+ * everything the harness heard of before it.
  *
  * @example
  *   for (const change of appliedChanges(s, history)) model.apply(change);

@@ -121,7 +121,10 @@ export class History {
     }
   }
 
-  /** The first tick of each batch (`clientId:mutationId`) and direct transaction in the server's log. */
+  /**
+   * The first tick of each batch (`clientId:mutationId`) and direct transaction in the server's
+   * log; for a batch that logged nothing, its place between two ticks.
+   */
   readonly ticks = { batch: new Map<string, number>(), tx: new Map<string, number>() };
 
   /** Merges ticks read from the server's log (log-order.ts; the earliest seen wins). */

@@ -10,12 +10,24 @@
  * out whatever was ticked between that read and the prune; the checker then placed those batches
  * by when their ack arrived, which can be much later (seed 7: a batch applied before its owner's
  * delete, acked after a reconnect, was modelled after it, and its items reported lost).
+ *
+ * A batch none of whose changes was logged (each lost to a newer stamp, deleted a row already
+ * deleted, updated a deleted row or one that never existed) has no tick, yet where it was applied
+ * still matters: an update of a row the server never had is dropped, one of a deleted row goes
+ * into its image, a delete of a parent already gone cascades to nothing. Acks do not tell: one
+ * client's ack can arrive long before another client's for a batch that committed earlier
+ * (PostgreSQL, 100 seeds on an overloaded machine: seeds 67, 73 and 92 placed such a batch by its
+ * ack, before the delete or the insert it came after, and reported three false lost writes). So
+ * each batch's transaction also notes, as it moves the client's last mutation id (in its last
+ * statement, after every row lock it waited for), the snapshot it then saw: the batch goes after
+ * every tick of a transaction that had committed by then.
  */
 import { type Database, sql } from '../src/index.js';
 
 /**
  * Ticks of the log: `batch` maps `clientId:mutationId`, `tx` maps a transaction id, to the first
- * tick of its changes.
+ * tick of its changes; a batch that logged nothing maps to a place between two ticks (a fraction
+ * after the last tick its transaction saw committed).
  *
  * @example
  *   const order = await server.call<LogOrder>('logOrder', undefined, 10_000);
@@ -48,6 +60,25 @@ const RECORD_LOG_ORDER = [
      SELECT t.tick, c.origin, c.mutation_id, c.txid::text
        FROM _syncline_ticks t JOIN _syncline_changes c ON c.id = t.change_id
    ON CONFLICT (tick) DO NOTHING`,
+  `CREATE TABLE IF NOT EXISTS _soak_batch_order (
+     origin text NOT NULL,
+     mutation_id bigint NOT NULL,
+     txid xid8 NOT NULL,
+     seen pg_snapshot NOT NULL,
+     PRIMARY KEY (origin, mutation_id)
+   )`,
+  // Every run of a batch sets the last mutation id (a rejection's transaction does too): the last
+  // run's snapshot is the latest the batch saw before it committed.
+  `CREATE OR REPLACE FUNCTION _soak_note_batch() RETURNS trigger LANGUAGE plpgsql AS $fn$
+   BEGIN
+     INSERT INTO _soak_batch_order (origin, mutation_id, txid, seen)
+       VALUES (NEW.client_id, NEW.last_mutation_id, pg_current_xact_id(), pg_current_snapshot())
+       ON CONFLICT (origin, mutation_id) DO UPDATE SET txid = excluded.txid, seen = excluded.seen;
+     RETURN NULL;
+   END
+   $fn$`,
+  `CREATE OR REPLACE TRIGGER _soak_note_batch AFTER UPDATE OF last_mutation_id ON _syncline_clients
+     FOR EACH ROW EXECUTE FUNCTION _soak_note_batch()`,
 ];
 
 /**
@@ -63,8 +94,8 @@ export async function recordLogOrder(db: Database<any>): Promise<void> {
 }
 
 /**
- * Reads the first tick of every batch and direct transaction ticked since `recordLogOrder` (run in
- * the server process).
+ * Reads the first tick of every batch and direct transaction ticked since `recordLogOrder`, and
+ * the place of every batch that logged nothing (run in the server process).
  *
  * @example
  *   const order = await readLogOrder(server.db);
@@ -90,5 +121,34 @@ export async function readLogOrder(db: Database<any>): Promise<LogOrder> {
       tx[row.txid] = Math.min(tx[row.txid] ?? tick, tick);
     }
   }
+  for (const [key, place] of Object.entries(await unloggedPlaces(db))) batch[key] ??= place;
   return { batch, tx };
+}
+
+/**
+ * The place of each batch whose changes were never ticked: after the last tick of a transaction
+ * its own transaction saw committed; batches after the same tick go in the order of their
+ * transaction ids, each a fraction further.
+ */
+async function unloggedPlaces(db: Database<any>): Promise<Record<string, number>> {
+  const rows = await db.execute<{ origin: string; mutation_id: string; after: string }>(
+    sql`SELECT b.origin, b.mutation_id::text AS mutation_id,
+               coalesce((SELECT max(o.tick) FROM _soak_log_order o
+                          WHERE o.txid::xid8 < pg_snapshot_xmax(b.seen)
+                            AND pg_visible_in_snapshot(o.txid::xid8, b.seen)), 0)::text AS after
+          FROM _soak_batch_order b
+         WHERE NOT EXISTS (SELECT 1 FROM _soak_log_order o
+                            WHERE o.origin = b.origin AND o.mutation_id = b.mutation_id)
+         ORDER BY b.txid`,
+  );
+  const byTick = new Map<number, string[]>();
+  for (const row of rows) {
+    const after = Number(row.after);
+    byTick.set(after, [...(byTick.get(after) ?? []), `${row.origin}:${row.mutation_id}`]);
+  }
+  const places: Record<string, number> = {};
+  for (const [after, keys] of byTick) {
+    for (const [i, key] of keys.entries()) places[key] = after + (i + 1) / (keys.length + 1);
+  }
+  return places;
 }

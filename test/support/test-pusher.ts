@@ -11,8 +11,8 @@ let nextMutationId = 1;
 
 /**
  * Pushes batches straight into a test server's database with `applyPush`, as one new client of
- * user `u1` (or `userId`) under `rules`: each call is one batch of the given changes, and returns
- * its outcome.
+ * user `u1` (or `userId`) under `rules` (with a fresh client id, or `clientId`): each call is one
+ * batch of the given changes, and returns its outcome (whose `mutationId` names the batch).
  *
  * @example
  *   const push = testPusher(t, appSchema);
@@ -23,11 +23,12 @@ export function testPusher<S extends Schema>(
   schema: S,
   rules?: SyncRules<S>,
   userId = 'u1',
+  clientId: string = randomUUID(),
 ): (...changes: ChangeJson[]) => Promise<AckResult> {
   const ctx: PushContext = {
     db: t.server.db,
     schema,
-    clientId: randomUUID(),
+    clientId,
     user: { userId },
     rules: new RuleSet(schema, rules),
     clock: new HybridLogicalClock('server'),
