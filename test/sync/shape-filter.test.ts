@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { type Database, eq, sql, UsageError } from '../../src/index.js';
+import { sqlite } from '../../src/drivers/better-sqlite3/index.js';
+import { type Database, eq, exists, inArray, openDatabase, sql, UsageError } from '../../src/index.js';
 import type { CapturedChange } from '../../src/sync/server/change-log-reader.js';
-import { referencedColumns } from '../../src/sync/server/referenced-columns.js';
+import { referencedColumns, tablesReferenced } from '../../src/sync/server/referenced-columns.js';
 import { ShapeFilter } from '../../src/sync/server/shape-filter.js';
-import { lists, todos } from '../support/fixtures.js';
+import { appSchema, lists, todos } from '../support/fixtures.js';
 
 /**
  * The server's shape filter without a connection: `applyNow` (what a connection sends from within
@@ -98,5 +99,22 @@ describe('referencedColumns', () => {
     const raw = sql<boolean>`${lists.id} IN (SELECT list_id FROM members WHERE "Name" = 'x' OR NAME = 'y')`;
     expect(referencedColumns(raw.node, lists)).toEqual(new Set(['id', 'name']));
     expect(referencedColumns(sql<boolean>`to_jsonb(lists.*) ? 'x'`.node, lists)).toBe('all');
+  });
+});
+
+describe('tablesReferenced', () => {
+  it('finds the other tables a condition reads, with their columns, or all of them', async () => {
+    const db = await openDatabase(appSchema, sqlite());
+    const rule = inArray(todos.listId, db.select({ id: lists.id }).from(lists).where(eq(lists.ownerId, 'u')));
+    expect(tablesReferenced(rule.node, todos, [lists, todos])).toEqual(
+      new Map([['lists', new Set(['id', 'owner_id'])]]),
+    );
+    // EXISTS reads a table even when it names none of its columns.
+    const any = exists(db.select({ one: sql<number>`1` }).from(lists));
+    expect(tablesReferenced(any.node, todos, [lists, todos])).toEqual(new Map([['lists', 'all']]));
+    const raw = sql<boolean>`${todos.listId} IN (SELECT id FROM "lists")`;
+    expect(tablesReferenced(raw.node, todos, [lists, todos])).toEqual(new Map([['lists', 'all']]));
+    expect(tablesReferenced(eq(todos.done, true).node, todos, [lists, todos])).toEqual(new Map());
+    await db.close();
   });
 });

@@ -314,7 +314,8 @@ export class SyncSession {
 
   private async applySnapshot(chunk: SnapshotMessage): Promise<void> {
     const { replica, options } = this.host;
-    if (this.requested.get(chunk.shapeId) === 'subscribe') return this.applyAddedShape(chunk);
+    if (chunk.refresh || this.requested.get(chunk.shapeId) === 'subscribe')
+      return this.applyAddedShape(chunk);
     this.snapshot ??= replica.snapshot(
       this.helloShapes,
       options.shapesKey,
@@ -347,8 +348,19 @@ export class SyncSession {
           `the snapshot of shape "${chunk.shapeId}" is at position ${chunk.position}, but this client's cursor is ${replica.cursor ?? '(none)'}`,
         );
       }
-      const shape = this.host.shapes.active().find((s) => s.id === chunk.shapeId)!;
-      applier = replica.addedShape(shape, () => this.serverShapes, options.snapshotBatchRows);
+      // A refresh sends a shape this connection has again: the others are what stays besides it.
+      const shape = chunk.refresh
+        ? this.serverShapes.find((s) => s.id === chunk.shapeId)
+        : this.host.shapes.active().find((s) => s.id === chunk.shapeId);
+      if (!shape) {
+        throw new SyncProtocolError(
+          `the server sent a snapshot of shape "${chunk.shapeId}", which this client did not ask for`,
+        );
+      }
+      const others = chunk.refresh
+        ? () => this.serverShapes.filter((s) => s.id !== chunk.shapeId)
+        : () => this.serverShapes;
+      applier = replica.addedShape(shape, others, options.snapshotBatchRows);
       this.adding.set(chunk.shapeId, applier);
     }
     const applied = await applier.apply(chunk);
@@ -358,7 +370,7 @@ export class SyncSession {
     if (applied.failed.length > 0) this.fetch(applied.failed);
     if (!applied.done) return;
     this.adding.delete(chunk.shapeId);
-    this.requested.delete(chunk.shapeId);
+    if (!chunk.refresh) this.requested.delete(chunk.shapeId);
     this.serverShapes = applier.held;
     replica.finishSnapshot(undefined, options.shapesKey, applier.held);
     this.host.shapes.holding(applier.held);

@@ -75,6 +75,11 @@ export const SnapshotSchema = z.strictObject({
   last: z.boolean(),
   totalRows: count,
   rows: z.array(JsonRowSchema),
+  /**
+   * The shape is sent again, whole, for a shape the client holds: rows moved in or out of it
+   * through another table its condition reads. The client replaces the shape's rows with these.
+   */
+  refresh: z.literal(true).optional(),
 });
 /**
  * A parsed `snapshot` chunk (see `SnapshotSchema`).

@@ -5,6 +5,7 @@ import type { Transaction } from '../../database/transaction.js';
 import { is } from '../../entity.js';
 import { AuthError } from '../../errors.js';
 import type { Schema } from '../../schema/schema.js';
+import type { AnyTable } from '../../schema/table.js';
 import { encodeHlc, type HybridLogicalClock } from '../protocol/hlc.js';
 import {
   type ChangeJson,
@@ -32,6 +33,7 @@ import { SYNC_CLOSE_CODES } from './close-codes.js';
 import type { ConnectionAdmission } from './connection-admission.js';
 import { fetchRefs } from './fetch-rows.js';
 import { type Handshake, HandshakeRefused, shakeHands, shapeForUser, startingPosition } from './handshake.js';
+import { tablesReferenced } from './referenced-columns.js';
 import { RequestBudget } from './request-budget.js';
 import type { RuleSet } from './rules.js';
 import type { Semaphore } from './semaphore.js';
@@ -77,6 +79,23 @@ export interface ConnectionContext {
   trackPush(work: Promise<unknown>): void;
 }
 
+/** By table, the shapes whose condition reads it (another table than their own). */
+function dependentsOf(
+  shapes: readonly SnapshotShape[],
+  tables: readonly AnyTable[],
+): Map<string, { shape: SnapshotShape; columns: ReadonlySet<string> | 'all' }[]> {
+  const out = new Map<string, { shape: SnapshotShape; columns: ReadonlySet<string> | 'all' }[]>();
+  for (const shape of shapes) {
+    if (!shape.where) continue;
+    for (const [name, columns] of tablesReferenced(shape.where.node, shape.table, tables)) {
+      const list = out.get(name) ?? [];
+      list.push({ shape, columns });
+      out.set(name, list);
+    }
+  }
+  return out;
+}
+
 /**
  * One client's WebSocket, from `hello` to close (docs/sync-internals.md, "Server flow" step 3).
  * The handshake (auth, schema version, shapes, `welcome`, snapshot or catch-up) runs first; the
@@ -99,6 +118,10 @@ export class SyncConnection implements HubSubscriber {
   /** The connection's shapes and their filter: the hello's, then as `subscribe` and `unsubscribe` change them. */
   private shapes: readonly SnapshotShape[] = [];
   private shapeFilter: ShapeFilter | undefined;
+  /** By table: the shapes whose condition reads it, and the columns it reads (see `refreshAfter`). */
+  private dependents = new Map<string, { shape: SnapshotShape; columns: ReadonlySet<string> | 'all' }[]>();
+  /** Ids of shapes with a refresh queued and not started. */
+  private readonly refreshing = new Set<string>();
   /** Ids of shapes being added (their snapshot queued or running). */
   private readonly adding = new Set<string>();
   /** The last tick sent to the client (its cursor, once it applied what it got). */
@@ -282,6 +305,7 @@ export class SyncConnection implements HubSubscriber {
       this.session = session;
       this.shapes = session.shapes;
       this.shapeFilter = session.filter;
+      this.dependents = dependentsOf(session.shapes, ctx.schema.tableList);
       this.expiry.watch(tokenExpiry(session.user));
       // Before welcome, which would tell another user's client its mutation ids.
       const lastMutationId = await lastMutationIdOf(ctx.db, session.clientId, session.user.userId).catch(
@@ -387,6 +411,37 @@ export class SyncConnection implements HubSubscriber {
   private setShapes(shapes: readonly SnapshotShape[]): void {
     this.shapes = shapes;
     this.shapeFilter = new ShapeFilter(this.ctx.db, shapes);
+    this.dependents = dependentsOf(shapes, this.ctx.schema.tableList);
+  }
+
+  /**
+   * Rows move in and out of a shape whose condition reads another table (a read rule through a
+   * membership table) when that table changes, without changing themselves: after a batch with
+   * such a change (an insert or delete, or an update of a column the condition reads), the shape
+   * is sent again, whole, at a position after the batch (`addShape` with `refresh`), and the
+   * client replaces its rows with those. Refreshes of one shape queued meanwhile are one.
+   */
+  private refreshAfter(changes: readonly CapturedChange[]): void {
+    if (this.dependents.size === 0) return;
+    for (const change of changes) {
+      const readers = this.dependents.get(change.table);
+      if (!readers) continue;
+      for (const { shape, columns } of readers) {
+        if (this.refreshing.has(shape.id)) continue;
+        const touched =
+          change.op !== 'update' ||
+          columns === 'all' ||
+          change.oldPk !== undefined ||
+          Object.keys(change.oldValues ?? {}).some((name) => columns.has(name));
+        if (!touched) continue;
+        this.refreshing.add(shape.id);
+        this.enqueue(async () => {
+          this.refreshing.delete(shape.id);
+          // Still this connection's shape (not unsubscribed meanwhile).
+          if (this.shapes.includes(shape)) await this.addShape(shape, true);
+        });
+      }
+    }
   }
 
   /** `enqueue`, resolving once the task has run. */
@@ -408,25 +463,34 @@ export class SyncConnection implements HubSubscriber {
    * shapes, read in the snapshot's transaction; then changes after P in every shape. So a row the
    * shape shares with another arrives in commit order, whichever way it comes.
    */
-  private async addShape(shape: SnapshotShape): Promise<void> {
+  private async addShape(shape: SnapshotShape, refresh = false): Promise<void> {
     const { ctx } = this;
     const release = await ctx.snapshots.acquire();
     try {
       if (this.state !== 'live') return;
-      const shapes = [...this.shapes, shape];
-      const { position, rows } = await readSnapshot(ctx.db, [shape], this.snapshotSink(false), {
-        chunkRows: ctx.snapshotChunkRows,
-        chunkBytes: ctx.snapshotChunkBytes,
-        idleTimeoutMs: 2 * ctx.sender.drainTimeoutMs,
-        beforeRows: (tx, at) => this.catchUp(tx, BigInt(at)),
-      });
-      this.setShapes(shapes);
-      ctx.log.info('shape.added', `shape ${shape.id} added`, {
-        ...this.fields(),
-        shapeId: shape.id,
-        rows,
-        position,
-      });
+      const sink = this.snapshotSink(false);
+      const { position, rows } = await readSnapshot(
+        ctx.db,
+        [shape],
+        refresh ? { ...sink, send: (message) => sink.send({ ...message, refresh: true }) } : sink,
+        {
+          chunkRows: ctx.snapshotChunkRows,
+          chunkBytes: ctx.snapshotChunkBytes,
+          idleTimeoutMs: 2 * ctx.sender.drainTimeoutMs,
+          beforeRows: (tx, at) => this.catchUp(tx, BigInt(at)),
+        },
+      );
+      if (!refresh) this.setShapes([...this.shapes, shape]);
+      ctx.log.info(
+        refresh ? 'shape.refreshed' : 'shape.added',
+        `shape ${shape.id} ${refresh ? 'sent again' : 'added'}`,
+        {
+          ...this.fields(),
+          shapeId: shape.id,
+          rows,
+          position,
+        },
+      );
     } catch (error) {
       if (this.state === 'closed' || is(error, SnapshotAborted)) return;
       if (is(error, LogPrunedError)) {
@@ -550,6 +614,7 @@ export class SyncConnection implements HubSubscriber {
   private sendChanges(batch: TickedBatch, from: bigint, changes: ChangeJson[]): Promise<void> | undefined {
     this.sent = batch.to;
     const sent = this.sender.send(changesMessage(batch, from, changes));
+    this.refreshAfter(batch.changes);
     return this.sender.full ? sent : undefined;
   }
 

@@ -1,26 +1,23 @@
 import type { AnyTable } from '../../schema/table.js';
 import type { Node } from '../../sql/nodes.js';
 
-/** A word of raw SQL text that could name a column: a bare or a double-quoted identifier. */
+/** A word of raw SQL text that could name a column or a table: a bare or a double-quoted identifier. */
 const IDENTIFIER = /"((?:[^"]|"")*)"|[A-Za-z_][A-Za-z0-9_$]*/g;
 
-/**
- * The columns of `table` a condition may read (SQL names), counting too many rather than too few:
- * columns of the table (under any alias, in subqueries too), references by name, and every word of
- * raw SQL text that is one of its column names; `'all'` when raw SQL selects `*`. The shape filter
- * reads from the table what a change's logged row left out, when a condition needs it.
- *
- * @example
- *   referencedColumns(and(eq(todos.listId, id), like(todos.note, '%x%')).node, todos); // Set { 'list_id', 'note' }
- */
-export function referencedColumns(where: Node, table: AnyTable): ReadonlySet<string> | 'all' {
-  const names = new Set(table.$columnList.map((c) => c.name));
-  const lower = new Map(table.$columnList.map((c) => [c.name.toLowerCase(), c.name]));
-  const found = new Set<string>();
-  let all = false;
+/** What a walk of a condition meets: columns (with their table), tables read from, raw SQL words. */
+interface Visitor {
+  column(table: string, name: string): void;
+  tableRef(table: string): void;
+  /** A word of raw SQL text: quoted (exact) or bare (any case); `star` for a text with `*`. */
+  word(word: string, quoted: boolean): void;
+  star(): void;
+}
+
+/** Walks a condition's tree (subqueries too), calling `visitor` for what can name data. */
+function walk(where: Node, visitor: Visitor): void {
   const seen = new Set<object>();
   const visit = (value: unknown): void => {
-    if (all || value === null || typeof value !== 'object' || seen.has(value)) return;
+    if (value === null || typeof value !== 'object' || seen.has(value)) return;
     seen.add(value);
     if (Array.isArray(value)) {
       for (const item of value) visit(item);
@@ -30,34 +27,33 @@ export function referencedColumns(where: Node, table: AnyTable): ReadonlySet<str
     switch (node.kind) {
       case 'column': {
         const column = node as unknown as { name: string; table: AnyTable };
-        if (column.table.$name === table.$name && names.has(column.name)) found.add(column.name);
+        visitor.column(column.table.$name, column.name);
         return;
       }
       case 'excluded':
         visit(node.column);
         return;
-      case 'ref': {
-        const name = node.name as string;
-        if (names.has(name)) found.add(name);
+      case 'ref':
+        visitor.word(node.name as string, true);
         return;
-      }
+      case 'tableRef':
+        visitor.tableRef((node.table as AnyTable).$name);
+        return;
       case 'raw':
         for (const chunk of node.chunks as readonly (string | Node)[]) {
           if (typeof chunk !== 'string') {
             visit(chunk);
             continue;
           }
-          if (chunk.includes('*')) all = true;
+          if (chunk.includes('*')) visitor.star();
           for (const match of chunk.matchAll(IDENTIFIER)) {
-            const name =
-              match[1] !== undefined ? match[1].replaceAll('""', '"') : lower.get(match[0].toLowerCase());
-            if (name !== undefined && names.has(name)) found.add(name);
+            if (match[1] !== undefined) visitor.word(match[1].replaceAll('""', '"'), true);
+            else visitor.word(match[0], false);
           }
         }
         return;
       case 'param':
       case 'placeholder':
-      case 'tableRef':
       case 'identifier':
       case 'star':
         return;
@@ -66,5 +62,80 @@ export function referencedColumns(where: Node, table: AnyTable): ReadonlySet<str
     }
   };
   visit(where);
+}
+
+/** Matches a raw SQL word to one of `names`: exactly when quoted, in any case when bare. */
+function matcher(names: readonly string[]): (word: string, quoted: boolean) => string | undefined {
+  const exact = new Set(names);
+  const lower = new Map(names.map((n) => [n.toLowerCase(), n]));
+  return (word, quoted) => (quoted ? (exact.has(word) ? word : undefined) : lower.get(word.toLowerCase()));
+}
+
+/**
+ * The columns of `table` a condition may read (SQL names), counting too many rather than too few:
+ * columns of the table (under any alias, in subqueries too), references by name, and every word of
+ * raw SQL text that is one of its column names; `'all'` when raw SQL has a `*`. The shape filter
+ * reads from the table what a change's logged row left out, when a condition needs it.
+ *
+ * @example
+ *   referencedColumns(and(eq(todos.listId, id), like(todos.note, '%x%')).node, todos); // Set { 'list_id', 'note' }
+ */
+export function referencedColumns(where: Node, table: AnyTable): ReadonlySet<string> | 'all' {
+  const names = table.$columnList.map((c) => c.name);
+  const match = matcher(names);
+  const found = new Set<string>();
+  let all = false;
+  walk(where, {
+    column: (owner, name) => {
+      if (owner === table.$name && names.includes(name)) found.add(name);
+    },
+    tableRef: () => {},
+    word: (word, quoted) => {
+      const name = match(word, quoted);
+      if (name !== undefined) found.add(name);
+    },
+    star: () => {
+      all = true;
+    },
+  });
   return all ? 'all' : found;
+}
+
+/**
+ * The other tables a shape's condition reads (through subqueries, or named in raw SQL), each with
+ * the columns it reads of them (`'all'` when it cannot tell): a change to such a table may move
+ * rows of the shape's table in or out without touching them. Names are SQL names; `tables` are
+ * the schema's, for raw SQL text.
+ *
+ * @example
+ *   tablesReferenced(rule.node, todos, schema.tableList); // Map { 'members' => Set { 'list_id', 'user_id' } }
+ */
+export function tablesReferenced(
+  where: Node,
+  table: AnyTable,
+  tables: readonly AnyTable[],
+): Map<string, ReadonlySet<string> | 'all'> {
+  const found = new Map<string, Set<string> | 'all'>();
+  const add = (name: string, column: string | 'all') => {
+    if (name === table.$name) return;
+    const columns = found.get(name);
+    if (columns === 'all') return;
+    if (column === 'all') found.set(name, 'all');
+    else found.set(name, (columns ?? new Set()).add(column));
+  };
+  const match = matcher(tables.map((t) => t.$name));
+  walk(where, {
+    column: (owner, name) => add(owner, name),
+    // Read from: a change of it matters even when no column of it is named (EXISTS).
+    tableRef: (name) => {
+      if (name !== table.$name && !found.has(name)) found.set(name, new Set());
+    },
+    word: (word, quoted) => {
+      const name = match(word, quoted);
+      if (name !== undefined) add(name, 'all');
+    },
+    star: () => {},
+  });
+  for (const [name, columns] of found) if (columns !== 'all' && columns.size === 0) found.set(name, 'all');
+  return found;
 }

@@ -1,0 +1,133 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { eq, inArray, schema, sql, table, text, uuid } from '../../src/index.js';
+import type { SyncRules } from '../../src/sync/server/index.js';
+import { closeClients, type E2eClient, openClients, within } from '../support/sync-fixture.js';
+import { serverDrivers, startTestServer } from '../support/sync-server.js';
+import { waitFor } from '../support/wait.js';
+
+/**
+ * Issue 18, "Rows that move in and out": a read rule that reads another table (todos are readable
+ * through a membership table) moves rows in and out when that table changes, though the rows do
+ * not change: when alice is added to a list its todos reach her at once, whole, and when she is
+ * removed they leave her device, while writes go on; at every quiet point her replica is exactly
+ * what the rule lets her read.
+ */
+
+const lists = table('lists', { id: uuid().primaryKey(), name: text().notNull() });
+const members = table('members', {
+  id: uuid().primaryKey(),
+  listId: uuid('list_id').notNull(),
+  userId: text('user_id').notNull(),
+});
+const todos = table('todos', {
+  id: uuid().primaryKey(),
+  listId: uuid('list_id').notNull(),
+  title: text().notNull(),
+});
+const shareSchema = schema({ lists, members, todos }, { version: 1 });
+
+const rules: SyncRules<typeof shareSchema> = {
+  lists: { read: () => true, write: () => true },
+  members: { read: (user) => eq(members.userId, user.userId), write: () => true },
+  todos: {
+    read: (user, db) =>
+      inArray(
+        todos.listId,
+        db.select({ id: members.listId }).from(members).where(eq(members.userId, user.userId)),
+      ),
+    write: () => true,
+  },
+};
+
+let clients: E2eClient<typeof shareSchema>[] = [];
+afterEach(async () => {
+  await closeClients(clients);
+  clients = [];
+});
+
+for (const driver of serverDrivers) {
+  describe(`rows that move in and out [${driver}]`, () => {
+    it('grants and revokes reach the user at once, whole, while writes go on', async () => {
+      const t = await startTestServer(shareSchema, { driver, rules });
+      const [shared, own] = [randomUUID(), randomUUID()];
+      await t.server.db.insert(lists).values([
+        { id: shared, name: 'shared' },
+        { id: own, name: 'own' },
+      ]);
+      await t.server.db.insert(members).values({ id: randomUUID(), listId: own, userId: 'user-A' });
+      await t.server.db.execute(
+        sql`INSERT INTO todos (id, list_id, title) SELECT gen_random_uuid(), ${shared}, 'shared ' || g FROM generate_series(1, 300) g`,
+      );
+      await t.server.db.execute(
+        sql`INSERT INTO todos (id, list_id, title) SELECT gen_random_uuid(), ${own}, 'own ' || g FROM generate_series(1, 5) g`,
+      );
+      clients = await openClients({ port: t.server.port, token: t.token }, 1, {
+        schema: shareSchema,
+        shapes: [{ table: todos }, { table: members }, { table: lists }],
+      });
+      const [alice] = clients as [E2eClient<typeof shareSchema>];
+      await within(alice.sync.start(), 10_000, 'alice to start');
+      await within(alice.sync.caughtUp(), 10_000, 'the first snapshot');
+
+      /** Alice's todos, and what the rule lets her read now, as sorted ids. */
+      const mine = async () => (await alice.db.select({ id: todos.id }).from(todos)).map((r) => r.id).sort();
+      const allowed = async () =>
+        (
+          await t.server.db
+            .select({ id: todos.id })
+            .from(todos)
+            .where(
+              inArray(
+                todos.listId,
+                t.server.db.select({ id: members.listId }).from(members).where(eq(members.userId, 'user-A')),
+              ),
+            )
+        )
+          .map((r) => r.id)
+          .sort();
+      const quiet = async (what: string) => {
+        await within(alice.sync.caughtUp(), 10_000, what);
+        await waitFor(
+          async () => JSON.stringify(await mine()) === JSON.stringify(await allowed()),
+          5000,
+          what,
+        );
+      };
+      expect((await mine()).length).toBe(5);
+
+      // Writes to both lists go on meanwhile.
+      let writing = true;
+      const writer = (async () => {
+        for (let i = 0; writing && i < 200; i++) {
+          await t.server.db
+            .insert(todos)
+            .values({ id: randomUUID(), listId: i % 2 ? shared : own, title: `w${i}` });
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      })();
+
+      for (let round = 0; round < 3; round++) {
+        const grant = randomUUID();
+        await t.server.db.insert(members).values({ id: grant, listId: shared, userId: 'user-A' });
+        await waitFor(
+          async () => (await alice.db.select().from(todos).where(eq(todos.listId, shared))).length >= 300,
+          10_000,
+          `round ${round}: the shared list's todos to move in`,
+        );
+        await quiet(`round ${round}: after the grant`);
+        await t.server.db.delete(members).where(eq(members.id, grant));
+        await waitFor(
+          async () => (await alice.db.select().from(todos).where(eq(todos.listId, shared))).length === 0,
+          10_000,
+          `round ${round}: the shared list's todos to move out`,
+        );
+        await quiet(`round ${round}: after the revoke`);
+      }
+      writing = false;
+      await writer;
+      await quiet('at the end');
+      expect(alice.errors).toEqual([]);
+    }, 60_000);
+  });
+}
