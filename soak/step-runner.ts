@@ -159,7 +159,22 @@ export class StepRunner {
         await this.cluster.killServer();
         const back = (async () => {
           await sleep(step.ms);
-          await this.cluster.startServer();
+          // As a supervisor would: a start that failed (a terminate fault can end the new server's
+          // session while it installs capture, and it exits) is tried again, twice at most; a
+          // server that cannot start three times running is a violation.
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await this.cluster.startServer();
+              return;
+            } catch (error) {
+              if (attempt >= 3) throw error;
+              this.history.errors.push({
+                who: 'supervisor',
+                message: `server start failed, started again: ${message(error)}`,
+              });
+              await sleep(100);
+            }
+          }
         })();
         this.serverBack = back;
         this.inBackground(back.finally(() => (this.serverBack = undefined)));
@@ -219,10 +234,21 @@ export class StepRunner {
           const server = this.cluster.server;
           // A kill-server fault may take the server down meanwhile: then nothing is pruned. The
           // ticks of what is pruned stay known (log-order.ts keeps a copy of each).
+          // A terminate fault may end the prune's session: it is asked again, twice at most.
           try {
-            if (server) await server.call('prune', undefined, CALL_MS);
-          } catch (error) {
-            if (server?.running) throw error;
+            for (let attempt = 1; server?.running; attempt++) {
+              try {
+                await server.call('prune', undefined, CALL_MS);
+                break;
+              } catch (error) {
+                if (!server.running) break;
+                if (attempt >= 3) throw error;
+                this.history.errors.push({
+                  who: 'supervisor',
+                  message: `prune failed, asked again: ${message(error)}`,
+                });
+              }
+            }
           } finally {
             slot!.proxy.setRefusing(false);
           }
