@@ -127,6 +127,20 @@ for (const driver of serverDrivers) {
       writing = false;
       await writer;
       await quiet('at the end');
+
+      // Another user's membership cannot change what alice reads: her shape is not sent again.
+      const refreshes: string[] = [];
+      alice.tap.dropIncoming = (text) => {
+        if (text.startsWith('{"type":"snapshot"') && text.includes('"refresh":true')) refreshes.push(text);
+        return false;
+      };
+      await t.server.db.insert(members).values({ id: randomUUID(), listId: shared, userId: 'user-B' });
+      await within(alice.sync.caughtUp(), 10_000, "the other user's membership");
+      expect(refreshes).toHaveLength(0);
+      await t.server.db.insert(members).values({ id: randomUUID(), listId: own, userId: 'user-A' });
+      await waitFor(() => refreshes.length === 1, 5000, "alice's own membership to send her shape again");
+      await quiet('after the other memberships');
+      expect(refreshes).toHaveLength(1);
       expect(alice.errors).toEqual([]);
     }, 60_000);
   });

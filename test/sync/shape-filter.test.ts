@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { sqlite } from '../../src/drivers/better-sqlite3/index.js';
 import { type Database, eq, exists, inArray, openDatabase, sql, UsageError } from '../../src/index.js';
 import type { CapturedChange } from '../../src/sync/server/change-log-reader.js';
-import { referencedColumns, tablesReferenced } from '../../src/sync/server/referenced-columns.js';
+import {
+  referencedColumns,
+  subqueryFilters,
+  tablesReferenced,
+} from '../../src/sync/server/referenced-columns.js';
 import { ShapeFilter } from '../../src/sync/server/shape-filter.js';
 import { appSchema, lists, todos } from '../support/fixtures.js';
 
@@ -115,6 +119,21 @@ describe('tablesReferenced', () => {
     const raw = sql<boolean>`${todos.listId} IN (SELECT id FROM "lists")`;
     expect(tablesReferenced(raw.node, todos, [lists, todos])).toEqual(new Map([['lists', 'all']]));
     expect(tablesReferenced(eq(todos.done, true).node, todos, [lists, todos])).toEqual(new Map());
+    await db.close();
+  });
+});
+
+describe('subqueryFilters', () => {
+  it('gives the filters of subqueries that read another table alone, or any', async () => {
+    const db = await openDatabase(appSchema, sqlite());
+    const own = eq(lists.ownerId, 'u');
+    const rule = inArray(todos.listId, db.select({ id: lists.id }).from(lists).where(own));
+    expect(subqueryFilters(rule.node, todos)).toEqual(new Map([['lists', [own.node]]]));
+    // Correlated or read in raw SQL: no filter to narrow it by.
+    const raw = sql<boolean>`${todos.listId} IN (SELECT id FROM lists)`;
+    expect(subqueryFilters(raw.node, todos)).toEqual(new Map());
+    const both = sql<boolean>`${rule} OR EXISTS (SELECT 1 FROM lists)`;
+    expect(subqueryFilters(both.node, todos)).toEqual(new Map([['lists', 'any']]));
     await db.close();
   });
 });

@@ -4,8 +4,10 @@ import type { Database } from '../../database/database.js';
 import type { Transaction } from '../../database/transaction.js';
 import { is } from '../../entity.js';
 import { AuthError } from '../../errors.js';
+import { compileRowPredicate } from '../../live/row-predicate.js';
 import type { Schema } from '../../schema/schema.js';
 import type { AnyTable } from '../../schema/table.js';
+import type { Node } from '../../sql/nodes.js';
 import { encodeHlc, type HybridLogicalClock } from '../protocol/hlc.js';
 import {
   type ChangeJson,
@@ -33,7 +35,8 @@ import { SYNC_CLOSE_CODES } from './close-codes.js';
 import type { ConnectionAdmission } from './connection-admission.js';
 import { fetchRefs } from './fetch-rows.js';
 import { type Handshake, HandshakeRefused, shakeHands, shapeForUser, startingPosition } from './handshake.js';
-import { tablesReferenced } from './referenced-columns.js';
+import { decodeLogRow } from './log-values.js';
+import { subqueryFilters, tablesReferenced } from './referenced-columns.js';
 import { RequestBudget } from './request-budget.js';
 import type { RuleSet } from './rules.js';
 import type { Semaphore } from './semaphore.js';
@@ -79,21 +82,53 @@ export interface ConnectionContext {
   trackPush(work: Promise<unknown>): void;
 }
 
+/**
+ * A shape whose condition reads another table: the columns it reads of it, and, when it reads it
+ * only through subqueries of that table alone whose filters TypeScript can test, `matters`: false
+ * for a row of it that no such filter can admit (another user's membership).
+ */
+interface Dependent {
+  readonly shape: SnapshotShape;
+  readonly columns: ReadonlySet<string> | 'all';
+  readonly matters: ((row: Readonly<Record<string, unknown>>) => boolean) | undefined;
+}
+
 /** By table, the shapes whose condition reads it (another table than their own). */
 function dependentsOf(
   shapes: readonly SnapshotShape[],
   tables: readonly AnyTable[],
-): Map<string, { shape: SnapshotShape; columns: ReadonlySet<string> | 'all' }[]> {
-  const out = new Map<string, { shape: SnapshotShape; columns: ReadonlySet<string> | 'all' }[]>();
+): Map<string, Dependent[]> {
+  const out = new Map<string, Dependent[]>();
   for (const shape of shapes) {
     if (!shape.where) continue;
+    const filters = subqueryFilters(shape.where.node, shape.table);
     for (const [name, columns] of tablesReferenced(shape.where.node, shape.table, tables)) {
       const list = out.get(name) ?? [];
-      list.push({ shape, columns });
+      list.push({
+        shape,
+        columns,
+        matters: mattersFor(
+          filters.get(name),
+          tables.find((t) => t.$name === name),
+        ),
+      });
       out.set(name, list);
     }
   }
   return out;
+}
+
+/** The test of `Dependent.matters`, when every subquery filter of the table compiles to TypeScript. */
+function mattersFor(
+  filters: readonly (Node | undefined)[] | 'any' | undefined,
+  table: AnyTable | undefined,
+): Dependent['matters'] {
+  if (!table || filters === undefined || filters === 'any' || filters.some((f) => f === undefined))
+    return undefined;
+  const tests = filters.map((f) => compileRowPredicate(f!, table));
+  if (tests.some((t) => t === undefined)) return undefined;
+  // Unknown (a NULL, a column the image lacks) counts as a match.
+  return (row) => tests.some((test) => test!(decodeLogRow(table, row as Record<string, unknown>)) !== false);
 }
 
 /**
@@ -119,7 +154,7 @@ export class SyncConnection implements HubSubscriber {
   private shapes: readonly SnapshotShape[] = [];
   private shapeFilter: ShapeFilter | undefined;
   /** By table: the shapes whose condition reads it, and the columns it reads (see `refreshAfter`). */
-  private dependents = new Map<string, { shape: SnapshotShape; columns: ReadonlySet<string> | 'all' }[]>();
+  private dependents = new Map<string, Dependent[]>();
   /** Ids of shapes with a refresh queued and not started. */
   private readonly refreshing = new Set<string>();
   /** Ids of shapes being added (their snapshot queued or running). */
@@ -426,7 +461,7 @@ export class SyncConnection implements HubSubscriber {
     for (const change of changes) {
       const readers = this.dependents.get(change.table);
       if (!readers) continue;
-      for (const { shape, columns } of readers) {
+      for (const { shape, columns, matters } of readers) {
         if (this.refreshing.has(shape.id)) continue;
         const touched =
           change.op !== 'update' ||
@@ -434,6 +469,12 @@ export class SyncConnection implements HubSubscriber {
           change.oldPk !== undefined ||
           Object.keys(change.oldValues ?? {}).some((name) => columns.has(name));
         if (!touched) continue;
+        if (
+          matters &&
+          !matters(change.row) &&
+          !(change.oldValues && matters({ ...change.row, ...change.oldValues }))
+        )
+          continue;
         this.refreshing.add(shape.id);
         this.enqueue(async () => {
           this.refreshing.delete(shape.id);

@@ -139,3 +139,81 @@ export function tablesReferenced(
   for (const [name, columns] of found) if (columns !== 'all' && columns.size === 0) found.set(name, 'all');
   return found;
 }
+
+/**
+ * For each other table a condition reads, the WHERE clauses of the subqueries that read it alone
+ * (`SELECT ... FROM t WHERE w`, no join; undefined for one without WHERE), or `'any'` when it is
+ * read some other way (a join, raw SQL, a column outside such a subquery). A row of `t` that none
+ * of those clauses can match, before or after a change, cannot change what the subqueries return,
+ * so the change moves no row of `table` in or out.
+ *
+ * @example
+ *   subqueryFilters(inArray(todos.listId, db.select({ id: members.listId }).from(members).where(eq(members.userId, 'u'))).node, todos);
+ *   // Map { 'members' => [eq(members.userId, 'u').node] }
+ */
+export function subqueryFilters(
+  where: Node,
+  table: AnyTable,
+): Map<string, readonly (Node | undefined)[] | 'any'> {
+  const result = new Map<string, (Node | undefined)[] | 'any'>();
+  const anyway = (name: string) => {
+    if (name !== table.$name) result.set(name, 'any');
+  };
+  const rawWords = new Set<string>();
+  const seen = new Set<object>();
+  const visit = (value: unknown, inside: string | undefined): void => {
+    if (value === null || typeof value !== 'object' || seen.has(value)) return;
+    seen.add(value);
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item, inside);
+      return;
+    }
+    const node = value as { kind?: unknown } & Record<string, unknown>;
+    if (node.kind === 'select') {
+      const from = node.from as { kind: string; table?: AnyTable } | undefined;
+      if (
+        from?.kind === 'tableRef' &&
+        (node.joins as unknown[]).length === 0 &&
+        from.table!.$name !== table.$name
+      ) {
+        const name = from.table!.$name;
+        const list = result.get(name);
+        if (list !== 'any') result.set(name, [...(list ?? []), node.where as Node | undefined]);
+        for (const key of Object.keys(node)) if (key !== 'from') visit(node[key], name);
+        return;
+      }
+    }
+    switch (node.kind) {
+      case 'column': {
+        const owner = (node.table as AnyTable).$name;
+        if (owner !== inside) anyway(owner);
+        return;
+      }
+      case 'tableRef': {
+        const name = (node.table as AnyTable).$name;
+        if (name !== inside) anyway(name);
+        return;
+      }
+      case 'raw':
+        for (const chunk of node.chunks as readonly (string | Node)[]) {
+          // Raw SQL may read any table: those it names are read some other way.
+          if (typeof chunk === 'string') {
+            for (const match of chunk.matchAll(IDENTIFIER))
+              rawWords.add((match[1] ?? match[0]).toLowerCase());
+          } else visit(chunk, inside);
+        }
+        return;
+      case 'param':
+      case 'placeholder':
+      case 'identifier':
+      case 'star':
+        return;
+      default:
+        for (const key of Object.keys(node)) visit(node[key], inside);
+    }
+  };
+  visit(where, undefined);
+  // A table named in raw SQL text may be read there: no filter for it.
+  for (const name of result.keys()) if (rawWords.has(name.toLowerCase())) anyway(name);
+  return result;
+}
