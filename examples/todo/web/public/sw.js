@@ -64,6 +64,9 @@ async function precache(start) {
       for (const match of text.matchAll(pattern)) {
         // Paths and relative specifiers only: a bare name ('zod') is no file of this origin.
         if (!/^[./]/.test(match[1])) continue;
+        // Vite writes every relative import it serves with its extension: one without is text
+        // in a string (React's messages quote `import('./MyComponent')`), not a file to keep.
+        if (/^\.\.?\/(?:[^/?#]+\/)*[^./?#]+$/.test(match[1])) continue;
         let next;
         try {
           next = new URL(match[1], url);
