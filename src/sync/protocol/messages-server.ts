@@ -172,10 +172,10 @@ export type RestoredRowJson = z.output<typeof RestoredRowSchema>;
 
 /**
  * The outcome of one pushed batch: `applied` (with `rows`, the server's version of the rows where
- * some of the batch's changes lost to newer stamps, when there are such rows: no change will
- * bring them, so the client writes them back), or `rejected` with the reason (a constraint or a
- * rule it broke) and the server's version of the rows it touched, so the client can roll its own
- * copy back to them.
+ * some of the batch's changes lost to newer stamps, and of those it deleted that the server did
+ * not have, when there are such rows: no change will bring them, so the client writes them
+ * back), or `rejected` with the reason (a constraint or a rule it broke) and the server's version
+ * of the rows it touched, so the client can roll its own copy back to them.
  *
  * @example
  *   { mutationId: 8, status: 'rejected', reason: 'todos: write rule refused the row', rows: [] }

@@ -207,8 +207,14 @@ export async function resolveChanges(
       // re-create); a row that never existed, with neither row (a `writeChange` rule may refuse).
       const reason = await check(ref.table, 'delete', current ?? stamps.image, undefined, ref.pk);
       if (reason) return { writes, reason, lost: [] };
-      // Nothing to delete: a tombstone would only stop someone else's insert of the key.
-      if (!current && !stamps.image) continue;
+      // Nothing to delete: a tombstone would only stop someone else's insert of the key. So an
+      // insert of it older than this delete that arrives later is kept, while the pushing client,
+      // until the ack, drops such an insert as beaten by its pending delete: the ack carries the
+      // row as the server has it then, which no change may bring the client otherwise.
+      if (!current && !stamps.image) {
+        lost.set(ref.key, ref);
+        continue;
+      }
       if (current) {
         if (stamps.created !== undefined && stamps.created > hlc) {
           lost.set(ref.key, ref);
