@@ -27,6 +27,16 @@ function toDriverParams(params: readonly unknown[]): unknown[] {
 
 type Queryable = pg.Pool | pg.PoolClient;
 
+/** A checked-out connection: whether PostgreSQL ended it since, and its release. */
+interface CheckedOut {
+  readonly client: pg.PoolClient;
+  lost(): boolean;
+  release(broken?: boolean): void;
+}
+
+/** How many connections a checkout takes, at most, when each ended before it was used. */
+const MAX_CHECKOUT_ATTEMPTS = 3;
+
 /** How many distinct named statements a driver keeps prepared per connection, at most. */
 const MAX_NAMED_STATEMENTS = 1000;
 
@@ -98,32 +108,60 @@ class NodePostgresDriver implements Driver {
    * While checked out it has an error listener of ours: pg-pool removes its own on checkout, and
    * a connection PostgreSQL ends meanwhile (pg_terminate_backend, a restart, a network cut) would
    * otherwise emit an unhandled 'error' and end the process. The query in flight still rejects;
-   * `release` then drops the connection instead of pooling it.
+   * `release` then drops the connection instead of pooling it. A connection that ended before it
+   * ran anything is dropped and another taken, so the work waiting for it goes on.
    */
-  private async checkout(): Promise<pg.PoolClient & { releaseChecked(broken?: boolean): void }> {
-    const client = (await this.handle.connect()) as pg.PoolClient & {
-      releaseChecked(broken?: boolean): void;
-    };
-    let lost = false;
-    const onError = () => {
-      lost = true;
-    };
-    client.on('error', onError);
-    client.releaseChecked = (broken) => {
-      client.off('error', onError);
-      client.release(broken || lost ? true : undefined);
-    };
-    const { schema } = this.options;
-    if (schema && this.options.pool && !this.onSchema.has(client)) {
-      try {
-        await client.query(`SET search_path TO ${quoteIdentifier(schema)}`);
-      } catch (error) {
-        client.releaseChecked(true);
-        throw error;
+  private async checkout(): Promise<CheckedOut> {
+    for (let attempt = 1; ; attempt++) {
+      const checked = await this.connectWatched();
+      if (checked.lost() && attempt < MAX_CHECKOUT_ATTEMPTS) {
+        checked.release(true);
+        continue;
       }
-      this.onSchema.add(client);
+      const { client } = checked;
+      const { schema } = this.options;
+      if (schema && this.options.pool && !this.onSchema.has(client)) {
+        try {
+          await client.query(`SET search_path TO ${quoteIdentifier(schema)}`);
+        } catch (error) {
+          checked.release(true);
+          throw error;
+        }
+        this.onSchema.add(client);
+      }
+      return checked;
     }
-    return client;
+  }
+
+  /**
+   * `pool.connect` with our listener added in its callback, in the same tick pg-pool takes its own
+   * off. Awaiting the pool's promise instead leaves a gap of a microtask: when the reply that frees
+   * a connection (or completes its startup) and PostgreSQL's "terminating connection" arrive in
+   * one read, pg-protocol parses both before any microtask runs, and the second finds no listener
+   * (the soak's terminate fault, on a busy machine).
+   */
+  private connectWatched(): Promise<CheckedOut> {
+    return new Promise((resolve, reject) => {
+      this.handle.connect((error, client) => {
+        if (error || !client) {
+          reject(error);
+          return;
+        }
+        let lost = false;
+        const onError = () => {
+          lost = true;
+        };
+        client.on('error', onError);
+        resolve({
+          client,
+          lost: () => lost,
+          release: (broken) => {
+            client.off('error', onError);
+            client.release(broken || lost ? true : undefined);
+          },
+        });
+      });
+    });
   }
 
   query(query: DriverQuery): Promise<DriverResult> {
@@ -132,19 +170,19 @@ class NodePostgresDriver implements Driver {
   }
 
   private async queryOnSchema(query: DriverQuery): Promise<DriverResult> {
-    const client = await this.checkout();
+    const { client, release } = await this.checkout();
     try {
       return await runOn(client, query, this.named);
     } finally {
-      client.releaseChecked();
+      release();
     }
   }
 
   async acquire(): Promise<DriverSession> {
-    const client = await this.checkout();
+    const { client, release } = await this.checkout();
     return {
       query: (query) => runOn(client, query, this.named),
-      release: (broken) => client.releaseChecked(broken),
+      release,
     };
   }
 
