@@ -47,22 +47,79 @@ function backendChanges(s: SoakSchema, stepId: number, logged: readonly LoggedCh
   return out;
 }
 
+/** A batch or backend write with its place in the order: `key` (a tick or a place between two). */
+interface Placed {
+  readonly key: number;
+  readonly i: number;
+  /** A batch that logged nothing: the last tick its transaction's first statement saw. */
+  readonly began: number | undefined;
+  readonly changes: ModelChange[];
+}
+
+/** Every row of the model that exists, with its values: what a change that logs nothing leaves alone. */
+function liveRows(model: SyncModel): string {
+  return JSON.stringify(model.tableList.map((t) => model.rows(t.$name).map((row) => row.values)));
+}
+
+/** Whether `part`, applied after `before`, would change no row that exists (so log nothing). */
+function changesNothing(s: SoakSchema, before: readonly Placed[], part: Placed): boolean {
+  const model = new SyncModel([...s.tables]);
+  for (const change of before.flatMap((p) => p.changes)) model.apply(change);
+  const rows = liveRows(model);
+  for (const change of part.changes) model.apply(change);
+  return liveRows(model) === rows;
+}
+
+/**
+ * Moves each batch that logged nothing to the latest point of its window (after the last tick its
+ * first statement saw, up to its place) where it changes nothing, as its empty log says: a row it
+ * found missing was not locked, so an insert of it committed before the batch's last statement
+ * (whose snapshot gave the place) may have come after the batch's read. Where no point of the
+ * window fits, the batch stays at its place and the check reports what differs.
+ */
+function placeUnlogged(s: SoakSchema, placed: Placed[]): Placed[] {
+  const order = [...placed];
+  for (const part of placed) {
+    if (part.began === undefined) continue;
+    const at = order.indexOf(part);
+    const rest = order.filter((p) => p !== part);
+    let earliest = rest.findIndex((p) => p.key > part.began!);
+    if (earliest < 0) earliest = rest.length;
+    if (earliest >= at || changesNothing(s, rest.slice(0, at), part)) continue;
+    for (let point = at - 1; point >= earliest; point--) {
+      if (!changesNothing(s, rest.slice(0, point), part)) continue;
+      rest.splice(point, 0, part);
+      order.splice(0, order.length, ...rest);
+      break;
+    }
+  }
+  return order;
+}
+
 /**
  * Every applied change of the history, in the order the server applied them: by the first tick
  * of their changes in the server's log, or for a batch none of whose changes was logged, by its
- * place between the ticks (log-order.ts); one the log order lacks altogether goes after
+ * place between the ticks (log-order.ts), moved back within its window where it would have
+ * changed something there (`placeUnlogged`); one the log order lacks altogether goes after
  * everything the harness heard of before it.
  *
  * @example
  *   for (const change of appliedChanges(s, history)) model.apply(change);
  */
 export function appliedChanges(s: SoakSchema, history: History): ModelChange[] {
-  const parts: { heard: number; tick: number | undefined; changes: ModelChange[] }[] = [];
+  const parts: {
+    heard: number;
+    tick: number | undefined;
+    began?: number | undefined;
+    changes: ModelChange[];
+  }[] = [];
   for (const batch of history.batches.values()) {
     if (batch.status !== 'applied') continue;
+    const key = `${batch.clientId}:${batch.mutationId}`;
     parts.push({
       heard: batch.order ?? Number.MAX_SAFE_INTEGER,
-      tick: history.ticks.batch.get(`${batch.clientId}:${batch.mutationId}`),
+      tick: history.ticks.batch.get(key),
+      began: history.ticks.began.get(key),
       changes: batch.changes.map((c) => ({
         table: c.table,
         op: c.op,
@@ -83,12 +140,12 @@ export function appliedChanges(s: SoakSchema, history: History): ModelChange[] {
   }
   parts.sort((a, b) => a.heard - b.heard);
   let last = 0;
-  const keyed = parts.map((part, i) => {
+  const keyed: Placed[] = parts.map((part, i) => {
     if (part.tick !== undefined) last = Math.max(last, part.tick);
-    return { ...part, key: part.tick ?? last + 0.5, i };
+    return { key: part.tick ?? last + 0.5, i, began: part.began, changes: part.changes };
   });
   keyed.sort((a, b) => a.key - b.key || a.i - b.i);
-  return keyed.flatMap((p) => p.changes);
+  return placeUnlogged(s, keyed).flatMap((p) => p.changes);
 }
 
 /**

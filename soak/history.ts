@@ -123,9 +123,14 @@ export class History {
 
   /**
    * The first tick of each batch (`clientId:mutationId`) and direct transaction in the server's
-   * log; for a batch that logged nothing, its place between two ticks.
+   * log; for a batch that logged nothing, its place between two ticks, and in `began` the last
+   * tick its transaction's first statement saw.
    */
-  readonly ticks = { batch: new Map<string, number>(), tx: new Map<string, number>() };
+  readonly ticks = {
+    batch: new Map<string, number>(),
+    tx: new Map<string, number>(),
+    began: new Map<string, number>(),
+  };
 
   /** Merges ticks read from the server's log (log-order.ts; the earliest seen wins). */
   noteLogOrder(order: LogOrder): void {
@@ -134,6 +139,9 @@ export class History {
     }
     for (const [key, tick] of Object.entries(order.tx)) {
       this.ticks.tx.set(key, Math.min(this.ticks.tx.get(key) ?? tick, tick));
+    }
+    for (const [key, tick] of Object.entries(order.began)) {
+      this.ticks.began.set(key, Math.min(this.ticks.began.get(key) ?? tick, tick));
     }
   }
 

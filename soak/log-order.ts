@@ -21,13 +21,23 @@
  * each batch's transaction also notes, as it moves the client's last mutation id (in its last
  * statement, after every row lock it waited for), the snapshot it then saw: the batch goes after
  * every tick of a transaction that had committed by then.
+ *
+ * That snapshot is the latest the batch's reads can have seen, not the one they saw: a row the
+ * batch found missing is not locked, so an insert of it that commits while the batch goes on is
+ * in the snapshot of its last statement, though the batch never saw the row (PostgreSQL, seed 54:
+ * a delete that found no row, stored nothing, and was placed after the insert its reads missed,
+ * so the model deleted the row the server rightly kept). So the snapshot of the batch's first
+ * statement is noted too: the batch read somewhere between the two, and the checker places it
+ * at the latest point of that window where it changes nothing, as its empty log says.
  */
 import { type Database, sql } from '../src/index.js';
 
 /**
  * Ticks of the log: `batch` maps `clientId:mutationId`, `tx` maps a transaction id, to the first
  * tick of its changes; a batch that logged nothing maps to a place between two ticks (a fraction
- * after the last tick its transaction saw committed).
+ * after the last tick its transaction saw committed), and in `began` to the last tick its
+ * transaction's first statement saw committed (the batch read the rows it found somewhere after
+ * that tick and before its place).
  *
  * @example
  *   const order = await server.call<LogOrder>('logOrder', undefined, 10_000);
@@ -35,6 +45,7 @@ import { type Database, sql } from '../src/index.js';
 export interface LogOrder {
   readonly batch: Record<string, number>;
   readonly tx: Record<string, number>;
+  readonly began: Record<string, number>;
 }
 
 const RECORD_LOG_ORDER = [
@@ -65,15 +76,29 @@ const RECORD_LOG_ORDER = [
      mutation_id bigint NOT NULL,
      txid xid8 NOT NULL,
      seen pg_snapshot NOT NULL,
+     began pg_snapshot,
      PRIMARY KEY (origin, mutation_id)
    )`,
+  // A batch's first statement locks (or creates) its client's row: the snapshot then, by transaction.
+  `CREATE TABLE IF NOT EXISTS _soak_batch_start (txid xid8 PRIMARY KEY, seen pg_snapshot NOT NULL)`,
+  `CREATE OR REPLACE FUNCTION _soak_note_start() RETURNS trigger LANGUAGE plpgsql AS $fn$
+   BEGIN
+     INSERT INTO _soak_batch_start (txid, seen) VALUES (pg_current_xact_id(), pg_current_snapshot())
+       ON CONFLICT (txid) DO NOTHING;
+     RETURN NULL;
+   END
+   $fn$`,
+  `CREATE OR REPLACE TRIGGER _soak_note_start AFTER INSERT OR UPDATE ON _syncline_clients
+     FOR EACH ROW EXECUTE FUNCTION _soak_note_start()`,
   // Every run of a batch sets the last mutation id (a rejection's transaction does too): the last
   // run's snapshot is the latest the batch saw before it committed.
   `CREATE OR REPLACE FUNCTION _soak_note_batch() RETURNS trigger LANGUAGE plpgsql AS $fn$
    BEGIN
-     INSERT INTO _soak_batch_order (origin, mutation_id, txid, seen)
-       VALUES (NEW.client_id, NEW.last_mutation_id, pg_current_xact_id(), pg_current_snapshot())
-       ON CONFLICT (origin, mutation_id) DO UPDATE SET txid = excluded.txid, seen = excluded.seen;
+     INSERT INTO _soak_batch_order (origin, mutation_id, txid, seen, began)
+       VALUES (NEW.client_id, NEW.last_mutation_id, pg_current_xact_id(), pg_current_snapshot(),
+               (SELECT s.seen FROM _soak_batch_start s WHERE s.txid = pg_current_xact_id()))
+       ON CONFLICT (origin, mutation_id)
+         DO UPDATE SET txid = excluded.txid, seen = excluded.seen, began = excluded.began;
      RETURN NULL;
    END
    $fn$`,
@@ -121,8 +146,16 @@ export async function readLogOrder(db: Database<any>): Promise<LogOrder> {
       tx[row.txid] = Math.min(tx[row.txid] ?? tick, tick);
     }
   }
-  for (const [key, place] of Object.entries(await unloggedPlaces(db))) batch[key] ??= place;
-  return { batch, tx };
+  const unlogged = await unloggedPlaces(db);
+  for (const [key, place] of Object.entries(unlogged.places)) batch[key] ??= place;
+  return { batch, tx, began: unlogged.began };
+}
+
+/** The last tick of a transaction that `snapshot` (a column of `b`) saw committed, 0 for none. */
+function lastTickSeen(snapshot: string) {
+  return sql.raw(`coalesce((SELECT max(o.tick) FROM _soak_log_order o
+                             WHERE o.txid::xid8 < pg_snapshot_xmax(b.${snapshot})
+                               AND pg_visible_in_snapshot(o.txid::xid8, b.${snapshot})), 0)::text`);
 }
 
 /**
@@ -130,19 +163,21 @@ export async function readLogOrder(db: Database<any>): Promise<LogOrder> {
  * its own transaction saw committed; batches after the same tick go in the order of their
  * transaction ids, each a fraction further.
  */
-async function unloggedPlaces(db: Database<any>): Promise<Record<string, number>> {
-  const rows = await db.execute<{ origin: string; mutation_id: string; after: string }>(
-    sql`SELECT b.origin, b.mutation_id::text AS mutation_id,
-               coalesce((SELECT max(o.tick) FROM _soak_log_order o
-                          WHERE o.txid::xid8 < pg_snapshot_xmax(b.seen)
-                            AND pg_visible_in_snapshot(o.txid::xid8, b.seen)), 0)::text AS after
+async function unloggedPlaces(
+  db: Database<any>,
+): Promise<{ places: Record<string, number>; began: Record<string, number> }> {
+  const rows = await db.execute<{ origin: string; mutation_id: string; after: string; began: string | null }>(
+    sql`SELECT b.origin, b.mutation_id::text AS mutation_id, ${lastTickSeen('seen')} AS after,
+               CASE WHEN b.began IS NOT NULL THEN ${lastTickSeen('began')} END AS began
           FROM _soak_batch_order b
          WHERE NOT EXISTS (SELECT 1 FROM _soak_log_order o
                             WHERE o.origin = b.origin AND o.mutation_id = b.mutation_id)
          ORDER BY b.txid`,
   );
   const byTick = new Map<number, string[]>();
+  const began: Record<string, number> = {};
   for (const row of rows) {
+    if (row.began !== null) began[`${row.origin}:${row.mutation_id}`] = Number(row.began);
     const after = Number(row.after);
     byTick.set(after, [...(byTick.get(after) ?? []), `${row.origin}:${row.mutation_id}`]);
   }
@@ -150,5 +185,5 @@ async function unloggedPlaces(db: Database<any>): Promise<Record<string, number>
   for (const [after, keys] of byTick) {
     for (const [i, key] of keys.entries()) places[key] = after + (i + 1) / (keys.length + 1);
   }
-  return places;
+  return { places, began };
 }

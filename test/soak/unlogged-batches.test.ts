@@ -3,6 +3,7 @@ import { itemKey, ownerKey } from '../../soak/plan.js';
 import { soakSchema } from '../../soak/schema.js';
 import type { ChangeJson } from '../../src/sync/protocol/messages-client.js';
 import { serverDrivers } from '../support/sync-server.js';
+import { waitFor } from '../support/wait.js';
 import { itemValues, type SoakReplay, startSoakReplay } from './soak-replay.js';
 
 /**
@@ -102,5 +103,46 @@ for (const driver of serverDrivers) {
       expect(await agreed(r)).toEqual({ owners: [], items: [] });
       expect(r.place(4, again)).toBeGreaterThan(r.place(0, cascade)!);
     });
+
+    // PGlite runs one transaction at a time: there a batch's reads and its end see the same log.
+    it.skipIf(driver === 'pglite')(
+      'a delete that found no row goes before an insert that committed while it was applied (seed 54)',
+      async () => {
+        const [owner, item] = [ownerKey(0), itemKey(9)];
+        const r = await withOwners(driver, owner);
+        // Client 0's insert of the item was rejected; its delete of it reads the row while client
+        // 2's insert (stamped earlier) has not committed yet: it finds no row and stores nothing.
+        // Held up before its last statement (the clock's high mark, which its stamp ahead moves,
+        // is locked meanwhile), it sees the insert committed by the time it ends.
+        const gate = await r.t.connectExternal();
+        await gate.query('BEGIN');
+        const { rows: held } = await gate.query(
+          'SELECT pg_backend_pid() AS pid FROM _syncline_clock WHERE id = 1 FOR UPDATE',
+        );
+        const deleting = r.push(0, [{ table: 'items', op: 'delete', pk: { id: item }, hlc: r.stamp(2, 0) }]);
+        await waitFor(
+          async () => {
+            const rows = await r.t.external(
+              'SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))',
+              [held[0].pid],
+            );
+            return rows[0]!.n === 1;
+          },
+          20_000,
+          'the delete to wait for the high mark',
+        );
+        // Stamped behind PostgreSQL's clock, the insert leaves the high mark alone.
+        const insert = await r.push(2, [insertItem(item, owner, `${Date.now() - 5_000}-00000-client-2`)]);
+        await gate.query('COMMIT');
+        const deleted = await deleting;
+        // Client 0 hears its ack first.
+        r.heard(0, deleted);
+        r.heard(2, insert);
+        expect((await agreed(r)).items.map((row) => row.id)).toEqual([item]);
+        // Its last statement saw the insert, its first did not: the checker chose in between.
+        expect(r.place(0, deleted)).toBeGreaterThan(r.place(2, insert)!);
+        expect(r.history.ticks.began.get(`client-0:${deleted}`)).toBeLessThan(r.place(2, insert)!);
+      },
+    );
   });
 }
