@@ -23,37 +23,12 @@ import pg from 'pg';
 import { sqlite } from '../../src/drivers/better-sqlite3/index.js';
 import { postgres } from '../../src/drivers/node-postgres/index.js';
 import { pglite } from '../../src/drivers/pglite/index.js';
-import { count, eq, inArray, openDatabase, schema, sql, table, text, uuid } from '../../src/index.js';
+import { count, eq, openDatabase, sql } from '../../src/index.js';
 import { syncClient } from '../../src/sync/client/index.js';
-import { createSyncServer, type SyncRules } from '../../src/sync/server/index.js';
+import { createSyncServer } from '../../src/sync/server/index.js';
+import { lists, members, shareRules, shareSchema, todos } from '../../test/support/share-schema.js';
 import { within } from '../support/bounded-wait.js';
 import { formatMs, formatOutcomes, type Outcome } from './outcome.js';
-
-const lists = table('lists', { id: uuid().primaryKey(), name: text().notNull() });
-const members = table('members', {
-  id: uuid().primaryKey(),
-  listId: uuid('list_id').notNull(),
-  userId: text('user_id').notNull(),
-});
-const todos = table('todos', {
-  id: uuid().primaryKey(),
-  listId: uuid('list_id').notNull(),
-  title: text().notNull(),
-});
-const shareSchema = schema({ lists, members, todos }, { version: 1 });
-
-const rules: SyncRules<typeof shareSchema> = {
-  lists: { read: () => true, write: () => true },
-  members: { read: (user) => eq(members.userId, user.userId), write: () => true },
-  todos: {
-    read: (user, db) =>
-      inArray(
-        todos.listId,
-        db.select({ id: members.listId }).from(members).where(eq(members.userId, user.userId)),
-      ),
-    write: () => true,
-  },
-};
 
 function envCount(name: string, fallback: number): number {
   const text = process.env[name];
@@ -86,7 +61,7 @@ async function main(): Promise<void> {
     schema: shareSchema,
     database: url ? postgres({ connectionString: url, schema: namespace }) : pglite({ instance: instance! }),
     auth: { jwtSecret: secret },
-    rules,
+    rules: shareRules,
     log: { level: 'silent' },
   });
   await server.listen({ port: 0, host: '127.0.0.1' });

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { eq, inArray, schema, sql, table, text, uuid } from '../../src/index.js';
-import type { SyncRules } from '../../src/sync/server/index.js';
+import { eq, inArray, sql } from '../../src/index.js';
+import { lists, members, shareRules, shareSchema, todos } from '../support/share-schema.js';
 import { closeClients, type E2eClient, openClients, within } from '../support/sync-fixture.js';
 import { serverDrivers, startTestServer } from '../support/sync-server.js';
 import { waitFor } from '../support/wait.js';
@@ -14,32 +14,6 @@ import { waitFor } from '../support/wait.js';
  * what the rule lets her read.
  */
 
-const lists = table('lists', { id: uuid().primaryKey(), name: text().notNull() });
-const members = table('members', {
-  id: uuid().primaryKey(),
-  listId: uuid('list_id').notNull(),
-  userId: text('user_id').notNull(),
-});
-const todos = table('todos', {
-  id: uuid().primaryKey(),
-  listId: uuid('list_id').notNull(),
-  title: text().notNull(),
-});
-const shareSchema = schema({ lists, members, todos }, { version: 1 });
-
-const rules: SyncRules<typeof shareSchema> = {
-  lists: { read: () => true, write: () => true },
-  members: { read: (user) => eq(members.userId, user.userId), write: () => true },
-  todos: {
-    read: (user, db) =>
-      inArray(
-        todos.listId,
-        db.select({ id: members.listId }).from(members).where(eq(members.userId, user.userId)),
-      ),
-    write: () => true,
-  },
-};
-
 let clients: E2eClient<typeof shareSchema>[] = [];
 afterEach(async () => {
   await closeClients(clients);
@@ -49,7 +23,7 @@ afterEach(async () => {
 for (const driver of serverDrivers) {
   describe(`rows that move in and out [${driver}]`, () => {
     it('grants and revokes reach the user at once, whole, while writes go on', async () => {
-      const t = await startTestServer(shareSchema, { driver, rules });
+      const t = await startTestServer(shareSchema, { driver, rules: shareRules });
       const [shared, own] = [randomUUID(), randomUUID()];
       await t.server.db.insert(lists).values([
         { id: shared, name: 'shared' },
