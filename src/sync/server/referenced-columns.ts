@@ -4,45 +4,69 @@ import type { Node } from '../../sql/nodes.js';
 /** A word of raw SQL text that could name a column or a table: a bare or a double-quoted identifier. */
 const IDENTIFIER = /"((?:[^"]|"")*)"|[A-Za-z_][A-Za-z0-9_$]*/g;
 
-/** What a walk of a condition meets: columns (with their table), tables read from, raw SQL words. */
+/**
+ * What a walk of a condition meets: columns and tables read from (with `inside`, the table of the
+ * innermost subquery `subquery` took, if any), references by name, raw SQL words.
+ */
 interface Visitor {
-  column(table: string, name: string): void;
-  tableRef(table: string): void;
+  column(table: string, name: string, inside: string | undefined): void;
+  tableRef(table: string, inside: string | undefined): void;
+  /** A column named by a `ref` node (of a subquery, or of a table known only by name). */
+  ref(name: string): void;
   /** A word of raw SQL text: quoted (exact) or bare (any case); `star` for a text with `*`. */
   word(word: string, quoted: boolean): void;
   star(): void;
+  /**
+   * A query that reads one table alone (`SELECT ... FROM t WHERE w`, no join): true to walk the
+   * rest of it (not its FROM) with `t` as `inside`; false walks it like any other node.
+   */
+  subquery?(table: string, where: Node | undefined): boolean;
 }
 
 /** Walks a condition's tree (subqueries too), calling `visitor` for what can name data. */
 function walk(where: Node, visitor: Visitor): void {
   const seen = new Set<object>();
-  const visit = (value: unknown): void => {
+  const visit = (value: unknown, inside: string | undefined): void => {
     if (value === null || typeof value !== 'object' || seen.has(value)) return;
     seen.add(value);
     if (Array.isArray(value)) {
-      for (const item of value) visit(item);
+      for (const item of value) visit(item, inside);
       return;
     }
     const node = value as { kind?: unknown } & Record<string, unknown>;
     switch (node.kind) {
+      case 'select': {
+        const from = node.from as { kind: string; table?: AnyTable } | undefined;
+        if (
+          visitor.subquery &&
+          from?.kind === 'tableRef' &&
+          (node.joins as unknown[]).length === 0 &&
+          visitor.subquery(from.table!.$name, node.where as Node | undefined)
+        ) {
+          for (const key of Object.keys(node)) if (key !== 'from') visit(node[key], from.table!.$name);
+          return;
+        }
+        for (const key of Object.keys(node)) visit(node[key], inside);
+        return;
+      }
       case 'column': {
         const column = node as unknown as { name: string; table: AnyTable };
-        visitor.column(column.table.$name, column.name);
+        visitor.column(column.table.$name, column.name, inside);
         return;
       }
       case 'excluded':
-        visit(node.column);
+        visit(node.column, inside);
         return;
       case 'ref':
-        visitor.word(node.name as string, true);
+        visitor.ref(node.name as string);
         return;
       case 'tableRef':
-        visitor.tableRef((node.table as AnyTable).$name);
+        visitor.tableRef((node.table as AnyTable).$name, inside);
         return;
       case 'raw':
         for (const chunk of node.chunks as readonly (string | Node)[]) {
           if (typeof chunk !== 'string') {
-            visit(chunk);
+            visit(chunk, inside);
             continue;
           }
           if (chunk.includes('*')) visitor.star();
@@ -58,10 +82,10 @@ function walk(where: Node, visitor: Visitor): void {
       case 'star':
         return;
       default:
-        for (const key of Object.keys(node)) visit(node[key]);
+        for (const key of Object.keys(node)) visit(node[key], inside);
     }
   };
-  visit(where);
+  visit(where, undefined);
 }
 
 /** Matches a raw SQL word to one of `names`: exactly when quoted, in any case when bare. */
@@ -90,6 +114,9 @@ export function referencedColumns(where: Node, table: AnyTable): ReadonlySet<str
       if (owner === table.$name && names.includes(name)) found.add(name);
     },
     tableRef: () => {},
+    ref: (name) => {
+      if (names.includes(name)) found.add(name);
+    },
     word: (word, quoted) => {
       const name = match(word, quoted);
       if (name !== undefined) found.add(name);
@@ -130,6 +157,10 @@ export function tablesReferenced(
     tableRef: (name) => {
       if (name !== table.$name && !found.has(name)) found.set(name, new Set());
     },
+    ref: (name) => {
+      const table = match(name, true);
+      if (table !== undefined) add(table, 'all');
+    },
     word: (word, quoted) => {
       const name = match(word, quoted);
       if (name !== undefined) add(name, 'all');
@@ -160,59 +191,26 @@ export function subqueryFilters(
     if (name !== table.$name) result.set(name, 'any');
   };
   const rawWords = new Set<string>();
-  const seen = new Set<object>();
-  const visit = (value: unknown, inside: string | undefined): void => {
-    if (value === null || typeof value !== 'object' || seen.has(value)) return;
-    seen.add(value);
-    if (Array.isArray(value)) {
-      for (const item of value) visit(item, inside);
-      return;
-    }
-    const node = value as { kind?: unknown } & Record<string, unknown>;
-    if (node.kind === 'select') {
-      const from = node.from as { kind: string; table?: AnyTable } | undefined;
-      if (
-        from?.kind === 'tableRef' &&
-        (node.joins as unknown[]).length === 0 &&
-        from.table!.$name !== table.$name
-      ) {
-        const name = from.table!.$name;
-        const list = result.get(name);
-        if (list !== 'any') result.set(name, [...(list ?? []), node.where as Node | undefined]);
-        for (const key of Object.keys(node)) if (key !== 'from') visit(node[key], name);
-        return;
-      }
-    }
-    switch (node.kind) {
-      case 'column': {
-        const owner = (node.table as AnyTable).$name;
-        if (owner !== inside) anyway(owner);
-        return;
-      }
-      case 'tableRef': {
-        const name = (node.table as AnyTable).$name;
-        if (name !== inside) anyway(name);
-        return;
-      }
-      case 'raw':
-        for (const chunk of node.chunks as readonly (string | Node)[]) {
-          // Raw SQL may read any table: those it names are read some other way.
-          if (typeof chunk === 'string') {
-            for (const match of chunk.matchAll(IDENTIFIER))
-              rawWords.add((match[1] ?? match[0]).toLowerCase());
-          } else visit(chunk, inside);
-        }
-        return;
-      case 'param':
-      case 'placeholder':
-      case 'identifier':
-      case 'star':
-        return;
-      default:
-        for (const key of Object.keys(node)) visit(node[key], inside);
-    }
-  };
-  visit(where, undefined);
+  walk(where, {
+    subquery: (name, filter) => {
+      if (name === table.$name) return false;
+      const list = result.get(name);
+      if (list !== 'any') result.set(name, [...(list ?? []), filter]);
+      return true;
+    },
+    column: (owner, _name, inside) => {
+      if (owner !== inside) anyway(owner);
+    },
+    tableRef: (name, inside) => {
+      if (name !== inside) anyway(name);
+    },
+    ref: () => {},
+    // Raw SQL may read any table: those it names are read some other way.
+    word: (word) => {
+      rawWords.add(word.toLowerCase());
+    },
+    star: () => {},
+  });
   // A table named in raw SQL text may be read there: no filter for it.
   for (const name of result.keys()) if (rawWords.has(name.toLowerCase())) anyway(name);
   return result;
