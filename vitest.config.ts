@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 import { syncCommands } from './test/browser/sync-commands.js';
+import { tabCommands } from './test/browser/tab-commands.js';
 import { requireAll, requirements } from './test/support/requirements.js';
 
 // The dialect suite's files that run in the browser too: the rest reach for Node (files, other
@@ -56,7 +57,7 @@ const browserProject: TestProjectInlineConfiguration = {
       instances: [{ browser: 'chromium' }],
       screenshotFailures: false,
       // A sync server in this Node process, for the page to sync with (sync-in-browser.test.ts).
-      commands: syncCommands,
+      commands: { ...syncCommands, ...tabCommands },
     },
   },
 };

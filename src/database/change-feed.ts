@@ -4,7 +4,8 @@ import type { Driver } from './driver.js';
 const CHANNEL = 'syncline_tables';
 
 /**
- * Table-change events shared between Database objects on one PostgreSQL (or PGlite) database:
+ * Table-change events shared between Database objects on one PostgreSQL (or PGlite) database, or
+ * on one SQLite WASM database shared by browser tabs (the driver's `notify`):
  * after each local commit a NOTIFY names the changed tables, and every other feed that LISTENs
  * hands them to its own live queries. Its own notifications are recognised and skipped.
  */
@@ -22,7 +23,7 @@ export class ChangeFeed {
   ): Promise<ChangeFeed> {
     if (!driver.listen) {
       throw new UsageError(
-        `changeNotifications needs LISTEN/NOTIFY, which the ${driver.name} driver does not have (PostgreSQL and PGlite do)`,
+        `changeNotifications needs LISTEN/NOTIFY, which the ${driver.name} driver does not have (PostgreSQL and PGlite do, and SQLite WASM shared between tabs)`,
       );
     }
     const id = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
@@ -46,6 +47,10 @@ export class ChangeFeed {
   /** Tells the other feeds; a failure here must not fail the write that already committed. */
   publish(tables: ReadonlySet<string>): void {
     const payload = `${this.id}|${JSON.stringify([...tables])}`;
+    if (this.driver.notify) {
+      this.driver.notify(CHANNEL, payload);
+      return;
+    }
     Promise.resolve()
       .then(() =>
         this.driver.query({

@@ -25,7 +25,8 @@ export interface OpenDatabaseOptions {
   /**
    * PostgreSQL and PGlite: share table-change events with every other Database object that turns
    * this on for the same database (LISTEN/NOTIFY), so live queries in two server processes both see
-   * each other's commits. Off by default.
+   * each other's commits. Off by default, except on a database shared between browser tabs
+   * (`sqliteWasm({ name })`), where live queries in every tab see every tab's commits.
    */
   changeNotifications?: boolean;
 }
@@ -236,7 +237,7 @@ export async function openDatabase<TSchema extends Schema>(
 ): Promise<Database<TSchema>> {
   await driver.open();
   const db = new Database(schema, driver);
-  if (options.changeNotifications) {
+  if (options.changeNotifications ?? driver.sharedName !== undefined) {
     try {
       await db.startChangeFeed();
     } catch (error) {

@@ -60,6 +60,18 @@ export interface Driver {
     /** Called after the listening connection dropped and came back: notifications may be lost. */
     onGap?: () => void,
   ): Promise<() => Promise<void>>;
+  /**
+   * Sends a notification that `listen` hears in the other processes, for a driver whose
+   * notifications are not SQL (SQLite WASM shared between tabs). PostgreSQL leaves it out: the
+   * change feed sends `pg_notify` there.
+   */
+  notify?(channel: string, payload: string): void;
+  /**
+   * Set while other processes (browser tabs) use this same database at once: the name they share.
+   * Databases on it then share table-change events by default, and sync clients on it elect one of
+   * them to hold the connection to the server.
+   */
+  readonly sharedName?: string;
   /** Releases every connection and handle the driver opened (not those the app passed in). */
   close(): Promise<void>;
 }

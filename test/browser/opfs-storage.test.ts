@@ -46,7 +46,7 @@ it("reports a broken constraint from the worker as ConstraintError, with SQLite'
   await db.close();
 });
 
-it('two databases of different names are open in OPFS at once; a second open of the same name is in memory', async () => {
+it('two databases of different names are open in OPFS at once; a second open of the same name shares the first, or is in memory with share: false', async () => {
   const stamp = Date.now().toString(36);
   const a = sqliteWasm({ name: `a-${stamp}.db` });
   const b = sqliteWasm({ name: `b-${stamp}.db` });
@@ -56,12 +56,18 @@ it('two databases of different names are open in OPFS at once; a second open of 
   await dbA.insert(lists).values({ id: LIST, name: 'only in a', ownerId: 'u1' });
   expect(await dbB.select().from(lists)).toEqual([]);
 
-  // As a second tab would: the first holds the files, so this one cannot keep its data.
-  const again = sqliteWasm({ name: `a-${stamp}.db` });
-  const dbAgain = await openDatabase(appSchema, again);
-  expect(again.storage).toBe('memory');
-  expect(await dbAgain.select().from(lists)).toEqual([]);
-  await Promise.all([dbA.close(), dbB.close(), dbAgain.close()]);
+  // As a second tab would: the first owns the files, and this one reaches them through it.
+  const shared = sqliteWasm({ name: `a-${stamp}.db` });
+  const dbShared = await openDatabase(appSchema, shared);
+  expect([shared.storage, shared.ownsDatabase, a.ownsDatabase]).toEqual(['opfs', false, true]);
+  expect(await dbShared.select({ name: lists.name }).from(lists)).toEqual([{ name: 'only in a' }]);
+
+  // Not shared, it cannot have the files, so it cannot keep its data.
+  const alone = sqliteWasm({ name: `a-${stamp}.db`, share: false });
+  const dbAlone = await openDatabase(appSchema, alone);
+  expect(alone.storage).toBe('memory');
+  expect(await dbAlone.select().from(lists)).toEqual([]);
+  await Promise.all([dbA.close(), dbB.close(), dbShared.close(), dbAlone.close()]);
 });
 
 it('keeps an OPFS database in WAL mode with an exclusive lock (a commit flushes OPFS once), across a reopen', async () => {

@@ -4,7 +4,7 @@ import { sqliteDialect } from '../../dialect/sqlite/sqlite-dialect.js';
 import { UsageError } from '../../errors.js';
 import { reviveSqliteError, type SerializedSqliteError } from './sqlite-wasm-error.js';
 import { type EngineOptions, type SqliteWasmStorage, WasmEngine } from './wasm-engine.js';
-import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type { OperationReply, WorkerEvent, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
 export { SqliteWasmError } from './sqlite-wasm-error.js';
 export type { SqliteWasmStorage } from './wasm-engine.js';
@@ -33,6 +33,14 @@ export interface SqliteWasmOptions {
    * takes 2 to 20 ms in Chromium.
    */
   synchronous?: 'full' | 'normal';
+  /**
+   * Share the database with the other tabs of this origin that open the same `name` (default:
+   * true where the browser has Web Locks and BroadcastChannel). One tab's worker owns the file and
+   * runs every tab's statements; when that tab closes, another takes over. Live queries in every
+   * tab see every tab's commits. `false` gives this tab the file alone, and a second tab asking
+   * for it gets a database in memory.
+   */
+  share?: boolean;
 }
 
 /** Runs queries in a Web Worker and waits for the answers, in order. */
@@ -40,13 +48,20 @@ class WorkerChannel {
   private nextId = 1;
   private readonly pending = new Map<
     number,
-    { resolve(reply: WorkerReply & { ok: true }): void; reject(e: Error): void }
+    { resolve(reply: OperationReply & { ok: true }): void; reject(e: Error): void }
   >();
   private failed: Error | undefined;
 
-  constructor(private readonly worker: Worker) {
-    worker.addEventListener('message', (event: MessageEvent<WorkerReply>) => {
+  constructor(
+    private readonly worker: Worker,
+    onEvent: (event: WorkerEvent['event']) => void,
+  ) {
+    worker.addEventListener('message', (event: MessageEvent<WorkerReply | WorkerEvent>) => {
       const reply = event.data;
+      if ('event' in reply) {
+        onEvent(reply.event);
+        return;
+      }
       const waiter = this.pending.get(reply.id);
       if (!waiter) return;
       this.pending.delete(reply.id);
@@ -59,7 +74,7 @@ class WorkerChannel {
     });
   }
 
-  request(message: DistributiveOmit<WorkerRequest, 'id'>): Promise<WorkerReply & { ok: true }> {
+  request(message: DistributiveOmit<WorkerRequest, 'id'>): Promise<OperationReply & { ok: true }> {
     if (this.failed) return Promise.reject(this.failed);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -88,6 +103,11 @@ class SqliteWasmDriver implements Driver {
   private channel: WorkerChannel | undefined;
   private engine: WasmEngine | undefined;
   private where: SqliteWasmStorage | undefined;
+  private shared = false;
+  private owner = false;
+  private readonly gapListeners = new Set<() => void>();
+  private readonly senders = new Map<string, BroadcastChannel>();
+  /** The main-thread engine's connection (the worker has its own: see OwnedDatabase). */
   private readonly connection = new SingleConnection((q) => this.run(q));
 
   constructor(private readonly options: SqliteWasmOptions) {}
@@ -97,6 +117,16 @@ class SqliteWasmDriver implements Driver {
     if (!this.where)
       throw new UsageError('the SQLite WASM driver is not open: pass it to openDatabase() first');
     return this.where;
+  }
+
+  /** The name the tabs share, when this database is shared with other tabs (see `share`). */
+  get sharedName(): string | undefined {
+    return this.shared ? this.options.name : undefined;
+  }
+
+  /** True while this tab's worker owns the file (always, for a database that is not shared). */
+  get ownsDatabase(): boolean {
+    return this.shared ? this.owner : this.where !== undefined;
   }
 
   async open(): Promise<void> {
@@ -114,12 +144,25 @@ class SqliteWasmDriver implements Driver {
           'sqliteWasm({ worker: true }): this runtime has no Web Worker; leave `worker` out to run in memory here',
         );
       }
+      const share = this.options.name !== undefined && this.options.share !== false && canShare();
+      if (this.options.share === true && !share) {
+        throw new UsageError(
+          this.options.name === undefined
+            ? 'sqliteWasm({ share: true }) needs a `name`: only a named database can be shared between tabs'
+            : 'sqliteWasm({ share: true }): this browser has no Web Locks or BroadcastChannel, which sharing needs; leave `share` out',
+        );
+      }
       // Vite and other bundlers see this pattern and bundle the worker with its imports.
       const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
-      const channel = new WorkerChannel(worker);
+      const channel = new WorkerChannel(worker, (event) => this.workerEvent(event));
       try {
-        const reply = await channel.request({ type: 'open', options: engineOptions });
+        const reply = await channel.request({
+          type: 'open',
+          options: engineOptions,
+          share: share ? { tab: randomId() } : undefined,
+        });
         this.where = reply.storage ?? 'memory';
+        this.shared = share;
         this.channel = channel;
       } catch (error) {
         channel.terminate();
@@ -131,19 +174,78 @@ class SqliteWasmDriver implements Driver {
     this.where = this.engine.storage;
   }
 
+  private workerEvent(event: WorkerEvent['event']): void {
+    if (event === 'owner') this.owner = true;
+    else for (const listener of [...this.gapListeners]) listener();
+  }
+
   private run(query: DriverQuery): DriverResult | Promise<DriverResult> {
-    if (this.engine) return this.engine.run(query);
+    if (!this.engine)
+      throw new UsageError('the SQLite WASM driver is not open: pass it to openDatabase() first');
+    return this.engine.run(query);
+  }
+
+  private workerChannel(): WorkerChannel {
     if (!this.channel)
       throw new UsageError('the SQLite WASM driver is not open: pass it to openDatabase() first');
-    return this.channel.request({ type: 'query', query: plainQuery(query) }).then((reply) => reply.result!);
+    return this.channel;
   }
 
   query(query: DriverQuery): DriverResult | Promise<DriverResult> {
-    return this.connection.query(query);
+    if (this.engine || !this.channel) return this.connection.query(query);
+    return this.channel.request({ type: 'query', query: plainQuery(query) }).then((reply) => reply.result!);
   }
 
-  acquire(): Promise<DriverSession> {
-    return this.connection.acquire();
+  async acquire(): Promise<DriverSession> {
+    if (this.engine || !this.channel) return this.connection.acquire();
+    const channel = this.workerChannel();
+    const { session } = await channel.request({ type: 'acquire' });
+    let released = false;
+    return {
+      query: (query) =>
+        channel.request({ type: 'query', query: plainQuery(query), session }).then((reply) => reply.result!),
+      release: () => {
+        if (released) return;
+        released = true;
+        channel.request({ type: 'release', session: session! }).catch(() => {});
+      },
+    };
+  }
+
+  /**
+   * Shared databases only: hears what `notify` sends from the other tabs (the Database's change
+   * feed uses it, so live queries re-run on other tabs' commits); `onGap` when the owner changed.
+   */
+  async listen(
+    channel: string,
+    onMessage: (payload: string) => void,
+    onGap?: () => void,
+  ): Promise<() => Promise<void>> {
+    const name = this.sharedName;
+    if (name === undefined) {
+      throw new UsageError(
+        'changeNotifications on SQLite WASM needs a database shared between tabs: sqliteWasm({ name }) in a browser with Web Locks',
+      );
+    }
+    const broadcast = new BroadcastChannel(`syncline-notify:${name}:${channel}`);
+    broadcast.onmessage = (event: MessageEvent<string>) => onMessage(event.data);
+    if (onGap) this.gapListeners.add(onGap);
+    return async () => {
+      broadcast.close();
+      if (onGap) this.gapListeners.delete(onGap);
+    };
+  }
+
+  /** Sends `payload` to every other tab listening on `channel` (shared databases only). */
+  notify(channel: string, payload: string): void {
+    const name = this.sharedName;
+    if (name === undefined) return;
+    let broadcast = this.senders.get(channel);
+    if (!broadcast) {
+      broadcast = new BroadcastChannel(`syncline-notify:${name}:${channel}`);
+      this.senders.set(channel, broadcast);
+    }
+    broadcast.postMessage(payload);
   }
 
   async close(): Promise<void> {
@@ -152,6 +254,9 @@ class SqliteWasmDriver implements Driver {
     this.engine?.close();
     this.engine = undefined;
     this.where = undefined;
+    this.owner = false;
+    for (const broadcast of this.senders.values()) broadcast.close();
+    this.senders.clear();
     if (channel) {
       try {
         await channel.request({ type: 'close' });
@@ -160,6 +265,21 @@ class SqliteWasmDriver implements Driver {
       }
     }
   }
+}
+
+/** Sharing between tabs needs Web Locks (the election) and BroadcastChannel (the messages). */
+function canShare(): boolean {
+  return (
+    typeof BroadcastChannel === 'function' &&
+    typeof navigator !== 'undefined' &&
+    typeof navigator.locks?.request === 'function'
+  );
+}
+
+function randomId(): string {
+  return typeof crypto?.randomUUID === 'function'
+    ? crypto.randomUUID()
+    : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 }
 
 /** A DriverQuery as structured clone takes it (the builder may hand over frozen or class objects). */
@@ -184,6 +304,6 @@ function plainQuery(query: DriverQuery): DriverQuery {
  */
 export function sqliteWasm(
   options: SqliteWasmOptions = {},
-): Driver & { readonly storage: SqliteWasmStorage } {
+): Driver & { readonly storage: SqliteWasmStorage; readonly ownsDatabase: boolean } {
   return new SqliteWasmDriver(options);
 }

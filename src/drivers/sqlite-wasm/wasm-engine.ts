@@ -13,6 +13,11 @@ export interface EngineOptions {
   readonly statementCacheSize: number;
   /** SQLite's `synchronous` for an OPFS database: 'full' (the default) or 'normal'. */
   readonly synchronous?: 'full' | 'normal';
+  /**
+   * How long to keep trying for the OPFS files another worker may still hold, in ms (default 1 s).
+   * A tab taking over a shared database waits longer: the closing owner lets go of them late.
+   */
+  readonly opfsWaitMs?: number;
 }
 
 /**
@@ -37,11 +42,11 @@ type OpfsPool = Awaited<ReturnType<Sqlite3Static['installOpfsSAHPoolVfs']>>;
  * names open beside it (in other workers too), while a second tab opening the same name cannot
  * take it (the pool's files are held exclusively) and ends up in memory.
  */
-async function opfsPool(sqlite3: Sqlite3Static, name: string): Promise<OpfsPool | undefined> {
+async function opfsPool(sqlite3: Sqlite3Static, name: string, waitMs: number): Promise<OpfsPool | undefined> {
   if (typeof sqlite3.installOpfsSAHPoolVfs !== 'function') return undefined;
   const id = name.replace(/[^A-Za-z0-9_.-]/g, '_');
   // A page that just reloaded may still hold the files for a moment: try a few times.
-  for (let attempt = 0; attempt < 4; attempt++) {
+  for (let attempt = 0; attempt < Math.max(1, Math.ceil(waitMs / 250)); attempt++) {
     try {
       return await sqlite3.installOpfsSAHPoolVfs({
         name: `syncline-${id}`,
@@ -82,7 +87,7 @@ export class WasmEngine {
   /** Opens `options.name` in OPFS when the pool is there, else a database in memory. */
   static async open(options: EngineOptions): Promise<WasmEngine> {
     const sqlite3 = await loadSqliteWasm();
-    const opfs = options.name ? await opfsPool(sqlite3, options.name) : undefined;
+    const opfs = options.name ? await opfsPool(sqlite3, options.name, options.opfsWaitMs ?? 1000) : undefined;
     const db = opfs ? new opfs.OpfsSAHPoolDb(`/${options.name}`) : new sqlite3.oo1.DB(':memory:', 'c');
     // The pool's files are this worker's alone, so SQLite may hold its lock for good, which lets
     // it keep a write-ahead log without shared memory (the pool has none). In the default mode
@@ -114,6 +119,11 @@ export class WasmEngine {
       this.statements.set(sql, stmt);
     }
     return stmt;
+  }
+
+  /** True while a transaction is open (BEGIN without its COMMIT or ROLLBACK yet). */
+  get inTransaction(): boolean {
+    return this.sqlite3.capi.sqlite3_get_autocommit(this.db.pointer!) === 0;
   }
 
   /** Runs one statement; throws `SqliteWasmError` for what SQLite refuses. */

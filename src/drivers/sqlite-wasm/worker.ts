@@ -1,49 +1,58 @@
 /// <reference lib="webworker" />
-import { SqliteWasmError } from './sqlite-wasm-error.js';
+import { OwnedDatabase, serializeError } from './owned-database.js';
+import { SharedDatabase } from './shared-database.js';
 import { WasmEngine } from './wasm-engine.js';
-import type { WorkerReply, WorkerRequest } from './worker-protocol.js';
+import type {
+  DatabaseOperation,
+  OperationReply,
+  WorkerEvent,
+  WorkerReply,
+  WorkerRequest,
+} from './worker-protocol.js';
 
-// The worker side of sqliteWasm(): one database per worker, requests answered in order. OPFS's
-// synchronous access handles exist only in workers, which is why SQLite runs here.
+// The worker side of sqliteWasm(): one database per worker. OPFS's synchronous access handles
+// exist only in workers, which is why SQLite runs here. A database of its own is run right here;
+// a shared one (several tabs, one name) is run by whichever tab's worker owns it (see
+// SharedDatabase), and this worker forwards to it. Requests are not queued here: the driver sends
+// none before `open` is answered, and statements take turns on the connection in OwnedDatabase.
 const scope = self as unknown as DedicatedWorkerGlobalScope;
-let engine: WasmEngine | undefined;
-let queue: Promise<void> = Promise.resolve();
+let database: { perform(op: DatabaseOperation): Promise<OperationReply>; close(): void } | undefined;
 
-function failure(id: number, error: unknown): WorkerReply {
-  if (error instanceof SqliteWasmError) {
-    return {
-      id,
-      ok: false,
-      error: { message: error.message, code: error.code, resultCode: error.resultCode },
-    };
+async function open(request: Extract<WorkerRequest, { type: 'open' }>): Promise<OperationReply> {
+  if (database) return { ok: true };
+  const { options, share } = request;
+  if (share && options.name !== undefined) {
+    const { shared, storage } = await SharedDatabase.join(
+      share.tab,
+      { ...options, name: options.name },
+      (event: WorkerEvent) => scope.postMessage(event),
+    );
+    database = { perform: (op) => shared.perform(op), close: () => shared.close() };
+    return { ok: true, storage };
   }
-  return { id, ok: false, error: { message: error instanceof Error ? error.message : String(error) } };
+  const tab = 'self';
+  const owned = new OwnedDatabase(await WasmEngine.open(options), tab);
+  database = { perform: (op) => owned.perform(tab, op), close: () => owned.close() };
+  return { ok: true, storage: owned.storage };
 }
 
-async function handle(request: WorkerRequest): Promise<WorkerReply> {
+async function handle(request: WorkerRequest): Promise<OperationReply> {
   switch (request.type) {
     case 'open':
-      engine ??= await WasmEngine.open(request.options);
-      return { id: request.id, ok: true, storage: engine.storage };
-    case 'query':
-      if (!engine) throw new Error('the database is not open');
-      return { id: request.id, ok: true, result: engine.run(request.query) };
+      return open(request);
     case 'close':
-      engine?.close();
-      engine = undefined;
-      return { id: request.id, ok: true };
+      database?.close();
+      database = undefined;
+      return { ok: true };
+    default:
+      if (!database) throw new Error('the database is not open');
+      return database.perform(request);
   }
 }
 
 scope.addEventListener('message', (event: MessageEvent<WorkerRequest>) => {
   const request = event.data;
-  queue = queue.then(async () => {
-    let reply: WorkerReply;
-    try {
-      reply = await handle(request);
-    } catch (error) {
-      reply = failure(request.id, error);
-    }
-    scope.postMessage(reply);
-  });
+  void handle(request)
+    .catch((error: unknown): OperationReply => ({ ok: false, error: serializeError(error) }))
+    .then((reply) => scope.postMessage({ id: request.id, ...reply } satisfies WorkerReply));
 });
