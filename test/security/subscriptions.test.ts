@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { eq, sql } from '../../src/index.js';
-import { filterToJson } from '../../src/sync/protocol/filter-tree.js';
+import { filterToJson } from '../../src/sync/protocol/filter-to-json.js';
 import { PROTOCOL_VERSION } from '../../src/sync/protocol/messages.js';
 import { RawClient, serverDrivers, startTestServer } from '../support/sync-server.js';
 import { abuseSchema, bulk, legitimatePair, notes, notesHello, seedBulk } from './legitimate-clients.js';

@@ -289,7 +289,7 @@ describe('invalid messages name the field and the expectation', () => {
     [
       'shape filter with an unknown operator',
       { ...hello, shapes: [{ id: 's', table: 'todos', where: { op: 'matches', column: 'title' } }] },
-      'invalid hello message: shapes[0].where.op: unknown filter operator; expected one of eq, ne, gt, gte, lt, lte, inArray, notInArray, isNull, isNotNull, between, notBetween, like, notLike, ilike, notIlike, and, or, not',
+      'invalid hello message: shapes[0].where.op: unknown filter operator; expected one of eq, ne, gt, gte, lt, lte, inArray, notInArray, exists, notExists, isNull, isNotNull, between, notBetween, like, notLike, ilike, notIlike, and, or, not',
     ],
     [
       'shape filter as SQL text',

@@ -1,7 +1,7 @@
 import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { eq } from '../../src/index.js';
-import { filterToJson } from '../../src/sync/protocol/filter-tree.js';
+import { filterToJson } from '../../src/sync/protocol/filter-to-json.js';
 import { DEFAULT_MESSAGE_LIMITS, PROTOCOL_VERSION } from '../../src/sync/protocol/messages.js';
 import { SYNC_CLOSE_CODES } from '../../src/sync/server/index.js';
 import { appSchema, lists, todos } from '../support/fixtures.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { eq, inArray } from '../../src/index.js';
-import { filterToJson } from '../../src/sync/protocol/filter-tree.js';
+import { filterToJson } from '../../src/sync/protocol/filter-to-json.js';
 import type { ChangeJson, ChangesMessage } from '../../src/sync/protocol/messages.js';
 import { SYNC_CLOSE_CODES, type SyncRules } from '../../src/sync/server/index.js';
 import { appSchema, lists, todos } from '../support/fixtures.js';

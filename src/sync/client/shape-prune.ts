@@ -1,23 +1,31 @@
 import type { Database } from '../../database/database.js';
 import { or } from '../../sql/expressions.js';
 import { type SQL, sql } from '../../sql/sql.js';
-import { filterFromJson } from '../protocol/filter-tree.js';
+import { filterFromJson } from '../protocol/filter-from-json.js';
 import type { ShapeJson } from '../protocol/messages.js';
 import type { ApplyContext } from './apply-context.js';
 import type { Run } from './client-transaction.js';
+import { filterSuperset } from './filter-superset.js';
 import { PendingWrites } from './pending-writes.js';
 import type { TableCodec } from './table-codec.js';
 
-/** A shape's filter rebuilt on the client (undefined: the whole table). */
-function whereOf(db: Database, shape: ShapeJson): SQL<boolean> | undefined {
+/**
+ * A shape's filter rebuilt on the client, as the superset of `filterSuperset` (true: every row of
+ * the table, false: none): what SQLite can tell of it without the server's view of the tables
+ * its subqueries read.
+ */
+function whereOf(db: Database, shape: ShapeJson): SQL<boolean> | boolean {
+  if (shape.where === undefined) return true;
   const table = db.schema.tableByName(shape.table)!;
-  return shape.where === undefined ? undefined : filterFromJson(shape.where, table);
+  const where = filterSuperset(shape.where);
+  return typeof where === 'boolean' ? where : filterFromJson(where, table);
 }
 
 /**
- * The keys (as SQLite stores them) of the rows of `shape`'s table that `shape` holds and none of
- * `others` does: what may go when `shape` goes, or what its snapshot must have sent. Read with
- * the shapes' filters run by SQLite itself.
+ * The keys (as SQLite stores them) of the rows of `shape`'s table that `shape` may hold and none
+ * of `others` may: what may go when `shape` goes, or what its snapshot must have sent. Read with
+ * the shapes' filters run by SQLite itself; a filter with subqueries counts as its superset
+ * (`filterSuperset`), so a row another shape may hold through a subquery is never deleted.
  *
  * @example
  *   const keys = await keysOnlyIn(run, context, codec, removed, remaining);
@@ -31,13 +39,15 @@ export async function keysOnlyIn(
 ): Promise<unknown[][]> {
   const { db } = context;
   const table = db.schema.tableByName(codec.name)!;
-  const kept = others.filter((other) => other.table === shape.table);
+  const kept = others.filter((other) => other.table === shape.table).map((other) => whereOf(db, other));
   // Another shape holds the whole table: nothing is only in this one.
-  if (kept.some((other) => other.where === undefined)) return [];
-  const keptWheres = kept.map((other) => whereOf(db, other)!);
+  if (kept.some((where) => where === true)) return [];
   const inShape = whereOf(db, shape);
+  if (inShape === false) return [];
+  const keptWheres = kept.filter((where): where is SQL<boolean> => where !== false);
   const outside = keptWheres.length === 0 ? undefined : sql<boolean>`NOT coalesce((${or(...keptWheres)}), 0)`;
-  const where = inShape && outside ? sql<boolean>`(${inShape}) AND ${outside}` : (inShape ?? outside);
+  const own = inShape === true ? undefined : inShape;
+  const where = own && outside ? sql<boolean>`(${own}) AND ${outside}` : (own ?? outside);
   const fields = Object.fromEntries(codec.keyColumns.map((c) => [c.name, c]));
   const compiled = db.dialect.compiler.compile(db.select(fields).from(table).where(where).toNode());
   const { rows } = await run(compiled.sql, compiled.params, { arrayMode: true, bigInts: true });

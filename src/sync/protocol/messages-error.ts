@@ -13,6 +13,7 @@ import { SyncProtocolError } from '../../errors.js';
  * - `invalid_message`: the right type, but missing, extra or wrongly typed fields
  * - `invalid_filter`: a shape filter that is not a valid tree for its table
  * - `unknown_table`, `unknown_column`: a name the schema does not have
+ * - `forbidden`: a table the read rules do not let this user read (a shape filter's subquery)
  *
  * @example
  *   if (e instanceof SyncMessageError && e.code === 'version_mismatch') promptToUpdate();
@@ -25,7 +26,8 @@ export type ProtocolErrorCode =
   | 'invalid_message'
   | 'invalid_filter'
   | 'unknown_table'
-  | 'unknown_column';
+  | 'unknown_column'
+  | 'forbidden';
 
 /**
  * A `SyncProtocolError` that also says which rule was broken (`code`) and where (`path`, such as

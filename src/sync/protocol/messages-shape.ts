@@ -1,9 +1,11 @@
 import type { Schema } from '../../schema/schema.js';
 import type { AnyTable } from '../../schema/table.js';
 import type { SQL } from '../../sql/sql.js';
-import { type FilterLimits, filterFromJson, filterToJson } from './filter-tree.js';
+import { filterFromJson } from './filter-from-json.js';
+import { filterToJson } from './filter-to-json.js';
+import type { FilterLimits, FilterScope } from './filter-tree.js';
 import type { ShapeJson } from './messages-client.js';
-import { SyncMessageError, shown } from './messages-error.js';
+import { syncedTableAt } from './synced-table.js';
 
 /**
  * A shape checked against the schema on the server: the table it names, and its filter rebuilt as
@@ -20,7 +22,8 @@ export interface ResolvedShape {
 
 /**
  * Checks a shape from a `hello` against the schema: the table must exist and be synced (not a
- * `localTable`), and the filter must be a valid tree for it (see `filterFromJson`). Throws
+ * `localTable`), and the filter must be a valid tree for it (see `filterFromJson`; its subqueries
+ * read synced tables of `schema`, each ANDed with `readRule`'s condition for it). Throws
  * `SyncMessageError` with code `unknown_table` naming the table and the synced ones, or the
  * filter's own error; `index` is the shape's place in the hello, used in the error's path (or
  * `at`, the path itself: `shape` for a `subscribe`).
@@ -34,19 +37,13 @@ export function resolveShape(
   index = 0,
   limits: Partial<FilterLimits> = {},
   at = `shapes[${index}]`,
+  readRule?: FilterScope['readRule'],
 ): ResolvedShape {
-  const table = schema.tableByName(shape.table);
-  if (!table || table.$local) {
-    const synced = schema.tableList.filter((t) => !t.$local).map((t) => t.$name);
-    const why = table ? 'is a local table, which never syncs' : 'is not in the schema';
-    throw new SyncMessageError(
-      'unknown_table',
-      `${at}.table: table ${shown(shape.table)} ${why}; the synced tables are ${synced.join(', ') || '(none)'}`,
-      { path: `${at}.table` },
-    );
-  }
+  const table = syncedTableAt(schema, shape.table, `${at}.table`);
   const where =
-    shape.where === undefined ? undefined : filterFromJson(shape.where, table, limits, `${at}.where`);
+    shape.where === undefined
+      ? undefined
+      : filterFromJson(shape.where, table, limits, `${at}.where`, { schema, readRule });
   return { id: shape.id, table, where };
 }
 

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { entityKind, is } from '../../entity.js';
 import { AuthError, SynclineError } from '../../errors.js';
+import type { AnyTable } from '../../schema/table.js';
 import { and } from '../../sql/expressions.js';
 import type { HelloMessage, ShapeJson } from '../protocol/messages.js';
 import { resolveShape, SyncMessageError } from '../protocol/messages.js';
@@ -97,8 +98,10 @@ export async function shakeHands(
 
 /**
  * A shape from a `hello` or a `subscribe`, checked against the schema and ANDed with the table's
- * read rule for `user`; `at` names it in errors (`shapes[2]`, `shape`). Throws `HandshakeRefused`:
- * `forbidden` when the rules let the user read nothing of the table, or the shape's protocol error.
+ * read rule for `user`; `at` names it in errors (`shapes[2]`, `shape`). The filter's subqueries
+ * get their table's read rule too, so a filter cannot test rows the user may not read. Throws
+ * `HandshakeRefused`: `forbidden` when the rules let the user read nothing of the table (or of a
+ * subquery's), or the shape's protocol error.
  *
  * @example
  *   const shape = shapeForUser(ctx, session.user, message.shape, 'shape');
@@ -109,15 +112,19 @@ export function shapeForUser(
   shape: ShapeJson,
   at: string,
 ): SnapshotShape {
+  const readRule = (table: AnyTable) =>
+    ctx.rules.canRead(table) ? ctx.rules.readFilter(table, user) : 'none';
   let resolved: ReturnType<typeof resolveShape>;
   try {
-    resolved = resolveShape(shape, ctx.schema, 0, {}, at);
+    // A subquery of the filter sees only what the user may read of its table (its read rule).
+    resolved = resolveShape(shape, ctx.schema, 0, {}, at, readRule);
   } catch (cause) {
     if (!is(cause, SyncMessageError)) throw cause;
-    throw new HandshakeRefused(cause.code, cause.message, SYNC_CLOSE_CODES.protocolError, { cause });
+    const close = cause.code === 'forbidden' ? SYNC_CLOSE_CODES.forbidden : SYNC_CLOSE_CODES.protocolError;
+    throw new HandshakeRefused(cause.code, cause.message, close, { cause });
   }
   const { table } = resolved;
-  const rule = ctx.rules.canRead(table) ? ctx.rules.readFilter(table, user) : 'none';
+  const rule = readRule(table);
   if (rule === 'none') {
     throw new HandshakeRefused(
       'forbidden',
