@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { integer, schema, table, text, uuid } from '../../src/index.js';
+import { integer, type Schema, schema, table, text, uuid } from '../../src/index.js';
 import { encodeHlc } from '../../src/sync/protocol/hlc.js';
 import { PROTOCOL_VERSION } from '../../src/sync/protocol/messages.js';
 import { helloMessage, RawClient, type TestServer } from '../support/sync-server.js';
@@ -19,8 +19,11 @@ export const bulk = table('bulk', {
 });
 export const abuseSchema = schema({ notes, bulk }, { version: 1 });
 
+/** A test server whose schema has `notes` (abuseSchema, or one built on its tables). */
+type NotesServer = Pick<TestServer<Schema>, 'url' | 'token'>;
+
 /** The hello of a client that syncs `notes` as `userId`. */
-export async function notesHello(t: TestServer<typeof abuseSchema>, userId: string, clientId = randomUUID()) {
+export async function notesHello(t: NotesServer, userId: string, clientId = randomUUID()) {
   return helloMessage(abuseSchema, {
     clientId,
     token: await t.token(userId),
@@ -66,7 +69,7 @@ export function notePush(clientId: string, mutationId: number, id: string, owner
  *   await attack();
  *   await legit.check();
  */
-export async function legitimatePair(t: TestServer<typeof abuseSchema>, withinMs = 1000) {
+export async function legitimatePair(t: NotesServer, withinMs = 1000) {
   const writerId = randomUUID();
   const writer = await RawClient.connect(t.url);
   await writer.sync(await notesHello(t, 'legit-writer', writerId));
