@@ -9,11 +9,16 @@ import type { WebSocketConstructor } from './websocket.js';
 
 /**
  * One shape a client syncs: a synced table, optionally filtered with the expression builders
- * (`eq`, `and`, `inArray`, ...; sent as a tree, never as SQL). `id` names it in the protocol; it
- * defaults to the table name, or the table name and the shape's index when a table has two shapes.
+ * (`eq`, `and`, `inArray`, ...; sent as a tree, never as SQL). The filter may read another synced
+ * table through a subquery (`inArray(col, db.select({ c }).from(t).where(...))`, `exists(...)`
+ * correlated with the shape's table, their negations): the server runs it with that table's read
+ * rule inside, and refuses one on a table the user may not read. `id` names it in the protocol;
+ * it defaults to the table name, or the table name and the shape's index when a table has two
+ * shapes.
  *
  * @example
  *   const shape: SyncShape = { table: todos, where: eq(todos.listId, listId) };
+ *   const mine: SyncShape = { table: todos, where: exists(db.select().from(members).where(and(eq(members.listId, todos.listId), eq(members.userId, me)))) };
  */
 export interface SyncShape<T extends AnyTable = AnyTable> {
   readonly table: T;
