@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { commands } from 'vitest/browser';
-import { TabApp } from './tabs/tab-app.js';
+import { noteId, TabApp } from './tabs/tab-app.js';
 
 // Two tabs of one origin open one database name: the test's page and a page it opens (tab.html),
 // in the same browser context. See src/drivers/sqlite-wasm/shared-database.ts.
@@ -88,4 +88,54 @@ it('a tab that closes while its transaction holds the connection frees it, and i
   await write;
   expect(await b.bodies()).toEqual(['from the owner']);
   await b.close();
+});
+
+type SyncCommands = {
+  startSyncServer(): Promise<{ url: string; token: string }>;
+  serverNotes(): Promise<{ id: string; body: string }[]>;
+  backendInsert(id: string, body: string): Promise<void>;
+  stopSyncServer(): Promise<void>;
+};
+const server = commands as unknown as SyncCommands;
+
+it('one tab syncs for both; when it closes mid-sync the other takes the connection, and every write reaches the server', async () => {
+  const sync = await server.startSyncServer();
+  const name = uniqueName('synced');
+  await tabs.openTab('leader');
+  await tabs.tabCall('leader', 'open', name, sync);
+  expect(await tabs.tabCall('leader', 'ownsConnection')).toBe(true);
+
+  const b = new TabApp();
+  await b.open(name, sync);
+  expect(b.ownsConnection()).toBe(false);
+  await expect.poll(() => b.syncStatus()).toBe('online');
+
+  // The follower's writes go out through the syncing tab; flush() waits for their ack.
+  await b.insert(1, 'written in b');
+  await b.flush();
+  expect((await server.serverNotes()).map((n) => n.body)).toContain('written in b');
+  // The server's rows reach the follower's live query.
+  await server.backendInsert(noteId(2), 'from the backend');
+  await b.caughtUp();
+  await expect.poll(() => b.latest()).toContain('from the backend');
+
+  // Both write while the syncing tab closes.
+  b.startInserts(100, 300, 'b');
+  await tabs.tabCall('leader', 'startInserts', 1000, 1200, 'a');
+  await expect.poll(() => b.acknowledged.length, { timeout: 20_000 }).toBeGreaterThan(20);
+  const aBefore: number[] = await tabs.tabCall('leader', 'acknowledgedSoFar');
+  await tabs.closeTab('leader');
+
+  const { acknowledged } = await b.insertsDone();
+  await expect.poll(() => b.ownsConnection(), { timeout: 20_000 }).toBe(true);
+  await expect.poll(() => b.syncStatus(), { timeout: 20_000 }).toBe('online');
+  await b.flush();
+  const onServer = new Set((await server.serverNotes()).map((n) => n.body));
+  for (const n of acknowledged) expect(onServer.has(`b${n}`)).toBe(true);
+  for (const n of aBefore) expect(onServer.has(`a${n}`)).toBe(true);
+  // What the server has, the tab has.
+  await b.caughtUp();
+  expect(new Set(await b.bodies())).toEqual(onServer);
+  await b.close();
+  await server.stopSyncServer();
 });

@@ -2,6 +2,7 @@ import type { Driver, DriverQuery, DriverResult, DriverSession } from '../../dat
 import { SingleConnection } from '../../database/single-connection.js';
 import { sqliteDialect } from '../../dialect/sqlite/sqlite-dialect.js';
 import { UsageError } from '../../errors.js';
+import { randomUuid } from '../../random-uuid.js';
 import { reviveSqliteError, type SerializedSqliteError } from './sqlite-wasm-error.js';
 import { type EngineOptions, type SqliteWasmStorage, WasmEngine } from './wasm-engine.js';
 import type { OperationReply, WorkerEvent, WorkerReply, WorkerRequest } from './worker-protocol.js';
@@ -159,7 +160,7 @@ class SqliteWasmDriver implements Driver {
         const reply = await channel.request({
           type: 'open',
           options: engineOptions,
-          share: share ? { tab: randomId() } : undefined,
+          share: share ? { tab: randomUuid() } : undefined,
         });
         this.where = reply.storage ?? 'memory';
         this.shared = share;
@@ -274,12 +275,6 @@ function canShare(): boolean {
     typeof navigator !== 'undefined' &&
     typeof navigator.locks?.request === 'function'
   );
-}
-
-function randomId(): string {
-  return typeof crypto?.randomUUID === 'function'
-    ? crypto.randomUUID()
-    : `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
 }
 
 /** A DriverQuery as structured clone takes it (the builder may hand over frozen or class objects). */

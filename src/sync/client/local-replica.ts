@@ -1,5 +1,6 @@
 import type { Database } from '../../database/database.js';
 import type { DriverResult } from '../../database/driver.js';
+import { randomUuid } from '../../random-uuid.js';
 import type {
   AckMessage,
   ChangesMessage,
@@ -22,22 +23,12 @@ import { applyChanges, type ChangesApplied, type RowKey } from './remote-apply.j
 import { deleteUnlessPending, keysOnlyIn } from './shape-prune.js';
 import { SnapshotApplier } from './snapshot-apply.js';
 
-/** A v4 uuid; `randomUUID` is missing outside secure contexts in browsers, `getRandomValues` is not. */
 /** How many unresolved rows a client remembers. */
 const MAX_UNRESOLVED = 10_000;
 
 /** One string per row: its table and its key as the server sent it. */
 function rowKeyId(row: RowKey): string {
   return JSON.stringify([row.table, row.pk]);
-}
-
-function newClientId(): string {
-  if (typeof globalThis.crypto?.randomUUID === 'function') return globalThis.crypto.randomUUID();
-  const bytes = globalThis.crypto.getRandomValues(new Uint8Array(16));
-  bytes[6] = (bytes[6] & 0x0f) | 0x40;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /**
@@ -110,7 +101,7 @@ export class LocalReplica {
     this.state = await clientTransaction(this.db, false, async (run) => {
       await installClientTables(run, schema);
       const stored = await readClientState(run);
-      const clientId = stored.clientId ?? newClientId();
+      const clientId = stored.clientId ?? randomUuid();
       if (stored.clientId === undefined) {
         await writeState(run, STATE_KEYS.clientId, clientId);
         for (const table of syncedTables(schema)) await run(outboxBackfillSql(table));

@@ -88,6 +88,8 @@ function sameShape(a: ShapeJson, b: ShapeJson): boolean {
  */
 export class ShapeSubscriptions {
   private readonly entries = new Map<string, Entry>();
+  /** Hears what the session reports of the shapes (the tab that syncs tells the other tabs). */
+  reports: ShapeReports | undefined;
 
   constructor(
     initial: readonly ShapeJson[],
@@ -103,6 +105,11 @@ export class ShapeSubscriptions {
   /** The shapes wanted now. */
   active(): ShapeJson[] {
     return [...this.entries.values()].map((e) => e.shape);
+  }
+
+  /** The shapes wanted that the device holds. */
+  held(): ShapeJson[] {
+    return [...this.entries.values()].filter((e) => e.held).map((e) => e.shape);
   }
 
   /** Adds a subscription of `shape` (one more reference when it is wanted already). */
@@ -160,6 +167,7 @@ export class ShapeSubscriptions {
 
   /** The session reports which shapes the device holds now (their rows are here up to the cursor). */
   holding(shapes: readonly ShapeJson[]): void {
+    this.reports?.holding(shapes);
     for (const shape of shapes) {
       const entry = this.entries.get(shape.id);
       if (!entry || entry.held || !sameShape(entry.shape, shape)) continue;
@@ -169,17 +177,26 @@ export class ShapeSubscriptions {
   }
 
   progress(id: string, progress: SnapshotProgress): void {
+    this.reports?.progress(id, progress);
     for (const listener of this.entries.get(id)?.listeners ?? []) listener(progress);
   }
 
   /** The server refused the shape: its subscriptions fail and it is no longer wanted. */
   refused(id: string, error: Error): void {
+    this.reports?.refused(id, error);
     const entry = this.entries.get(id);
     if (!entry) return;
     this.entries.delete(id);
     if (entry.ttlTimer) clearTimeout(entry.ttlTimer);
     for (const waiter of entry.waiters.splice(0)) waiter.reject(error);
   }
+}
+
+/** What a session reports of the shapes, as `ShapeSubscriptions` passes it on. */
+export interface ShapeReports {
+  holding(shapes: readonly ShapeJson[]): void;
+  progress(id: string, progress: SnapshotProgress): void;
+  refused(id: string, error: Error): void;
 }
 
 /** Whether two shape lists name the same shapes (by id and definition). */

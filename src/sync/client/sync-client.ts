@@ -1,6 +1,7 @@
 import type { Database } from '../../database/database.js';
 import { is } from '../../entity.js';
 import { UsageError } from '../../errors.js';
+import type { ShapeJson } from '../protocol/messages.js';
 import { Backoff } from './backoff.js';
 import { CatchUpPings } from './catch-up-pings.js';
 import { syncedTables } from './client-tables.js';
@@ -16,6 +17,7 @@ import {
   type SyncShape,
 } from './sync-options.js';
 import { type SessionEnd, type SessionHost, SyncSession } from './sync-session.js';
+import { TabRelay } from './tab-relay.js';
 import { resolveWebSocket } from './websocket.js';
 
 /** Runs `fn` after the current macrotask (setImmediate on Node, a zero timeout elsewhere). */
@@ -65,6 +67,16 @@ export class SyncClient {
   private readonly catchUps = new CatchUpPings((id) => this.session?.sendPing(id) ?? false);
   /** The shapes wanted: the options' and those subscribed at runtime. */
   private readonly wanted: ShapeSubscriptions;
+  /** Set on a database shared between browser tabs: one tab's client syncs for all (TabRelay). */
+  private readonly relay: TabRelay | undefined;
+  /** Whether this client syncs (always, unless another tab's client does it for this one). */
+  private leading: boolean;
+  /** Syncing for other tabs: the shapes each of them wants. */
+  private readonly tabShapes = new Map<string, Map<string, ShapeJson>>();
+  /** A follower's start(), until it hears the syncing tab. */
+  private followed: (() => void) | undefined;
+  /** A follower's caughtUp() calls, rejected by stop(). */
+  private readonly askedCatchUps = new Set<Waiter>();
 
   constructor(
     private readonly db: Database,
@@ -72,18 +84,35 @@ export class SyncClient {
   ) {
     this.options = resolveSyncOptions(db, options);
     this.replica = new LocalReplica(db);
-    this.wanted = new ShapeSubscriptions(this.options.shapes, () => this.session?.syncShapes());
+    this.wanted = new ShapeSubscriptions(this.options.shapes, () => {
+      this.session?.syncShapes();
+      this.relay?.wantsChanged();
+    });
+    this.relay = this.tabRelay(db.driver.sharedName);
+    this.leading = this.relay === undefined;
     this.host = {
       replica: this.replica,
       options: this.options,
       shapes: this.wanted,
-      error: (error) => this.events.emit('error', error),
-      progress: (progress) => this.events.emit('progress', progress),
-      rejected: (event) => this.events.emit('rejected', event),
+      error: (error) => {
+        this.events.emit('error', error);
+        this.relay?.error(error);
+      },
+      progress: (progress) => {
+        this.events.emit('progress', progress);
+        this.relay?.progress(progress);
+      },
+      rejected: (event) => {
+        this.events.emit('rejected', event);
+        this.relay?.rejected(event);
+      },
       remoteTables: (tables) => this.remoteTables(tables),
       cursorMoved: () => this.catchUps.cursorMoved(this.replica.cursor),
       pong: (id, position) => this.catchUps.pong(id, position, this.replica.cursor),
-      outboxSettled: (firstSeq) => this.outboxSettled(firstSeq),
+      outboxSettled: (firstSeq) => {
+        this.outboxSettled(firstSeq);
+        this.relay?.settled(firstSeq);
+      },
     };
     // Capture and stamping start now, not at start(): rows the app writes before it (or before
     // this client existed) are captured, and every local transaction gets its own mutation id
@@ -107,6 +136,15 @@ export class SyncClient {
   /** 'connecting' | 'online' | 'offline' (see `SyncStatus`). */
   get status(): SyncStatus {
     return this.current;
+  }
+
+  /**
+   * Whether this client holds the connection to the server. On a database shared between browser
+   * tabs (`sqliteWasm({ name })`) one started client syncs for every tab and the others follow it
+   * (their status and events mirror it); elsewhere, true once started.
+   */
+  get ownsConnection(): boolean {
+    return this.leading && this.starting !== undefined;
   }
 
   /** This client's id (a uuid kept in the database), once `start()` has installed it. */
@@ -162,11 +200,90 @@ export class SyncClient {
     // A start() made while a stop() is under way starts again once that stop is done (it would
     // otherwise get the old start's promise, which the stop then forgets).
     if (this.stopping) return this.stopping.then(() => this.start());
-    this.starting ??= this.begin();
+    this.starting ??= this.relay && !this.leading ? this.follow(this.relay) : this.begin();
     return this.starting;
   }
 
-  private async begin(): Promise<void> {
+  /**
+   * On a database shared between tabs: follows the tab that syncs, and queues to sync in its
+   * place. Resolves once that tab is heard from (or this one syncs and its first attempt ended).
+   */
+  private async follow(relay: TabRelay): Promise<void> {
+    if (!(await this.prepareStart())) return;
+    await new Promise<void>((resolve, reject) => {
+      this.followed = resolve;
+      this.leadStarted = { resolve, reject };
+      relay.start();
+    });
+  }
+
+  /** A follower's start() while it waits: settled by the first attempt once this tab syncs. */
+  private leadStarted: Waiter | undefined;
+
+  /** This tab's client syncs now, for every tab: it reads the sync state afresh and connects. */
+  private lead(relay: TabRelay): void {
+    this.leading = true;
+    this.followed = undefined;
+    this.opening = undefined; // the client that synced before wrote the state this one reads
+    relay.announce();
+    const started = this.leadStarted;
+    this.leadStarted = undefined;
+    this.begin().then(
+      () => started?.resolve(),
+      (error: Error) => started?.reject(error),
+    );
+  }
+
+  private tabRelay(sharedName: string | undefined): TabRelay | undefined {
+    return TabRelay.for(sharedName, {
+      lead: () => this.lead(this.relay!),
+      currentStatus: () => this.current,
+      status: (status) => {
+        this.setStatus(status);
+        this.followed?.();
+        this.followed = undefined;
+      },
+      progress: (progress) => this.events.emit('progress', progress),
+      rejected: (event) => this.events.emit('rejected', event),
+      error: (error) => this.events.emit('error', error),
+      settled: (firstSeq) => this.outboxSettled(firstSeq),
+      shapes: {
+        holding: (shapes) => this.wanted.holding(shapes),
+        progress: (id, progress) => this.wanted.progress(id, progress),
+        refused: (id, error) => this.wanted.refused(id, error),
+      },
+      wanted: () => this.wanted.active(),
+      tabWants: (tab, shapes) => this.tabWants(tab, shapes),
+      push: () => this.session?.requestPush(),
+      caughtUp: () => this.caughtUp(),
+    });
+  }
+
+  /** Syncing for other tabs: `tab` wants these shapes now, and no others. */
+  private tabWants(tab: string, shapes: readonly ShapeJson[]): void {
+    const before = this.tabShapes.get(tab) ?? new Map<string, ShapeJson>();
+    const after = new Map<string, ShapeJson>();
+    for (const shape of shapes) {
+      if (before.has(shape.id)) {
+        after.set(shape.id, shape);
+        continue;
+      }
+      try {
+        this.wanted.add(shape, 0);
+        after.set(shape.id, shape);
+      } catch (error) {
+        this.events.emit('error', error as Error); // an id another tab uses for another shape
+      }
+    }
+    for (const id of before.keys()) if (!after.has(id)) this.wanted.release(id);
+    if (after.size > 0) this.tabShapes.set(tab, after);
+    else this.tabShapes.delete(tab);
+    // Shapes held already get no new report from the session: tell the tab now.
+    this.relay?.reports.holding(this.wanted.held());
+  }
+
+  /** Installs the client's tables for a start; false when a stop() came meanwhile. */
+  private async prepareStart(): Promise<boolean> {
     this.stopped = false;
     // Connecting from the call on, not offline while the tables are installed.
     this.setStatus('connecting');
@@ -178,7 +295,11 @@ export class SyncClient {
       this.setStatus('offline');
       throw error;
     }
-    if (this.stopped) return;
+    return !this.stopped;
+  }
+
+  private async begin(): Promise<void> {
+    if (!(await this.prepareStart())) return;
     this.localCommit();
     const fatal = await new Promise<Error | undefined>((first) => {
       this.loop = this.connectLoop(first);
@@ -204,6 +325,15 @@ export class SyncClient {
     this.stopped = true;
     this.wake?.();
     this.session?.close();
+    if (this.relay) {
+      // The next started tab syncs in this one's place; the other tabs' shapes go with it.
+      for (const tab of [...this.tabShapes.keys()]) this.tabWants(tab, []);
+      this.relay.stop();
+      this.leading = false;
+      this.followed = undefined;
+      this.leadStarted?.resolve();
+      this.leadStarted = undefined;
+    }
     await this.loop;
     await this.stampScheduled;
     await this.stamping;
@@ -213,6 +343,8 @@ export class SyncClient {
       'the sync client was stopped before this finished; start() it again to go on',
     );
     for (const waiter of this.flushes.splice(0)) waiter.reject(error);
+    for (const waiter of this.askedCatchUps) waiter.reject(error);
+    this.askedCatchUps.clear();
     this.catchUps.rejectAll(error);
   }
 
@@ -227,6 +359,7 @@ export class SyncClient {
     // An ack may have settled the rows while the target was read: look again now that it waits.
     this.outboxSettled(await this.replica.outboxFirstSeq());
     this.session?.requestPush();
+    if (!this.leading) this.relay?.askPush();
     await done;
   }
 
@@ -237,6 +370,17 @@ export class SyncClient {
    */
   caughtUp(): Promise<void> {
     if (!this.starting) return Promise.reject(new UsageError('caughtUp(): call start() first'));
+    if (this.relay && !this.leading) {
+      const relay = this.relay;
+      return new Promise<void>((resolve, reject) => {
+        const waiter = { resolve, reject };
+        this.askedCatchUps.add(waiter);
+        relay.askCaughtUp().then(() => {
+          this.askedCatchUps.delete(waiter);
+          resolve();
+        });
+      });
+    }
     return this.catchUps.wait();
   }
 
@@ -244,6 +388,7 @@ export class SyncClient {
     if (status === this.current) return;
     this.current = status;
     this.events.emit('status', status);
+    this.relay?.status(status);
   }
 
   private async connectLoop(first: (fatal: Error | undefined) => void): Promise<void> {
@@ -319,7 +464,8 @@ export class SyncClient {
    * A pass already running means the next one runs right after it.
    */
   private localCommit(): void {
-    if (this.applyingRemote || !this.replica.isOpen) return;
+    // A tab that does not sync leaves its commits to the one that does: it hears of them.
+    if (this.applyingRemote || !this.replica.isOpen || !this.leading) return;
     this.replica.noteCommit();
     this.stampScheduled ??= new Promise((resolve) =>
       soon(() => {

@@ -133,6 +133,14 @@ export class TabApp {
     await this.sync?.flush();
   }
 
+  async caughtUp(): Promise<void> {
+    await this.sync?.caughtUp();
+  }
+
+  ownsConnection(): boolean {
+    return this.sync?.ownsConnection ?? false;
+  }
+
   async close(): Promise<void> {
     this.stopLive?.();
     await this.sync?.stop();
