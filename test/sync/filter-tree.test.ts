@@ -262,6 +262,8 @@ describe('filter tree: to JSON and back, compiling to the same SQL on both diale
 
   it('finds the table by itself when none is given', () => {
     expect(filterToJson(eq(items.rank, 1))).toEqual({ op: 'eq', column: 'rank', value: 1 });
+    const correlated = exists(select(undefined).from(other).where(eq(other.itemId, items.id)));
+    expect(filterToJson(correlated)).toEqual(filterToJson(correlated, items));
   });
 
   it('decodes values into app values (a Date, a bigint) for the column', () => {

@@ -77,7 +77,7 @@ export function filterToJson(condition: SQL<unknown>, table?: TableBase): Filter
   // given), then one per subquery the walk is in.
   const scope: (string | undefined)[] = [table?.$name];
   const here = (node: AnyColumn): string => {
-    scope[0] ??= node.table.$name;
+    if (scope.length === 1) scope[0] ??= node.table.$name;
     return scope[scope.length - 1]!;
   };
 
@@ -130,6 +130,8 @@ export function filterToJson(condition: SQL<unknown>, table?: TableBase): Filter
     const current = here(left);
     // The tree has the subquery's own column on the left.
     const swap = left.table.$name !== current && right.table.$name === current;
+    // A filter that starts with a subquery names its own table first here.
+    if (scope.length > 1) scope[0] ??= (swap ? left : right).table.$name;
     const inner = columnOf(swap ? right : left);
     const outer = swap ? left : right;
     if (!scope.slice(0, -1).includes(outer.table.$name)) throw twoColumns(inner, outer);
