@@ -7,7 +7,10 @@ import {
   openDatabase,
   SchemaMismatchError,
   schema,
+  table,
+  text,
   UsageError,
+  uuid,
 } from '../../src/index.js';
 import {
   type RejectedEvent,
@@ -77,12 +80,30 @@ for (const driver of serverDrivers) {
       expect(calls).toBe(2);
     });
 
-    it('start() rejects with SchemaMismatchError for another schema version', async () => {
+    it('start() rejects with SchemaMismatchError for a schema whose columns do not fit, naming them', async () => {
       const t = await startTestServer(appSchema, { driver });
-      const newer = schema({ lists, todos }, { version: 2 });
-      const { sync } = await client(t, { schema: newer as typeof appSchema });
+      const wider = table('lists', {
+        id: uuid().primaryKey().defaultRandom(),
+        name: text().notNull(),
+        ownerId: text('owner_id').notNull(),
+        color: text(),
+      });
+      const newer = schema({ lists: wider, todos }, { version: 2 });
+      const { sync } = await client(t, { schema: newer as unknown as typeof appSchema });
       await expect(sync.start()).rejects.toThrow(SchemaMismatchError);
-      await expect(sync.start()).rejects.toThrow(/schema version 2, the server runs schema version 1/);
+      await expect(sync.start()).rejects.toThrow(
+        /schema \(version 2\) cannot be served by this server \(schema version 1\): column "lists.color" is not on the server/,
+      );
+    });
+
+    it('serves another schema version whose synced tables are the same', async () => {
+      const t = await startTestServer(appSchema, { driver });
+      const sameTables = schema({ lists, todos }, { version: 2 });
+      const { db, sync } = await client(t, { schema: sameTables as typeof appSchema });
+      await sync.start();
+      await db.insert(lists).values({ id: listId, name: 'Groceries', ownerId: 'u1' });
+      await sync.flush();
+      expect(await t.server.db.select({ name: lists.name }).from(lists)).toEqual([{ name: 'Groceries' }]);
     });
 
     it('rolls back a write the rules refuse and emits rejected', async () => {

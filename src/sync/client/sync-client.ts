@@ -1,6 +1,7 @@
 import type { Database } from '../../database/database.js';
 import { is } from '../../entity.js';
 import { UsageError } from '../../errors.js';
+import { clientColumns } from '../protocol/client-columns.js';
 import type { ShapeJson } from '../protocol/messages.js';
 import { Backoff } from './backoff.js';
 import { CatchUpPings } from './catch-up-pings.js';
@@ -94,6 +95,7 @@ export class SyncClient {
       replica: this.replica,
       options: this.options,
       shapes: this.wanted,
+      columns: clientColumns(syncedTables(db.schema)),
       error: (error) => {
         this.events.emit('error', error);
         this.relay?.error(error);

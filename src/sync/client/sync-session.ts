@@ -1,5 +1,6 @@
 import { is } from '../../entity.js';
 import { SyncProtocolError } from '../../errors.js';
+import type { ClientColumns } from '../protocol/client-columns.js';
 import {
   type AckMessage,
   type ChangesMessage,
@@ -38,6 +39,8 @@ export interface SessionHost {
   readonly options: ResolvedSyncOptions;
   /** The shapes the client wants now (`syncClient()`'s and `subscribe()`'s). */
   readonly shapes: ShapeSubscriptions;
+  /** The columns of the synced tables, as the hello tells the server (`clientColumns`). */
+  readonly columns: ClientColumns;
   error(error: Error): void;
   progress(progress: SnapshotProgress): void;
   rejected(event: RejectedEvent): void;
@@ -183,6 +186,8 @@ export class SyncSession {
         ...(this.token ? { token: this.token } : {}),
         shapes: this.helloShapes,
         ...(cursor === undefined ? {} : { cursor }),
+        // The server serves another schema version when these fit its own (mapping the rows).
+        columns: this.host.columns,
       }),
     );
   }

@@ -149,6 +149,15 @@ export const HelloSchema = z.strictObject({
     });
   }),
   cursor: PositionSchema.optional(),
+  /**
+   * The columns of the synced tables the app was built with, by table (each column's type kind).
+   * With them the server serves any compatible schema version, mapping rows to what the client
+   * knows; without them (older clients) only its own version.
+   */
+  columns: z
+    .record(name, z.record(name, z.string().min(1).max(32)))
+    .refine((tables) => Object.keys(tables).length <= 1000, 'at most 1,000 tables')
+    .optional(),
 });
 /**
  * A parsed `hello` (see `HelloSchema`).

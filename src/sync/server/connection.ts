@@ -31,6 +31,7 @@ import { type Authenticator, tokenExpiry } from './auth.js';
 import { type ChangeHub, type HubSubscriber, LogPrunedError } from './change-hub.js';
 import { type CapturedChange, ChangeLogReader, type TickedBatch } from './change-log-reader.js';
 import { changesMessage } from './changes-bytes.js';
+import type { ClientSchemaOptions, ClientSchemaView } from './client-schema.js';
 import { SYNC_CLOSE_CODES } from './close-codes.js';
 import type { ConnectionAdmission } from './connection-admission.js';
 import { fetchRefs } from './fetch-rows.js';
@@ -57,6 +58,8 @@ import { TokenExpiry } from './token-expiry.js';
  */
 export interface ConnectionContext {
   readonly schema: Schema;
+  /** Which other client schema versions are served, and how (`createSyncServer({ clientSchemas })`). */
+  readonly clientSchemas: ClientSchemaOptions;
   readonly db: Database;
   readonly rules: RuleSet;
   readonly clock: HybridLogicalClock;
@@ -159,6 +162,10 @@ export class SyncConnection implements HubSubscriber {
   private readonly refreshing = new Set<string>();
   /** Ids of shapes being added (their snapshot queued or running). */
   private readonly adding = new Set<string>();
+  /** How rows map to the client's schema, when it was built with another version. */
+  private view: ClientSchemaView | undefined;
+  /** The table of each shape id, also while it is being added (its snapshot names only the id). */
+  private readonly shapeTables = new Map<string, string>();
   /** The last tick sent to the client (its cursor, once it applied what it got). */
   private sent = 0n;
   private outgoing: Promise<void> = Promise.resolve();
@@ -338,6 +345,8 @@ export class SyncConnection implements HubSubscriber {
       clearTimeout(this.helloTimer);
       this.userId = session.user.userId;
       this.session = session;
+      this.view = session.view;
+      for (const shape of session.shapes) this.shapeTables.set(shape.id, shape.table.$name);
       this.shapes = session.shapes;
       this.shapeFilter = session.filter;
       this.dependents = dependentsOf(session.shapes, ctx.schema.tableList);
@@ -439,7 +448,16 @@ export class SyncConnection implements HubSubscriber {
       this.refuse(error.code, error.message, id);
       return Promise.resolve();
     }
+    if (this.view && !this.view.has(shape.table.$name)) {
+      this.refuse(
+        'unknown_table',
+        `subscribe: "${shape.table.$name}" is not among the tables the client says it has`,
+        id,
+      );
+      return Promise.resolve();
+    }
     this.adding.add(id);
+    this.shapeTables.set(id, shape.table.$name);
     return this.queue(() => this.addShape(shape)).finally(() => this.adding.delete(id));
   }
 
@@ -654,7 +672,8 @@ export class SyncConnection implements HubSubscriber {
    */
   private sendChanges(batch: TickedBatch, from: bigint, changes: ChangeJson[]): Promise<void> | undefined {
     this.sent = batch.to;
-    const sent = this.sender.send(changesMessage(batch, from, changes));
+    const mapped = this.view ? this.view.outgoingChanges(changes) : changes;
+    const sent = this.sender.send(changesMessage(batch, from, mapped));
     this.refreshAfter(batch.changes);
     return this.sender.full ? sent : undefined;
   }
@@ -712,6 +731,19 @@ export class SyncConnection implements HubSubscriber {
     await work;
   }
 
+  /** A push's batches in the server's column names (the client's schema is another version). */
+  private incomingBatches(batches: PushMessage['batches']): PushMessage['batches'] {
+    const view = this.view!;
+    return batches.map((batch) => ({
+      ...batch,
+      changes: batch.changes.map((change) => ({
+        ...change,
+        pk: view.incomingRow(change.table, change.pk),
+        ...(change.values ? { values: view.incomingRow(change.table, change.values) } : {}),
+      })),
+    }));
+  }
+
   private async applyPush(push: PushMessage): Promise<void> {
     const { ctx } = this;
     const session = this.session!;
@@ -734,7 +766,7 @@ export class SyncConnection implements HubSubscriber {
             if (live) slot = this.reserve();
           },
         },
-        push.batches,
+        this.view ? this.incomingBatches(push.batches) : push.batches,
       );
     } catch (error) {
       slot?.(undefined);
@@ -787,7 +819,11 @@ export class SyncConnection implements HubSubscriber {
     if (this.state !== 'live') return;
     let refs: RowRef[];
     try {
-      refs = fetchRefs(this.ctx.schema, fetch.rows);
+      const view = this.view;
+      refs = fetchRefs(
+        this.ctx.schema,
+        view ? fetch.rows.map((r) => ({ ...r, pk: view.incomingRow(r.table, r.pk) })) : fetch.rows,
+      );
     } catch (error) {
       if (is(error, SyncMessageError)) return this.sendError(error.code, error.message);
       throw error;
@@ -832,7 +868,8 @@ export class SyncConnection implements HubSubscriber {
   }
 
   private send(message: ServerMessage): Promise<void> {
-    return this.sender.send(JSON.stringify(message));
+    const mapped = this.view ? this.view.outgoing(message, (id) => this.shapeTables.get(id)) : message;
+    return this.sender.send(JSON.stringify(mapped));
   }
 
   /** True, and the connection closing, once the token has expired. */

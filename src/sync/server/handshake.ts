@@ -6,6 +6,7 @@ import { and } from '../../sql/expressions.js';
 import type { HelloMessage, ShapeJson } from '../protocol/messages.js';
 import { resolveShape, SyncMessageError } from '../protocol/messages.js';
 import { tokenOf } from './auth.js';
+import { ClientSchemaRefusal, type ClientSchemaView, clientSchemaView } from './client-schema.js';
 import { SYNC_CLOSE_CODES } from './close-codes.js';
 import type { ConnectionContext } from './connection.js';
 import type { SyncUser } from './rules.js';
@@ -24,6 +25,8 @@ export interface Handshake {
   readonly user: SyncUser;
   readonly shapes: readonly SnapshotShape[];
   readonly filter: ShapeFilter;
+  /** How rows map to the client's schema, when it was built with another one (else undefined). */
+  readonly view: ClientSchemaView | undefined;
 }
 
 /**
@@ -47,8 +50,8 @@ export class HandshakeRefused extends SynclineError {
 }
 
 /**
- * Checks a `hello` in the order docs/sync-internals.md gives: the token, then the schema version
- * (it must equal the server's), then each shape against the schema, ANDed with the table's read
+ * Checks a `hello` in the order docs/sync-internals.md gives: the token, then the schema (the
+ * columns the client lists must fit the server's, or its version equal the server's), then each shape against the schema, ANDed with the table's read
  * rule for this user. Throws `HandshakeRefused` with a message that says what to do.
  *
  * @example
@@ -78,7 +81,40 @@ export async function shakeHands(
     );
   }
 
+  const view = clientView(ctx, hello);
+  const shapes = hello.shapes.map((shape, i) => shapeForUser(ctx, user, shape, `shapes[${i}]`));
+
+  for (const [i, shape] of shapes.entries()) {
+    if (view && !view.has(shape.table.$name)) {
+      throw new HandshakeRefused(
+        'unknown_table',
+        `shapes[${i}].table: "${shape.table.$name}" is not among the tables the client says it has`,
+        SYNC_CLOSE_CODES.protocolError,
+      );
+    }
+  }
+  return { clientId: hello.clientId, user, shapes, filter: new ShapeFilter(ctx.db, shapes), view };
+}
+
+/**
+ * How the client's schema maps to the server's: a client that lists its columns is served when
+ * they fit (see `clientSchemaView`), one that does not only at the server's own version.
+ */
+function clientView(ctx: ConnectionContext, hello: HelloMessage): ClientSchemaView | undefined {
   const serverVersion = ctx.schema.version;
+  if (hello.columns !== undefined) {
+    try {
+      return clientSchemaView(ctx.schema, hello.schemaVersion, hello.columns, ctx.clientSchemas);
+    } catch (cause) {
+      if (!(cause instanceof ClientSchemaRefusal)) throw cause;
+      throw new HandshakeRefused(
+        'schema_mismatch',
+        `the client's schema (version ${hello.schemaVersion}) cannot be served by this server (schema version ${serverVersion}): ${cause.message}; update the app (its writes wait in its outbox)`,
+        SYNC_CLOSE_CODES.schemaMismatch,
+        { cause },
+      );
+    }
+  }
   if (hello.schemaVersion !== serverVersion) {
     const fix =
       hello.schemaVersion < serverVersion
@@ -90,10 +126,7 @@ export async function shakeHands(
       SYNC_CLOSE_CODES.schemaMismatch,
     );
   }
-
-  const shapes = hello.shapes.map((shape, i) => shapeForUser(ctx, user, shape, `shapes[${i}]`));
-
-  return { clientId: hello.clientId, user, shapes, filter: new ShapeFilter(ctx.db, shapes) };
+  return undefined;
 }
 
 /**

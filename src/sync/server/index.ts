@@ -10,6 +10,7 @@
  */
 export type { AuthRequest, SyncAuth } from './auth.js';
 export { CHANGES_CHANNEL, installCapture } from './capture.js';
+export type { ClientSchemaOptions } from './client-schema.js';
 export { SYNC_CLOSE_CODES } from './close-codes.js';
 export type { SyncRules, SyncUser, TableRule, WriteChange } from './rules.js';
 export type { LogEntry, LogLevel, ServerLogOptions } from './server-log.js';

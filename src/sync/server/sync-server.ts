@@ -14,6 +14,7 @@ import { createAuthenticator, type SyncAuth } from './auth.js';
 import { CHANGES_CHANNEL, installCapture } from './capture.js';
 import { ChangeHub } from './change-hub.js';
 import { ChangeLogReader } from './change-log-reader.js';
+import type { ClientSchemaOptions } from './client-schema.js';
 import { SYNC_CLOSE_CODES } from './close-codes.js';
 import { type ConnectionContext, SyncConnection } from './connection.js';
 import { ConnectionAdmission } from './connection-admission.js';
@@ -94,6 +95,11 @@ export interface SyncServerOptions<TSchema extends Schema = Schema> {
   readonly limits?: Partial<SyncServerLimits>;
   readonly log?: ServerLogOptions;
   readonly path?: string;
+  /**
+   * Clients built with other schema versions (apps not updated yet, devices offline for a week):
+   * served when their columns fit this schema (see `ClientSchemaOptions`).
+   */
+  readonly clientSchemas?: ClientSchemaOptions;
 }
 
 /**
@@ -311,6 +317,7 @@ export async function createSyncServer<TSchema extends Schema>(
   let closeReason = 'server shutting down';
   const context: ConnectionContext = {
     schema,
+    clientSchemas: options.clientSchemas ?? {},
     db,
     rules,
     clock,
