@@ -168,17 +168,54 @@ export const HelloSchema = z.strictObject({
 export type HelloMessage = z.output<typeof HelloSchema>;
 
 /**
+ * A mutator the client ran (`defineMutators`), for the server to run again: its `name`, its
+ * arguments as JSON (absent for none), the batch's stamp, and the rows the client's optimistic run
+ * wrote (table and key), whose server version the ack carries so the client ends with the server's
+ * outcome. `rows` counts toward `maxChangesPerBatch`.
+ *
+ * @example
+ *   const mutation: MutationJson = { name: 'clearCompleted', args: { listId }, hlc, rows: [{ table: 'todos', pk: { id } }] };
+ */
+export const MutationSchema = z.strictObject({
+  name: z.string().min(1).max(100),
+  args: z.unknown().optional(),
+  hlc,
+  rows: z.array(z.strictObject({ table: name, pk: JsonRowSchema })),
+});
+/**
+ * A parsed mutation (see `MutationSchema`).
+ *
+ * @example
+ *   if (batch.mutation) await runMutator(batch.mutation.name, batch.mutation.args);
+ */
+export type MutationJson = z.output<typeof MutationSchema>;
+
+/**
  * One client transaction: the changes it made, applied by the server in one transaction, whole or
  * not at all. `mutationId` counts a client's batches from 1 up, never reused, so the server can
- * apply a batch sent twice only once.
+ * apply a batch sent twice only once. A transaction that ran a mutator carries the `mutation`
+ * instead, with no changes: the server runs the mutator itself.
  *
  * @example
  *   const batch: BatchJson = { mutationId: 7, changes: [change] };
  */
-export const BatchSchema = z.strictObject({
-  mutationId: z.int().min(1),
-  changes: z.array(ChangeSchema).min(1, 'a batch holds at least one change'),
-});
+export const BatchSchema = z
+  .strictObject({
+    mutationId: z.int().min(1),
+    changes: z.array(ChangeSchema),
+    mutation: MutationSchema.optional(),
+  })
+  .superRefine((batch, ctx) => {
+    if (batch.mutation && batch.changes.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['changes'],
+        message: 'a batch with a mutation carries no changes',
+      });
+    } else if (!batch.mutation && batch.changes.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['changes'], message: 'a batch holds at least one change' });
+    }
+  });
 /**
  * A parsed batch (see `BatchSchema`).
  *

@@ -95,6 +95,16 @@ function checkCounts(type: string, value: Record<string, unknown>, limits: Messa
         `batches[${i}].changes`,
       );
     }
+    const rows = (batch as { mutation?: { rows?: unknown } } | null)?.mutation?.rows;
+    if (Array.isArray(rows) && rows.length > limits.maxChangesPerBatch) {
+      throw tooMany(
+        'rows',
+        rows.length,
+        limits.maxChangesPerBatch,
+        'maxChangesPerBatch',
+        `batches[${i}].mutation.rows`,
+      );
+    }
   });
 }
 
