@@ -4,12 +4,15 @@ import { is } from '../../entity.js';
 import { AuthError, ConstraintError, DatabaseError, InvalidValueError, UsageError } from '../../errors.js';
 import type { Schema } from '../../schema/schema.js';
 import { sql } from '../../sql/sql.js';
+import type { AnyMutators } from '../mutators/define-mutators.js';
 import { decodeHlc, type HybridLogicalClock } from '../protocol/hlc.js';
 import type { BatchJson } from '../protocol/messages-client.js';
 import type { AckResult } from '../protocol/messages-server.js';
 import { type DecodedBatch, decodeBatch, type RowRef } from './apply-changes.js';
 import { cascadeRuns, type RowState, resolveChanges } from './apply-conflicts.js';
+import { decodeMutation, runMutation } from './apply-mutation.js';
 import { loadStates, readRestored, runWrites, toPropertyKeys } from './apply-rows.js';
+import { BatchRejection } from './batch-rejection.js';
 import { raiseClockHigh } from './capture.js';
 import type { RuleSet, SyncUser } from './rules.js';
 import { stampsJson } from './stamps-json.js';
@@ -35,10 +38,9 @@ export interface PushContext {
    * every change sent before the ack, and every change sent after it is applied on top of them.
    */
   readonly beforeAck?: () => Promise<unknown>;
+  /** The mutators a pushed mutation may name (`createSyncServer({ mutators })`); none without. */
+  readonly mutators?: AnyMutators;
 }
-
-/** A batch that must not be applied, with the reason the client is told. */
-class BatchRejection extends Error {}
 
 /** Another writer created one of the batch's rows (or its stamps) after the batch read it. */
 class RaceLost extends Error {}
@@ -59,10 +61,16 @@ function firstUpdating(batch: BatchJson): string {
   return first?.op === 'update' ? first.table : '';
 }
 
+/** The stamp the batch's writes carry: its mutation's, or its first change's ('' for none). */
+function batchStamp(batch: BatchJson): string {
+  return batch.mutation?.hlc ?? batch.changes[0]?.hlc ?? '';
+}
+
 /**
  * Locks the client's row (creating it on its first push) and returns its last mutation id. It also
  * drops the rejections the client has moved past, and names the writer for the capture trigger
- * (the stamp, client and batch, and the table the first write updates), in the same round trip.
+ * (the stamp, client and batch, the table the first write updates, and the mutator a mutation
+ * runs), in the same round trip.
  */
 async function lockClient(
   ctx: PushContext,
@@ -77,14 +85,16 @@ async function lockClient(
      ON CONFLICT (client_id) DO UPDATE SET updated_at = excluded.updated_at, user_id = coalesce(c.user_id, excluded.user_id)
      RETURNING c.last_mutation_id::text AS last, c.user_id,
        set_config('syncline.hlc', $4, true), set_config('syncline.origin', $1, true),
-       set_config('syncline.mutation', $5, true), set_config('syncline.updating', $6, true)`,
+       set_config('syncline.mutation', $5, true), set_config('syncline.updating', $6, true),
+       set_config('syncline.mutator', $7, true)`,
     [
       ctx.clientId,
       ctx.user.userId,
       firstOfPush,
-      batch.changes[0]?.hlc ?? '',
+      batchStamp(batch),
       String(batch.mutationId),
       firstUpdating(batch),
+      batch.mutation?.name ?? '',
     ],
   );
   const row = result.rows[0] as { last: string; user_id: string | null };
@@ -238,7 +248,7 @@ function mergeCommitted(ctx: PushContext, batch: BatchJson): void {
 
 /** The batch's newest stamp (stamps sort as strings), '' for an empty batch. */
 function newestStamp(batch: BatchJson): string {
-  let newest = '';
+  let newest = batch.mutation?.hlc ?? '';
   for (const change of batch.changes) if (change.hlc > newest) newest = change.hlc;
   return newest;
 }
@@ -308,7 +318,9 @@ async function reject(
 }
 
 async function applyBatch(ctx: PushContext, batch: BatchJson, firstOfPush: number): Promise<Settled> {
-  const decoded = decodeBatch(ctx.schema, ctx.rules, batch);
+  const decoded = batch.mutation
+    ? decodeMutation(ctx.schema, batch.mutation)
+    : decodeBatch(ctx.schema, ctx.rules, batch);
   for (let attempt = 1; ; attempt++) {
     try {
       return await ctx.db
@@ -320,6 +332,13 @@ async function applyBatch(ctx: PushContext, batch: BatchJson, firstOfPush: numbe
             const earlier = await rejectionOf(tx, ctx.clientId, batch.mutationId);
             if (earlier !== undefined) return rejected(batch, decoded, earlier);
             // The first ack may have carried rows that lost: send the server's rows again.
+            return { result: applied, rows: decoded.touched.length > 0 ? decoded.touched : undefined };
+          }
+          if (batch.mutation) {
+            // The server's outcome replaces the client's optimistic one: the ack carries every
+            // row the client's run wrote (those the server's run wrote reach it as changes too).
+            if (decoded.reason) throw new BatchRejection(decoded.reason);
+            await runMutation(ctx, tx, batch, batch.mutation);
             return { result: applied, rows: decoded.touched.length > 0 ? decoded.touched : undefined };
           }
           const lost = await writeBatch(ctx, tx, batch, decoded);

@@ -73,13 +73,15 @@ const VARIABLE_CONFLICT = '#variable_conflict use_variable';
 /**
  * Who is writing, in every trigger function: a push names its stamp, client and batch in
  * transaction-local settings (apply-push.ts); without them the write is a direct one, stamped
- * from PostgreSQL's clock.
+ * from PostgreSQL's clock. A mutator run for a push (`syncline.mutator` set) writes as a direct
+ * write does, the trigger keeping the stamps of every row, but with the mutation's stamp and
+ * logged as the client's: its writes are ordered with that client's other batches by their stamps.
  */
 const WRITER_VARIABLES = `stamp text := NULLIF(current_setting('syncline.hlc', true), '');
-     direct boolean := stamp IS NULL;
+     direct boolean := stamp IS NULL OR coalesce(current_setting('syncline.mutator', true), '') <> '';
      origin text;
      mutation bigint;`;
-const WRITER_SETUP = `IF direct THEN
+const WRITER_SETUP = `IF stamp IS NULL THEN
        stamp := _syncline_db_stamp();
      ELSE
        origin := NULLIF(current_setting('syncline.origin', true), '');

@@ -8,6 +8,7 @@ import { compileRowPredicate } from '../../live/row-predicate.js';
 import type { Schema } from '../../schema/schema.js';
 import type { AnyTable } from '../../schema/table.js';
 import type { Node } from '../../sql/nodes.js';
+import type { AnyMutators } from '../mutators/define-mutators.js';
 import { encodeHlc, type HybridLogicalClock } from '../protocol/hlc.js';
 import {
   type ChangeJson,
@@ -60,6 +61,8 @@ export interface ConnectionContext {
   readonly schema: Schema;
   /** Which other client schema versions are served, and how (`createSyncServer({ clientSchemas })`). */
   readonly clientSchemas: ClientSchemaOptions;
+  /** The mutators pushes may name (`createSyncServer({ mutators })`). */
+  readonly mutators: AnyMutators | undefined;
   readonly db: Database;
   readonly rules: RuleSet;
   readonly clock: HybridLogicalClock;
@@ -761,6 +764,7 @@ export class SyncConnection implements HubSubscriber {
           user: session.user,
           rules: ctx.rules,
           clock: ctx.clock,
+          mutators: ctx.mutators,
           beforeAck: async () => {
             live = await this.readHub();
             if (live) slot = this.reserve();

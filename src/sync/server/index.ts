@@ -8,6 +8,15 @@
  *   const server = await createSyncServer({ schema: appSchema, database: postgres(url), auth: { jwtSecret } });
  *   await server.listen({ port: 4000 });
  */
+export {
+  type AnyMutators,
+  type ArgsValidator,
+  defineMutators,
+  MutatorArgsError,
+  type MutatorContext,
+  type MutatorDefinition,
+  type Mutators,
+} from '../mutators/define-mutators.js';
 export type { AuthRequest, SyncAuth } from './auth.js';
 export { CHANGES_CHANNEL, installCapture } from './capture.js';
 export type { ClientSchemaOptions } from './client-schema.js';

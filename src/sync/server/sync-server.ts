@@ -7,6 +7,7 @@ import type { Driver } from '../../database/driver.js';
 import { UsageError } from '../../errors.js';
 import type { Schema } from '../../schema/schema.js';
 import { sql } from '../../sql/sql.js';
+import type { AnyMutators } from '../mutators/define-mutators.js';
 import { decodeHlc, HybridLogicalClock } from '../protocol/hlc.js';
 import { MAX_ROW_BYTES } from '../protocol/message-size.js';
 import { DEFAULT_MESSAGE_LIMITS, type MessageLimits } from '../protocol/messages.js';
@@ -100,6 +101,12 @@ export interface SyncServerOptions<TSchema extends Schema = Schema> {
    * served when their columns fit this schema (see `ClientSchemaOptions`).
    */
   readonly clientSchemas?: ClientSchemaOptions;
+  /**
+   * The mutators clients may push (`defineMutators`, README "Mutators"): run here, in the push's
+   * transaction, as the authoritative outcome. Give the object the clients have, or a copy with a
+   * server-only `run` in place of some. A pushed mutation this set lacks is rejected.
+   */
+  readonly mutators?: AnyMutators;
 }
 
 /**
@@ -318,6 +325,7 @@ export async function createSyncServer<TSchema extends Schema>(
   const context: ConnectionContext = {
     schema,
     clientSchemas: options.clientSchemas ?? {},
+    mutators: options.mutators,
     db,
     rules,
     clock,
