@@ -13,9 +13,10 @@ import { canonicalJson, type ModelChange } from './sync-model.js';
  * without an origin, which hold the stamp the capture trigger gave them), in the order the server
  * applied them. That order only matters for foreign-key cascades, and a tap cannot see it: a
  * trigger of the test's own on `_syncline_clients` (`installBatchOrder`) takes a number from the
- * change log's id sequence in the transaction that applies each batch, so pushed batches and
- * direct writes sort on one scale (transactions that touch the same rows take it in the order
- * they commit, since the second waits for the first's row locks).
+ * change log's id sequence as the transaction that applies each batch commits, so pushed batches
+ * and direct writes (numbered by their log rows) sort on one scale: a write that waited for a
+ * batch's row locks, or saw its commit, comes after it, and a batch that waited for a write, or
+ * saw it, comes after that write.
  */
 
 /** The test's own table of when each batch was applied (a number from the change log's id sequence). */
@@ -23,8 +24,8 @@ const ORDER_TABLE = '_test_batch_order';
 
 /**
  * Installs the trigger that records, for every batch the server settles, a number from the change
- * log's id sequence, taken in the batch's own transaction. Call once the server has started
- * (capture installed), before any client pushes.
+ * log's id sequence, taken in the batch's own transaction as it commits. Call once the server has
+ * started (capture installed), before any client pushes.
  *
  * @example
  *   const direct = await directWriter(t);
@@ -43,7 +44,15 @@ export async function installBatchOrder(direct: DirectWriter): Promise<void> {
       INSERT INTO ${table} (client_id, mutation_id, position) VALUES (NEW.client_id, NEW.last_mutation_id, nextval('${seq}'));
       RETURN NULL;
     END $fn$`);
-  await direct.query(`CREATE OR REPLACE TRIGGER _test_batch_order AFTER UPDATE OF last_mutation_id ON "${schema}"._syncline_clients
+  // Deferred to the commit, not fired when the batch moves last_mutation_id: the server writes a
+  // batch in runs (a run ends after a delete that cascades) and moves it at the end of the first,
+  // while each later run's statements see what other writers committed in between. Numbered at
+  // its first run, a batch whose second run waited for another writer's insert of a todo and
+  // then cascaded it away was modeled before that insert: a todo written into a list the model
+  // had already deleted (test/sync/sync-history-order.test.ts, FC_SEED=158838961).
+  await direct.query(`DROP TRIGGER IF EXISTS _test_batch_order ON "${schema}"._syncline_clients`);
+  await direct.query(`CREATE CONSTRAINT TRIGGER _test_batch_order AFTER UPDATE OF last_mutation_id ON "${schema}"._syncline_clients
+    DEFERRABLE INITIALLY DEFERRED
     FOR EACH ROW WHEN (OLD.last_mutation_id IS DISTINCT FROM NEW.last_mutation_id) EXECUTE FUNCTION "${schema}"._test_note_batch()`);
 }
 
