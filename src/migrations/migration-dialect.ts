@@ -22,6 +22,15 @@ export interface MigrationDialect {
   checkStep(run: SqlRunner): Promise<void>;
   /** Statements that drop a column, or undefined when the table must be rebuilt instead. */
   dropColumn(table: AnyTable, column: string): string[] | undefined;
+  /**
+   * After a column or table was renamed: brings what refers to it by name up to date (SQLite: the
+   * sync client's outbox, whose pending rows name their table and columns, so that writes made
+   * offline before an app update are pushed under the new names). Left out where nothing does.
+   */
+  renamed?(
+    run: SqlRunner,
+    rename: { table: string; to?: string; column?: { from: string; to: string } },
+  ): Promise<void>;
   /** Statements that add a column, or undefined when the table must be rebuilt instead. */
   addColumn(table: AnyTable, column: Column<any, any, any, any>): string[] | undefined;
   /** Makes a live table match its declaration: type, nullability, default and constraints of every column. */

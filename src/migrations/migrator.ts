@@ -56,6 +56,7 @@ export class Migrator {
   /** Renames a table. @example await m.renameTable('todo_items', 'todos') */
   async renameTable(from: AnyTable | string, to: string): Promise<void> {
     await this.run(`ALTER TABLE ${q(tableName(from))} RENAME TO ${q(to)}`);
+    await this.dialect.migrations.renamed?.(this.run, { table: tableName(from), to });
   }
 
   /**
@@ -79,6 +80,7 @@ export class Migrator {
   /** Renames a column. @example await m.renameColumn(todos, 'name', 'title') */
   async renameColumn(table: AnyTable | string, from: string, to: string): Promise<void> {
     await this.run(`ALTER TABLE ${q(tableName(table))} RENAME COLUMN ${q(from)} TO ${q(to)}`);
+    await this.dialect.migrations.renamed?.(this.run, { table: tableName(table), column: { from, to } });
   }
 
   /** Creates one of a table's declared indexes, by name. */

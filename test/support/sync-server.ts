@@ -84,6 +84,7 @@ export interface TestServerOptions<S extends Schema> {
   readonly limits?: SyncServerOptions<S>['limits'];
   readonly log?: SyncServerOptions<S>['log'];
   readonly path?: string;
+  readonly clientSchemas?: SyncServerOptions<S>['clientSchemas'];
   /**
    * Real server only: run on the database (schema) of another test server, as a second instance
    * of one deployment. Its database is dropped by the server that made it.
@@ -130,6 +131,7 @@ export async function startTestServer<S extends Schema>(
       limits: options.limits,
       log: options.log ?? { level: 'silent' },
       path: options.path,
+      clientSchemas: options.clientSchemas,
     });
     await server.listen({ port: 0 });
   } catch (error) {

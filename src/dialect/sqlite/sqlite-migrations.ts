@@ -72,6 +72,28 @@ export function sqliteMigrations(ddl: () => DdlCompiler): MigrationDialect {
       }
     },
 
+    async renamed(run, { table, to, column }) {
+      const [outbox] = await run(
+        "SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = '_syncline_outbox'",
+      );
+      if (!outbox) return;
+      if (to !== undefined) {
+        await run('UPDATE _syncline_outbox SET table_name = ? WHERE table_name = ?', [to, table]);
+        return;
+      }
+      if (!column) return;
+      // The key moves within each pending row's JSON (its values and its primary key), value kept.
+      const from = `$.${JSON.stringify(column.from)}`;
+      const next = `$.${JSON.stringify(column.to)}`;
+      const moved = (json: string) =>
+        `CASE WHEN ${json} IS NOT NULL AND json_type(${json}, ?) IS NOT NULL THEN json_set(json_remove(${json}, ?), ?, json(${json} -> ?)) ELSE ${json} END`;
+      const params = [from, from, next, from];
+      await run(
+        `UPDATE _syncline_outbox SET "row" = ${moved('"row"')}, pk = ${moved('pk')} WHERE table_name = ?`,
+        [...params, ...params, table],
+      );
+    },
+
     dropColumn() {
       // DROP COLUMN fails on SQLite for indexed, unique or referenced columns: rebuild instead.
       return undefined;

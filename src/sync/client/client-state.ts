@@ -23,6 +23,8 @@ export interface ClientState {
   readonly maxChangesPerBatch: number | undefined;
   /** Rows to fetch from the server again (`LocalReplica.unresolved`), as JSON. */
   readonly unresolved: string | undefined;
+  /** The columns of the synced tables when the database was last opened (`ClientColumns` as JSON). */
+  readonly syncedColumns: string | undefined;
 }
 
 /**
@@ -39,6 +41,7 @@ export const STATE_KEYS = {
   nextMutationId: 'next_mutation_id',
   maxChangesPerBatch: 'max_changes_per_batch',
   unresolved: 'unresolved_rows',
+  syncedColumns: 'synced_columns',
 } as const;
 
 /** The later of two encoded stamps (their text sorts as they do), either may be missing. */
@@ -75,6 +78,7 @@ export async function readClientState(run: Run): Promise<ClientState> {
     nextMutationId: number(STATE_KEYS.nextMutationId) ?? 1,
     maxChangesPerBatch: number(STATE_KEYS.maxChangesPerBatch),
     unresolved: get(STATE_KEYS.unresolved),
+    syncedColumns: get(STATE_KEYS.syncedColumns),
   };
 }
 

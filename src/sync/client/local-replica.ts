@@ -1,3 +1,4 @@
+import { type ClientColumns, clientColumns } from '../protocol/client-columns.js';
 import type { Database } from '../../database/database.js';
 import type { DriverResult } from '../../database/driver.js';
 import { randomUuid } from '../../random-uuid.js';
@@ -15,7 +16,7 @@ import { ApplyContext } from './apply-context.js';
 import { ClientClock } from './client-clock.js';
 import { readClientState, STATE_KEYS, writeState } from './client-state.js';
 import { installClientTables, OUTBOX_SEQ, seqOf, syncedTables } from './client-tables.js';
-import { clientTransaction } from './client-transaction.js';
+import { clientTransaction, type Run } from './client-transaction.js';
 import { type PushPlan, readPush } from './outbox-push.js';
 import { andThen, readNextMutationId, stampOutbox } from './outbox-stamping.js';
 import { outboxBackfillSql } from './outbox-triggers.js';
@@ -112,12 +113,39 @@ export class LocalReplica {
       this.shapesKey = stored.shapesKey;
       this.heldShapes =
         stored.heldShapes === undefined ? undefined : (JSON.parse(stored.heldShapes) as ShapeJson[]);
+      await this.noteColumns(run, stored.syncedColumns);
       this.maxChangesPerBatch = stored.maxChangesPerBatch ?? this.maxChangesPerBatch;
       this.unresolved.clear();
       for (const row of JSON.parse(stored.unresolved ?? '[]') as RowKey[])
         this.unresolved.set(rowKeyId(row), row);
       return { clientId, clock };
     });
+  }
+
+  /**
+   * After an app update that gave synced tables new columns, the rows held have no values for
+   * them yet: the shapes of those tables stop counting as held, so the next connection snapshots
+   * them alone (as shapes added at runtime are), and every other shape resumes from the cursor.
+   * A table new to the app has no shape held yet, so it is snapshotted anyway.
+   */
+  private async noteColumns(run: Run, stored: string | undefined): Promise<void> {
+    const now = clientColumns(syncedTables(this.db.schema));
+    const text = JSON.stringify(now);
+    if (stored === text) return;
+    if (stored !== undefined && this.heldShapes) {
+      const before = JSON.parse(stored) as ClientColumns;
+      const grown = new Set(
+        Object.keys(now).filter((table) => {
+          const had = before[table];
+          return had !== undefined && Object.keys(now[table]!).some((column) => !(column in had));
+        }),
+      );
+      if (grown.size > 0) {
+        this.heldShapes = this.heldShapes.filter((shape) => !grown.has(shape.table));
+        await writeState(run, STATE_KEYS.heldShapes, JSON.stringify(this.heldShapes));
+      }
+    }
+    await writeState(run, STATE_KEYS.syncedColumns, text);
   }
 
   /**
