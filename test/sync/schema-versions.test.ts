@@ -242,6 +242,20 @@ for (const driver of serverDrivers) {
       expect(updated.errors).toEqual([]);
     }, 60_000);
 
+    it('refuses a version older than clientSchemas.oldestVersion, saying so', async () => {
+      const t = (await startTestServer(v3, {
+        driver,
+        clientSchemas: { oldestVersion: 2, renamedColumns: { todos: { title: 'text' } } },
+      })) as unknown as TestServer<Schema>;
+      const old = await client(t, v1, dbFile());
+      await expect(old.sync.start()).rejects.toThrow(
+        /built for schema version 1, older than the oldest this server serves \(2\); update the app/,
+      );
+      const current = await client(t, v2, dbFile());
+      await current.sync.start();
+      expect(current.sync.status).toBe('online');
+    });
+
     it('refuses a client whose column the server dropped, naming it, and keeps its outbox for after the update', async () => {
       const t = (await startTestServer(v4, { driver })) as unknown as TestServer<Schema>;
       const path = dbFile();
