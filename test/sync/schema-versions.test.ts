@@ -21,7 +21,6 @@ import {
 import { type SyncClient, syncClient } from '../../src/sync/client/index.js';
 import { SocketTap } from '../support/sync-fixture.js';
 import { serverDrivers, startTestServer, type TestServer } from '../support/sync-server.js';
-import { waitFor } from '../support/wait.js';
 
 // One app, three schema versions, as an app store rolls them out:
 //   v1: lists, todos (id, list_id, title, done)
