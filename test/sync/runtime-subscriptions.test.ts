@@ -145,6 +145,27 @@ for (const driver of serverDrivers) {
       expect(a.errors).toEqual([]);
     }, 30_000);
 
+    it('takes a subscription made after stop() on the next start, and releases once however often unsubscribe() is called', async () => {
+      const t = await startTestServer(e2eSchema, { driver });
+      await seed(t);
+      clients = await openClients({ port: t.server.port, token: t.token }, 1, { shapes: [{ table: lists }] });
+      const [a] = clients as [E2eClient];
+      await within(a.sync.start(), 10_000, 'the client to start');
+      await a.sync.stop();
+      const late = a.sync.subscribe({ table: todos, where: eq(todos.listId, L2) });
+      const other = a.sync.subscribe({ table: todos, where: eq(todos.listId, L2) });
+      await within(a.sync.start(), 10_000, 'the restart');
+      await within(late.caughtUp(), 10_000, 'the subscription made while stopped');
+      expect(await titles(a)).toEqual(['c']);
+      late.unsubscribe();
+      late.unsubscribe(); // a no-op: `other` still holds the shape
+      await within(a.sync.caughtUp(), 5000, 'a round trip');
+      expect(await titles(a)).toEqual(['c']);
+      other.unsubscribe();
+      await waitFor(async () => (await titles(a)).length === 0, 5000, 'the rows to leave');
+      expect(a.errors).toEqual([]);
+    }, 30_000);
+
     it('refuses a shape the rules forbid without stopping the others', async () => {
       const t = await startTestServer(e2eSchema, {
         driver,
