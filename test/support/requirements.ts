@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 
 /**
  * What the test suites need beyond `npm install`, and whether this machine has it: a PostgreSQL
- * server (`DATABASE_URL`) and a Chromium (`CHROMIUM_PATH`, else Debian's /usr/bin/chromium). A
+ * server (`DATABASE_URL`), a Chromium (`CHROMIUM_PATH`, else Debian's /usr/bin/chromium) and
+ * HAProxy (`HAPROXY_PATH`, else Debian's /usr/sbin/haproxy, the load balancer in front of several
+ * sync servers). A
  * suite that needs what is missing is skipped, and the run says so in one line; with
  * `SYNCLINE_TEST_ALL=1` (CI sets it) a missing requirement fails the run instead.
  *
@@ -20,7 +22,22 @@ export const requirements = {
     what: 'the Chromium suites (browser driver, todo app)',
     how: 'install chromium with apt-get, or set CHROMIUM_PATH',
   },
+  haproxy: {
+    present: existsSync(haproxyPath()),
+    what: 'the several-servers suite (three sync servers behind HAProxy)',
+    how: 'apt-get install -y --no-install-recommends haproxy, or set HAPROXY_PATH',
+  },
 } as const;
+
+/**
+ * Where the HAProxy binary is: `HAPROXY_PATH`, else Debian's package's.
+ *
+ * @example
+ *   spawn(haproxyPath(), ['-db', '-f', configFile]);
+ */
+export function haproxyPath(): string {
+  return process.env.HAPROXY_PATH ?? '/usr/sbin/haproxy';
+}
 
 /** True when every suite must run: a missing requirement is then an error, not a skip. */
 export const requireAll = process.env.SYNCLINE_TEST_ALL === '1';
