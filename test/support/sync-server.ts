@@ -80,6 +80,7 @@ export interface TestServerOptions<S extends Schema> {
   /** 'pglite' (default: a schema in the test file's shared PGlite) or 'postgres' (needs DATABASE_URL). */
   readonly driver?: 'pglite' | 'postgres';
   readonly rules?: SyncRules<S>;
+  readonly mutators?: SyncServerOptions<S>['mutators'];
   readonly auth?: SyncServerOptions<S>['auth'];
   readonly limits?: SyncServerOptions<S>['limits'];
   readonly log?: SyncServerOptions<S>['log'];
@@ -128,6 +129,7 @@ export async function startTestServer<S extends Schema>(
       database: driver,
       auth: options.auth ?? { jwtSecret: TEST_JWT_SECRET },
       rules: options.rules,
+      mutators: options.mutators,
       limits: options.limits,
       log: options.log ?? { level: 'silent' },
       path: options.path,

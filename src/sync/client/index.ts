@@ -16,9 +16,20 @@ export {
   SyncProtocolError,
   UsageError,
 } from '../../errors.js';
+export {
+  type AnyMutators,
+  type ArgsValidator,
+  defineMutators,
+  MutatorArgsError,
+  type MutatorContext,
+  type MutatorDefinition,
+  type Mutators,
+  type StandardSchema,
+} from '../mutators/define-mutators.js';
 export type { RejectedEvent, RestoredRow } from './ack-apply.js';
 export type { BackoffOptions } from './backoff.js';
 export { SyncConnectionError } from './connection.js';
+export type { MutateFunctions, MutationResult } from './mutate-functions.js';
 export { RowApplyError, type RowKey } from './remote-apply.js';
 export { SyncServerError } from './server-error.js';
 export { ShapeSubscription, type SubscribeOptions } from './shape-subscriptions.js';

@@ -1,7 +1,7 @@
-import { type ClientColumns, clientColumns } from '../protocol/client-columns.js';
 import type { Database } from '../../database/database.js';
 import type { DriverResult } from '../../database/driver.js';
 import { randomUuid } from '../../random-uuid.js';
+import { type ClientColumns, clientColumns } from '../protocol/client-columns.js';
 import type {
   AckMessage,
   ChangesMessage,
@@ -194,6 +194,15 @@ export class LocalReplica {
       }),
     );
     return mutationIds;
+  }
+
+  /**
+   * The ends of the local commits noted and not stamped yet (see `noteCommit`), once every note
+   * under way is read: for a transaction that stamps the outbox itself (`recordMutation`).
+   */
+  async notedEnds(): Promise<readonly number[]> {
+    await this.noting;
+    return [...this.commitEnds];
   }
 
   /**

@@ -6,6 +6,7 @@ import type { ApplyContext } from './apply-context.js';
 import { batchChanges, type OutboxRow } from './batch-changes.js';
 import type { ClientClock } from './client-clock.js';
 import { clientTransaction, type Run } from './client-transaction.js';
+import { MUTATION_OP } from './mutation-record.js';
 import { assignBatches, readNextMutationId, storeStampState } from './outbox-stamping.js';
 import type { RowKey } from './remote-apply.js';
 import { WriteTooLargeError } from './write-too-large.js';
@@ -32,7 +33,8 @@ const ENVELOPE = `{"type":"push","v":${PROTOCOL_VERSION},"batches":[]}`;
 /**
  * Gives the batches from `fromMutationId` on new mutation ids, each cut into parts of at most
  * `maxChanges` rows: the server's limits shrank since they were stamped, or one batch alone is over
- * its message size. New ids are above every id given so far, so the order of batches stays.
+ * its message size. A mutation's batch keeps its rows together (the server runs the mutator, not
+ * the rows). New ids are above every id given so far, so the order of batches stays.
  */
 async function recut(
   run: Run,
@@ -41,7 +43,7 @@ async function recut(
   maxChanges: number,
 ): Promise<void> {
   const { rows } = await run(
-    `SELECT o.seq, o.wall_ms, b.mutation_id FROM _syncline_batches AS b
+    `SELECT o.seq, o.wall_ms, b.mutation_id, o.op FROM _syncline_batches AS b
        JOIN _syncline_outbox AS o ON o.seq BETWEEN b.first_seq AND b.last_seq
      WHERE b.mutation_id >= ? ORDER BY o.seq`,
     [fromMutationId],
@@ -51,12 +53,17 @@ async function recut(
   let next = await readNextMutationId(run);
   let group: [number, number][] = [];
   let groupId: unknown;
+  let whole = false;
   const flush = async () => {
-    if (group.length > 0) next += (await assignBatches(run, clock, group, next, maxChanges)).length;
+    const most = whole ? group.length : maxChanges;
+    if (group.length > 0) next += (await assignBatches(run, clock, group, next, most)).length;
     group = [];
   };
-  for (const [seq, wall, id] of rows as [number, number, number][]) {
-    if (id !== groupId) await flush();
+  for (const [seq, wall, id, op] of rows as [number, number, number, string][]) {
+    if (id !== groupId) {
+      await flush();
+      whole = op === MUTATION_OP;
+    }
     groupId = id;
     group.push([seq, wall]);
   }
@@ -106,7 +113,9 @@ export async function readPush(
     const refused: WriteTooLargeError[] = [];
     // A batch's rows are its whole seq range (seqs are consecutive within a transaction).
     const { rows: oversized } = await run(
-      'SELECT mutation_id FROM _syncline_batches WHERE last_seq - first_seq + 1 > ? ORDER BY mutation_id LIMIT 1',
+      `SELECT b.mutation_id FROM _syncline_batches AS b WHERE b.last_seq - b.first_seq + 1 > ?
+         AND NOT EXISTS (SELECT 1 FROM _syncline_outbox AS o WHERE o.seq = b.first_seq AND o.op = '${MUTATION_OP}')
+       ORDER BY b.mutation_id LIMIT 1`,
       [limits.maxChangesPerBatch],
       { arrayMode: true },
     );
@@ -120,7 +129,10 @@ export async function readPush(
       if (plan.kind === 'unsendable') {
         // Dropped with the transaction's commit, and reported after it.
         await deleteBatch(run, plan.mutationId);
-        refused.push(new WriteTooLargeError(plan.mutationId, plan.rows, plan.bytes, limits.maxMessageBytes));
+        refused.push(
+          plan.error ??
+            new WriteTooLargeError(plan.mutationId, plan.rows, plan.bytes, limits.maxMessageBytes),
+        );
       } else if (plan.kind === 'empty') {
         await deleteBatch(run, plan.mutationId);
       } else {
@@ -138,7 +150,7 @@ type Plan =
   | { kind: 'ready'; push: PushPlan | undefined }
   | { kind: 'empty'; mutationId: number }
   | { kind: 'too large'; mutationId: number; rows: number }
-  | { kind: 'unsendable'; mutationId: number; rows: RowKey[]; bytes: number };
+  | { kind: 'unsendable'; mutationId: number; rows: RowKey[]; bytes: number; error?: WriteTooLargeError };
 
 async function planPush(run: Run, context: ApplyContext, limits: MessageLimits): Promise<Plan> {
   const { rows: heads } = await run(
@@ -168,6 +180,28 @@ async function planPush(run: Run, context: ApplyContext, limits: MessageLimits):
   const mutationIds: number[] = [];
   let bytes = ENVELOPE.length;
   for (const [mutationId, batchRows] of batches) {
+    // A mutation's opening row: an op no captured write has.
+    if ((batchRows[0]?.op as string | undefined) === MUTATION_OP) {
+      const mutation = mutationBatch(mutationId, batchRows, context);
+      const size = utf8Length(mutation.json) + (parts.length > 0 ? 1 : 0);
+      const fits =
+        bytes + size <= limits.maxMessageBytes && mutation.rows.length <= limits.maxChangesPerBatch;
+      if (!fits && parts.length > 0) break;
+      if (!fits) {
+        const error = new WriteTooLargeError(
+          mutationId,
+          mutation.rows,
+          size,
+          limits.maxMessageBytes,
+          mutation.tooLarge,
+        );
+        return { kind: 'unsendable', mutationId, rows: mutation.rows, bytes: size, error };
+      }
+      bytes += size;
+      parts.push(mutation.json);
+      mutationIds.push(mutationId);
+      continue;
+    }
     const changes = batchChanges(batchRows, context.codecs);
     if (changes.length === 0) return { kind: 'empty', mutationId };
     const json = JSON.stringify({ mutationId, changes });
@@ -184,4 +218,37 @@ async function planPush(run: Run, context: ApplyContext, limits: MessageLimits):
   }
   const json = `{"type":"push","v":${PROTOCOL_VERSION},"batches":[${parts.join(',')}]}`;
   return { kind: 'ready', push: { json, mutationIds } };
+}
+
+/**
+ * A mutation's batch as pushed: its opening row's name and arguments, its stamp, and the rows its
+ * optimistic run wrote (each once, by table and key, in the server's JSON form), whose server
+ * version the ack brings back. `tooLarge` says why, should it not fit a push.
+ */
+function mutationBatch(
+  mutationId: number,
+  batchRows: readonly OutboxRow[],
+  context: ApplyContext,
+): { json: string; rows: RowKey[]; tooLarge: string } {
+  const [opening, ...written] = batchRows;
+  const { name, args } = JSON.parse(opening!.row!) as { name: string; args?: unknown };
+  const rows = new Map<string, RowKey>();
+  for (const row of written) {
+    const codec = context.codecs.get(row.table);
+    // A table that stopped being synced since the write was captured: nothing to bring back.
+    if (codec && !rows.has(`${row.table}\u0000${row.pk}`))
+      rows.set(`${row.table}\u0000${row.pk}`, {
+        table: row.table,
+        pk: codec.wireFromOutbox(JSON.parse(row.pk)),
+      });
+  }
+  const mutation = {
+    name,
+    ...(args === undefined ? {} : { args }),
+    hlc: opening!.hlc,
+    rows: [...rows.values()],
+  };
+  const json = JSON.stringify({ mutationId, changes: [], mutation });
+  const tooLarge = `the mutation ${name} (batch ${mutationId}) takes ${utf8Length(json)} bytes and names ${rows.size} rows its local run wrote, over what one push may carry (the server's maxMessageBytes and maxChangesPerBatch), so it was never sent; its rows are fetched back from the server: pass smaller arguments, or have the mutator write fewer rows`;
+  return { json, rows: [...rows.values()], tooLarge };
 }

@@ -1,6 +1,7 @@
 import type { Database } from '../../database/database.js';
 import { is } from '../../entity.js';
 import { UsageError } from '../../errors.js';
+import type { AnyMutators } from '../mutators/define-mutators.js';
 import { clientColumns } from '../protocol/client-columns.js';
 import type { ShapeJson } from '../protocol/messages.js';
 import { Backoff } from './backoff.js';
@@ -8,6 +9,13 @@ import { CatchUpPings } from './catch-up-pings.js';
 import { syncedTables } from './client-tables.js';
 import { SyncConnectionError } from './connection.js';
 import { LocalReplica } from './local-replica.js';
+import {
+  type MutateFunctions,
+  type MutationResult,
+  mutateFunctions,
+  type NoMutators,
+} from './mutate-functions.js';
+import { recordMutation } from './mutation-record.js';
 import { ShapeSubscription, ShapeSubscriptions, type SubscribeOptions } from './shape-subscriptions.js';
 import { SyncEventEmitter, type SyncEvents, type SyncListener, type SyncStatus } from './sync-events.js';
 import {
@@ -45,7 +53,17 @@ interface Waiter {
  *   await db.insert(todos).values({ listId, title: 'Milk' });
  *   await sync.flush();
  */
-export class SyncClient {
+export class SyncClient<M extends AnyMutators = NoMutators> {
+  /**
+   * Runs a mutator (`syncClient({ mutators })`) at once on this database, optimistically, and
+   * records it in the outbox, in order with the other local writes, for the server to run again
+   * (README "Mutators"): `await sync.mutate.clearCompleted({ listId })` resolves once the local run
+   * committed, live queries showing its writes. The server's outcome replaces the optimistic one
+   * when its ack arrives; a mutation the server refuses (its mutator threw there) is rolled back
+   * and reported by the `rejected` event. Arguments the mutator's validator refuses, or an error
+   * of the local run, reject at once and record nothing.
+   */
+  readonly mutate: MutateFunctions<M>;
   private readonly events = new SyncEventEmitter();
   private readonly options: ResolvedSyncOptions;
   private readonly replica: LocalReplica;
@@ -81,9 +99,12 @@ export class SyncClient {
 
   constructor(
     private readonly db: Database,
-    options: SyncClientOptions,
+    options: SyncClientOptions<M>,
   ) {
     this.options = resolveSyncOptions(db, options);
+    this.mutate = mutateFunctions(options.mutators, (name, definition, args) =>
+      this.runMutator(name, definition, args),
+    );
     this.replica = new LocalReplica(db);
     this.wanted = new ShapeSubscriptions(this.options.shapes, () => {
       this.session?.syncShapes();
@@ -184,6 +205,19 @@ export class SyncClient {
     }
     this.wanted.add(json, ttl);
     return new ShapeSubscription(json.id, this.wanted, () => this.caughtUp());
+  }
+
+  private async runMutator(
+    name: string,
+    definition: AnyMutators[string],
+    args: unknown,
+  ): Promise<MutationResult> {
+    await this.ensureOpen();
+    const mutationId = await recordMutation(this.replica, name, definition, args);
+    // Stamped already, and a mutator that wrote nothing made no commit anyone hears: push now.
+    if (this.leading) this.session?.requestPush();
+    else this.relay?.askPush();
+    return { mutationId };
   }
 
   /** Listens to an event (`status`, `progress`, `rejected`, `error`); returns the unsubscribe. */
@@ -534,6 +568,9 @@ export class SyncClient {
  *   });
  *   await sync.start();
  */
-export function syncClient(db: Database<any>, options: SyncClientOptions): SyncClient {
+export function syncClient<M extends AnyMutators = NoMutators>(
+  db: Database<any>,
+  options: SyncClientOptions<M>,
+): SyncClient<M> {
   return new SyncClient(db, options);
 }

@@ -2,6 +2,7 @@ import type { Database } from '../../database/database.js';
 import { UsageError } from '../../errors.js';
 import type { AnyTable } from '../../schema/table.js';
 import type { SQL } from '../../sql/sql.js';
+import type { AnyMutators } from '../mutators/define-mutators.js';
 import { type ShapeJson, shapeToJson } from '../protocol/messages.js';
 import type { BackoffOptions } from './backoff.js';
 import { syncedTables } from './client-tables.js';
@@ -39,11 +40,12 @@ export interface SyncShape<T extends AnyTable = AnyTable> {
  *   is dropped and reconnected.
  * - `snapshotBatchRows`: snapshot rows written per SQL statement (default 500); fewer statements
  *   matter most on drivers where each call is costly (SQLite WASM in a worker).
+ * - `mutators`: the mutators this client may run (`defineMutators`), as `sync.mutate.<name>(args)`.
  *
  * @example
  *   syncClient(db, { url: 'wss://api.example.com/sync', token: () => auth.getToken(), shapes: [{ table: lists }] });
  */
-export interface SyncClientOptions {
+export interface SyncClientOptions<M extends AnyMutators = AnyMutators> {
   url: string;
   token?: string | (() => string | Promise<string>);
   shapes?: readonly SyncShape[];
@@ -51,6 +53,7 @@ export interface SyncClientOptions {
   backoff?: BackoffOptions;
   pingIntervalMs?: number;
   snapshotBatchRows?: number;
+  mutators?: M;
 }
 
 /**

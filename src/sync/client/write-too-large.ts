@@ -19,10 +19,13 @@ export class WriteTooLargeError extends SyncProtocolError {
     readonly rows: readonly RowKey[],
     readonly bytes: number,
     readonly limit: number,
+    /** The message, for a write that is not one change (a mutation). */
+    message?: string,
   ) {
     const table = rows[0]?.table ?? 'a table';
     super(
-      `a local write to table "${table}" takes ${bytes} bytes, over the server's limit of ${limit} bytes per message (maxMessageBytes), so no push can carry it; it was dropped from the outbox (batch ${mutationId}) and the row is fetched back from the server: write smaller values (store big ones elsewhere and sync a reference), or raise the server's limit`,
+      message ??
+        `a local write to table "${table}" takes ${bytes} bytes, over the server's limit of ${limit} bytes per message (maxMessageBytes), so no push can carry it; it was dropped from the outbox (batch ${mutationId}) and the row is fetched back from the server: write smaller values (store big ones elsewhere and sync a reference), or raise the server's limit`,
     );
   }
 }
