@@ -6,6 +6,7 @@ import type { Driver } from '../../src/database/driver.js';
 import { postgres } from '../../src/drivers/node-postgres/index.js';
 import { pglite } from '../../src/drivers/pglite/index.js';
 import { createSyncServer, type SyncRules, type SyncServer } from '../../src/sync/server/index.js';
+import { todoMutators } from './mutators.js';
 import { todoSchema } from './schema.js';
 import { forwardUpgrade } from './sync-upgrade.js';
 import { handleTodoApi } from './todo-api.js';
@@ -73,8 +74,8 @@ function listen(http: Server, port: number): Promise<void> {
 }
 
 /**
- * Starts the todo app's server: the sync server on the database, the app's HTTP API
- * (`handleTodoApi`), and the web page through Vite, all behind one HTTP server on 127.0.0.1. The
+ * Starts the todo app's server: the sync server on the database (with the app's mutators), the
+ * demo's token endpoint (`handleTodoApi`), and the web page through Vite, all behind one HTTP server on 127.0.0.1. The
  * page connects its WebSocket to `/sync` on that server, which hands it on to the sync server.
  *
  * @example
@@ -88,11 +89,12 @@ export async function startTodoServer(options: TodoServerOptions = {}): Promise<
     database: databaseDriver(options.database ?? DEFAULT_DATA_DIR),
     auth: { jwtSecret: secret },
     rules,
+    mutators: todoMutators,
     log: { level: 'warn' },
   });
   let vite: Awaited<ReturnType<typeof createViteServer>> | undefined;
   const http = createHttpServer((request, response) => {
-    void handleTodoApi(request, response, sync.db, secret).then((handled) => {
+    void handleTodoApi(request, response, secret).then((handled) => {
       if (handled) return;
       if (vite) vite.middlewares(request, response);
       else response.writeHead(503).end('starting');

@@ -1,46 +1,28 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SignJWT } from 'jose';
-import { and, type Database, eq } from '../../src/index.js';
-import { type todoSchema, todos } from './schema.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * The todo server's own HTTP API, written with syncline on the server's database (PostgreSQL or
- * PGlite). Its writes go through the same capture triggers as every other write, so they reach
- * every page like an edit made on one:
+ * The todo server's HTTP API, the demo's stand-in for a login (its business logic is mutators,
+ * mutators.ts, which need no API):
  *
- * - `POST /api/clear-completed?list=ID`: deletes the completed todos of that list; answers
- *   `{ deleted }` (400 without a list id).
  * - `GET /api/token?user=NAME`: a demo token (HS256, 12 hours) for the sync connection.
  *
  * Answers 404 for other `/api/` paths; returns false for paths outside `/api/` (the page's).
  *
  * @example
  *   const http = createServer(async (req, res) => {
- *     if (!(await handleTodoApi(req, res, server.db, secret))) vite.middlewares(req, res);
+ *     if (!(await handleTodoApi(req, res, secret))) vite.middlewares(req, res);
  *   });
  */
 export async function handleTodoApi(
   request: IncomingMessage,
   response: ServerResponse,
-  db: Database<typeof todoSchema>,
   secret: string,
 ): Promise<boolean> {
   const url = new URL(request.url ?? '/', 'http://localhost');
   if (!url.pathname.startsWith('/api/')) return false;
   try {
-    if (url.pathname === '/api/clear-completed' && request.method === 'POST') {
-      const list = url.searchParams.get('list') ?? '';
-      if (!UUID.test(list)) {
-        reply(response, 400, { error: 'list must be the id of the list to clear (a uuid), as ?list=ID' });
-      } else {
-        const { rowsAffected } = await db
-          .delete(todos)
-          .where(and(eq(todos.listId, list), eq(todos.done, true)));
-        reply(response, 200, { deleted: rowsAffected });
-      }
-    } else if (url.pathname === '/api/token' && request.method === 'GET') {
+    if (url.pathname === '/api/token' && request.method === 'GET') {
       const user = url.searchParams.get('user') ?? '';
       if (!/^[\w-]{1,32}$/.test(user)) {
         reply(response, 400, { error: 'user must be 1 to 32 letters, digits, "_" or "-"' });

@@ -1,6 +1,8 @@
 import { createContext, createElement, type ReactElement, type ReactNode, useContext, useMemo } from 'react';
 import type { Database } from '../database/database.js';
+import type { NoMutators } from '../sync/client/mutate-functions.js';
 import type { SyncClient } from '../sync/client/sync-client.js';
+import type { AnyMutators } from '../sync/mutators/define-mutators.js';
 import { MissingProviderError } from './missing-provider-error.js';
 import { syncProgressStore } from './sync-progress-store.js';
 
@@ -78,11 +80,14 @@ export function useDatabase<TDatabase extends Database<any> = Database<any>>(): 
 
 /**
  * The sync client of the nearest `SynclineProvider`. Throws `MissingProviderError` outside one.
+ * Name the mutators the provided client was made with to have `sync.mutate` typed (the context
+ * cannot carry the type).
  *
  * @example
  *   const sync = useSyncClient();
  *   useEffect(() => sync.on('rejected', ({ reason }) => toast(reason)), [sync]);
+ *   const { mutate } = useSyncClient<typeof mutators>();
  */
-export function useSyncClient(): SyncClient {
-  return useSyncClientFor(undefined, 'useSyncClient', 'import the client where you use it');
+export function useSyncClient<M extends AnyMutators = NoMutators>(): SyncClient<M> {
+  return useSyncClientFor(undefined, 'useSyncClient', 'import the client where you use it') as SyncClient<M>;
 }

@@ -84,7 +84,7 @@ export function App({ user, storage, connection }: AppProps) {
             <h2 id="list-title" data-testid="list-title">
               {title}
             </h2>
-            <ClearCompletedButton list={selected} connection={connection} say={say} />
+            <ClearCompletedButton list={selected} say={say} />
           </div>
           <AddForm
             id="new-todo-form"

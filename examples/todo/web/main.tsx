@@ -3,6 +3,7 @@ import { sqliteWasm } from '../../../src/drivers/sqlite-wasm/index.js';
 import { openDatabase } from '../../../src/index.js';
 import { SynclineProvider } from '../../../src/react/index.js';
 import { syncClient } from '../../../src/sync/client/index.js';
+import { todoMutators } from '../mutators.js';
 import { todoSchema } from '../schema.js';
 import { App } from './app.js';
 import { keepAppShell } from './app-shell.js';
@@ -43,6 +44,8 @@ const sync = syncClient(db, {
   // A connection that went silent (the browser offline without closing it) is dropped after
   // two intervals, not six: 10 to 15 s rather than 30 to 45.
   pingIntervalMs: 5_000,
+  // Business logic that runs here at once and again on the server (mutators.ts).
+  mutators: todoMutators,
 });
 const connection = new PageConnection(sync);
 
