@@ -32,7 +32,7 @@ const SERVERS: ReadonlyMap<string, RegExp> = new Map([['server.ts', /^listening 
 const PROGRAM_MS = 60_000;
 
 /** The packages an app installs for its own imports in the README's blocks (see its Install section). */
-const APP_PACKAGES = ['jose', '@types/node'];
+const APP_PACKAGES = ['jose', 'zod', '@types/node'];
 
 interface ReadmeFile {
   readonly name: string;
