@@ -72,6 +72,11 @@ export interface Driver {
    * them to hold the connection to the server.
    */
   readonly sharedName?: string;
+  /**
+   * A pool's use now, for a server's metrics: connections open, idle, and queries waiting for
+   * one. Drivers without a pool leave it out.
+   */
+  poolStats?(): { total: number; idle: number; waiting: number };
   /** Releases every connection and handle the driver opened (not those the app passed in). */
   close(): Promise<void>;
 }

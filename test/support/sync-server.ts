@@ -86,6 +86,7 @@ export interface TestServerOptions<S extends Schema> {
   readonly log?: SyncServerOptions<S>['log'];
   readonly path?: string;
   readonly clientSchemas?: SyncServerOptions<S>['clientSchemas'];
+  readonly monitoring?: SyncServerOptions<S>['monitoring'];
   /**
    * Real server only: run on the database (schema) of another test server, as a second instance
    * of one deployment. Its database is dropped by the server that made it.
@@ -134,6 +135,7 @@ export async function startTestServer<S extends Schema>(
       log: options.log ?? { level: 'silent' },
       path: options.path,
       clientSchemas: options.clientSchemas,
+      monitoring: options.monitoring,
     });
     await server.listen({ port: 0 });
   } catch (error) {

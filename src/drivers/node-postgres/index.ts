@@ -61,6 +61,11 @@ class NodePostgresDriver implements Driver {
   readonly dialect = postgresDialect;
   readonly name = 'node-postgres';
   private pool: pg.Pool | undefined;
+
+  poolStats(): { total: number; idle: number; waiting: number } {
+    const pool = this.pool;
+    return { total: pool?.totalCount ?? 0, idle: pool?.idleCount ?? 0, waiting: pool?.waitingCount ?? 0 };
+  }
   private readonly named = new Set<string>();
   /** Connections of an app-owned pool already put on the schema (the pool may have had some before). */
   private readonly onSchema = new WeakSet<pg.PoolClient>();

@@ -80,6 +80,13 @@ export class ChangeHub {
   private next: Promise<void> | undefined;
   private retry: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  /** When the oldest read asked for and not done yet was asked (a commit notified, unread). */
+  private unreadSince: number | undefined;
+
+  /** How long the oldest commit notification not read yet has waited, in ms (0: caught up). */
+  get lagMs(): number {
+    return this.unreadSince === undefined ? 0 : Date.now() - this.unreadSince;
+  }
   private readonly windowChanges: number;
   private readonly windowBytes: number;
   private readonly pageSize: number;
@@ -120,6 +127,7 @@ export class ChangeHub {
    */
   read(): Promise<void> {
     if (this.closed) return Promise.resolve();
+    this.unreadSince ??= Date.now();
     if (this.next) return this.next;
     if (!this.current) return this.startRead();
     this.next = this.current
@@ -140,12 +148,17 @@ export class ChangeHub {
   }
 
   private async runRead(): Promise<void> {
+    const started = Date.now();
     try {
       if (this.closed) return;
       // Only the first page comes with the ticking: a big transaction's changes are then read
       // page by page while the first pages are already on their way to clients.
       const batch = await this.reader.readNew(this.pageSize, this.pageBytes);
-      if (this.closed || batch.to <= this.position) return;
+      if (this.closed) return;
+      if (batch.to <= this.position) {
+        this.readUpTo(started);
+        return;
+      }
       // When another instance ticked changes since our last read, those come first: everything
       // from our position on is then read from the log, in order.
       if (batch.from === this.position && batch.changes.length > 0) {
@@ -160,6 +173,7 @@ export class ChangeHub {
         if (this.closed) return;
         this.publish(page);
       }
+      this.readUpTo(started);
     } catch (error) {
       if (this.closed) return;
       this.log.error('hub.read_failed', `reading the change log failed: ${(error as Error).message}`, {
@@ -172,6 +186,11 @@ export class ChangeHub {
       this.retry.unref?.();
       throw error;
     }
+  }
+
+  /** A read that started at `started` succeeded: every commit notified before then is read. */
+  private readUpTo(started: number): void {
+    if (this.unreadSince !== undefined && this.unreadSince <= started) this.unreadSince = undefined;
   }
 
   /**
@@ -198,9 +217,13 @@ export class ChangeHub {
     return { from: cursor, to: changes[changes.length - 1]!.tick, changes };
   }
 
+  /** Hears every batch the hub reads (the server's metrics count its changes). */
+  onBatch: ((batch: TickedBatch) => void) | undefined;
+
   /** Delivers one batch to everyone and keeps it in the window; synchronous, so no one misses it. */
   private publish(batch: TickedBatch): void {
     this.position = batch.to;
+    this.onBatch?.(batch);
     const bytes = batchBytes(batch);
     this.window.push(batch);
     this.windowSizes.push(bytes);

@@ -43,6 +43,7 @@ import { RequestBudget } from './request-budget.js';
 import type { RuleSet } from './rules.js';
 import type { Semaphore } from './semaphore.js';
 import type { ServerLog } from './server-log.js';
+import type { ServerMetrics } from './server-metrics.js';
 import { ShapeFilter } from './shape-filter.js';
 import { readSnapshot, SnapshotAborted, type SnapshotShape, type SnapshotSink } from './snapshot-reader.js';
 import { type SenderLimits, SocketSender } from './socket-sender.js';
@@ -59,6 +60,8 @@ import { TokenExpiry } from './token-expiry.js';
  */
 export interface ConnectionContext {
   readonly schema: Schema;
+  /** The server's Prometheus metrics, when `monitoring.metrics` is on. */
+  readonly metrics: ServerMetrics | undefined;
   /** Which other client schema versions are served, and how (`createSyncServer({ clientSchemas })`). */
   readonly clientSchemas: ClientSchemaOptions;
   /** The mutators pushes may name (`createSyncServer({ mutators })`). */
@@ -379,6 +382,7 @@ export class SyncConnection implements HubSubscriber {
       }
       this.state = 'live';
       this.goLive();
+      ctx.metrics?.handshakes.inc({ outcome: 'welcomed' });
       ctx.log.info('connection.live', 'client connected', {
         ...this.fields(),
         shapes: hello.shapes.length,
@@ -393,6 +397,7 @@ export class SyncConnection implements HubSubscriber {
         return;
       }
       if (is(error, HandshakeRefused)) {
+        ctx.metrics?.handshakes.inc({ outcome: error.code });
         const level = error.code === 'auth_failed' ? 'info' : 'debug';
         ctx.log[level](`connection.${error.code}`, error.message, this.fields());
         this.fatal(error.code, error.message, error.closeCode);
@@ -531,6 +536,7 @@ export class SyncConnection implements HubSubscriber {
     try {
       if (this.state !== 'live') return;
       const sink = this.snapshotSink(false);
+      const timer = ctx.metrics?.snapshots.startTimer();
       const { position, rows } = await readSnapshot(
         ctx.db,
         [shape],
@@ -542,6 +548,7 @@ export class SyncConnection implements HubSubscriber {
           beforeRows: (tx, at) => this.catchUp(tx, BigInt(at)),
         },
       );
+      timer?.();
       if (!refresh) this.setShapes([...this.shapes, shape]);
       ctx.log.info(
         refresh ? 'shape.refreshed' : 'shape.added',
@@ -676,7 +683,10 @@ export class SyncConnection implements HubSubscriber {
   private sendChanges(batch: TickedBatch, from: bigint, changes: ChangeJson[]): Promise<void> | undefined {
     this.sent = batch.to;
     const mapped = this.view ? this.view.outgoingChanges(changes) : changes;
-    const sent = this.sender.send(changesMessage(batch, from, mapped));
+    const bytes = changesMessage(batch, from, mapped);
+    this.ctx.metrics?.changesSent.inc(mapped.length);
+    this.ctx.metrics?.bytesOut.inc(bytes.length);
+    const sent = this.sender.send(bytes);
     this.refreshAfter(batch.changes);
     return this.sender.full ? sent : undefined;
   }
@@ -793,7 +803,10 @@ export class SyncConnection implements HubSubscriber {
       );
       return;
     }
+    ctx.metrics?.pushes.inc();
     for (const result of results) {
+      ctx.metrics?.mutations.inc({ status: result.status });
+      if (result.status === 'rejected') ctx.metrics?.rejected(result.reason);
       if (result.status === 'applied') {
         ctx.log.debug('push.applied', `batch ${result.mutationId} applied`, {
           ...this.fields(),
@@ -873,7 +886,9 @@ export class SyncConnection implements HubSubscriber {
 
   private send(message: ServerMessage): Promise<void> {
     const mapped = this.view ? this.view.outgoing(message, (id) => this.shapeTables.get(id)) : message;
-    return this.sender.send(JSON.stringify(mapped));
+    const text = JSON.stringify(mapped);
+    this.ctx.metrics?.bytesOut.inc(Buffer.byteLength(text));
+    return this.sender.send(text);
   }
 
   /** True, and the connection closing, once the token has expired. */

@@ -202,11 +202,13 @@ export async function startingPosition(
   try {
     // Its turn may come after the client left.
     if (sink.aborted()) throw new SnapshotAborted('the connection closed while its snapshot waited');
+    const timer = ctx.metrics?.snapshots.startTimer();
     read = await readSnapshot(ctx.db, handshake.shapes, sink, {
       chunkRows: ctx.snapshotChunkRows,
       chunkBytes: ctx.snapshotChunkBytes,
       idleTimeoutMs: 2 * ctx.sender.drainTimeoutMs,
     });
+    timer?.();
   } finally {
     release();
   }

@@ -6,7 +6,7 @@ import { type Database, openDatabase } from '../../database/database.js';
 import type { Driver } from '../../database/driver.js';
 import { UsageError } from '../../errors.js';
 import type { Schema } from '../../schema/schema.js';
-import { sql } from '../../sql/sql.js';
+import { type SQL, sql } from '../../sql/sql.js';
 import type { AnyMutators } from '../mutators/define-mutators.js';
 import { decodeHlc, HybridLogicalClock } from '../protocol/hlc.js';
 import { MAX_ROW_BYTES } from '../protocol/message-size.js';
@@ -19,9 +19,11 @@ import type { ClientSchemaOptions } from './client-schema.js';
 import { SYNC_CLOSE_CODES } from './close-codes.js';
 import { type ConnectionContext, SyncConnection } from './connection.js';
 import { ConnectionAdmission } from './connection-admission.js';
+import { httpEndpoints, type MonitoringOptions, type ReadyChecks } from './http-endpoints.js';
 import { RuleSet, type SyncRules } from './rules.js';
 import { Semaphore } from './semaphore.js';
 import { ServerLog, type ServerLogOptions } from './server-log.js';
+import { ServerMetrics } from './server-metrics.js';
 
 /**
  * The sync server's limits: the message limits it enforces and announces in `welcome` (bytes,
@@ -107,6 +109,11 @@ export interface SyncServerOptions<TSchema extends Schema = Schema> {
    * server-only `run` in place of some. A pushed mutation this set lacks is rejected.
    */
   readonly mutators?: AnyMutators;
+  /**
+   * What operators see: `/healthz` and `/readyz` are always served; `metrics: true` adds
+   * `/metrics` (Prometheus text), behind `adminToken` when one is set (see `MonitoringOptions`).
+   */
+  readonly monitoring?: MonitoringOptions;
 }
 
 /**
@@ -319,11 +326,44 @@ export async function createSyncServer<TSchema extends Schema>(
 
   const connections = new Set<SyncConnection>();
   const admission = new ConnectionAdmission(limits);
+  const monitoring = options.monitoring ?? {};
+  const metrics = monitoring.metrics
+    ? new ServerMetrics({
+        connectionStates: () => [...connections].map((c) => c.state),
+        lagSeconds: () => hub.lagMs / 1000,
+        ticksBehind: async () => Number((await reader.keptRange()).last - hub.position),
+        pool: () => database.poolStats?.(),
+      })
+    : undefined;
+  if (metrics) {
+    hub.onBatch = (batch) => {
+      for (const change of batch.changes) metrics.changesRead.inc({ table: change.table });
+    };
+  }
+  const maxLagMs = monitoring.maxLagMs ?? 30_000;
+  const ready = async (): Promise<ReadyChecks> => {
+    if (closing) return { server: 'shutting down' };
+    const checks: ReadyChecks = {};
+    const check = async (name: string, query: SQL<unknown>) => {
+      try {
+        await db.execute(query);
+        checks[name] = 'ok';
+      } catch (error) {
+        checks[name] = (error as Error).message;
+      }
+    };
+    await check('database', sql`SELECT 1`);
+    if (checks.database === 'ok') await check('capture', sql`SELECT 1 FROM _syncline_changes LIMIT 0`);
+    const lag = hub.lagMs;
+    checks.changeLog = lag <= maxLagMs ? 'ok' : `${Math.round(lag / 1000)} s behind the change log`;
+    return checks;
+  };
   const pushes = new Set<Promise<unknown>>();
   let closing: Promise<void> | undefined;
   let closeReason = 'server shutting down';
   const context: ConnectionContext = {
     schema,
+    metrics,
     clientSchemas: options.clientSchemas ?? {},
     mutators: options.mutators,
     db,
@@ -418,10 +458,15 @@ export async function createSyncServer<TSchema extends Schema>(
     async listen(listenOptions = {}) {
       if (closing) throw new UsageError('the sync server is closed; create a new one');
       if (http) throw new UsageError('the sync server is already listening');
-      const endpoint = createServer((_request, response) => {
-        response.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket' });
-        response.end(`this is a syncline sync server: connect with a WebSocket to ${path}\n`);
-      });
+      const endpoint = createServer(
+        httpEndpoints({
+          path,
+          metrics,
+          adminToken: monitoring.adminToken,
+          readyTimeoutMs: monitoring.readyTimeoutMs ?? 2000,
+          ready,
+        }),
+      );
       endpoint.on('upgrade', onUpgrade);
       http = endpoint;
       const host = listenOptions.host ?? '127.0.0.1';
