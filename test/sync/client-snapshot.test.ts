@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Database, eq, SyncProtocolError } from '../../src/index.js';
+import { type Database, SyncProtocolError } from '../../src/index.js';
 import type { LocalReplica } from '../../src/sync/client/local-replica.js';
 import type { ShapeJson, SnapshotMessage } from '../../src/sync/protocol/messages.js';
 import type { JsonRow } from '../../src/sync/protocol/value-codec.js';
