@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sqlite } from '../../src/drivers/better-sqlite3/index.js';
+import { postgres } from '../../src/drivers/node-postgres/index.js';
 import { type Database, eq, integer, is, openDatabase, schema, table, text, uuid } from '../../src/index.js';
 import {
   type RejectedEvent,
@@ -10,6 +11,7 @@ import {
   SyncConnectionError,
   syncClient,
 } from '../../src/sync/client/index.js';
+import { ChangeLogReader } from '../../src/sync/server/change-log-reader.js';
 import { BalancedServers } from '../support/balanced-servers.js';
 import { requirements } from '../support/requirements.js';
 import { within } from '../support/sync-fixture.js';
@@ -281,7 +283,7 @@ describe.skipIf(!requirements.postgres.present || !requirements.haproxy.present)
         }
         await deployment.waitForBalancer((s) => connectionsOf(s) === CLIENTS, 'every client back');
       })();
-      await writeUnderLoad(rolling, 50);
+      await writeUnderLoad(rolling, 100);
       await expectConverged();
     });
 
@@ -289,24 +291,41 @@ describe.skipIf(!requirements.postgres.present || !requirements.haproxy.present)
       // One client is away: its cursor will be older than what the log keeps.
       const away = replicas[0]!;
       await away.sync.stop();
-      await writeUnderLoad(sleep(200), 20);
+      await writeUnderLoad(sleep(200), 50);
       // Every change is made 8 days old, past the week the servers keep, and all three restart at
-      // once: each prunes on start, at the same moment.
+      // once: each installs capture and prunes as it starts, at the same moment.
       await backend.query(`UPDATE _syncline_changes SET changed_at = changed_at - interval '8 days'`);
       await Promise.all([0, 1, 2].map((i) => deployment.stopServer(i, 'SIGKILL')));
       await Promise.all([0, 1, 2].map((i) => deployment.startServer(i)));
-      await waitFor(
-        async () =>
-          (
-            await backend.query(
-              `SELECT count(*)::int AS n FROM _syncline_changes WHERE changed_at < now() - interval '7 days'`,
-            )
-          ).rows[0].n === 0,
-        20_000,
-        'the aged changes pruned',
-      );
+      const aged = async () =>
+        (
+          await backend.query(
+            `SELECT count(*)::int AS n FROM _syncline_changes WHERE changed_at < now() - interval '7 days'`,
+          )
+        ).rows[0].n as number;
+      await waitFor(async () => (await aged()) === 0, 20_000, 'the aged changes pruned');
       await deployment.waitForBalancer((s) => connectionsOf(s) === CLIENTS - 1, 'the clients back');
-      await writeUnderLoad(sleep(300), 30);
+      // Then pruners on three connections at once prune everything ticked, in small pages, while
+      // the servers stream and clients write: a client whose next changes are gone snapshots.
+      const pruners = await Promise.all(
+        [0, 1, 2].map(() =>
+          openDatabase(
+            notesSchema,
+            postgres({ connectionString: process.env.DATABASE_URL, schema: deployment.namespace }),
+          ),
+        ),
+      );
+      try {
+        const pruning = (async () => {
+          for (let round = 0; round < 4; round++) {
+            await sleep(150);
+            await Promise.all(pruners.map((db) => new ChangeLogReader(db).prune(new Date(), 10)));
+          }
+        })();
+        await writeUnderLoad(pruning, 50);
+      } finally {
+        await Promise.all(pruners.map((db) => db.close()));
+      }
       startSync(away, deployment.url);
       await away.sync.start();
       await expectConverged();
