@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { sqlite } from '../../src/drivers/better-sqlite3/index.js';
 import { type Database, openDatabase, sql } from '../../src/index.js';
 import { type SyncClient, syncClient } from '../../src/sync/client/index.js';
+import type { LogEntry } from '../../src/sync/server/index.js';
 import { appSchema, lists } from '../support/fixtures.js';
 import { serverDrivers, startTestServer, type TestServer } from '../support/sync-server.js';
 import { waitFor } from '../support/wait.js';
@@ -84,6 +85,41 @@ for (const driver of serverDrivers) {
       expect(series(text, 'syncline_change_log_ticks_behind')).toBe(0);
       // Counts and codes only: no row data, no user.
       expect(text).not.toMatch(/groceries|renamed|not hers|u1|u2/);
+    });
+
+    it("names the connection and its client in every line it logs, so one client's story can be followed", async () => {
+      const entries: LogEntry[] = [];
+      const t = await startTestServer(appSchema, {
+        driver,
+        log: { level: 'debug', sink: (entry) => entries.push(entry) },
+      });
+      const db = await openDatabase(appSchema, sqlite());
+      const sync = syncClient(db, { url: t.url, token: await t.token('u1'), shapes: [{ table: lists }] });
+      opened.push({ db, sync });
+      await sync.start();
+      await db.insert(lists).values({ id: LIST, name: 'Groceries', ownerId: 'u1' });
+      await sync.flush();
+      await sync.stop();
+      await waitFor(
+        () => entries.some((e) => e.event === 'connection.closed'),
+        5000,
+        'the close to be logged',
+      );
+      const mine = entries.filter((e) => /^(connection|push|snapshot|shape|fetch)\./.test(e.event));
+      expect(mine.map((e) => e.event)).toEqual(
+        expect.arrayContaining([
+          'connection.open',
+          'snapshot.sent',
+          'connection.live',
+          'push.applied',
+          'connection.closed',
+        ]),
+      );
+      const ids = new Set(mine.map((e) => e.connectionId));
+      expect([...ids]).toEqual([expect.stringMatching(/^c\d+$/)]);
+      for (const entry of mine.filter((e) => e.event !== 'connection.open')) {
+        expect(entry.clientId, entry.event).toBe(sync.clientId);
+      }
     });
 
     it('says not ready within its timeout when the database does not answer, and ready again after', async () => {

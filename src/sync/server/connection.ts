@@ -140,6 +140,9 @@ function mattersFor(
   return (row) => tests.some((test) => test!(decodeLogRow(table, row as Record<string, unknown>)) !== false);
 }
 
+/** Connections this process has opened, for their ids. */
+let connectionsOpened = 0;
+
 /**
  * One client's WebSocket, from `hello` to close (docs/sync-internals.md, "Server flow" step 3).
  * The handshake (auth, schema version, shapes, `welcome`, snapshot or catch-up) runs first; the
@@ -192,6 +195,8 @@ export class SyncConnection implements HubSubscriber {
   private goLive!: () => void;
   private readonly helloTimer: ReturnType<typeof setTimeout>;
   private readonly remoteAddress: string | undefined;
+  /** Names the connection in every log line, with its client id once signed in. */
+  private readonly id = `c${++connectionsOpened}`;
 
   constructor(
     private readonly socket: WebSocket,
@@ -225,7 +230,7 @@ export class SyncConnection implements HubSubscriber {
       );
     }, ctx.helloTimeoutMs);
     ctx.admission.upgraded(this);
-    ctx.log.debug('connection.open', 'socket opened', { remoteAddress: this.remoteAddress });
+    ctx.log.debug('connection.open', 'socket opened', this.fields());
   }
 
   /** Admission may close a socket that has not said hello yet, to make room for new ones. */
@@ -243,6 +248,7 @@ export class SyncConnection implements HubSubscriber {
 
   private fields(): Record<string, unknown> {
     return {
+      connectionId: this.id,
       clientId: this.session?.clientId,
       userId: this.session?.user.userId,
       remoteAddress: this.remoteAddress,
@@ -344,7 +350,7 @@ export class SyncConnection implements HubSubscriber {
       if (this.state === 'closed') return;
       const refusal = ctx.admission.signIn(this, session.user.userId);
       if (refusal) {
-        ctx.log.info('connection.too_many', refusal, { userId: session.user.userId });
+        ctx.log.info('connection.too_many', refusal, { ...this.fields(), userId: session.user.userId });
         this.fatal('too_many_connections', refusal, SYNC_CLOSE_CODES.tooManyConnections);
         return;
       }
@@ -373,7 +379,13 @@ export class SyncConnection implements HubSubscriber {
         limits: ctx.messageLimits,
         hlc: encodeHlc(ctx.clock.now()),
       });
-      const cursor = await startingPosition(ctx, session, hello.cursor, this.snapshotSink(true));
+      const cursor = await startingPosition(
+        ctx,
+        session,
+        hello.cursor,
+        this.snapshotSink(true),
+        this.fields(),
+      );
       this.sent = cursor;
       await ctx.hub.attach(this, cursor);
       if (this.state !== 'syncing') {

@@ -186,6 +186,8 @@ export async function startingPosition(
   handshake: Handshake,
   cursor: string | undefined,
   sink: SnapshotSink,
+  /** The connection's log fields (its id, client and user). */
+  fields: Record<string, unknown> = { clientId: handshake.clientId, userId: handshake.user.userId },
 ): Promise<bigint> {
   let reason = 'no cursor';
   if (cursor !== undefined) {
@@ -214,8 +216,7 @@ export async function startingPosition(
   }
   const { position, rows } = read;
   ctx.log.info('snapshot.sent', `snapshot of ${handshake.shapes.length} shapes sent`, {
-    clientId: handshake.clientId,
-    userId: handshake.user.userId,
+    ...fields,
     rows,
     position,
     reason,
