@@ -32,6 +32,8 @@ export interface ConnectionEvents {
   message(data: string | Uint8Array): void;
   keepAlive(): void;
   closed(error: Error | undefined): void;
+  /** Hears every frame sent (the client's traffic counts). */
+  sent?(text: string): void;
 }
 
 const OPEN = 1;
@@ -122,6 +124,7 @@ export class Connection {
   send(text: string): boolean {
     if (!this.open) return false;
     this.socket.send(text);
+    this.events.sent?.(text);
     return true;
   }
 

@@ -16,6 +16,7 @@ import {
   type NoMutators,
 } from './mutate-functions.js';
 import { recordMutation } from './mutation-record.js';
+import { type PendingWrites, readPendingWrites } from './pending-writes-report.js';
 import { ShapeSubscription, ShapeSubscriptions, type SubscribeOptions } from './shape-subscriptions.js';
 import { SyncEventEmitter, type SyncEvents, type SyncListener, type SyncStatus } from './sync-events.js';
 import {
@@ -26,6 +27,7 @@ import {
   type SyncShape,
 } from './sync-options.js';
 import { type SessionEnd, type SessionHost, SyncSession } from './sync-session.js';
+import { type SyncStats, SyncTraffic } from './sync-stats.js';
 import { TabRelay } from './tab-relay.js';
 import { resolveWebSocket } from './websocket.js';
 
@@ -65,6 +67,7 @@ export class SyncClient<M extends AnyMutators = NoMutators> {
    */
   readonly mutate: MutateFunctions<M>;
   private readonly events = new SyncEventEmitter();
+  private readonly traffic = new SyncTraffic();
   private readonly options: ResolvedSyncOptions;
   private readonly replica: LocalReplica;
   private readonly host: SessionHost;
@@ -117,6 +120,7 @@ export class SyncClient<M extends AnyMutators = NoMutators> {
       options: this.options,
       shapes: this.wanted,
       columns: clientColumns(syncedTables(db.schema)),
+      traffic: this.traffic,
       error: (error) => {
         this.events.emit('error', error);
         this.relay?.error(error);
@@ -131,7 +135,10 @@ export class SyncClient<M extends AnyMutators = NoMutators> {
       },
       remoteTables: (tables) => this.remoteTables(tables),
       cursorMoved: () => this.catchUps.cursorMoved(this.replica.cursor),
-      pong: (id, position) => this.catchUps.pong(id, position, this.replica.cursor),
+      pong: (id, position) => {
+        this.traffic.measured(position, this.replica.cursor);
+        this.catchUps.pong(id, position, this.replica.cursor);
+      },
       outboxSettled: (firstSeq) => {
         this.outboxSettled(firstSeq);
         this.relay?.settled(firstSeq);
@@ -218,6 +225,31 @@ export class SyncClient<M extends AnyMutators = NoMutators> {
     if (this.leading) this.session?.requestPush();
     else this.relay?.askPush();
     return { mutationId };
+  }
+
+  /**
+   * What the outbox holds: the local writes the server has not acknowledged yet (transactions,
+   * row changes, mutator calls, per table, their size and the oldest one's time), for a "3
+   * changes not synced yet" badge. Works stopped, offline and in every tab sharing a database.
+   *
+   * @example
+   *   const { transactions } = await sync.pending();
+   */
+  async pending(): Promise<PendingWrites> {
+    await this.ensureOpen();
+    return readPendingWrites(this.db);
+  }
+
+  /**
+   * Bytes and messages exchanged with the server since this client was made, when the server last
+   * sent something, and how many changes behind its log the client was at the last catch-up ping
+   * (see `SyncStats`). In a tab that follows another tab's sync, the counts are that tab's.
+   *
+   * @example
+   *   const { bytesIn, bytesOut, lastMessageAt } = sync.stats();
+   */
+  stats(): SyncStats {
+    return this.traffic.snapshot();
   }
 
   /** Listens to an event (`status`, `progress`, `rejected`, `error`); returns the unsubscribe. */

@@ -24,6 +24,7 @@ import { serverError, stopsClient, TOKEN_EXPIRED } from './server-error.js';
 import { findShape, type ShapeSubscriptions } from './shape-subscriptions.js';
 import type { SnapshotApplier, SnapshotProgress } from './snapshot-apply.js';
 import type { ResolvedSyncOptions } from './sync-options.js';
+import type { SyncTraffic } from './sync-stats.js';
 import type { WebSocketConstructor } from './websocket.js';
 import { WriteTooLargeError } from './write-too-large.js';
 
@@ -41,6 +42,8 @@ export interface SessionHost {
   readonly shapes: ShapeSubscriptions;
   /** The columns of the synced tables, as the hello tells the server (`clientColumns`). */
   readonly columns: ClientColumns;
+  /** Counts the bytes and messages of every connection (`sync.stats()`). */
+  readonly traffic: SyncTraffic;
   error(error: Error): void;
   progress(progress: SnapshotProgress): void;
   rejected(event: RejectedEvent): void;
@@ -134,7 +137,11 @@ export class SyncSession {
     });
     this.connection = new Connection(WebSocketClass, host.options.url, host.options.pingIntervalMs, {
       open: () => this.hello(),
-      message: (data) => this.receive(data),
+      message: (data) => {
+        host.traffic.received(data);
+        this.receive(data);
+      },
+      sent: (text) => host.traffic.sent(text),
       keepAlive: () => this.sendPing(KEEP_ALIVE_ID),
       closed: (error) => {
         this.closed = true;
