@@ -21,17 +21,31 @@ function encodeLogged(table: AnyTable, values: Record<string, unknown> | undefin
   return values ? encodeRow(table, decodeLogRow(table, values)) : undefined;
 }
 
-/** A backend write's logged changes as model changes (a key change: a delete and an insert). */
-function backendChanges(s: SoakSchema, stepId: number, logged: readonly LoggedChange[]): ModelChange[] {
+/**
+ * Logged changes as model changes (a key change: a delete and an insert): a backend write's, or a
+ * mutation's server run's (`asMade`: written whatever the row's stamps).
+ */
+function loggedChanges(
+  s: SoakSchema,
+  source: string,
+  logged: readonly LoggedChange[],
+  asMade = false,
+): ModelChange[] {
   const out: ModelChange[] = [];
   for (const change of logged) {
     const table = s.tables.find((t) => t.$name === change.table)!;
-    const source = `backend #${stepId}`;
     const values = encodeLogged(table, change.values);
     const pk = change.pk as JsonRow;
     if (change.oldPk) {
-      out.push({ table: change.table, op: 'delete', pk: change.oldPk as JsonRow, hlc: change.hlc, source });
-      out.push({ table: change.table, op: 'insert', pk, values, hlc: change.hlc, source });
+      out.push({
+        table: change.table,
+        op: 'delete',
+        pk: change.oldPk as JsonRow,
+        hlc: change.hlc,
+        source,
+        asMade,
+      });
+      out.push({ table: change.table, op: 'insert', pk, values, hlc: change.hlc, source, asMade });
       continue;
     }
     const op = change.op === 'I' ? 'insert' : change.op === 'U' ? 'update' : 'delete';
@@ -42,6 +56,7 @@ function backendChanges(s: SoakSchema, stepId: number, logged: readonly LoggedCh
       values: op === 'delete' ? undefined : values,
       hlc: change.hlc,
       source,
+      asMade,
     });
   }
   return out;
@@ -116,18 +131,21 @@ export function appliedChanges(s: SoakSchema, history: History): ModelChange[] {
   for (const batch of history.batches.values()) {
     if (batch.status !== 'applied') continue;
     const key = `${batch.clientId}:${batch.mutationId}`;
+    const source = `client ${batch.client} #${batch.mutationId}`;
     parts.push({
       heard: batch.order ?? Number.MAX_SAFE_INTEGER,
       tick: history.ticks.batch.get(key),
       began: history.ticks.began.get(key),
-      changes: batch.changes.map((c) => ({
-        table: c.table,
-        op: c.op,
-        pk: c.pk as JsonRow,
-        values: c.values as JsonRow | undefined,
-        hlc: c.hlc,
-        source: `client ${batch.client} #${batch.mutationId}`,
-      })),
+      changes: batch.mutation
+        ? loggedChanges(s, `${source} (${batch.mutation})`, history.mutations.get(key) ?? [], true)
+        : batch.changes.map((c) => ({
+            table: c.table,
+            op: c.op,
+            pk: c.pk as JsonRow,
+            values: c.values as JsonRow | undefined,
+            hlc: c.hlc,
+            source: `client ${batch.client} #${batch.mutationId}`,
+          })),
     });
   }
   for (const write of history.backend) {
@@ -135,7 +153,7 @@ export function appliedChanges(s: SoakSchema, history: History): ModelChange[] {
     parts.push({
       heard: write.order,
       tick: txid === undefined ? undefined : history.ticks.tx.get(txid),
-      changes: backendChanges(s, write.stepId, write.changes),
+      changes: loggedChanges(s, `backend #${write.stepId}`, write.changes),
     });
   }
   parts.sort((a, b) => a.heard - b.heard);

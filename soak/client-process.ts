@@ -17,6 +17,7 @@ import {
   type WebSocketConstructor,
 } from '../src/sync/client/index.js';
 import { emit, serveParent } from './child.js';
+import { soakMutators } from './mutators.js';
 import type { Step } from './plan.js';
 import { type SchemaVariant, soakSchema } from './schema.js';
 import { applyWrites } from './writes.js';
@@ -71,6 +72,7 @@ const sync = syncClient(db, {
   WebSocket: WatchedSocket as unknown as WebSocketConstructor,
   backoff: { initialMs: 20, maxMs: 400 },
   pingIntervalMs: 2000,
+  mutators: soakMutators(s),
 });
 sync.on('error', (error) => {
   if (!is(error, SyncConnectionError)) emit('error', { message: `${error.name}: ${error.message}` });
@@ -95,7 +97,10 @@ serveParent({
   },
   stop: () => sync.stop(),
   async write(step: Extract<Step, { kind: 'write' }>) {
-    await applyWrites(db, s, step.writes);
+    const { mutation } = step;
+    if (mutation?.name === 'retitle') await sync.mutate.retitle(mutation.args);
+    else if (mutation?.name === 'clearNotes') await sync.mutate.clearNotes(mutation.args);
+    else await applyWrites(db, s, step.writes);
   },
   flush: () => sync.flush(),
   caughtUp: () => sync.caughtUp(),

@@ -13,6 +13,7 @@ import { type FaultProxy, startFaultProxy } from './fault-proxy.js';
 import type { History } from './history.js';
 import type { SoakSchema } from './schema.js';
 import { soakToken } from './tokens.js';
+import type { LoggedChange } from './writes.js';
 
 /** libfaketime, when installed (Debian's `libfaketime`): how a client process gets a skewed clock. */
 const FAKETIME_LIB = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
@@ -137,6 +138,10 @@ export class Cluster {
   }
 
   private routeServer = (event: ChildEvent) => {
+    if (event.event === 'mutation') {
+      const data = event.data as { clientId: string; mutationId: number; changes: LoggedChange[] };
+      this.history.mutationRan(data.clientId, data.mutationId, data.changes);
+    }
     if (event.event === 'unhandled') {
       this.history.unhandled.push({
         who: 'server',

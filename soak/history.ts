@@ -33,6 +33,8 @@ export interface PushedBatch {
   readonly clientId: string;
   readonly mutationId: number;
   readonly changes: readonly PushedChange[];
+  /** The mutator a mutation batch ran (it carries no changes: see `History.mutations`). */
+  readonly mutation?: string;
   status?: 'applied' | 'rejected';
   reason?: string;
   /** When the harness first heard it was applied (its place in `History.order`). */
@@ -65,6 +67,11 @@ export class History {
   readonly batches = new Map<string, PushedBatch>();
   /** Backend writes that committed, with what capture logged for them. */
   readonly backend: { stepId: number; changes: readonly LoggedChange[]; order: number }[] = [];
+  /**
+   * What capture logged for each mutation's server run (`clientId:mutationId`), as the server
+   * reported it: the last report of a mutation is the run that committed, if any did.
+   */
+  readonly mutations = new Map<string, readonly LoggedChange[]>();
   readonly rejections: { client: number; mutationId: number; reason: string }[] = [];
   readonly errors: { who: string; message: string }[] = [];
   readonly unhandled: { who: string; message: string }[] = [];
@@ -92,7 +99,10 @@ export class History {
   /** Notes a push frame a client sent (a batch sent twice keeps its first record and answer). */
   pushed(
     client: number,
-    data: { clientId: string; batches: { mutationId: number; changes: PushedChange[] }[] },
+    data: {
+      clientId: string;
+      batches: { mutationId: number; changes: PushedChange[]; mutation?: { name: string } }[];
+    },
   ) {
     for (const batch of data.batches) {
       const key = `${data.clientId}:${batch.mutationId}`;
@@ -102,9 +112,15 @@ export class History {
           clientId: data.clientId,
           mutationId: batch.mutationId,
           changes: batch.changes,
+          mutation: batch.mutation?.name,
         });
       }
     }
+  }
+
+  /** Notes what a mutation's server run logged (a later run of the same mutation replaces it). */
+  mutationRan(clientId: string, mutationId: number, changes: readonly LoggedChange[]): void {
+    this.mutations.set(`${clientId}:${mutationId}`, changes);
   }
 
   /** Notes the server's answers (an ack) to a client's batches. */

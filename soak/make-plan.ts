@@ -4,6 +4,7 @@
  * key and name spaces so that writes collide on rows, columns and the unique name.
  */
 
+import type { SoakMutation } from './mutators.js';
 import { type FaultKind, itemKey, type OpKind, ownerKey, type Plan, type Step, type Write } from './plan.js';
 import { Rng } from './rng.js';
 import type { SchemaVariant } from './schema.js';
@@ -53,6 +54,7 @@ const OP_WEIGHTS: Record<OpKind, number> = {
   'server-db': 2,
   'raw-sql': 2,
   truncate: 0.15,
+  mutator: 2,
 };
 
 const FAULT_WEIGHTS: Record<FaultKind, number> = {
@@ -254,6 +256,11 @@ export function makePlan(options: PlanOptions): Plan {
         by: kind,
         writes: writes(rng, options.opKinds, variant, rng.int(1, 3)),
       });
+    } else if (kind === 'mutator') {
+      const mutation: SoakMutation = rng.chance(0.6)
+        ? { name: 'retitle', args: { id: keyOf(rng, 'items'), title: `mutated-${rng.int(0, 999)}` } }
+        : { name: 'clearNotes', args: { ownerId: keyOf(rng, 'owners') } };
+      steps.push({ id: id++, kind: 'write', by: 'client', client, writes: [], mutation });
     } else if (kind === 'truncate') {
       steps.push({ id: id++, kind: 'write', by: 'raw-sql', writes: [], truncate: true });
     } else if (kind === 'transaction') {

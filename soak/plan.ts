@@ -5,6 +5,8 @@
  * the child processes with structured clone.
  */
 
+import type { SoakMutation } from './mutators.js';
+
 /**
  * The soak's two tables.
  *
@@ -96,7 +98,8 @@ export type OpKind =
   | 'rekey'
   | 'server-db'
   | 'raw-sql'
-  | 'truncate';
+  | 'truncate'
+  | 'mutator';
 
 /**
  * Every operation kind.
@@ -114,11 +117,13 @@ export const OP_KINDS: readonly OpKind[] = [
   'server-db',
   'raw-sql',
   'truncate',
+  'mutator',
 ];
 
 /**
  * One step of a plan. `id` is its place in the full plan (kept when a shrunk plan leaves steps out).
- * - `write`: a transaction of `writes` by `by` (`client` says which client); `truncate` empties items.
+ * - `write`: a transaction of `writes` by `by` (`client` says which client); `truncate` empties items;
+ *   `mutation` makes a client run a mutator instead (soak/mutators.ts), with no writes.
  * - `fault`: one fault on `client` (when it concerns one), lasting about `ms`.
  * - `flush`: the client's `flush()`, not awaited by the plan; its outcome is recorded.
  * - `pause`: nothing happens for `ms`.
@@ -134,6 +139,7 @@ export type Step =
       readonly client?: number;
       readonly writes: readonly Write[];
       readonly truncate?: boolean;
+      readonly mutation?: SoakMutation;
     }
   | {
       readonly id: number;
@@ -197,6 +203,8 @@ export function describeStep(step: Step): string {
     case 'write': {
       const who = step.by === 'client' ? `client ${step.client}` : step.by;
       if (step.truncate) return `#${step.id} ${who}: TRUNCATE items`;
+      if (step.mutation)
+        return `#${step.id} ${who}: mutate.${step.mutation.name}(${JSON.stringify(step.mutation.args)})`;
       const parts = step.writes.map((w) => {
         const cols = w.values ? ` {${Object.keys(w.values).join(',')}}` : '';
         const to = w.newKey ? ` -> ${short(w.newKey)}` : '';

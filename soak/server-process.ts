@@ -12,13 +12,14 @@
 import pg from 'pg';
 import { postgres } from '../src/drivers/node-postgres/index.js';
 import { pglite } from '../src/drivers/pglite/index.js';
-import { createSyncServer } from '../src/sync/server/index.js';
+import { createSyncServer, type MutatorDefinition } from '../src/sync/server/index.js';
 import { emit, serveParent } from './child.js';
 import { readLogOrder, recordLogOrder } from './log-order.js';
+import { soakMutators } from './mutators.js';
 import type { Step } from './plan.js';
 import { type SchemaVariant, soakSchema } from './schema.js';
 import { SOAK_JWT_SECRET } from './tokens.js';
-import { applyRawSql, applyServerWrites } from './writes.js';
+import { applyRawSql, applyServerWrites, loggedInThisTransaction } from './writes.js';
 
 if (process.env.SOAK_TRACE_PROMISES === '1') tracePgQueries();
 
@@ -49,7 +50,27 @@ const server = await createSyncServer({
   database,
   auth: { jwtSecret: SOAK_JWT_SECRET },
   log: { level: 'warn' },
+  mutators: reportingMutators(),
 });
+
+/**
+ * The soak's mutators, each server run telling the harness what capture logged for it (the
+ * checker models a mutation by what it did on the server). Told before the commit: a run whose
+ * transaction then fails is run again when the batch is pushed again, and the last report of a
+ * mutation is the one that committed (a batch settled before is answered without running).
+ */
+function reportingMutators() {
+  const mutators = soakMutators(s);
+  const report = <A>(definition: MutatorDefinition<A>): MutatorDefinition<A> => ({
+    ...definition,
+    run: async (tx, args, ctx) => {
+      await definition.run(tx, args, ctx);
+      const changes = await loggedInThisTransaction(tx);
+      emit('mutation', { clientId: ctx.clientId, mutationId: ctx.mutationId, changes });
+    },
+  });
+  return { retitle: report(mutators.retitle), clearNotes: report(mutators.clearNotes) };
+}
 await recordLogOrder(server.db);
 await server.listen({ port: 0 });
 

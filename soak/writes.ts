@@ -79,8 +79,13 @@ export async function applyWrites(db: Database<any>, s: SoakSchema, writes: read
   });
 }
 
-/** The log rows of the current transaction (call inside it, after its writes). */
-async function loggedInThisTransaction(tx: Transaction): Promise<LoggedChange[]> {
+/**
+ * The log rows of the current transaction (call inside it, after its writes).
+ *
+ * @example
+ *   const logged = await loggedInThisTransaction(tx);
+ */
+export async function loggedInThisTransaction(tx: Transaction): Promise<LoggedChange[]> {
   const rows = await tx.execute<{
     table_name: string;
     op: 'I' | 'U' | 'D';

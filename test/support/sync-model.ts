@@ -24,7 +24,8 @@ import { encodeRow, type JsonRow, type JsonValue } from '../../src/sync/protocol
  * key and values encoded as in sync messages (`pk` and `values` by SQL column name; an insert's
  * values hold the whole row, with or without the key columns; an update's the columns it set; a
  * delete's none), and the stamp. `source` says who made it, for messages (`'A#3'`: client A's
- * batch 3; `'direct'`).
+ * batch 3; `'direct'`). `asMade` marks a change the server made whatever the row's stamps, as a
+ * mutator's server run writes (read from the change log): its values and its stamp are the row's.
  *
  * @example
  *   const change: ModelChange = { table: 'items', op: 'update', pk: { id }, values: { title: 'x' }, hlc, source: 'A#3' };
@@ -36,6 +37,7 @@ export interface ModelChange {
   readonly values?: JsonRow;
   readonly hlc: string;
   readonly source?: string;
+  readonly asMade?: boolean;
 }
 
 /**
@@ -233,6 +235,10 @@ export class SyncModel {
     const { hlc } = change;
     const values = this.valuesOf(change);
     const source = change.source;
+    if (change.asMade) {
+      this.applyAsMade(row, change, values);
+      return;
+    }
     if (change.op === 'insert') {
       if (row.exists) {
         // An insert of a row that exists is a per-column update, and it moves `created`.
@@ -370,6 +376,29 @@ export class SyncModel {
   private valuesOf(change: ModelChange): JsonRow {
     const keys = new Set(this.table(change.table).$primaryKeyColumns.map((c) => c.name));
     return Object.fromEntries(Object.entries(change.values ?? {}).filter(([name]) => !keys.has(name)));
+  }
+
+  /**
+   * A change made whatever the stamps (`ModelChange.asMade`), as the capture trigger stamps a
+   * mutator's writes: an insert writes the whole row and its creation, an update the columns it
+   * changed, a delete removes the row (only changes that changed something are logged).
+   */
+  private applyAsMade(row: MutableRow, change: ModelChange, values: JsonRow): void {
+    const { hlc, source } = change;
+    if (change.op === 'delete') {
+      if (row.exists) this.remove(row, hlc);
+      else row.deleted = latest(row.deleted, hlc);
+      return;
+    }
+    if (change.op === 'insert') {
+      if (!row.exists) row.columns = {};
+      row.exists = true;
+      row.created = hlc;
+      row.deleted = undefined;
+    }
+    const written = change.op === 'insert' ? { ...values, ...change.pk } : values;
+    for (const [name, value] of Object.entries(written)) row.columns[name] = { value, hlc, source };
+    this.checkParents(row, change, change.op === 'update' ? Object.keys(values) : undefined);
   }
 
   private setColumns(row: MutableRow, values: JsonRow, hlc: string, source: string | undefined): void {
