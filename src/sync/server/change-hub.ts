@@ -1,4 +1,4 @@
-import { entityKind } from '../../entity.js';
+import { entityKind, is } from '../../entity.js';
 import { SynclineError } from '../../errors.js';
 import { type ChangeLogReader, DEFAULT_PAGE_BYTES, type TickedBatch } from './change-log-reader.js';
 import type { ServerLog } from './server-log.js';
@@ -14,6 +14,11 @@ import type { ServerLog } from './server-log.js';
 export interface HubSubscriber {
   deliver(batch: TickedBatch): void;
   drained(): Promise<void>;
+  /**
+   * Changes it needed were pruned before the hub read them (another server ticked them, and a
+   * prune deleted them): the hub has let go of it, and it should reconnect for a snapshot.
+   */
+  lost?(error: LogPrunedError): void;
 }
 
 /**
@@ -169,7 +174,14 @@ export class ChangeHub {
         });
       }
       while (this.position < batch.to) {
-        const page = await this.readPage(this.position, batch.to);
+        let page: TickedBatch;
+        try {
+          page = await this.readPage(this.position, batch.to);
+        } catch (error) {
+          if (!is(error, LogPrunedError)) throw error;
+          await this.skipPruned(error);
+          continue;
+        }
         if (this.closed) return;
         this.publish(page);
       }
@@ -186,6 +198,31 @@ export class ChangeHub {
       this.retry.unref?.();
       throw error;
     }
+  }
+
+  /**
+   * What this hub had not read yet is gone: another server ticked it and a prune deleted it before
+   * this hub's read. Without this, every later read would fail on the same gap and the server
+   * would be wedged. The live subscribers cannot have those changes, so they are let go (their
+   * connections reconnect for a snapshot), the window is emptied (it would have a gap), and the
+   * hub goes on from the oldest change kept.
+   */
+  private async skipPruned(error: LogPrunedError): Promise<void> {
+    const { oldest } = await this.reader.keptRange();
+    if (oldest <= this.position) throw error;
+    const lost = [...this.subscribers];
+    this.log.warn(
+      'hub.pruned',
+      `${error.message}; the server goes on from position ${oldest}, and its ${lost.length} live connections reconnect for a snapshot`,
+      { from: String(this.position), to: String(oldest), connections: lost.length },
+    );
+    this.subscribers.clear();
+    this.window.length = 0;
+    this.windowSizes.length = 0;
+    this.windowSize = 0;
+    this.windowTotal = 0;
+    this.position = oldest;
+    for (const subscriber of lost) subscriber.lost?.(error);
   }
 
   /** A read that started at `started` succeeded: every commit notified before then is read. */

@@ -404,8 +404,7 @@ export class SyncConnection implements HubSubscriber {
       if (this.state === 'closed' || is(error, SnapshotAborted)) return;
       if (is(error, LogPrunedError)) {
         // A prune raced this catch-up: the reconnect gets a snapshot (docs/sync-internals.md).
-        ctx.log.info('connection.pruned', error.message, this.fields());
-        this.close(SYNC_CLOSE_CODES.tryAgainLater, 'changes pruned; reconnect for a snapshot');
+        this.lost(error);
         return;
       }
       if (is(error, HandshakeRefused)) {
@@ -575,8 +574,7 @@ export class SyncConnection implements HubSubscriber {
     } catch (error) {
       if (this.state === 'closed' || is(error, SnapshotAborted)) return;
       if (is(error, LogPrunedError)) {
-        ctx.log.info('connection.pruned', error.message, this.fields());
-        void this.close(SYNC_CLOSE_CODES.tryAgainLater, 'changes pruned; reconnect for a snapshot');
+        this.lost(error);
         return;
       }
       throw error;
@@ -675,6 +673,15 @@ export class SyncConnection implements HubSubscriber {
         this.backlog -= size;
       }
     });
+  }
+
+  /**
+   * Hub callback, and the end of a catch-up that a prune raced: changes this connection needs are
+   * gone from the log, so it closes with try_again_later and the reconnect gets a snapshot.
+   */
+  lost(error: LogPrunedError): void {
+    this.ctx.log.info('connection.pruned', error.message, this.fields());
+    void this.close(SYNC_CLOSE_CODES.tryAgainLater, 'changes pruned; reconnect for a snapshot');
   }
 
   /** What of `batch` this connection has not sent: none when it has it all. */
