@@ -23,6 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { eq } from '../../src/index.js';
 import { within } from '../support/bounded-wait.js';
+import { envCount } from '../support/env-count.js';
 import { quantile } from '../support/measure.js';
 import { formatBytes } from '../support/memory-sampler.js';
 import { type BenchClient, openBenchClient } from '../sync/bench-client.js';
@@ -30,18 +31,6 @@ import { counters } from '../sync/bench-schema.js';
 import { absoluteNow, SeenRecorder } from '../sync/live-watchers.js';
 import { formatMs, formatOutcomes, type Outcome } from '../sync/outcome.js';
 import { type AbuseKind, Abuser } from './abusers.js';
-
-function envCount(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text.replaceAll('_', ''));
-  if (!Number.isInteger(value) || value < 1) {
-    throw new Error(
-      `bench: ${name} must be a whole number of 1 or more (such as ${fallback}), got "${text}"`,
-    );
-  }
-  return value;
-}
 
 const WRITES = envCount('BENCH_ABUSE_WRITES', 100);
 const CONNECTIONS = envCount('BENCH_ABUSE_CONNECTIONS', 10);

@@ -28,16 +28,8 @@ import { syncClient } from '../../src/sync/client/index.js';
 import { createSyncServer } from '../../src/sync/server/index.js';
 import { lists, members, shareRules, shareSchema, todos } from '../../test/support/share-schema.js';
 import { within } from '../support/bounded-wait.js';
+import { envCount } from '../support/env-count.js';
 import { formatMs, formatOutcomes, type Outcome } from './outcome.js';
-
-function envCount(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text.replaceAll('_', ''));
-  if (!Number.isInteger(value) || value < 1)
-    throw new Error(`bench: ${name} must be a whole number of 1 or more, got "${text}"`);
-  return value;
-}
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 

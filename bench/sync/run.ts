@@ -27,6 +27,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { envCount } from '../support/env-count.js';
 import { gcExposed } from '../support/memory-sampler.js';
 import { type BenchClient, closeAll, startFleet } from './bench-client.js';
 import { counters } from './bench-schema.js';
@@ -51,18 +52,6 @@ import { measurePushThroughput } from './push-throughput.js';
 const MEASUREMENTS = ['idle', 'capture', 'initial', 'bulk', 'latency', 'stream', 'push'] as const;
 type Name = (typeof MEASUREMENTS)[number];
 
-function envCount(name: string, fallback: number, min = 0): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text.replaceAll('_', ''));
-  if (!Number.isInteger(value) || value < min) {
-    throw new Error(
-      `bench: ${name} must be a whole number of ${min} or more (such as ${fallback}), got "${text}"`,
-    );
-  }
-  return value;
-}
-
 function selected(): ReadonlySet<Name> {
   const text = process.env.BENCH_SYNC_ONLY?.trim();
   if (!text) return new Set(MEASUREMENTS);
@@ -84,7 +73,7 @@ function readSettings() {
   return {
     rows: envCount('BENCH_SYNC_ROWS', 100_000, 1),
     runs: envCount('BENCH_SYNC_RUNS', 3, 1),
-    bigRows: envCount('BENCH_SYNC_BIG_ROWS', 1_000_000),
+    bigRows: envCount('BENCH_SYNC_BIG_ROWS', 1_000_000, 0),
     bulkRows: envCount('BENCH_SYNC_BULK_ROWS', 100_000, 1),
     writes: envCount('BENCH_SYNC_WRITES', 300, 1),
     clients: envCount('BENCH_SYNC_CLIENTS', 100, 1),

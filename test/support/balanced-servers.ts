@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { SignJWT } from 'jose';
 import pg from 'pg';
+import { integer, schema, table, text, uuid } from '../../src/index.js';
 import { cliApp, synclineModule } from './cli-app.js';
 import { type BalancedServer, type Balancer, freePort, startHaproxy } from './haproxy.js';
 import { type ServeProcess, startServeProcess } from './serve-process.js';
@@ -22,7 +23,24 @@ import { type ServeProcess, startServeProcess } from './serve-process.js';
 /** The secret every server of a deployment checks tokens with. */
 const JWT_SECRET = 'several-servers-secret-of-at-least-32-bytes';
 
-/** The app's schema module: one synced table of notes, readable and writable by every user. */
+/**
+ * The one synced table of the deployment's app, for clients and backends to write (the schema
+ * module the servers load declares the same).
+ *
+ * @example
+ *   await db.insert(notes).values({ id: randomUUID(), owner: 'u1', n: 0, body: 'hello' });
+ */
+export const notes = table('notes', {
+  id: uuid().primaryKey(),
+  owner: text().notNull(),
+  n: integer().notNull(),
+  body: text().notNull(),
+});
+
+/** The deployment's schema, as its clients open their databases with it. */
+export const notesSchema = schema({ notes }, { version: 1 });
+
+/** The app's schema module: the table above, readable and writable by every user. */
 const SCHEMA_MODULE = `import { integer, schema, table, text, uuid } from '${synclineModule}';
 export const notes = table('notes', {
   id: uuid().primaryKey(),

@@ -8,8 +8,9 @@ import { haproxyPath } from './requirements.js';
 /**
  * HAProxy (Debian's package) in front of sync servers on loopback, as a process the caller owns:
  * a config file of its own in a temp folder, `mode http` (HAProxy passes a WebSocket upgrade
- * through and then tunnels the connection), TCP health checks every 200 ms that take a dead
- * server out after one failure, and a stats page to ask how many connections each server holds.
+ * through and then tunnels the connection), health checks on each server's `/readyz` every 200 ms
+ * that take a server out after two failures, and a stats page to ask how many connections each
+ * server holds.
  */
 
 /**
@@ -60,7 +61,8 @@ export async function freePort(): Promise<number> {
 
 /**
  * The HAProxy config for sync servers on `backends`: WebSocket-friendly timeouts (`timeout tunnel`
- * governs a connection once upgraded), a failed connect retried on another server, health checks.
+ * governs a connection once upgraded), a failed connect retried on another server, readiness
+ * checks (`GET /readyz`).
  *
  * @example
  *   writeFileSync('haproxy.cfg', haproxyConfig(8080, 8081, [{ name: 's1', port: 4001 }]));
@@ -92,8 +94,12 @@ frontend sync
 
 backend sync_servers
   balance roundrobin
-  # A server that stops answering is out after one failed check, and its tunnels are cut at once.
-  default-server inter 200ms fall 1 rise 1 on-marked-down shutdown-sessions
+  # The server's readiness: its database answers, capture is installed, it is not behind the log.
+  option httpchk
+  http-check send meth GET uri /readyz
+  http-check expect status 200
+  # Out after two failed checks, back after one; checked often, to keep the test short.
+  default-server inter 200ms fall 2 rise 1
 ${backends.map((b) => `  server ${b.name} 127.0.0.1:${b.port} check`).join('\n')}
 
 listen stats
