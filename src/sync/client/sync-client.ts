@@ -68,6 +68,9 @@ export class SyncClient<M extends AnyMutators = NoMutators> {
   readonly mutate: MutateFunctions<M>;
   private readonly events = new SyncEventEmitter();
   private readonly traffic = new SyncTraffic();
+  /** The transactions waiting in the outbox, counted after each stamping pass and each ack. */
+  private pendingCount: number | undefined;
+  private counting = false;
   private readonly options: ResolvedSyncOptions;
   private readonly replica: LocalReplica;
   private readonly host: SessionHost;
@@ -121,6 +124,7 @@ export class SyncClient<M extends AnyMutators = NoMutators> {
       shapes: this.wanted,
       columns: clientColumns(syncedTables(db.schema)),
       traffic: this.traffic,
+      pendingTransactions: () => this.pendingCount,
       error: (error) => {
         this.events.emit('error', error);
         this.relay?.error(error);
@@ -555,6 +559,7 @@ export class SyncClient<M extends AnyMutators = NoMutators> {
       .then(
         (ids) => {
           if (ids.length > 0) this.session?.requestPush();
+          this.countPending();
         },
         (error) => this.events.emit('error', error),
       )
@@ -576,7 +581,24 @@ export class SyncClient<M extends AnyMutators = NoMutators> {
     }
   }
 
+  /** Counts what waits in the outbox again, in the background (one count at a time). */
+  private countPending(): void {
+    if (this.counting) return;
+    this.counting = true;
+    readPendingWrites(this.db)
+      .then(
+        (pending) => {
+          this.pendingCount = pending.transactions;
+        },
+        () => {},
+      )
+      .finally(() => {
+        this.counting = false;
+      });
+  }
+
   private outboxSettled(firstSeq: number | undefined): void {
+    this.countPending();
     for (let i = this.flushes.length - 1; i >= 0; i--) {
       const waiter = this.flushes[i];
       if (firstSeq !== undefined && firstSeq <= waiter.target) continue;

@@ -44,6 +44,8 @@ export interface SessionHost {
   readonly columns: ClientColumns;
   /** Counts the bytes and messages of every connection (`sync.stats()`). */
   readonly traffic: SyncTraffic;
+  /** The local transactions waiting, as last counted (undefined before the first count). */
+  pendingTransactions(): number | undefined;
   error(error: Error): void;
   progress(progress: SnapshotProgress): void;
   rejected(event: RejectedEvent): void;
@@ -168,7 +170,16 @@ export class SyncSession {
   /** Sends a `ping` with this id, when welcomed; false when it could not be sent. */
   sendPing(id: string): boolean {
     if (!this.welcomed) return false;
-    return this.connection.send(JSON.stringify({ type: 'ping', v: PROTOCOL_VERSION, id }));
+    // The keep-alive tells the server how many local transactions wait (its status page shows it).
+    const pending = id === KEEP_ALIVE_ID ? this.host.pendingTransactions() : undefined;
+    return this.connection.send(
+      JSON.stringify({
+        type: 'ping',
+        v: PROTOCOL_VERSION,
+        id,
+        ...(pending === undefined ? {} : { pending }),
+      }),
+    );
   }
 
   get online(): boolean {

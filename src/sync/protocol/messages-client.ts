@@ -270,6 +270,8 @@ export const PingSchema = z.strictObject({
   type: z.literal('ping'),
   v: version,
   id: z.string().max(64, 'at most 64 characters').optional(),
+  /** The local transactions the client has not had acknowledged yet (its status page line). */
+  pending: z.int().min(0).max(1_000_000_000).optional(),
 });
 /**
  * A parsed `ping` (see `PingSchema`).

@@ -47,6 +47,7 @@ import type { ServerMetrics } from './server-metrics.js';
 import { ShapeFilter } from './shape-filter.js';
 import { readSnapshot, SnapshotAborted, type SnapshotShape, type SnapshotSink } from './snapshot-reader.js';
 import { type SenderLimits, SocketSender } from './socket-sender.js';
+import type { ConnectionStatus, StatusBoard } from './status-board.js';
 import { TokenExpiry } from './token-expiry.js';
 
 /**
@@ -62,6 +63,8 @@ export interface ConnectionContext {
   readonly schema: Schema;
   /** The server's Prometheus metrics, when `monitoring.metrics` is on. */
   readonly metrics: ServerMetrics | undefined;
+  /** The status page's activity and rejections, when `monitoring.statusPage` is on. */
+  readonly status: StatusBoard | undefined;
   /** Which other client schema versions are served, and how (`createSyncServer({ clientSchemas })`). */
   readonly clientSchemas: ClientSchemaOptions;
   /** The mutators pushes may name (`createSyncServer({ mutators })`). */
@@ -197,6 +200,23 @@ export class SyncConnection implements HubSubscriber {
   private readonly remoteAddress: string | undefined;
   /** Names the connection in every log line, with its client id once signed in. */
   private readonly id = `c${++connectionsOpened}`;
+  private readonly openedAt = new Date().toISOString();
+  /** The local transactions the client last said it has waiting (its keep-alive ping). */
+  private reportedPending: number | undefined;
+
+  /** This connection as the status page shows it (no row data). */
+  status(): ConnectionStatus {
+    return {
+      connectionId: this.id,
+      state: this.state,
+      userId: this.session?.user.userId,
+      clientId: this.session?.clientId,
+      shapes: this.state === 'live' ? this.shapes.map((s) => ({ id: s.id, table: s.table.$name })) : [],
+      lag: this.state === 'live' ? Math.max(0, Number(this.ctx.hub.position - this.sent)) : 0,
+      pending: this.reportedPending,
+      since: this.openedAt,
+    };
+  }
 
   constructor(
     private readonly socket: WebSocket,
@@ -704,6 +724,7 @@ export class SyncConnection implements HubSubscriber {
     const mapped = this.view ? this.view.outgoingChanges(changes) : changes;
     const bytes = changesMessage(batch, from, mapped);
     this.ctx.metrics?.changesSent.inc(mapped.length);
+    this.ctx.status?.sent(mapped.length);
     this.ctx.metrics?.bytesOut.inc(bytes.length);
     const sent = this.sender.send(bytes);
     this.refreshAfter(batch.changes);
@@ -823,6 +844,11 @@ export class SyncConnection implements HubSubscriber {
       return;
     }
     ctx.metrics?.pushes.inc();
+    ctx.status?.pushed(results, {
+      connectionId: this.id,
+      userId: session.user.userId,
+      clientId: session.clientId,
+    });
     for (const result of results) {
       ctx.metrics?.mutations.inc({ status: result.status });
       if (result.status === 'rejected') ctx.metrics?.rejected(result.reason);
@@ -880,6 +906,7 @@ export class SyncConnection implements HubSubscriber {
   }
 
   private async ping(ping: PingMessage, before: Promise<void>): Promise<void> {
+    if (ping.pending !== undefined) this.reportedPending = ping.pending;
     await before;
     if (this.state !== 'live' || !(await this.readHub())) return;
     this.enqueue(() =>

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ServerMetrics } from './server-metrics.js';
+import { STATUS_PAGE_HTML } from './status-board.js';
 
 /**
  * What a sync server shows operators besides its sync endpoint (`createSyncServer({ monitoring })`):
@@ -15,6 +16,12 @@ import type { ServerMetrics } from './server-metrics.js';
  */
 export interface MonitoringOptions {
   readonly metrics?: boolean;
+  /**
+   * Serve `/status`, a page of the live connections (user, client id, shapes, lag, the outbox each
+   * client reports), the activity of the last minutes and the latest rejections. Needs
+   * `adminToken`: the page asks for it.
+   */
+  readonly statusPage?: boolean;
   readonly adminToken?: string;
   readonly readyTimeoutMs?: number;
   readonly maxLagMs?: number;
@@ -30,6 +37,8 @@ interface Endpoints {
   readonly readyTimeoutMs: number;
   /** Runs the readiness checks (the database may take any time: the timeout bounds the answer). */
   readonly ready: () => Promise<ReadyChecks>;
+  /** The status page's data, when the page is on. */
+  readonly status: (() => object) | undefined;
 }
 
 function digest(text: string): Buffer {
@@ -45,6 +54,19 @@ function authorized(request: IncomingMessage, token: string | undefined): boolea
   const header = request.headers.authorization ?? '';
   const given = header.startsWith('Bearer ') ? header.slice(7) : '';
   return timingSafeEqual(digest(given), digest(token));
+}
+
+/** Answers 401 and returns true when the request lacks the admin token (when one is set). */
+function refused(request: IncomingMessage, response: ServerResponse, token: string | undefined): boolean {
+  if (authorized(request, token)) return false;
+  response.setHeader('WWW-Authenticate', 'Bearer');
+  reply(
+    response,
+    401,
+    'text/plain',
+    'the admin token is missing or wrong: send Authorization: Bearer <token>\n',
+  );
+  return true;
 }
 
 function reply(response: ServerResponse, status: number, type: string, body: string): void {
@@ -115,20 +137,30 @@ export function httpEndpoints(
         );
         return;
       }
-      if (!authorized(request, endpoints.adminToken)) {
-        response.setHeader('WWW-Authenticate', 'Bearer');
-        reply(
-          response,
-          401,
-          'text/plain',
-          'the admin token is missing or wrong: send Authorization: Bearer <token>\n',
-        );
-        return;
-      }
+      if (refused(request, response, endpoints.adminToken)) return;
       void metrics.registry.metrics().then(
         (text) => reply(response, 200, metrics.registry.contentType, text),
         (error: Error) => reply(response, 500, 'text/plain', `metrics failed: ${error.message}\n`),
       );
+      return;
+    }
+    if (pathname === '/status' || pathname === '/status.json') {
+      if (!endpoints.status) {
+        reply(
+          response,
+          404,
+          'text/plain',
+          'the status page is off: createSyncServer({ monitoring: { statusPage: true, adminToken } })\n',
+        );
+        return;
+      }
+      // The page itself holds no data; what it shows comes from status.json, with the token.
+      if (pathname === '/status') {
+        reply(response, 200, 'text/html; charset=utf-8', STATUS_PAGE_HTML);
+        return;
+      }
+      if (refused(request, response, endpoints.adminToken)) return;
+      reply(response, 200, 'application/json', JSON.stringify(endpoints.status()));
       return;
     }
     response.writeHead(426, { 'Content-Type': 'text/plain', Upgrade: 'websocket' });

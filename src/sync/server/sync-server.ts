@@ -24,6 +24,7 @@ import { RuleSet, type SyncRules } from './rules.js';
 import { Semaphore } from './semaphore.js';
 import { ServerLog, type ServerLogOptions } from './server-log.js';
 import { ServerMetrics } from './server-metrics.js';
+import { StatusBoard } from './status-board.js';
 
 /**
  * The sync server's limits: the message limits it enforces and announces in `welcome` (bytes,
@@ -259,6 +260,11 @@ export async function createSyncServer<TSchema extends Schema>(
   if (!path.startsWith('/'))
     throw new UsageError(`createSyncServer(): path must start with "/", got "${path}"`);
   const limits = checkLimits(options.limits, database);
+  if (options.monitoring?.statusPage && !options.monitoring.adminToken) {
+    throw new UsageError(
+      'createSyncServer(): monitoring.statusPage needs monitoring.adminToken: the page shows who is connected',
+    );
+  }
   const authenticate = createAuthenticator(options.auth);
   const log = new ServerLog(options.log);
   const rules = new RuleSet(schema, options.rules);
@@ -340,6 +346,7 @@ export async function createSyncServer<TSchema extends Schema>(
       for (const change of batch.changes) metrics.changesRead.inc({ table: change.table });
     };
   }
+  const board = monitoring.statusPage ? new StatusBoard(() => hub.lagMs / 1000) : undefined;
   const maxLagMs = monitoring.maxLagMs ?? 30_000;
   const ready = async (): Promise<ReadyChecks> => {
     if (closing) return { server: 'shutting down' };
@@ -364,6 +371,7 @@ export async function createSyncServer<TSchema extends Schema>(
   const context: ConnectionContext = {
     schema,
     metrics,
+    status: board,
     clientSchemas: options.clientSchemas ?? {},
     mutators: options.mutators,
     db,
@@ -465,6 +473,7 @@ export async function createSyncServer<TSchema extends Schema>(
           adminToken: monitoring.adminToken,
           readyTimeoutMs: monitoring.readyTimeoutMs ?? 2000,
           ready,
+          status: board && (() => board.report([...connections].map((c) => c.status()))),
         }),
       );
       endpoint.on('upgrade', onUpgrade);
