@@ -18,6 +18,7 @@ export {
   useSyncClient,
 } from './syncline-provider.js';
 export { useLiveQuery } from './use-live-query.js';
+export { usePendingWrites } from './use-pending-writes.js';
 export { useSuspenseLiveQuery } from './use-suspense-live-query.js';
 export { useSyncProgress } from './use-sync-progress.js';
 export { useSyncStatus } from './use-sync-status.js';

@@ -131,12 +131,15 @@ describe.skipIf(!requirements.chromium.present && !requireAll)(
       await bob.addTodo('Socks');
       await alice.addTodo('Hotel');
       expect(await bob.listNames()).toContain('Packing');
+      // His page counts them as waiting (sync.pending()), one per change he made.
+      await expect.poll(() => bob.pendingWrites(), SHOWS_WITHIN).toBe('4 changes waiting');
       // Bob's edits are only on his page so far.
       const onServer = await app.sync.db.select({ title: todos.title }).from(todos);
       expect(onServer.map((t) => t.title)).not.toContain('Passport');
 
       await bob.goOnline();
       await bob.waitOnline();
+      await expect.poll(() => bob.pendingWrites(), SHOWS_WITHIN).toBe('');
       await expect.poll(() => alice.listNames(), SHOWS_WITHIN).toContain('Packing');
       await expect
         .poll(() => alice.todos(), SHOWS_WITHIN)

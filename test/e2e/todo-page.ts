@@ -117,6 +117,12 @@ export class TodoPage {
   }
 
   /** The sync badge: 'online', 'connecting' or 'offline'. */
+  /** The header's "N changes waiting" badge, or '' when nothing waits. */
+  async pendingWrites(): Promise<string> {
+    const badge = this.page.getByTestId('pending-writes');
+    return (await badge.count()) === 0 ? '' : ((await badge.textContent()) ?? '');
+  }
+
   status(): Promise<string | null> {
     return this.page.locator('#sync-status').textContent();
   }

@@ -536,8 +536,9 @@ export class SyncClient<M extends AnyMutators = NoMutators> {
    * A pass already running means the next one runs right after it.
    */
   private localCommit(): void {
-    // A tab that does not sync leaves its commits to the one that does: it hears of them.
-    if (this.applyingRemote || !this.replica.isOpen || !this.leading) return;
+    // A tab that follows another's sync leaves its commits to that one: it hears of them. A
+    // stopped client stamps its own, as on a database of its own.
+    if (this.applyingRemote || !this.replica.isOpen || this.relay?.isFollowing) return;
     this.replica.noteCommit();
     this.stampScheduled ??= new Promise((resolve) =>
       soon(() => {

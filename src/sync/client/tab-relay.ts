@@ -96,6 +96,11 @@ export class TabRelay {
     return this.leading;
   }
 
+  /** Started and another tab's client syncs (or is about to): this one leaves the outbox to it. */
+  get isFollowing(): boolean {
+    return this.started && !this.leading;
+  }
+
   /** Starts following the syncing tab, and queues to become it. */
   start(): void {
     if (this.started) return;
