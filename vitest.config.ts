@@ -44,6 +44,9 @@ const browserProject: TestProjectInlineConfiguration = {
   worker: { format: 'es' },
   test: {
     name: 'browser',
+    // A page, its worker and a sync server share two cores with the Node suites: on a loaded
+    // machine a browser sync test has taken over 30 s where it takes 3.
+    testTimeout: 60_000,
     include: ['test/browser/**/*.test.ts', 'test/browser/**/*.test.tsx', ...browserDialectFiles],
     browser: {
       enabled: true,
