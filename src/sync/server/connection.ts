@@ -794,6 +794,15 @@ export class SyncConnection implements HubSubscriber {
         pk: view.incomingRow(change.table, change.pk),
         ...(change.values ? { values: view.incomingRow(change.table, change.values) } : {}),
       })),
+      // The keys a mutator's local run wrote, whose server rows the ack carries back.
+      ...(batch.mutation
+        ? {
+            mutation: {
+              ...batch.mutation,
+              rows: batch.mutation.rows.map((row) => ({ ...row, pk: view.incomingRow(row.table, row.pk) })),
+            },
+          }
+        : {}),
     }));
   }
 
