@@ -1,13 +1,17 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { schema, table, text, uuid } from '../../src/index.js';
+import { encodeHlc } from '../../src/sync/protocol/hlc.js';
+import { PROTOCOL_VERSION } from '../../src/sync/protocol/messages.js';
 import { SYNC_CLOSE_CODES } from '../../src/sync/server/index.js';
-import { cliSource, synclineModule, tsxLoader } from '../support/cli-app.js';
+import { cliSource, root, synclineModule, tsxLoader } from '../support/cli-app.js';
 import { helloMessage, postgresAvailable, RawClient } from '../support/sync-server.js';
 
 /**
@@ -26,6 +30,23 @@ writeFileSync(
 export const notes = table('notes', { id: uuid().primaryKey(), owner: text().notNull(), body: text().notNull() });
 export const appSchema = schema({ notes }, { version: 1 });
 export const rules = { notes: { read: (user) => eq(notes.owner, user.userId), write: () => true } };
+`,
+);
+// The same app with mutators, for --metrics, --status-page and the mutators export.
+writeFileSync(
+  join(app, 'with-mutators.ts'),
+  `import { schema, table, text, uuid } from '${synclineModule}';
+import { defineMutators } from '${pathToFileURL(join(root, 'src/sync/client/index.ts')).href}';
+export const notes = table('notes', { id: uuid().primaryKey(), owner: text().notNull(), body: text().notNull() });
+export const appSchema = schema({ notes }, { version: 1 });
+export const mutators = defineMutators({
+  addNote: {
+    args: (value) => value,
+    run: async (tx, { id, body }, ctx) => {
+      await tx.insert(notes).values({ id, owner: ctx.location === 'server' ? ctx.user.userId : 'me', body });
+    },
+  },
+});
 `,
 );
 afterAll(() => rmSync(app, { recursive: true, force: true }));
@@ -184,6 +205,88 @@ describe('syncline serve', () => {
     );
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(message);
+  });
+
+  it("runs the module's mutators, and serves /metrics and /status behind --admin-token", async () => {
+    const admin = 'serve-cli-admin-token-0123456789';
+    const served = await startServe([
+      '--schema',
+      'with-mutators.ts',
+      '--database',
+      'data/pglite-mutators',
+      '--port',
+      '0',
+      '--jwt-secret',
+      SECRET,
+      '--metrics',
+      '--status-page',
+      '--admin-token',
+      admin,
+    ]);
+    const http = served.url.replace(/^ws:/, 'http:').replace(/\/sync$/, '');
+    expect((await fetch(`${http}/metrics`)).status).toBe(401);
+    const metrics = await fetch(`${http}/metrics`, { headers: { Authorization: `Bearer ${admin}` } });
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toMatch(/^syncline_connections/m);
+    expect((await fetch(`${http}/status`)).headers.get('content-type')).toMatch(/text\/html/);
+    expect((await fetch(`${http}/status.json`)).status).toBe(401);
+
+    const client = await RawClient.connect(served.url);
+    const clientId = randomUUID();
+    await client.sync(
+      helloMessage(notesSchema, {
+        clientId,
+        token: await token('u1'),
+        shapes: [{ id: 'n', table: 'notes' }],
+      }),
+    );
+    const hlc = encodeHlc({ wallMs: Date.now(), counter: 0, nodeId: clientId });
+    const id = randomUUID();
+    client.send({
+      type: 'push',
+      v: PROTOCOL_VERSION,
+      batches: [
+        {
+          mutationId: 1,
+          changes: [],
+          mutation: { name: 'addNote', args: { id, body: 'by a mutator' }, hlc, rows: [] },
+        },
+        { mutationId: 2, changes: [], mutation: { name: 'nope', args: {}, hlc, rows: [] } },
+      ],
+    });
+    const { results } = await client.nextOf('ack');
+    expect(results.map((r) => r.status)).toEqual(['applied', 'rejected']);
+    // The push's own changes are streamed before its ack.
+    const bodies = client.received.flatMap((m) =>
+      m.type === 'changes' ? m.changes.map((c) => c.values?.body) : [],
+    );
+    expect(bodies).toContain('by a mutator');
+    served.child.kill('SIGTERM');
+    expect(await served.exit).toBe(0);
+  });
+
+  it('refuses --status-page without an admin token', () => {
+    const env = { ...process.env };
+    delete env.SYNCLINE_ADMIN_TOKEN;
+    const result = spawnSync(
+      process.execPath,
+      [
+        '--import',
+        tsxLoader,
+        cliSource,
+        'serve',
+        '--schema',
+        'schema.ts',
+        '--database',
+        'data/none',
+        '--jwt-secret',
+        SECRET,
+        '--status-page',
+      ],
+      { cwd: app, encoding: 'utf8', env },
+    );
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/--status-page needs --admin-token <token> \(or SYNCLINE_ADMIN_TOKEN\)/);
   });
 
   it('refuses to start without a way to check tokens, and says how to give one', () => {

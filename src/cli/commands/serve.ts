@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { UsageError } from '../../errors.js';
 import type { Schema } from '../../schema/schema.js';
+import type { AnyMutators } from '../../sync/mutators/define-mutators.js';
 import { MIN_SECRET_BYTES, type SyncAuth } from '../../sync/server/auth.js';
 import type { SyncRules } from '../../sync/server/rules.js';
 import { LOG_LEVELS, type LogLevel } from '../../sync/server/server-log.js';
@@ -32,24 +33,39 @@ export interface ServeOptions {
   issuer?: string;
   audience?: string;
   logLevel?: LogLevel;
+  /** Serve /metrics (Prometheus text). */
+  metrics?: boolean;
+  /** Serve /status, the status page (needs an admin token). */
+  statusPage?: boolean;
+  /** The token /metrics and /status need (else SYNCLINE_ADMIN_TOKEN). */
+  adminToken?: string;
   cwd?: string;
 }
 
 /**
- * Imports the app's module once and takes its schema and its `rules` export (when there is one).
- * Once, because the rules' conditions are built on the module's own table objects.
+ * Imports the app's module once and takes its schema, and its `rules` and `mutators` exports
+ * (when there are). Once, because the rules' conditions are built on the module's own table
+ * objects.
  */
 async function loadServerModule(
   file: string,
   exportName: string | undefined,
   cwd: string,
-): Promise<{ schema: Schema; rules: SyncRules<Schema> | undefined }> {
+): Promise<{ schema: Schema; rules: SyncRules<Schema> | undefined; mutators: AnyMutators | undefined }> {
   const { schema, module } = await loadSchemaModule(file, exportName, cwd);
   const rules = module.rules;
   if (rules !== undefined && (rules === null || typeof rules !== 'object')) {
     throw new UsageError(`the "rules" export of ${file} must be an object of table rules`);
   }
-  return { schema, rules: rules as SyncRules<Schema> | undefined };
+  const mutators = module.mutators;
+  if (mutators !== undefined && (mutators === null || typeof mutators !== 'object')) {
+    throw new UsageError(`the "mutators" export of ${file} must be the object defineMutators() returns`);
+  }
+  return {
+    schema,
+    rules: rules as SyncRules<Schema> | undefined,
+    mutators: mutators as AnyMutators | undefined,
+  };
 }
 
 function authFrom(options: ServeOptions): SyncAuth {
@@ -110,7 +126,13 @@ export async function serve(options: ServeOptions): Promise<SyncServer> {
   const auth = authFrom(options);
   const port = portFrom(options.port);
   const level = logLevelFrom(options.logLevel);
-  const { schema, rules } = await loadServerModule(options.schema, options.export, cwd);
+  const { schema, rules, mutators } = await loadServerModule(options.schema, options.export, cwd);
+  const adminToken = options.adminToken ?? (process.env.SYNCLINE_ADMIN_TOKEN || undefined);
+  if (options.statusPage && !adminToken) {
+    throw new UsageError(
+      '--status-page needs --admin-token <token> (or SYNCLINE_ADMIN_TOKEN): the page shows who is connected',
+    );
+  }
   let server: SyncServer;
   try {
     server = await createSyncServer({
@@ -118,8 +140,10 @@ export async function serve(options: ServeOptions): Promise<SyncServer> {
       database: await databaseDriver(options.database, cwd),
       auth,
       rules,
+      mutators,
       path: options.path,
       log: level ? { level } : undefined,
+      monitoring: { metrics: options.metrics, statusPage: options.statusPage, adminToken },
     });
   } catch (error) {
     throw databaseOpenError(error, options.database);
@@ -151,6 +175,9 @@ export function serveCommand(): Command {
     .option('--issuer <iss>', 'the issuer tokens must name')
     .option('--audience <aud>', 'the audience tokens must name')
     .option('--log-level <level>', 'silent, error, warn, info or debug (or SYNCLINE_LOG_LEVEL)')
+    .option('--metrics', 'serve /metrics in Prometheus text (behind the admin token when one is set)')
+    .option('--status-page', 'serve /status, a page of the connections and activity (needs the admin token)')
+    .option('--admin-token <token>', 'the token /metrics and /status need (or SYNCLINE_ADMIN_TOKEN)')
     .action(async (options: ServeOptions) => {
       const server = await serve(options);
       console.log(`syncline: sync server listening on ${server.url}`);
