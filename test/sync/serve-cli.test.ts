@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -98,6 +98,18 @@ async function startServe(
   return { child, url, exit };
 }
 
+/** Runs `syncline serve` with `args` until it exits (for the refusals), without SYNCLINE_* variables. */
+function serveUntilExit(args: string[]): SpawnSyncReturns<string> {
+  const env = { ...process.env };
+  delete env.SYNCLINE_JWT_SECRET;
+  delete env.SYNCLINE_ADMIN_TOKEN;
+  return spawnSync(process.execPath, ['--import', tsxLoader, cliSource, 'serve', ...args], {
+    cwd: app,
+    encoding: 'utf8',
+    env,
+  });
+}
+
 /** Connects as u1, checks the snapshot holds `bodies` (u1's notes only), then stops the server. */
 async function checkServesAndStops(
   served: Awaited<ReturnType<typeof startServe>>,
@@ -187,22 +199,7 @@ describe('syncline serve', () => {
     ],
   ])('refuses a module that is not a server module (%s), saying why', (file, source, message) => {
     writeFileSync(join(app, file), source);
-    const result = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        tsxLoader,
-        cliSource,
-        'serve',
-        '--schema',
-        file,
-        '--database',
-        'data/none',
-        '--jwt-secret',
-        SECRET,
-      ],
-      { cwd: app, encoding: 'utf8' },
-    );
+    const result = serveUntilExit(['--schema', file, '--database', 'data/none', '--jwt-secret', SECRET]);
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(message);
   });
@@ -266,37 +263,21 @@ describe('syncline serve', () => {
   });
 
   it('refuses --status-page without an admin token', () => {
-    const env = { ...process.env };
-    delete env.SYNCLINE_ADMIN_TOKEN;
-    const result = spawnSync(
-      process.execPath,
-      [
-        '--import',
-        tsxLoader,
-        cliSource,
-        'serve',
-        '--schema',
-        'schema.ts',
-        '--database',
-        'data/none',
-        '--jwt-secret',
-        SECRET,
-        '--status-page',
-      ],
-      { cwd: app, encoding: 'utf8', env },
-    );
+    const result = serveUntilExit([
+      '--schema',
+      'schema.ts',
+      '--database',
+      'data/none',
+      '--jwt-secret',
+      SECRET,
+      '--status-page',
+    ]);
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/--status-page needs --admin-token <token> \(or SYNCLINE_ADMIN_TOKEN\)/);
   });
 
   it('refuses to start without a way to check tokens, and says how to give one', () => {
-    const env = { ...process.env };
-    delete env.SYNCLINE_JWT_SECRET;
-    const result = spawnSync(
-      process.execPath,
-      ['--import', tsxLoader, cliSource, 'serve', '--schema', 'schema.ts', '--database', 'data/none'],
-      { cwd: app, encoding: 'utf8', env },
-    );
+    const result = serveUntilExit(['--schema', 'schema.ts', '--database', 'data/none']);
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(
       /syncline: the sync server needs a way to check tokens: pass --jwt-secret <secret> \(or set SYNCLINE_JWT_SECRET\)/,
