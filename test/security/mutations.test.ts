@@ -26,13 +26,24 @@ const rules: SyncRules<typeof abuseSchema> = {
   bulk: { read: () => false },
 };
 
-/** The server's mutators: only `addNote`, whose note belongs to whoever pushed it. */
+/** The server's mutators: `addNote`, whose note belongs to whoever pushed it, and `throwWeird`. */
 const mutators = defineMutators({
   addNote: {
     args: z.strictObject({ id: z.uuid(), body: z.string().max(100) }),
     run: async (tx, { id, body }, ctx) => {
       if (ctx.location !== 'server') return;
       await tx.insert(notes).values({ id, ownerId: ctx.user.userId, body });
+    },
+  },
+  // Throws what cannot become a string: still a rejection, not a server failure pushed forever.
+  throwWeird: {
+    args: z.strictObject({}),
+    run: async () => {
+      throw {
+        toString() {
+          throw new Error('no string for you');
+        },
+      };
     },
   },
 });
@@ -86,6 +97,10 @@ for (const driver of serverDrivers) {
       expect(await ack({ name: 'addNote', args: { id: 'not a uuid', body: 'x' } })).toMatchObject({
         status: 'rejected',
         reason: expect.stringMatching(/^mutator "addNote": invalid arguments: id: /),
+      });
+      expect(await ack({ name: 'throwWeird', args: {} })).toMatchObject({
+        status: 'rejected',
+        reason: expect.stringMatching(/threw a value that is not an Error/),
       });
       expect(await ack({ name: 'addNote' })).toMatchObject({
         status: 'rejected',

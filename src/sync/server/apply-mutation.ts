@@ -92,8 +92,7 @@ export async function runMutation(
     });
   } catch (error) {
     if (fromDatabase(error)) throw error;
-    const message = error instanceof Error ? error.message : String(error);
-    throw new BatchRejection(message.slice(0, MAX_REASON_CHARS) || `mutator "${name}" failed`);
+    throw new BatchRejection(thrownMessage(error).slice(0, MAX_REASON_CHARS) || `mutator "${name}" failed`);
   }
   await tx.run({
     sql: `WITH moved AS (UPDATE _syncline_clients SET last_mutation_id = $2::bigint WHERE client_id = $1)
@@ -102,4 +101,17 @@ export async function runMutation(
     arrayMode: false,
     needsBigInt: false,
   });
+}
+
+/**
+ * What a mutator threw, as text: an Error's message, else the value as a string; a value that
+ * cannot become one (no prototype, a toString that throws) must not turn the rejection into a
+ * server failure, which the client would push again forever.
+ */
+function thrownMessage(error: unknown): string {
+  try {
+    return error instanceof Error ? String(error.message) : String(error);
+  } catch {
+    return 'the mutator threw a value that is not an Error and cannot be shown';
+  }
 }

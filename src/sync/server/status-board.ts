@@ -40,7 +40,9 @@ const REJECTIONS_KEPT = 50;
  */
 export function withoutValues(reason: string): string {
   return reason
+    .replace(/(Failing row contains )\(.*\)/g, '$1(…)')
     .replace(/=\([^)]*\)/g, '=(…)')
+    .replace(/"(?:[^"\\]|\\.)*"/g, '"…"')
     .replace(/\{[^{}]*\}/g, '{…}')
     .replace(/'[^']*'/g, "'…'")
     .slice(0, 300);
