@@ -155,7 +155,13 @@ export const HelloSchema = z.strictObject({
    * knows; without them (older clients) only its own version.
    */
   columns: z
-    .record(name, z.record(name, z.string().min(1).max(32)))
+    .record(
+      name,
+      z
+        .record(name, z.string().min(1).max(32))
+        // PostgreSQL's own limit is 1,600 columns a table.
+        .refine((columns) => Object.keys(columns).length <= 1600, 'at most 1,600 columns a table'),
+    )
     .refine((tables) => Object.keys(tables).length <= 1000, 'at most 1,000 tables')
     .optional(),
 });

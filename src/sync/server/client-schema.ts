@@ -19,10 +19,16 @@ export interface ClientSchemaOptions {
   readonly renamedColumns?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
-/** Why a client's schema cannot be served: each difference, in words. */
+/** How many differences a refusal names; the rest are counted (a hello can list thousands). */
+const DIFFERENCES_SHOWN = 10;
+
+/** Why a client's schema cannot be served: each difference, in words (the first ten in the message). */
 export class ClientSchemaRefusal extends Error {
   constructor(readonly differences: readonly string[]) {
-    super(differences.join('; '));
+    const more = differences.length - DIFFERENCES_SHOWN;
+    super(
+      differences.slice(0, DIFFERENCES_SHOWN).join('; ') + (more > 0 ? `; and ${more} more differences` : ''),
+    );
   }
 }
 
