@@ -41,7 +41,7 @@ import { decodeLogRow } from './log-values.js';
 import { subqueryFilters, tablesReferenced } from './referenced-columns.js';
 import { RequestBudget } from './request-budget.js';
 import type { RuleSet } from './rules.js';
-import type { Semaphore } from './semaphore.js';
+import type { SnapshotSlots } from './semaphore.js';
 import type { ServerLog } from './server-log.js';
 import type { ServerMetrics } from './server-metrics.js';
 import { ShapeFilter } from './shape-filter.js';
@@ -83,8 +83,8 @@ export interface ConnectionContext {
   readonly helloTimeoutMs: number;
   readonly snapshotChunkRows: number;
   readonly snapshotChunkBytes: number;
-  /** Snapshots run at most `limits.maxConcurrentSnapshots` at once; the others wait. */
-  readonly snapshots: Semaphore;
+  /** Snapshots run at most `limits.maxConcurrentSnapshots` at once, half of them per user; the others wait. */
+  readonly snapshots: SnapshotSlots;
   readonly admission: ConnectionAdmission;
   readonly sender: SenderLimits;
   readonly maxProtocolErrors: number;
@@ -563,7 +563,7 @@ export class SyncConnection implements HubSubscriber {
    */
   private async addShape(shape: SnapshotShape, refresh = false): Promise<void> {
     const { ctx } = this;
-    const release = await ctx.snapshots.acquire();
+    const release = await ctx.snapshots.acquire(this.session!.user.userId);
     try {
       if (this.state !== 'live') return;
       const sink = this.snapshotSink(false);

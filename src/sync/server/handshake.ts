@@ -199,7 +199,7 @@ export async function startingPosition(
         ? `cursor ${cursor} is ahead of the log (${last})`
         : `cursor ${cursor} is older than the kept change log (from ${oldest})`;
   }
-  const release = await ctx.snapshots.acquire();
+  const release = await ctx.snapshots.acquire(handshake.user.userId);
   let read: { position: string; rows: number };
   try {
     // Its turn may come after the client left.

@@ -33,3 +33,52 @@ export class Semaphore {
     };
   }
 }
+
+/**
+ * The server's snapshot slots, shared fairly: at most `slots` snapshots at once, and at most
+ * `perUser` of them for one user (half the slots, at least one), so that one user's expensive or
+ * unread snapshots leave room for everyone else's first sync. A user's snapshots past that share
+ * wait in a queue of their own, holding no server slot.
+ *
+ * @example
+ *   const release = await snapshots.acquire(user.userId);
+ *   try { await readSnapshot(...); } finally { release(); }
+ */
+export class SnapshotSlots {
+  private readonly all: Semaphore;
+  private readonly users = new Map<string, { semaphore: Semaphore; holders: number }>();
+  readonly perUser: number;
+
+  constructor(slots: number) {
+    this.all = new Semaphore(slots);
+    this.perUser = Math.max(1, Math.floor(slots / 2));
+  }
+
+  /** Resolves with the release once the user's share and a server slot are both free. */
+  async acquire(userId: string): Promise<() => void> {
+    let user = this.users.get(userId);
+    if (!user) {
+      user = { semaphore: new Semaphore(this.perUser), holders: 0 };
+      this.users.set(userId, user);
+    }
+    user.holders++;
+    const entry = user;
+    const releaseUser = await entry.semaphore.acquire();
+    let releaseAll: () => void;
+    try {
+      releaseAll = await this.all.acquire();
+    } catch (error) {
+      releaseUser();
+      throw error;
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      releaseAll();
+      releaseUser();
+      // A user with nothing held or waiting leaves no entry behind.
+      if (--entry.holders === 0 && this.users.get(userId) === entry) this.users.delete(userId);
+    };
+  }
+}

@@ -21,7 +21,7 @@ import { type ConnectionContext, SyncConnection } from './connection.js';
 import { ConnectionAdmission } from './connection-admission.js';
 import { httpEndpoints, type MonitoringOptions, type ReadyChecks } from './http-endpoints.js';
 import { RuleSet, type SyncRules } from './rules.js';
-import { Semaphore } from './semaphore.js';
+import { SnapshotSlots } from './semaphore.js';
 import { ServerLog, type ServerLogOptions } from './server-log.js';
 import { ServerMetrics } from './server-metrics.js';
 import { StatusBoard } from './status-board.js';
@@ -36,7 +36,7 @@ import { StatusBoard } from './status-board.js';
  * `helloTimeoutMs` (default 5 s from connect to signed in: hello received and its token checked),
  * `maxConcurrentSnapshots` (default 4 snapshots at once, 1 on PGlite, each holding a pooled
  * connection in a transaction; keep it below the pool's size, node-postgres's default being 10;
- * the others wait),
+ * the others wait; one user has at most half of them, so other users' first syncs go on),
  * `drainTimeoutMs` (default 30 s: a client that reads nothing for that long while the server waits
  * on it is closed with `tryAgainLater`; a snapshot's transaction also gets twice that as
  * `idle_in_transaction_session_timeout`), `maxBufferedBytes` (default 16 MiB: no message is sent
@@ -386,7 +386,7 @@ export async function createSyncServer<TSchema extends Schema>(
     helloTimeoutMs: limits.helloTimeoutMs,
     snapshotChunkRows: limits.snapshotChunkRows,
     snapshotChunkBytes: limits.snapshotChunkBytes,
-    snapshots: new Semaphore(limits.maxConcurrentSnapshots),
+    snapshots: new SnapshotSlots(limits.maxConcurrentSnapshots),
     admission,
     sender: { maxBufferedBytes: limits.maxBufferedBytes, drainTimeoutMs: limits.drainTimeoutMs },
     maxProtocolErrors: limits.maxProtocolErrors,
