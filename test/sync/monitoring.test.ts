@@ -137,7 +137,13 @@ for (const driver of serverDrivers) {
       await new Promise((resolve) => setTimeout(resolve, 50));
       const busy = await http(t, '/readyz');
       expect(busy.status).toBe(503);
-      expect((await busy.json()).checks.database).toMatch(/no answer within 300 ms/);
+      // The check that hung is named: on PostgreSQL the database answers and the log's table does
+      // not; PGlite's one session is held by the transaction, so nothing answers there.
+      expect((await busy.json()).checks).toEqual(
+        driver === 'postgres'
+          ? { database: 'ok', capture: 'no answer within 300 ms' }
+          : { database: 'no answer within 300 ms' },
+      );
       expect((await http(t, '/healthz')).status).toBe(200);
       release();
       await locking;

@@ -35,8 +35,11 @@ interface Endpoints {
   readonly metrics: ServerMetrics | undefined;
   readonly adminToken: string | undefined;
   readonly readyTimeoutMs: number;
-  /** Runs the readiness checks (the database may take any time: the timeout bounds the answer). */
-  readonly ready: () => Promise<ReadyChecks>;
+  /**
+   * Runs the readiness checks (the database may take any time: the timeout bounds the answer),
+   * noting each in `progress` as 'pending' before it starts, so a timeout names the one that hung.
+   */
+  readonly ready: (progress: ReadyChecks) => Promise<ReadyChecks>;
   /** The status page's data, when the page is on. */
   readonly status: (() => object) | undefined;
 }
@@ -86,16 +89,24 @@ export function httpEndpoints(
   endpoints: Endpoints,
 ): (request: IncomingMessage, response: ServerResponse) => void {
   let running: Promise<ReadyChecks> | undefined;
+  let progress: ReadyChecks = {};
   const readiness = (): Promise<ReadyChecks> => {
-    running ??= endpoints.ready().finally(() => {
-      running = undefined;
-    });
+    if (!running) {
+      progress = {};
+      running = endpoints.ready(progress).finally(() => {
+        running = undefined;
+      });
+    }
+    const seen = progress;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<ReadyChecks>((resolve) => {
-      timer = setTimeout(
-        () => resolve({ database: `no answer within ${endpoints.readyTimeoutMs} ms` }),
-        endpoints.readyTimeoutMs,
-      );
+      timer = setTimeout(() => {
+        const late = `no answer within ${endpoints.readyTimeoutMs} ms`;
+        const checks = Object.fromEntries(
+          Object.entries(seen).map(([name, outcome]) => [name, outcome === 'pending' ? late : outcome]),
+        );
+        resolve(Object.keys(checks).length > 0 ? checks : { database: late });
+      }, endpoints.readyTimeoutMs);
     });
     return Promise.race([running, timeout]).finally(() => clearTimeout(timer));
   };

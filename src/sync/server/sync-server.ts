@@ -348,10 +348,10 @@ export async function createSyncServer<TSchema extends Schema>(
   }
   const board = monitoring.statusPage ? new StatusBoard(() => hub.lagMs / 1000) : undefined;
   const maxLagMs = monitoring.maxLagMs ?? 30_000;
-  const ready = async (): Promise<ReadyChecks> => {
+  const ready = async (checks: ReadyChecks): Promise<ReadyChecks> => {
     if (closing) return { server: 'shutting down' };
-    const checks: ReadyChecks = {};
     const check = async (name: string, query: SQL<unknown>) => {
+      checks[name] = 'pending';
       try {
         await db.execute(query);
         checks[name] = 'ok';
