@@ -68,7 +68,7 @@ export class SyncClient<M extends AnyMutators = NoMutators> {
   readonly mutate: MutateFunctions<M>;
   private readonly events = new SyncEventEmitter();
   private readonly traffic = new SyncTraffic();
-  /** The transactions waiting in the outbox, counted after each stamping pass and each ack. */
+  /** The transactions waiting in the outbox, as the last keep-alive counted them. */
   private pendingCount: number | undefined;
   private counting = false;
   private readonly options: ResolvedSyncOptions;
@@ -124,7 +124,11 @@ export class SyncClient<M extends AnyMutators = NoMutators> {
       shapes: this.wanted,
       columns: clientColumns(syncedTables(db.schema)),
       traffic: this.traffic,
-      pendingTransactions: () => this.pendingCount,
+      // Counted for the next keep-alive, not after every commit and ack: only the pings use it.
+      pendingTransactions: () => {
+        this.countPending();
+        return this.pendingCount;
+      },
       error: (error) => {
         this.events.emit('error', error);
         this.relay?.error(error);
@@ -560,7 +564,6 @@ export class SyncClient<M extends AnyMutators = NoMutators> {
       .then(
         (ids) => {
           if (ids.length > 0) this.session?.requestPush();
-          this.countPending();
         },
         (error) => this.events.emit('error', error),
       )
@@ -599,7 +602,6 @@ export class SyncClient<M extends AnyMutators = NoMutators> {
   }
 
   private outboxSettled(firstSeq: number | undefined): void {
-    this.countPending();
     for (let i = this.flushes.length - 1; i >= 0; i--) {
       const waiter = this.flushes[i];
       if (firstSeq !== undefined && firstSeq <= waiter.target) continue;
