@@ -16,12 +16,13 @@
  *            clients in one process of their own and in this one (propagation-latency.ts)
  *   stream   BENCH_SYNC_CHANGES changes to BENCH_SYNC_CLIENTS socket clients, then as many sync
  *            clients (change-throughput.ts)
- *   push     BENCH_SYNC_PUSH_CLIENTS clients pushing BENCH_SYNC_PUSH_MUTATIONS each (push-throughput.ts)
+ *   push     BENCH_SYNC_PUSH_CLIENTS clients pushing BENCH_SYNC_PUSH_MUTATIONS each, and one client back
+ *            online with BENCH_SYNC_OFFLINE_MUTATIONS transactions made offline (push-throughput.ts)
  *
  * Sizes (environment, defaults in brackets): BENCH_SYNC_ROWS [100000], BENCH_SYNC_RUNS [3],
  * BENCH_SYNC_BIG_ROWS [1000000; 0 skips], BENCH_SYNC_BULK_ROWS [100000], BENCH_SYNC_WRITES [300],
- * BENCH_SYNC_CLIENTS [100], BENCH_SYNC_CHANGES [20000], BENCH_SYNC_PUSH_CLIENTS [10],
- * BENCH_SYNC_PUSH_MUTATIONS [200], BENCH_SYNC_IDLE_CLIENTS [1000], BENCH_SAMPLES [7] (capture).
+ * BENCH_SYNC_CLIENTS [100], BENCH_SYNC_CHANGES [20000], BENCH_SYNC_PUSH_CLIENTS [100],
+ * BENCH_SYNC_PUSH_MUTATIONS [100], BENCH_SYNC_OFFLINE_MUTATIONS [10000], BENCH_SYNC_IDLE_CLIENTS [1000], BENCH_SAMPLES [7] (capture).
  * About 2 minutes on PostgreSQL and 3 on PGlite on 2 cores.
  */
 import { readFileSync } from 'node:fs';
@@ -47,7 +48,7 @@ import {
   measurePropagation,
   type PropagationTimes,
 } from './propagation-latency.js';
-import { measurePushThroughput } from './push-throughput.js';
+import { measureOfflineOutbox, measurePushThroughput } from './push-throughput.js';
 
 const MEASUREMENTS = ['idle', 'capture', 'initial', 'bulk', 'latency', 'stream', 'push'] as const;
 type Name = (typeof MEASUREMENTS)[number];
@@ -78,8 +79,9 @@ function readSettings() {
     writes: envCount('BENCH_SYNC_WRITES', 300, 1),
     clients: envCount('BENCH_SYNC_CLIENTS', 100, 1),
     changes: envCount('BENCH_SYNC_CHANGES', 20_000, 2),
-    pushClients: envCount('BENCH_SYNC_PUSH_CLIENTS', 10, 1),
-    pushMutations: envCount('BENCH_SYNC_PUSH_MUTATIONS', 200, 1),
+    pushClients: envCount('BENCH_SYNC_PUSH_CLIENTS', 100, 1),
+    pushMutations: envCount('BENCH_SYNC_PUSH_MUTATIONS', 100, 1),
+    offlineMutations: envCount('BENCH_SYNC_OFFLINE_MUTATIONS', 10_000, 1),
     idleClients: envCount('BENCH_SYNC_IDLE_CLIENTS', 1000, 1),
     samples: envCount('BENCH_SAMPLES', 7, 1),
   };
@@ -236,6 +238,7 @@ async function main(): Promise<void> {
     );
     await section(['push'], async () => [
       await measurePushThroughput(bench, settings.pushClients, settings.pushMutations, progressOf('push')),
+      await measureOfflineOutbox(bench, settings.offlineMutations, progressOf('push')),
     ]);
   } finally {
     process.off('SIGINT', interrupted);

@@ -298,13 +298,24 @@ function cascadingTablesOf(schema: Schema): CascadingTables {
  *   for (const run of cascadeRuns(schema, decoded.changes)) await applyRun(run);
  */
 export function cascadeRuns(schema: Schema, changes: readonly DecodedChange[]): DecodedChange[][] {
-  const cascading = cascadingTablesOf(schema);
   const runs: DecodedChange[][] = [[]];
   for (const change of changes) {
     const run = runs[runs.length - 1]!;
     run.push(change);
-    const tables = change.op === 'delete' ? cascading.onDelete : cascading.onUpdate;
-    if (tables.has(change.ref.table.$name)) runs.push([]);
+    if (endsRun(schema, change)) runs.push([]);
   }
   return runs.filter((run) => run.length > 0);
+}
+
+/**
+ * Whether a run ends after `change` (see `cascadeRuns`): its write may make a foreign key's action
+ * change rows of other tables, so what follows must be resolved against the rows it left.
+ *
+ * @example
+ *   if (endsRun(schema, batch.changes.at(-1)!)) await flushSegment();
+ */
+export function endsRun(schema: Schema, change: DecodedChange): boolean {
+  const cascading = cascadingTablesOf(schema);
+  const tables = change.op === 'delete' ? cascading.onDelete : cascading.onUpdate;
+  return tables.has(change.ref.table.$name);
 }

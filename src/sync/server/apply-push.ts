@@ -12,9 +12,11 @@ import { type DecodedBatch, decodeBatch, type RowRef } from './apply-changes.js'
 import { cascadeRuns, type RowState, resolveChanges } from './apply-conflicts.js';
 import { decodeMutation, runMutation } from './apply-mutation.js';
 import { loadStates, readRestored, runWrites, toPropertyKeys } from './apply-rows.js';
+import { applyRunTogether } from './apply-run.js';
 import { BatchRejection } from './batch-rejection.js';
 import { raiseClockHigh } from './capture.js';
 import type { RuleSet, SyncUser } from './rules.js';
+import { announceWriter } from './logical-writer.js';
 import { stampsJson } from './stamps-json.js';
 
 /**
@@ -43,12 +45,12 @@ export interface PushContext {
 }
 
 /** Another writer created one of the batch's rows (or its stamps) after the batch read it. */
-class RaceLost extends Error {}
+export class RaceLost extends Error {}
 
 /** How often a batch is tried: again after a lost deadlock, serialization conflict or race (see `retryable`). */
-const MAX_ATTEMPTS = 5;
+export const MAX_ATTEMPTS = 5;
 
-function run(tx: Transaction, text: string, params: readonly unknown[]) {
+export function run(tx: Transaction, text: string, params: readonly unknown[]) {
   return tx.run({ sql: text, params, arrayMode: false, needsBigInt: false });
 }
 
@@ -56,13 +58,13 @@ function run(tx: Transaction, text: string, params: readonly unknown[]) {
  * The table a batch's first write updates, '' when it inserts or deletes, as far as its first
  * change tells (an insert of a row that exists is an update: `runWrites` then says so).
  */
-function firstUpdating(batch: BatchJson): string {
+export function firstUpdating(batch: BatchJson): string {
   const first = batch.changes[0];
   return first?.op === 'update' ? first.table : '';
 }
 
 /** The stamp the batch's writes carry: its mutation's, or its first change's ('' for none). */
-function batchStamp(batch: BatchJson): string {
+export function batchStamp(batch: BatchJson): string {
   return batch.mutation?.hlc ?? batch.changes[0]?.hlc ?? '';
 }
 
@@ -72,7 +74,7 @@ function batchStamp(batch: BatchJson): string {
  * (the stamp, client and batch, the table the first write updates, and the mutator a mutation
  * runs), in the same round trip.
  */
-async function lockClient(
+export async function lockClient(
   ctx: PushContext,
   tx: Transaction,
   firstOfPush: number,
@@ -97,6 +99,7 @@ async function lockClient(
       batch.mutation?.name ?? '',
     ],
   );
+  await announceWriter(tx, ctx.db);
   const row = result.rows[0] as { last: string; user_id: string | null };
   if (row.user_id !== null && row.user_id !== ctx.user.userId) {
     // Another user's client id: pushing under it would move that client's mutation ids.
@@ -105,7 +108,39 @@ async function lockClient(
   return Number(row.last);
 }
 
-async function rejectionOf(
+/**
+ * Names the writer of the statements that follow for the capture trigger: the stamp they are
+ * logged with, the table whose rows they update ('' while they insert or delete), the batch they
+ * belong to when it changes, and (`rows`) each row's batch and stamp when one statement writes
+ * rows of several batches. This and `lockClient` are the only places a push names its writer:
+ * `lockClient` names the first one of a transaction and the client (`syncline.origin`, the same
+ * for the whole transaction) with the client row's lock, this each later one.
+ */
+export async function nameWriter(
+  tx: Transaction,
+  writer: {
+    readonly hlc: string;
+    readonly updating: string;
+    readonly mutation?: number;
+    readonly rows?: unknown;
+  },
+): Promise<void> {
+  await run(
+    tx,
+    `SELECT set_config('syncline.hlc', $1, true), set_config('syncline.updating', $2, true),
+            set_config('syncline.writers', $4, true),
+            CASE WHEN $3::text IS NULL THEN NULL ELSE set_config('syncline.mutation', $3::text, true) END`,
+    [
+      writer.hlc,
+      writer.updating,
+      writer.mutation === undefined ? null : String(writer.mutation),
+      writer.rows === undefined ? '' : JSON.stringify(writer.rows),
+    ],
+  );
+  await announceWriter(tx);
+}
+
+export async function rejectionOf(
   tx: Transaction,
   clientId: string,
   mutationId: number,
@@ -124,7 +159,12 @@ async function rejectionOf(
  * (`cascadeRuns`): the changes after a write whose foreign-key action changed other rows are
  * resolved against those rows as the action left them.
  */
-async function writeBatch(ctx: PushContext, tx: Transaction, batch: BatchJson, decoded: DecodedBatch) {
+export async function writeBatch(
+  ctx: PushContext,
+  tx: Transaction,
+  batch: BatchJson,
+  decoded: DecodedBatch,
+): Promise<RowRef[]> {
   if (decoded.reason) throw new BatchRejection(decoded.reason);
   // Checked, not merged: the server's clock takes a batch's stamps only once the batch commits
   // (mergeCommitted), so a batch a rule refuses cannot move it.
@@ -158,13 +198,9 @@ async function writeBatch(ctx: PushContext, tx: Transaction, batch: BatchJson, d
       if (hlc === stamp && table === updating) return;
       stamp = hlc;
       updating = table;
-      await run(
-        tx,
-        "SELECT set_config('syncline.hlc', $1, true), set_config('syncline.updating', $2, true)",
-        [hlc, table],
-      );
+      await nameWriter(tx, { hlc, updating: table });
     });
-    await writeStamps(ctx, tx, batch, states);
+    await writeStamps(ctx, tx, batch.mutationId, newestStamp(batch), states);
     for (const ref of resolved.lost) lost.set(ref.key, ref);
   }
   return [...lost.values()];
@@ -179,10 +215,11 @@ async function writeBatch(ctx: PushContext, tx: Transaction, batch: BatchJson, d
  * this very transaction made it (a delete of the row, or a foreign key's action on it: its xmin
  * is this transaction) and it is written like a stored one. Any other writer's counts as a race.
  */
-async function writeStamps(
+export async function writeStamps(
   ctx: PushContext,
   tx: Transaction,
-  batch: BatchJson,
+  mutationId: number,
+  newest: string,
   states: ReadonlyMap<string, RowState>,
 ): Promise<void> {
   const changed = [...states.values()].filter((s) => s.stampsChanged && !s.leftToTrigger);
@@ -220,12 +257,12 @@ async function writeStamps(
      moved AS (UPDATE _syncline_clients SET last_mutation_id = $2::bigint WHERE client_id = $1),
      clock AS (${raiseClockHigh('$4::text')})
      SELECT (SELECT count(*) FROM added)::int + (SELECT count(*) FROM changed WHERE NOT stored)::int AS fresh`,
-    [ctx.clientId, batch.mutationId, JSON.stringify(rows), newestStamp(batch)],
+    [ctx.clientId, mutationId, JSON.stringify(rows), newest],
   );
   if ((result.rows[0] as { fresh: number }).fresh !== fresh) {
     // Another writer stamped one of this batch's unstamped rows meanwhile: decide again.
     throw new RaceLost(
-      `batch ${batch.mutationId}: other writers kept creating its rows while it was applied; push it again`,
+      `batch ${mutationId}: other writers kept creating its rows while it was applied; push it again`,
     );
   }
 }
@@ -236,7 +273,7 @@ async function writeStamps(
  * and the stamp passed the drift check moments ago (a wall clock stepping back meanwhile is the
  * server's own trouble, not the client's).
  */
-function mergeCommitted(ctx: PushContext, batch: BatchJson): void {
+export function mergeCommitted(ctx: PushContext, batch: BatchJson): void {
   const newest = newestStamp(batch);
   if (newest === '') return;
   try {
@@ -247,14 +284,14 @@ function mergeCommitted(ctx: PushContext, batch: BatchJson): void {
 }
 
 /** The batch's newest stamp (stamps sort as strings), '' for an empty batch. */
-function newestStamp(batch: BatchJson): string {
+export function newestStamp(batch: BatchJson): string {
   let newest = batch.mutation?.hlc ?? '';
   for (const change of batch.changes) if (change.hlc > newest) newest = change.hlc;
   return newest;
 }
 
 /** Why an error rejects the batch (a broken constraint, a value the database refused), or undefined for a failure of the server. */
-function rejectionReason(error: unknown): string | undefined {
+export function rejectionReason(error: unknown): string | undefined {
   if (error instanceof BatchRejection) return error.message;
   if (is(error, ConstraintError) || is(error, InvalidValueError)) return error.message;
   // SQLSTATE class 22: data exceptions (a value out of range, an invalid input).
@@ -267,7 +304,7 @@ function rejectionReason(error: unknown): string | undefined {
  * race on a row that had no stamps (so it was not locked): an insert that meets a primary key
  * someone else just wrote is, the second time round, an update of that row.
  */
-function retryable(error: unknown): boolean {
+export function retryable(error: unknown): boolean {
   if (error instanceof RaceLost) return true;
   if (is(error, ConstraintError)) return error.kind === 'primaryKey';
   return is(error, DatabaseError) && (error.code === '40P01' || error.code === '40001');
@@ -278,12 +315,12 @@ function retryable(error: unknown): boolean {
  * batch of the push is settled, see `applyPush`): all it touched when rejected, those where its
  * changes lost when applied.
  */
-interface Settled {
+export interface Settled {
   readonly result: AckResult;
   readonly rows: readonly RowRef[] | undefined;
 }
 
-function rejected(batch: BatchJson, decoded: DecodedBatch, reason: string): Settled {
+export function rejected(batch: BatchJson, decoded: DecodedBatch, reason: string): Settled {
   return {
     result: { mutationId: batch.mutationId, status: 'rejected', reason, rows: [] },
     rows: decoded.touched,
@@ -358,6 +395,54 @@ async function applyBatch(ctx: PushContext, batch: BatchJson, firstOfPush: numbe
 }
 
 /**
+ * The push's batches in the parts they are applied in, in order: each run of row batches together,
+ * each mutation alone (its mutator is the app's code, run in a transaction of its own).
+ */
+function partsOf(batches: readonly BatchJson[]): BatchJson[][] {
+  const parts: BatchJson[][] = [];
+  let rows: BatchJson[] = [];
+  for (const batch of batches) {
+    if (!batch.mutation) {
+      rows.push(batch);
+      continue;
+    }
+    if (rows.length > 0) parts.push(rows);
+    rows = [];
+    parts.push([batch]);
+  }
+  if (rows.length > 0) parts.push(rows);
+  return parts;
+}
+
+/**
+ * Applies a run of row batches in one transaction (`applyRunTogether`), tried again after a lost
+ * deadlock or race; when the database refuses the run (a broken constraint: which batch broke it
+ * is not known) or a batch must be settled alone, the run's transaction rolls back and its batches
+ * are applied one by one, each in a transaction of its own, as `applyBatch` does.
+ */
+async function applyRun(
+  ctx: PushContext,
+  batches: readonly BatchJson[],
+  firstOfPush: number,
+): Promise<Settled[]> {
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    try {
+      const settled = await ctx.db.transaction((tx) => applyRunTogether(ctx, tx, batches, firstOfPush));
+      settled.forEach((s, i) => {
+        if (s.result.status === 'applied') mergeCommitted(ctx, batches[i]!);
+      });
+      return settled;
+    } catch (error) {
+      if (is(error, AuthError)) throw error;
+      if (!retryable(error)) break;
+    }
+  }
+  const settled: Settled[] = [];
+  for (const batch of batches) settled.push(await applyBatch(ctx, batch, firstOfPush));
+  return settled;
+}
+
+/**
  * Applies the batches of one `push` from one client, in order, each in its own PostgreSQL
  * transaction, and returns one outcome per batch (docs/sync-internals.md). A batch is applied at
  * most once: one whose mutation id the client already pushed is answered as it was then (applied,
@@ -382,7 +467,10 @@ export async function applyPush(ctx: PushContext, batches: readonly BatchJson[])
   }
   const settled: Settled[] = [];
   const firstOfPush = batches[0]?.mutationId ?? 0;
-  for (const batch of batches) settled.push(await applyBatch(ctx, batch, firstOfPush));
+  for (const part of partsOf(batches)) {
+    if (part.length === 1) settled.push(await applyBatch(ctx, part[0]!, firstOfPush));
+    else settled.push(...(await applyRun(ctx, part, firstOfPush)));
+  }
   if (settled.every((s) => s.rows === undefined)) return settled.map((s) => s.result);
   // A rejected batch and changes that lost reach nobody as changes: the client that made them
   // gets the server's rows with the ack. They are read only now, after every change committed so

@@ -8,6 +8,7 @@ import type { RestoredRowJson } from '../protocol/messages-server.js';
 import { encodeRow, encodeRowSkipping } from '../protocol/value-codec.js';
 import { type RowRef, rowRef } from './apply-changes.js';
 import type { RowState, RowWrite } from './apply-conflicts.js';
+import { awaitCapture } from './logical-writer.js';
 import type { RuleSet, SyncUser } from './rules.js';
 import { parseStamps } from './stamps-json.js';
 
@@ -145,6 +146,7 @@ export async function loadStates(tx: Transaction, refs: readonly RowRef[]): Prom
         sql`SELECT 1 FROM ${table} WHERE ${keyCondition(table, part)} ORDER BY ${keyOrder} FOR UPDATE`,
       );
     }
+    await awaitCapture(tx);
     const stored: [RowState, Row][] = [];
     for (const part of chunks(list, MAX_PARAMS)) {
       const stamped = await tx.run({
@@ -276,6 +278,100 @@ export async function runWrites(
     const first = writes[i]!;
     await stampWith(first.hlc, first.kind === 'update' ? first.ref.table.$name : '');
     await runGroup(tx, [...group.values()]);
+    i = j;
+  }
+}
+
+/**
+ * One write of a run of batches (`applyRunTogether`), with the batch it belongs to.
+ *
+ * @example
+ *   const write: BatchWrite = { write, mutation: batch.mutationId };
+ */
+export interface BatchWrite {
+  readonly write: RowWrite;
+  readonly mutation: number;
+}
+
+/**
+ * Who writes the next statement, for the capture trigger: the stamp, the batch and the table whose
+ * rows it updates ('' for inserts and deletes); `rows`, when the statement holds rows of several
+ * batches, each row's table, key, stamp and batch (the trigger logs each under its own).
+ *
+ * @example
+ *   const writer: WriterName = { hlc, updating: '', mutation: 7 };
+ */
+export interface WriterName {
+  readonly hlc: string;
+  readonly updating: string;
+  readonly mutation: number;
+  readonly rows?: readonly { t: string; k: unknown; h: string; m: number }[];
+}
+
+/** The most rows one statement names in `syncline.writers` (a few hundred KB of JSON at most). */
+const MAX_NAMED_ROWS = 5_000;
+
+/**
+ * Runs the writes of several batches in order, inserts and deletes of one table as one statement
+ * across batches (each row named with its batch's stamp and id for the capture trigger, a row at
+ * most once per statement), updates as `runWrites` groups them within each batch. `name` is called
+ * before each statement.
+ *
+ * @example
+ *   await runBatchWrites(tx, writes, (writer) => nameWriter(tx, writer));
+ */
+export async function runBatchWrites(
+  tx: Transaction,
+  writes: readonly BatchWrite[],
+  name: (writer: WriterName) => Promise<void>,
+): Promise<void> {
+  let i = 0;
+  while (i < writes.length) {
+    const { write: first, mutation } = writes[i]!;
+    if (first.kind === 'update') {
+      const key = `${groupKey(first)}\u0001${mutation}`;
+      const group = new Map<string, RowWrite>();
+      let j = i;
+      for (; j < writes.length && `${groupKey(writes[j]!.write)}\u0001${writes[j]!.mutation}` === key; j++) {
+        group.delete(writes[j]!.write.ref.key);
+        group.set(writes[j]!.write.ref.key, writes[j]!.write);
+      }
+      await name({ hlc: first.hlc, updating: first.ref.table.$name, mutation });
+      await runGroup(tx, [...group.values()]);
+      i = j;
+      continue;
+    }
+    const keys = new Set<string>();
+    const group: BatchWrite[] = [];
+    let j = i;
+    for (; j < writes.length; j++) {
+      const next = writes[j]!;
+      if (next.write.kind !== first.kind || next.write.ref.table !== first.ref.table) break;
+      if (keys.has(next.write.ref.key) || group.length >= MAX_NAMED_ROWS) break;
+      keys.add(next.write.ref.key);
+      group.push(next);
+    }
+    const last = group[group.length - 1]!;
+    const several = group.some((w) => w.mutation !== mutation || w.write.hlc !== first.hlc);
+    await name({
+      hlc: last.write.hlc,
+      updating: '',
+      mutation: last.mutation,
+      ...(several
+        ? {
+            rows: group.map((w) => ({
+              t: w.write.ref.table.$name,
+              k: w.write.ref.pkJson,
+              h: w.write.hlc,
+              m: w.mutation,
+            })),
+          }
+        : {}),
+    });
+    await runGroup(
+      tx,
+      group.map((w) => w.write),
+    );
     i = j;
   }
 }

@@ -80,7 +80,8 @@ const VARIABLE_CONFLICT = '#variable_conflict use_variable';
 const WRITER_VARIABLES = `stamp text := NULLIF(current_setting('syncline.hlc', true), '');
      direct boolean := stamp IS NULL OR coalesce(current_setting('syncline.mutator', true), '') <> '';
      origin text;
-     mutation bigint;`;
+     mutation bigint;
+     writers jsonb := NULLIF(current_setting('syncline.writers', true), '')::jsonb;`;
 const WRITER_SETUP = `IF stamp IS NULL THEN
        stamp := _syncline_db_stamp();
      ELSE
@@ -454,16 +455,26 @@ function statementCaptureDdl(
     decimals.length === 0 ? 'to_jsonb(n.*)' : `to_jsonb(n.*) || jsonb_build_object(${pairs(decimals)})`;
   // Who wrote, as the trigger body names it; dynamic SQL (TRUNCATE, below) passes it as parameters.
   const WRITER = { stamp: 'stamp', origin: 'origin', mutation: 'mutation' };
-  const log = (op: 'I' | 'D', source: string, w = WRITER) =>
-    `INSERT INTO _syncline_changes AS c (table_name, op, pk, "row", hlc, origin, mutation_id)
-       SELECT ${literal(table.$name)}, '${op}', ${key}, ${image}, ${w.stamp}, ${w.origin}, ${w.mutation} FROM ${source} AS n`;
+  // A push that writes rows of several of its batches in one statement names each row's batch
+  // and stamp in syncline.writers ([{ t, k, h, m }]: table, key, stamp, mutation id).
+  const log = (op: 'I' | 'D', source: string, w = WRITER) => {
+    const named = w === WRITER;
+    const stamp = named ? `coalesce(pw.h, ${w.stamp})` : w.stamp;
+    const mutation = named ? `coalesce(pw.m, ${w.mutation})` : w.mutation;
+    const writers = named
+      ? ` LEFT JOIN jsonb_to_recordset(writers) AS pw(t text, k jsonb, h text, m bigint)
+           ON pw.t = ${literal(table.$name)} AND pw.k = ${key}`
+      : '';
+    return `INSERT INTO _syncline_changes AS c (table_name, op, pk, "row", hlc, origin, mutation_id)
+       SELECT ${literal(table.$name)}, '${op}', ${key}, ${image}, ${stamp}, ${w.origin}, ${mutation} FROM ${source} AS n${writers}`;
+  };
   // Every delete, whoever made it (a push, a direct write, a foreign key's cascade, TRUNCATE),
   // leaves a tombstone with the deleting write's stamp and the row's image: the row as logged,
   // built once for the log and the stamps both (docs/sync-internals.md, "Stamps and conflicts").
   const removed = (source: string, w = WRITER) =>
-    `WITH logged AS (${log('D', source, w)} RETURNING c.pk, c."row")
+    `WITH logged AS (${log('D', source, w)} RETURNING c.pk, c."row", c.hlc)
        INSERT INTO _syncline_stamps AS s (table_name, pk, deleted, image)
-         SELECT ${literal(table.$name)}, logged.pk, ${w.stamp}, logged."row" FROM logged
+         SELECT ${literal(table.$name)}, logged.pk, logged.hlc, logged."row" FROM logged
          ON CONFLICT (table_name, pk) DO UPDATE SET deleted = ${LATER_TOMBSTONE}, image = excluded.image`;
   // TRUNCATE has no transition table: its BEFORE trigger reads the rows about to go from the
   // table itself. Dynamic SQL names the table and the log through the trigger's schema (the log
