@@ -172,8 +172,8 @@ dialectSuite(
              group by event_object_table order by 1`,
       );
       expect(triggers).toEqual([
-        { table: 'memberships', n: 4 },
-        { table: 'notes', n: 4 },
+        { table: 'memberships', n: 5 },
+        { table: 'notes', n: 5 },
       ]);
       await db.insert(notes).values({ id: 1, body: 'once' });
       expect((await reader.readNew()).changes.length).toBe(1);

@@ -8,7 +8,7 @@ import type { AnyColumn } from '../../schema/column.js';
 import type { AnyTable } from '../../schema/table.js';
 import { Backoff } from '../client/backoff.js';
 import { MAX_ROW_BYTES } from '../protocol/message-size.js';
-import { rowSizeCheck } from './row-size-guard.js';
+import { rowSizeCheck, rowSizeEstimate, rowSizeRaise } from './row-size-guard.js';
 
 /**
  * The channel the capture triggers notify on (empty payload, so PostgreSQL folds the
@@ -307,6 +307,13 @@ function stampedWholeRow(table: AnyTable): string {
   return `replace(${literal(template)}, '"@"', '"' || stamp || '"')::jsonb`;
 }
 
+/** `CREATE OR REPLACE FUNCTION name() RETURNS trigger` with the plpgsql `body`. */
+function triggerFunction(name: string, body: string): string {
+  const tag = dollarTag(body);
+  return `CREATE OR REPLACE FUNCTION ${quoteIdentifier(name)}() RETURNS trigger
+    LANGUAGE plpgsql AS ${tag}${body}${tag}`;
+}
+
 /** A dollar-quote tag that `body` does not contain (names end up in bodies). */
 function dollarTag(body: string): string {
   let tag = '$fn$';
@@ -335,8 +342,8 @@ const FIXED_WIDTH =
  * A value's size in SQL, read from its header without detoasting it: the raw length of text, json
  * and bytea, the stored size of anything else (jsonb, arrays, custom types).
  */
-function unchangedValueBytes(c: AnyColumn, type: string): string {
-  const cell = `NEW.${quoteIdentifier(c.name)}`;
+function unchangedValueBytes(c: AnyColumn, type: string, row: string): string {
+  const cell = `${row}.${quoteIdentifier(c.name)}`;
   if (/^\s*bytea\b/i.test(type)) return `octet_length(${cell})`;
   if (/^\s*(text|varchar|character varying|char|character|bpchar|citext|json)\b/i.test(type))
     return `octet_length(${cell}::text)`;
@@ -344,91 +351,186 @@ function unchangedValueBytes(c: AnyColumn, type: string): string {
 }
 
 /**
- * Updates are captured per row (a transition table cannot pair each old row with its new one
- * when a key changes), by a function of the table's own whose every step names the columns: no
- * row turned into JSON to find what changed, no loop over trigger arguments (about a third less
- * time per updated row than one shared function). It logs the new row (without unchanged values
- * over UNCHANGED_LOGGED_BYTES, unless the key changed), the old values of the
- * columns that changed (nothing when none did) and, when a key column changed, the old key; a
- * direct write, and a row a push changes without naming it (a foreign key's action), also stamps
- * the changed columns in `_syncline_stamps` (a new key: a tombstone and the image for the old
- * key, and the new row stamped whole). A column changed when its JSON value did, as the
- * log holds it (bigint and numeric as strings, so no digit is lost on the way to JavaScript).
+ * The transaction-local setting through which a statement's key changes reach its statement-level
+ * update capture: the id of the first change the statement's move trigger logged, under a name of
+ * the table's own and of the trigger depth (SQL text), so a statement run by a trigger of another
+ * (deeper) never takes an outer statement's moves, nor one table's statement another's.
+ */
+function movedSetting(table: AnyTable): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < table.$name.length; i++) hash = Math.imul(hash ^ table.$name.charCodeAt(i), 0x01000193);
+  return `'syncline.moved_${(hash >>> 0).toString(16)}_' || pg_trigger_depth()`;
+}
+
+/** SQL of the update capture functions: a column's JSON as the log holds it, and the key's. */
+function updateSql(isDecimal: (c: AnyColumn) => boolean) {
+  const json = (row: string, c: AnyColumn) =>
+    `to_jsonb(${row}.${quoteIdentifier(c.name)}${isDecimal(c) ? '::text' : ''})`;
+  const object = (row: string, columns: readonly AnyColumn[]) =>
+    `jsonb_build_object(${columns.map((c) => `${literal(c.name)}, ${json(row, c)}`).join(', ')})`;
+  return { json, object };
+}
+
+/**
+ * Whether an update changed the row's key, as the trigger's WHEN tests it: a key column whose JSON
+ * value changed (the same test that finds the changed columns).
+ */
+function keyChangedSql(table: AnyTable, isDecimal: (c: AnyColumn) => boolean): string {
+  const { json } = updateSql(isDecimal);
+  return table.$primaryKeyColumns
+    .map((c) => `${json('OLD', c)} IS DISTINCT FROM ${json('NEW', c)}`)
+    .join(' OR ');
+}
+
+/**
+ * Updates are captured per statement from its transition tables, set-based as inserts are: one
+ * statement logs every changed row and stamps it, so an UPDATE of many rows costs a few joins,
+ * not a function call and three statements per row. Old and new rows are paired by key, which is
+ * right for every row whose key stayed (old keys are unique, new keys are unique, so no other row
+ * can take or leave a key that stayed); rows whose key changed cannot be paired so (two rows may
+ * swap keys), and are captured per row by `moveCaptureDdl`, which names the first change it logs
+ * in `movedSetting` so that this function leaves their keys out. It logs the new row (without
+ * unchanged values over UNCHANGED_LOGGED_BYTES), the old values of the columns that changed
+ * (rows where none did are not logged); a direct write, and a row a push changes without naming
+ * it (a foreign key's action), also stamps the changed columns in `_syncline_stamps`. A column
+ * changed when its JSON value did, as the log holds it (bigint and numeric as strings, so no digit
+ * is lost on the way to JavaScript). Generated names (`c0`, `o0`, `b0`, ...) stand for the
+ * columns inside the statement, so no column name can collide with them.
  */
 function updateCaptureDdl(
   table: AnyTable,
   isDecimal: (c: AnyColumn) => boolean,
   sqlType: (c: AnyColumn) => string,
-  sizeCheck: string,
+  maxRowBytes: number,
 ): string {
-  const json = (row: 'OLD' | 'NEW', c: AnyColumn) =>
-    `to_jsonb(${row}.${quoteIdentifier(c.name)}${isDecimal(c) ? '::text' : ''})`;
-  const object = (row: 'OLD' | 'NEW', columns: readonly AnyColumn[]) =>
-    `jsonb_build_object(${columns.map((c) => `${literal(c.name)}, ${json(row, c)}`).join(', ')})`;
+  const { json, object } = updateSql(isDecimal);
+  const columns = table.$columnList;
+  const keys = table.$primaryKeyColumns;
+  const keyNames = new Set(keys.map((c) => c.name));
+  const omissible = (c: AnyColumn) => !keyNames.has(c.name) && !FIXED_WIDTH.test(sqlType(c));
+  const decimals = columns.filter(isDecimal);
+  const image = decimals.length === 0 ? 'to_jsonb(n.*)' : `to_jsonb(n.*) || ${object('n', decimals)}`;
+  const name = literal(table.$name);
+  const each = (f: (c: AnyColumn, i: number) => string, list = columns) =>
+    list.map((c) => f(c, columns.indexOf(c))).join(', ');
+  const names = (f: (c: AnyColumn, i: number) => string, list = columns) =>
+    `array_remove(ARRAY[${each((c, i) => `CASE WHEN ${f(c, i)} THEN ${literal(c.name)} END`, list)}]::text[], NULL)`;
+  const big = columns.filter(omissible);
+  // One pass over the pairs (OFFSET 0 keeps each column's test from being computed again where it
+  // is used), then the changed rows: their old values and the names of what did not change.
+  const changes = (exclude: string) => `WITH d AS MATERIALIZED (
+       SELECT p.k, p.img, p.bytes,
+         jsonb_build_object(${each((c, i) => `${literal(c.name)}, CASE WHEN p.c${i} THEN to_jsonb(p.o${i}${isDecimal(c) ? '::text' : ''}) END`)})
+           - ${names((_, i) => `NOT p.c${i}`)} AS old_values,
+         ${names((_, i) => `NOT p.c${i}`)} AS unchanged,
+         ${big.length === 0 ? `'{}'::text[]` : names((_, i) => `NOT p.c${i} AND p.b${i}`, big)} AS omitted
+       FROM (SELECT ${object('n', keys)} AS k, ${image} AS img,
+               ${rowSizeEstimate(table, 'n', sqlType)} AS bytes,
+               ${each((c, i) => `${json('o', c)} IS DISTINCT FROM ${json('n', c)} AS c${i}`)},
+               ${each((c, i) => `o.${quoteIdentifier(c.name)} AS o${i}`)}
+               ${big.map((c) => `, ${unchangedValueBytes(c, sqlType(c), 'n')} > ${UNCHANGED_LOGGED_BYTES} AS b${columns.indexOf(c)}`).join('')}
+             FROM old_rows AS o JOIN new_rows AS n ON ${object('o', keys)} = ${object('n', keys)}${exclude}
+             OFFSET 0) AS p
+       WHERE ${columns.map((_, i) => `p.c${i}`).join(' OR ')}),
+     stamped AS (
+       INSERT INTO _syncline_stamps AS s (table_name, pk, cols)
+         SELECT ${name}, d.k, jsonb_build_object(${each((c) => `${literal(c.name)}, stamp`)}) - d.unchanged FROM d WHERE stamps_here
+         ON CONFLICT (table_name, pk) DO UPDATE SET cols = s.cols || excluded.cols),
+     logged AS (
+       INSERT INTO _syncline_changes (table_name, op, pk, "row", old_values, hlc, origin, mutation_id)
+         SELECT ${name}, 'U', d.k, CASE WHEN d.omitted = '{}' THEN d.img ELSE d.img - d.omitted END,
+           d.old_values, stamp, origin, mutation FROM d)
+     SELECT max(d.bytes) FILTER (WHERE d.bytes > ${maxRowBytes}) FROM d`;
+  // The keys this statement's move trigger logged (see movedSetting).
+  const moved = `
+               WHERE NOT EXISTS (SELECT 1 FROM _syncline_changes AS m
+                 WHERE m.id >= moved_from AND m.txid = pg_current_xact_id() AND m.table_name = ${name}
+                   AND m.old_pk IS NOT NULL AND m.pk = ${object('n', keys)})`;
+  const body = `
+   ${VARIABLE_CONFLICT}
+   DECLARE
+     ${WRITER_VARIABLES}
+     stamps_here boolean;
+     moved_from bigint := NULLIF(current_setting(${movedSetting(table)}, true), '')::bigint;
+     too_big bigint;
+   BEGIN
+     ${WRITER_SETUP}
+     -- A push stamps the rows it updates itself (it names the table in syncline.updating while it
+     -- does); rows it changes without naming them (a foreign key's ON UPDATE CASCADE or ON DELETE
+     -- SET NULL, an app's trigger) are stamped here with its stamp, as direct writes are.
+     stamps_here := direct OR current_setting('syncline.updating', true) IS DISTINCT FROM ${name};
+     IF moved_from IS NULL THEN
+       ${changes('')} INTO too_big;
+     ELSE
+       PERFORM set_config(${movedSetting(table)}, '', true);
+       ${changes(moved)} INTO too_big;
+     END IF;
+     IF too_big IS NOT NULL THEN
+       ${rowSizeRaise('too_big', maxRowBytes)}
+     END IF;
+     RETURN NULL;
+   END
+   `;
+  return triggerFunction(captureFunctionName(table, '_syncline_update_'), body);
+}
+
+/**
+ * An update that changes a row's key is captured per row (its trigger fires only then): a new key
+ * is a new row. It logs the whole new row, the old values of the columns that changed and the old
+ * key; a direct write, and a row a push changes without naming it, leaves a tombstone and the
+ * image for the old key and stamps the new one whole. It names its first change in `movedSetting`
+ * for the statement's set-based capture (`updateCaptureDdl`), which leaves these rows to it.
+ */
+function moveCaptureDdl(table: AnyTable, isDecimal: (c: AnyColumn) => boolean, sizeCheck: string): string {
+  const { json, object } = updateSql(isDecimal);
   const decimals = table.$columnList.filter(isDecimal);
   const image = (row: 'OLD' | 'NEW') =>
     decimals.length === 0 ? `to_jsonb(${row})` : `to_jsonb(${row}) || ${object(row, decimals)}`;
   const keys = table.$primaryKeyColumns;
-  const changedWhen = (c: AnyColumn) => `${json('OLD', c)} IS DISTINCT FROM ${json('NEW', c)}`;
-  const keyNames = new Set(keys.map((c) => c.name));
-  const omissible = (c: AnyColumn) => !keyNames.has(c.name) && !FIXED_WIDTH.test(sqlType(c));
-  // An unchanged value too big to log again is left out of the logged row (see UNCHANGED_LOGGED_BYTES).
-  const omitWhenBig = (c: AnyColumn) =>
-    omissible(c)
-      ? `ELSIF ${unchangedValueBytes(c, sqlType(c))} > ${UNCHANGED_LOGGED_BYTES} THEN
-       omitted := omitted || ${literal(c.name)}::text;
-     `
-      : '';
   const name = literal(table.$name);
   const body = `
    ${VARIABLE_CONFLICT}
    DECLARE
      changed jsonb := '{}';
-     changed_stamps jsonb := '{}';
-     omitted text[] := '{}';
      key jsonb := ${object('NEW', keys)};
-     old_key jsonb;
+     old_key jsonb := ${object('OLD', keys)};
+     logged bigint;
+     taken boolean;
      ${WRITER_VARIABLES}
-     stamps_here boolean;
    BEGIN
      ${WRITER_SETUP}
      ${table.$columnList
        .map(
-         (c) => `IF ${changedWhen(c)} THEN
+         (c) => `IF ${json('OLD', c)} IS DISTINCT FROM ${json('NEW', c)} THEN
        changed := changed || jsonb_build_object(${literal(c.name)}, ${json('OLD', c)});
-       changed_stamps := changed_stamps || jsonb_build_object(${literal(c.name)}, stamp);
-     ${omitWhenBig(c)}END IF;`,
+     END IF;`,
        )
        .join('\n     ')}
-     IF changed = '{}' THEN RETURN NULL; END IF;
      ${sizeCheck}
-     IF changed ?| ARRAY[${keys.map((c) => literal(c.name)).join(', ')}] THEN old_key := ${object('OLD', keys)}; END IF;
-     -- A push stamps the rows it updates itself (it names the table in syncline.updating while it
-     -- does); rows it changes without naming them (a foreign key's ON UPDATE CASCADE or ON DELETE
-     -- SET NULL, an app's trigger) are stamped here with its stamp, as direct writes are.
-     stamps_here := direct OR current_setting('syncline.updating', true) IS DISTINCT FROM ${name};
-     IF stamps_here AND old_key IS NOT NULL THEN
-       -- A new key is a new row: the old key is deleted (its image kept as a delete keeps it), and
-       -- the new one was written whole.
-       INSERT INTO _syncline_stamps AS s (table_name, pk, deleted, image) VALUES (${name}, old_key, stamp, ${image('OLD')})
-         ON CONFLICT (table_name, pk) DO UPDATE SET deleted = ${LATER_TOMBSTONE}, image = excluded.image;
+     -- A push stamps the rows it updates itself (see updateCaptureDdl).
+     IF direct OR current_setting('syncline.updating', true) IS DISTINCT FROM ${name} THEN
+       -- The old key is deleted (its image kept as a delete keeps it), unless another row of the
+       -- statement took it (two rows swapped keys: that row's move stamps it whole); the new key
+       -- was written whole.
+       EXECUTE format(${literal(`SELECT EXISTS (SELECT 1 FROM %I.%I WHERE ${keys.map((c, i) => `${quoteIdentifier(c.name).replaceAll('%', '%%')} = $${i + 1}`).join(' AND ')})`)},
+         TG_TABLE_SCHEMA, TG_TABLE_NAME) INTO taken USING ${keys.map((c) => `OLD.${quoteIdentifier(c.name)}`).join(', ')};
+       IF NOT taken THEN
+         INSERT INTO _syncline_stamps AS s (table_name, pk, deleted, image) VALUES (${name}, old_key, stamp, ${image('OLD')})
+           ON CONFLICT (table_name, pk) DO UPDATE SET deleted = ${LATER_TOMBSTONE}, image = excluded.image;
+       END IF;
        INSERT INTO _syncline_stamps AS s (table_name, pk, cols, created, deleted, image)
          VALUES (${name}, key, ${stampedWholeRow(table)}, stamp, NULL, NULL)
          ON CONFLICT (table_name, pk) DO UPDATE SET cols = excluded.cols, created = excluded.created, deleted = NULL, image = NULL;
-     ELSIF stamps_here THEN
-       INSERT INTO _syncline_stamps AS s (table_name, pk, cols) VALUES (${name}, key, changed_stamps)
-         ON CONFLICT (table_name, pk) DO UPDATE SET cols = s.cols || excluded.cols;
      END IF;
-     INSERT INTO _syncline_changes (table_name, op, pk, old_pk, "row", old_values, hlc, origin, mutation_id)
-       VALUES (${name}, 'U', key, old_key,
-         CASE WHEN old_key IS NULL AND omitted <> '{}' THEN ${image('NEW')} - omitted ELSE ${image('NEW')} END,
-         changed, stamp, origin, mutation);
+     INSERT INTO _syncline_changes AS c (table_name, op, pk, old_pk, "row", old_values, hlc, origin, mutation_id)
+       VALUES (${name}, 'U', key, old_key, ${image('NEW')}, changed, stamp, origin, mutation) RETURNING c.id INTO logged;
+     IF current_setting(${movedSetting(table)}, true) IS NULL OR current_setting(${movedSetting(table)}, true) = '' THEN
+       PERFORM set_config(${movedSetting(table)}, logged::text, true);
+     END IF;
      RETURN NULL;
    END
    `;
-  const tag = dollarTag(body);
-  return `CREATE OR REPLACE FUNCTION ${quoteIdentifier(captureFunctionName(table, '_syncline_update_'))}() RETURNS trigger
-    LANGUAGE plpgsql AS ${tag}${body}${tag}`;
+  return triggerFunction(captureFunctionName(table, '_syncline_move_'), body);
 }
 
 /**
@@ -511,9 +613,7 @@ function statementCaptureDdl(
      RETURN NULL;
    END
    `;
-  const tag = dollarTag(body);
-  return `CREATE OR REPLACE FUNCTION ${quoteIdentifier(captureFunctionName(table))}() RETURNS trigger
-    LANGUAGE plpgsql AS ${tag}${body}${tag}`;
+  return triggerFunction(captureFunctionName(table), body);
 }
 
 function triggerDdl(db: Database, table: AnyTable, maxRowBytes: number): string[] {
@@ -529,13 +629,20 @@ function triggerDdl(db: Database, table: AnyTable, maxRowBytes: number): string[
   const fn = quoteIdentifier(captureFunctionName(table));
   return [
     statementCaptureDdl(table, isDecimal, rowSizeCheck(table, 'new_rows', sqlType, maxRowBytes)),
-    updateCaptureDdl(table, isDecimal, sqlType, rowSizeCheck(table, undefined, sqlType, maxRowBytes)),
+    updateCaptureDdl(table, isDecimal, sqlType, maxRowBytes),
+    moveCaptureDdl(table, isDecimal, rowSizeCheck(table, undefined, sqlType, maxRowBytes)),
     `CREATE OR REPLACE TRIGGER _syncline_capture_insert AFTER INSERT ON ${name}
        REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
     `CREATE OR REPLACE TRIGGER _syncline_capture_delete AFTER DELETE ON ${name}
        REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
     `CREATE OR REPLACE TRIGGER _syncline_capture AFTER UPDATE ON ${name}
-       FOR EACH ROW EXECUTE FUNCTION ${quoteIdentifier(captureFunctionName(table, '_syncline_update_'))}()`,
+       REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+       FOR EACH STATEMENT EXECUTE FUNCTION ${quoteIdentifier(captureFunctionName(table, '_syncline_update_'))}()`,
+    // Only rows whose key changed; the WHEN is tested as each row is updated, so other updates
+    // queue nothing for it.
+    `CREATE OR REPLACE TRIGGER _syncline_capture_move AFTER UPDATE ON ${name}
+       FOR EACH ROW WHEN (${keyChangedSql(table, isDecimal)})
+       EXECUTE FUNCTION ${quoteIdentifier(captureFunctionName(table, '_syncline_move_'))}()`,
     `CREATE OR REPLACE TRIGGER _syncline_capture_truncate BEFORE TRUNCATE ON ${name}
        FOR EACH STATEMENT EXECUTE FUNCTION ${fn}()`,
     `CREATE OR REPLACE TRIGGER _syncline_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON ${name}
@@ -565,8 +672,9 @@ function qualifyFunctionBody(statement: string, schema: string): string {
  * the change log `_syncline_changes`, the tick map `_syncline_ticks`, the reader state, the push
  * side's `_syncline_stamps`, `_syncline_clients` and `_syncline_rejections`, the function
  * `_syncline_db_stamp()`, and on every synced table (local tables are skipped) triggers that log
- * each inserted and deleted row (set-wise, per statement, from its transition table) and each
- * updated row (only when a column changed, with the old values of the changed columns), plus a
+ * each inserted, deleted and updated row (set-wise, per statement, from its transition tables;
+ * an update only when a column changed, with the old values of the changed columns, and per row
+ * when its key changed), plus a
  * statement trigger that calls `pg_notify('syncline_changes', '')`.
  * Triggers see every writer: a write made straight to PostgreSQL is logged too, and stamped from
  * PostgreSQL's clock in `_syncline_stamps`, while a push names its stamp, client and batch through

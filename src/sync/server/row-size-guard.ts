@@ -41,12 +41,28 @@ export function rowSizeEstimate(table: AnyTable, row: string, sqlType: (c: AnyCo
 }
 
 /**
+ * The plpgsql RAISE a capture trigger runs for a row too big to sync, `found` (SQL) its estimated
+ * size: SQLSTATE 22001 and a message naming the table and the sizes.
+ *
+ * @example
+ *   const raise = rowSizeRaise('too_big', MAX_ROW_BYTES);
+ */
+export function rowSizeRaise(found: string, maxRowBytes: number): string {
+  if (!Number.isInteger(maxRowBytes) || maxRowBytes < 1) {
+    throw new UsageError(`maxRowBytes must be a whole number of at least 1, got ${String(maxRowBytes)}`);
+  }
+  return `RAISE EXCEPTION 'a row of table "%" would be about % bytes, over the limit of % bytes for a synced row (maxRowBytes): no sync message could carry it to clients; store large values elsewhere (object storage, a local table) and sync a reference to them',
+       TG_TABLE_NAME, ${found}, ${maxRowBytes} USING ERRCODE = '${TOO_LONG}';`;
+}
+
+/**
  * The plpgsql statement a capture trigger runs to refuse rows too big to sync: over `maxRowBytes` by
  * `rowSizeEstimate`, the write fails with SQLSTATE 22001 and a message naming the table and the
  * sizes, whoever makes it (a push is then rejected with that reason; a backend's INSERT or UPDATE
  * gets the error). Without it such a row could reach no client: a message that big is refused by the
  * client, which would reconnect and get it again, forever. `rows` is a transition table (statement
- * triggers) or undefined for the row trigger's NEW.
+ * triggers) or undefined for a row trigger's NEW. (The update capture checks the rows it logs in
+ * its own statement, with `rowSizeEstimate` and `rowSizeRaise`.)
  *
  * @example
  *   const check = rowSizeCheck(todos, 'new_rows', sqlType, MAX_ROW_BYTES);
@@ -57,23 +73,16 @@ export function rowSizeCheck(
   sqlType: (c: AnyColumn) => string,
   maxRowBytes: number,
 ): string {
-  if (!Number.isInteger(maxRowBytes) || maxRowBytes < 1) {
-    throw new UsageError(`maxRowBytes must be a whole number of at least 1, got ${String(maxRowBytes)}`);
-  }
-  const raise = (
-    found: string,
-  ) => `RAISE EXCEPTION 'a row of table "%" would be about % bytes, over the limit of % bytes for a synced row (maxRowBytes): no sync message could carry it to clients; store large values elsewhere (object storage, a local table) and sync a reference to them',
-       TG_TABLE_NAME, ${found}, ${maxRowBytes} USING ERRCODE = '${TOO_LONG}';`;
   if (rows === undefined) {
     return `IF ${rowSizeEstimate(table, 'NEW', sqlType)} > ${maxRowBytes} THEN
-       ${raise(rowSizeEstimate(table, 'NEW', sqlType))}
+       ${rowSizeRaise(rowSizeEstimate(table, 'NEW', sqlType), maxRowBytes)}
      END IF;`;
   }
   return `DECLARE too_big bigint; BEGIN
        SELECT s.bytes INTO too_big FROM (SELECT ${rowSizeEstimate(table, 'n', sqlType)} AS bytes FROM ${rows} AS n) s
         WHERE s.bytes > ${maxRowBytes} LIMIT 1;
        IF too_big IS NOT NULL THEN
-         ${raise('too_big')}
+         ${rowSizeRaise('too_big', maxRowBytes)}
        END IF;
      END;`;
 }
