@@ -466,8 +466,13 @@ export abstract class QueryCompiler {
       state.sql += ' DEFAULT VALUES';
     } else {
       state.sql += ` (${node.columns.map((c) => this.quote(c.name)).join(', ')}) VALUES `;
-      if (!this.plainValues(state, node)) {
-        node.rows.forEach((row, r) => {
+      const rows = node.rows;
+      if ('kind' in rows) {
+        // An insert's values come first in its text, so they fill a new parameter list.
+        state.params = this.encodePlainRows(node.columns, rows.rows);
+        state.sql += this.valuesShape(rows.rows.length, node.columns.length);
+      } else if (!this.plainValues(state, rows, node.columns.length)) {
+        rows.forEach((row, r) => {
           if (r > 0) state.sql += ', ';
           state.sql += '(';
           row.forEach((cell, i) => {
@@ -504,22 +509,13 @@ export abstract class QueryCompiler {
 
   private readonly valuesText = new Map<string, string>();
 
-  /**
-   * The fast path of a bulk insert: when every cell is a plain value, the values are encoded
-   * straight into the parameter list and the `(?, ?), (?, ?)` text comes from a cache keyed by
-   * the shape, so a 10,000-row insert does not walk 60,000 nodes.
-   */
-  private plainValues(state: CompileState, node: InsertNode): boolean {
-    if (state.inline || state.params.length > 0) return false;
-    const rows = node.rows;
-    for (const row of rows)
-      for (const cell of row) if (cell === undefined || cell.kind !== 'param') return false;
-    const width = node.columns.length;
-    const key = `${rows.length}x${width}`;
+  /** The `(?, ?), (?, ?)` text of `rows` rows of `width` parameters, cached by that shape. */
+  private valuesShape(rows: number, width: number): string {
+    const key = `${rows}x${width}`;
     let text = this.valuesText.get(key);
     if (text === undefined) {
       const parts: string[] = [];
-      for (let r = 0; r < rows.length; r++) {
+      for (let r = 0; r < rows; r++) {
         const cells: string[] = [];
         for (let c = 0; c < width; c++) cells.push(this.parameter(r * width + c));
         parts.push(`(${cells.join(', ')})`);
@@ -528,6 +524,23 @@ export abstract class QueryCompiler {
       if (this.valuesText.size > 200) this.valuesText.clear();
       this.valuesText.set(key, text);
     }
+    return text;
+  }
+
+  /**
+   * The fast path of a bulk insert: when every cell is a plain value, the values are encoded
+   * straight into the parameter list and the VALUES text comes from a cache keyed by the shape, so
+   * a 10,000-row insert does not walk 60,000 nodes. (Rows the builder found plain and complete
+   * come as a PlainRowsNode and skip the nodes altogether.)
+   */
+  private plainValues(
+    state: CompileState,
+    rows: readonly (readonly (Node | undefined)[])[],
+    width: number,
+  ): boolean {
+    if (state.inline || state.params.length > 0) return false;
+    for (const row of rows)
+      for (const cell of row) if (cell === undefined || cell.kind !== 'param') return false;
     const params = state.params;
     for (const row of rows) {
       for (const cell of row) {
@@ -535,8 +548,42 @@ export abstract class QueryCompiler {
         params.push(this.encode(p.value, p.type, p.column));
       }
     }
-    state.sql += text;
+    state.sql += this.valuesShape(rows.length, width);
     return true;
+  }
+
+  /**
+   * Encodes every row's value of every column, in order, with each column's encoder looked up
+   * once rather than once per cell; a wrong value fails naming its column, as `encode` does.
+   */
+  private encodePlainRows(
+    columns: readonly Column<any, any, any, any>[],
+    rows: readonly Readonly<Record<string, unknown>>[],
+  ): unknown[] {
+    const width = columns.length;
+    const keys = columns.map((c) => c.key);
+    const encoders = columns.map((c) => this.dialect.physicalType(c.type).toDriver);
+    // Sized up front: pushing tens of thousands of values grows (and copies) a large array.
+    const params = new Array<unknown>(rows.length * width);
+    let at = 0;
+    let c = 0;
+    try {
+      for (const row of rows) {
+        for (c = 0; c < width; c++) {
+          const value = row[keys[c]!];
+          params[at++] = value === null ? null : encoders[c]!(value);
+        }
+      }
+    } catch (error) {
+      const column = columns[c]!;
+      if (error instanceof InvalidValueError) {
+        throw new InvalidValueError(`${column.table.$name}.${column.name}: ${error.message}`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+    return params;
   }
 
   private unqualified(state: CompileState, node: Node): void {

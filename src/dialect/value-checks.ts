@@ -25,30 +25,39 @@ export function checkString(value: unknown): string {
   return typeof value === 'string' ? value : invalid('a string', value);
 }
 
-/** By char code: 1 for a digit or a lower-case hex letter, 2 for an upper-case one, else 0. */
-const HEX_DIGITS = new Uint8Array(128);
+/**
+ * By char code (any UTF-16 unit, so no range check per char): 1 for a digit or a lower-case hex
+ * letter, 2 for an upper-case one, 4 for anything else.
+ */
+const HEX_DIGITS = new Uint8Array(65536).fill(4);
 for (let c = 48; c <= 57; c++) HEX_DIGITS[c] = 1;
 for (let c = 97; c <= 102; c++) HEX_DIGITS[c] = 1;
 for (let c = 65; c <= 70; c++) HEX_DIGITS[c] = 2;
 
+/** The OR of the HEX_DIGITS classes of chars from..to-1. */
+function hexClasses(value: string, from: number, to: number): number {
+  let classes = 0;
+  for (let i = from; i < to; i++) classes |= HEX_DIGITS[value.charCodeAt(i)]!;
+  return classes;
+}
+
 /**
  * 0 unless `value` is 8-4-4-4-12 hex digits; then 1 when they are all lower case, else 3. A table
- * lookup per char code, as this runs for every uuid written, synced or read back (twice per row of
- * a snapshot), and a uuid already in lower case is then returned as it is.
+ * lookup per char code and one loop per group, as this runs for every uuid written, synced or read
+ * back (twice per row of a snapshot), and a uuid already in lower case is then returned as it is.
  */
 function uuidForm(value: string): number {
   if (value.length !== 36) return 0;
   if (value.charCodeAt(8) !== 45 || value.charCodeAt(13) !== 45) return 0;
   if (value.charCodeAt(18) !== 45 || value.charCodeAt(23) !== 45) return 0;
-  let form = 1;
-  for (let i = 0; i < 36; i++) {
-    if (i === 8 || i === 13 || i === 18 || i === 23) continue;
-    const c = value.charCodeAt(i);
-    const digit = c < 128 ? HEX_DIGITS[c]! : 0;
-    if (digit === 0) return 0;
-    form |= digit;
-  }
-  return form;
+  const classes =
+    hexClasses(value, 0, 8) |
+    hexClasses(value, 9, 13) |
+    hexClasses(value, 14, 18) |
+    hexClasses(value, 19, 23) |
+    hexClasses(value, 24, 36);
+  if (classes & 4) return 0;
+  return classes === 1 ? 1 : 3;
 }
 
 export function checkUuid(value: unknown): string {

@@ -1,14 +1,14 @@
 import { UsageError } from '../errors.js';
 import type { Column } from '../schema/column.js';
 import type { AnyTable } from '../schema/table.js';
-import type { InsertNode, Node, OnConflictNode } from '../sql/nodes.js';
+import type { InsertNode, OnConflictNode } from '../sql/nodes.js';
 import type { SQL } from '../sql/sql.js';
 import type { QueryRunner } from './executor.js';
 import { QueryBase } from './query-base.js';
 import { returningFields } from './returning.js';
 import type { WriteResult } from './run-compiled.js';
 import type { Selection, SelectResult } from './selection.js';
-import { columnForKey, valueNode, type WriteValue } from './values.js';
+import { columnForKey, isPlainValue, valueNode, type WriteValue } from './values.js';
 
 /** A row for `values()`: the table's insert type, where any value may also be SQL or a placeholder. */
 export type InsertRow<T extends AnyTable> = {
@@ -134,15 +134,29 @@ export class InsertQuery<T extends AnyTable, TResult> extends QueryBase<TResult>
     const table = this.table;
     const context = `insert into ${table.$name}`;
     const rows = this.state.rows ?? [];
-    const used = new Set<Column<any, any, any, any>>();
-    const checked = new Set<string>();
-    for (const row of rows) {
+    const byKey = new Map<string, Column<any, any, any, any>>();
+    // Whether every value is bound as it is (no SQL, no placeholder), and how many each row
+    // defines: rows that are plain and complete skip building a node per cell (PlainRowsNode).
+    let plain = true;
+    const defined = new Array<number>(rows.length);
+    for (let r = 0; r < rows.length; r++) {
+      const row = rows[r]!;
+      let count = 0;
       for (const key in row) {
-        if (row[key] === undefined || checked.has(key)) continue;
-        checked.add(key);
-        used.add(columnForKey(table, key, context));
+        const value = row[key];
+        if (value === undefined) continue;
+        count++;
+        let column = byKey.get(key);
+        if (column === undefined) {
+          column = columnForKey(table, key, context);
+          byKey.set(key, column);
+        }
+        // An object is a json value unless it is SQL, a placeholder or a column.
+        if (plain && !isPlainValue(value) && valueNode(column, value).kind !== 'param') plain = false;
       }
+      defined[r] = count;
     }
+    const used = new Set(byKey.values());
     // Defaults computed in TypeScript are filled in for every row that leaves their column out.
     for (const column of table.$columnList) if (column.default?.kind === 'fn') used.add(column);
     const columns = table.$columnList.filter((c) => used.has(c));
@@ -151,14 +165,18 @@ export class InsertQuery<T extends AnyTable, TResult> extends QueryBase<TResult>
         `${context}: several rows with no values at all; give at least one column a value`,
       );
     }
-    const cells: (Node | undefined)[][] = rows.map((row) =>
-      columns.map((column) => {
-        const value = row[column.key];
-        if (value !== undefined) return valueNode(column, value);
-        if (column.default?.kind === 'fn') return valueNode(column, column.default.fn());
-        return undefined;
-      }),
-    );
+    // A row's defined keys are all columns, so a row defining as many as there are columns has all.
+    const complete = plain && columns.length > 0 && defined.every((n) => n === columns.length);
+    const cells: InsertNode['rows'] = complete
+      ? { kind: 'plainRows', rows }
+      : rows.map((row) =>
+          columns.map((column) => {
+            const value = row[column.key];
+            if (value !== undefined) return valueNode(column, value);
+            if (column.default?.kind === 'fn') return valueNode(column, column.default.fn());
+            return undefined;
+          }),
+        );
     const returning = this.state.returning;
     return {
       kind: 'insert',

@@ -17,11 +17,15 @@ export function columnForKey(table: AnyTable, key: string, context: string): Col
   return column;
 }
 
+/** A value bound as it is, encoded by its column's type: not SQL, not a placeholder. */
+export function isPlainValue(value: unknown): boolean {
+  return typeof value !== 'object' || value === null || value instanceof Date || value instanceof Uint8Array;
+}
+
 /** A value written to a column, as a node encoded by the column's type. */
 export function valueNode(column: Column<any, any, any, any>, value: unknown): Node {
-  // Plain values are by far the most common (a bulk insert makes one node per cell): skip the
-  // entity checks of toNode() for them.
-  if (typeof value !== 'object' || value === null || value instanceof Date || value instanceof Uint8Array) {
+  // Plain values are by far the most common: skip the entity checks of toNode() for them.
+  if (isPlainValue(value)) {
     return { kind: 'param', value, type: column.type, column };
   }
   if (value instanceof SQL) return value.node;

@@ -214,9 +214,19 @@ export interface InsertNode {
   readonly table: TableBase;
   readonly columns: readonly Column<any, any, any, any>[];
   /** One row of nodes per inserted row, in `columns` order; undefined means DEFAULT. */
-  readonly rows: readonly (readonly (Node | undefined)[])[];
+  readonly rows: readonly (readonly (Node | undefined)[])[] | PlainRowsNode;
   readonly onConflict: OnConflictNode | undefined;
   readonly returning: readonly SelectField[] | undefined;
+}
+
+/**
+ * The rows of a bulk insert as the app gave them, when every row has a plain value (no SQL, no
+ * placeholder) for every column: the compiler encodes them straight from the objects, so a
+ * 10,000-row insert builds no node per cell.
+ */
+export interface PlainRowsNode {
+  readonly kind: 'plainRows';
+  readonly rows: readonly Readonly<Record<string, unknown>>[];
 }
 
 export interface OnConflictNode {
