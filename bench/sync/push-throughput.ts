@@ -188,7 +188,9 @@ export async function measureOfflineOutbox(
       throw new Error(
         `bench: the server holds ${formatCount(onServer)} pushed rows, not ${formatCount(mutations)}`,
       );
-    const trouble = troubleOf([client!]);
+    // stop() and start() count as a dropped connection: only errors are trouble here.
+    const errors = client!.errors;
+    const trouble = errors.length > 0 ? `${errors.length} client errors (first: ${errors[0]!.message})` : '';
     progress(
       `one client back online pushed ${formatCount(mutations)} offline transactions in ${formatMs(ms)} (${formatRate(mutations, ms)})${trouble ? `; ${trouble}` : ''}`,
     );

@@ -56,7 +56,7 @@ const SERVER_SCHEMAS: Record<ServerMessage['type'], z.ZodType<ServerMessage>> = 
 
 /**
  * What `parseClientMessage` allows when given no limits: 1 MiB per message, 64 levels of nesting,
- * 64 shapes, 100 batches per push, 10,000 changes per batch. A server passes its own.
+ * 64 shapes, 1,000 batches per push, 10,000 changes per batch. A server passes its own.
  *
  * @example
  *   parseClientMessage(raw, { ...DEFAULT_MESSAGE_LIMITS, maxShapes: 16 });
@@ -65,7 +65,7 @@ export const DEFAULT_MESSAGE_LIMITS: MessageLimits = {
   maxMessageBytes: 1 << 20,
   maxDepth: 64,
   maxShapes: 64,
-  maxBatches: 100,
+  maxBatches: 1_000,
   maxChangesPerBatch: 10_000,
 };
 

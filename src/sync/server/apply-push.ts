@@ -15,8 +15,8 @@ import { loadStates, readRestored, runWrites, toPropertyKeys } from './apply-row
 import { applyRunTogether } from './apply-run.js';
 import { BatchRejection } from './batch-rejection.js';
 import { raiseClockHigh } from './capture.js';
-import type { RuleSet, SyncUser } from './rules.js';
 import { announceWriter } from './logical-writer.js';
+import type { RuleSet, SyncUser } from './rules.js';
 import { stampsJson } from './stamps-json.js';
 
 /**
@@ -443,8 +443,10 @@ async function applyRun(
 }
 
 /**
- * Applies the batches of one `push` from one client, in order, each in its own PostgreSQL
- * transaction, and returns one outcome per batch (docs/sync-internals.md). A batch is applied at
+ * Applies the batches of one `push` from one client, in order, and returns one outcome per batch
+ * (docs/sync-internals.md): each run of row batches in one PostgreSQL transaction
+ * (`applyRunTogether`; one batch per transaction when the database refuses the run), each
+ * mutation in one of its own. A batch is applied at
  * most once: one whose mutation id the client already pushed is answered as it was then (applied,
  * or rejected again with the same reason). Conflicts are settled per column by stamp against
  * `_syncline_stamps`; the rows are written with the batch's stamp, client and mutation id set for
