@@ -1,4 +1,5 @@
-import { skippedSuites } from './requirements.js';
+import { LOGICAL_URL_VARIABLE, logicalClusterPossible, startLogicalCluster } from './logical-cluster.js';
+import { requireAll, skippedSuites } from './requirements.js';
 
 /**
  * Runs once around the whole test run (vitest's globalSetup): fails the run at once when
@@ -9,9 +10,18 @@ import { skippedSuites } from './requirements.js';
  * @example
  *   // vitest.config.ts: test: { globalSetup: ['test/support/global-setup.ts'] }
  */
-export default function setup(): () => void {
+export default async function setup(): Promise<() => Promise<void>> {
   const line = skippedSuites();
-  return () => {
+  // One PostgreSQL cluster with wal_level = logical for the whole run (about a second to start),
+  // for the logical-capture suites; the workers find it through SYNCLINE_LOGICAL_URL.
+  let stopCluster: (() => Promise<void>) | undefined;
+  if (!process.env[LOGICAL_URL_VARIABLE] && (logicalClusterPossible || requireAll)) {
+    const cluster = await startLogicalCluster();
+    process.env[LOGICAL_URL_VARIABLE] = cluster.url;
+    stopCluster = () => cluster.stop();
+  }
+  return async () => {
+    await stopCluster?.();
     if (!line || process.env.SYNCLINE_SKIPPED_SHOWN) return;
     process.env.SYNCLINE_SKIPPED_SHOWN = '1';
     console.log(`\n${line}`);

@@ -21,12 +21,23 @@ import {
   type SyncServerOptions,
 } from '../../src/sync/server/index.js';
 import { testDrivers } from './drivers.js';
+import { dropLogicalSchema, LOGICAL_URL_VARIABLE, logicalSchemaName } from './logical-cluster.js';
 
 /** The HS256 secret every test server trusts; `token()` signs with it. */
 export const TEST_JWT_SECRET = 'syncline-test-secret-of-at-least-32-bytes!';
 
 /** True when DATABASE_URL names a real PostgreSQL server the tests may use. */
 export const postgresAvailable = testDrivers.some((d) => d.name === 'postgres');
+
+/**
+ * The kinds of server a test can start: on PGlite, on the real PostgreSQL server (both with
+ * trigger capture), and `logical`: PostgreSQL with `wal_level = logical` (the throwaway cluster the
+ * global setup starts, `SYNCLINE_LOGICAL_URL`) with `capture: 'logical'`.
+ */
+export type ServerKind = 'pglite' | 'postgres' | 'logical';
+
+/** True when a cluster with `wal_level = logical` is there for the `logical` kind. */
+export const logicalAvailable = Boolean(process.env[LOGICAL_URL_VARIABLE]);
 
 /**
  * Which databases the server tests run on: PGlite always, the real server when DATABASE_URL is set.
@@ -37,6 +48,13 @@ export const postgresAvailable = testDrivers.some((d) => d.name === 'postgres');
 export const serverDrivers: readonly ('pglite' | 'postgres')[] = postgresAvailable
   ? ['pglite', 'postgres']
   : ['pglite'];
+
+/**
+ * With SYNCLINE_TEST_LOGICAL=1 every test server on the real PostgreSQL server (`postgres`) runs
+ * on the logical cluster with `capture: 'logical'` instead: the whole sync suite and the soak in
+ * logical mode, with one variable (docs/operations.md).
+ */
+const postgresIsLogical = process.env.SYNCLINE_TEST_LOGICAL === '1';
 
 /**
  * A sync server on 127.0.0.1 (a free port) for one test, on a database of its own.
@@ -51,6 +69,8 @@ export interface TestServer<S extends Schema> {
   readonly url: string;
   /** The PostgreSQL schema (namespace) the server's tables are in. */
   readonly namespace: string;
+  /** The kind of server (which database, which capture; `postgres` may run as `logical`). */
+  readonly kind: ServerKind;
   /** A JWT for `userId`, signed with `TEST_JWT_SECRET`, valid for an hour (or `expiresIn`). */
   token(userId: string, claims?: Record<string, unknown>, expiresIn?: string | number): Promise<string>;
   /**
@@ -78,7 +98,9 @@ export interface TestServer<S extends Schema> {
  */
 export interface TestServerOptions<S extends Schema> {
   /** 'pglite' (default: a schema in the test file's shared PGlite) or 'postgres' (needs DATABASE_URL). */
-  readonly driver?: 'pglite' | 'postgres';
+  readonly driver?: ServerKind;
+  /** Logical mode's settings, for the `logical` kind. */
+  readonly logical?: SyncServerOptions<S>['logical'];
   readonly rules?: SyncRules<S>;
   readonly mutators?: SyncServerOptions<S>['mutators'];
   readonly auth?: SyncServerOptions<S>['auth'];
@@ -114,15 +136,29 @@ export async function startTestServer<S extends Schema>(
   schema: S,
   options: TestServerOptions<S> = {},
 ): Promise<TestServer<S>> {
-  const name = options.shareWith ? 'postgres' : (options.driver ?? 'pglite');
+  const name: ServerKind = options.shareWith ? options.shareWith.kind : (options.driver ?? 'pglite');
+  const baseUrl = name === 'logical' ? process.env[LOGICAL_URL_VARIABLE] : process.env.DATABASE_URL;
   const testDriver = testDrivers.find((d) => d.name === name);
-  if (!testDriver) throw new Error(`startTestServer: the ${name} driver needs DATABASE_URL to be set`);
+  if (name === 'logical' && !baseUrl) {
+    throw new Error(
+      'startTestServer: the logical kind needs a cluster with wal_level = logical (SYNCLINE_LOGICAL_URL)',
+    );
+  }
+  if (!testDriver && name !== 'logical') {
+    throw new Error(`startTestServer: the ${name} driver needs DATABASE_URL to be set`);
+  }
+  const logicalSchema = logicalSchemaName();
   const { driver, dispose } = options.shareWith
     ? {
-        driver: postgres({ connectionString: process.env.DATABASE_URL, schema: options.shareWith.namespace }),
+        driver: postgres({ connectionString: baseUrl, schema: options.shareWith.namespace }),
         dispose: async () => {},
       }
-    : testDriver.create();
+    : name === 'logical'
+      ? {
+          driver: postgres({ connectionString: baseUrl, schema: logicalSchema }),
+          dispose: () => dropLogicalSchema(baseUrl!, logicalSchema),
+        }
+      : testDriver!.create();
   let server: SyncServer<S>;
   try {
     server = await createSyncServer({
@@ -136,6 +172,9 @@ export async function startTestServer<S extends Schema>(
       path: options.path,
       clientSchemas: options.clientSchemas,
       monitoring: options.monitoring,
+      ...(name === 'logical'
+        ? { capture: 'logical' as const, logical: { checkEveryMs: 200, ...options.logical } }
+        : {}),
     });
     await server.listen({ port: 0 });
   } catch (error) {
@@ -153,9 +192,9 @@ export async function startTestServer<S extends Schema>(
     sql`SELECT current_schema() AS schema`,
   );
   const connectExternal = async () => {
-    if (name !== 'postgres') throw new Error('connectExternal() needs the real server (driver: "postgres")');
+    if (name === 'pglite') throw new Error('connectExternal() needs the real server (driver: "postgres")');
     const client = new pg.Client({
-      connectionString: process.env.DATABASE_URL,
+      connectionString: baseUrl,
       options: `-c search_path="${namespace}"`,
     });
     await client.connect();
@@ -191,6 +230,7 @@ export async function startTestServer<S extends Schema>(
   };
   return {
     server,
+    kind: name,
     url: server.url,
     token,
     settled,

@@ -20,6 +20,10 @@ import { SYNC_CLOSE_CODES } from './close-codes.js';
 import { type ConnectionContext, SyncConnection } from './connection.js';
 import { ConnectionAdmission } from './connection-admission.js';
 import { httpEndpoints, type MonitoringOptions, type ReadyChecks } from './http-endpoints.js';
+import { type LogicalCaptureOptions, LogicalConsumer } from './logical-consumer.js';
+import { installLogicalCapture, removeLogicalCapture } from './logical-install.js';
+import { CaughtUpReader } from './logical-reader.js';
+import { registerLogicalCapture } from './logical-writer.js';
 import { RuleSet, type SyncRules } from './rules.js';
 import { SnapshotSlots } from './semaphore.js';
 import { ServerLog, type ServerLogOptions } from './server-log.js';
@@ -115,6 +119,15 @@ export interface SyncServerOptions<TSchema extends Schema = Schema> {
    * `/metrics` (Prometheus text), behind `adminToken` when one is set (see `MonitoringOptions`).
    */
   readonly monitoring?: MonitoringOptions;
+  /**
+   * How changes are captured (docs/design.md section 4, "Capture modes"): 'triggers' (the
+   * default: triggers on the synced tables; works everywhere, PGlite and managed PostgreSQL
+   * included) or 'logical' (logical replication: no work on the writers' path; needs PostgreSQL
+   * with wal_level = logical, a role with REPLICATION, and the package pg-logical-replication).
+   */
+  readonly capture?: 'triggers' | 'logical';
+  /** Logical mode's settings (see `LogicalCaptureOptions`). */
+  readonly logical?: LogicalCaptureOptions;
 }
 
 /**
@@ -260,6 +273,17 @@ export async function createSyncServer<TSchema extends Schema>(
   if (!path.startsWith('/'))
     throw new UsageError(`createSyncServer(): path must start with "/", got "${path}"`);
   const limits = checkLimits(options.limits, database);
+  const capture = options.capture ?? 'triggers';
+  if (capture !== 'triggers' && capture !== 'logical') {
+    throw new UsageError(
+      `createSyncServer(): capture must be 'triggers' or 'logical', got ${String(capture)}`,
+    );
+  }
+  if (capture === 'logical' && database.name === 'pglite') {
+    throw new UsageError(
+      "createSyncServer(): capture: 'logical' needs a PostgreSQL server with wal_level = logical; PGlite has no logical replication: use capture: 'triggers'",
+    );
+  }
   if (options.monitoring?.statusPage && !options.monitoring.adminToken) {
     throw new UsageError(
       'createSyncServer(): monitoring.statusPage needs monitoring.adminToken: the page shows who is connected',
@@ -275,10 +299,19 @@ export async function createSyncServer<TSchema extends Schema>(
   let unlisten: (() => Promise<void>) | undefined;
   let hub: ChangeHub;
   let reader: ChangeLogReader;
+  let consumer: LogicalConsumer | undefined;
   try {
-    await installCapture(db, schema.tableList, { maxRowBytes: limits.maxRowBytes });
+    if (capture === 'logical') {
+      const names = await installLogicalCapture(db, schema.tableList, { maxRowBytes: limits.maxRowBytes });
+      consumer = new LogicalConsumer(db, schema.tableList, names, log, options.logical ?? {});
+      registerLogicalCapture(db, consumer);
+      consumer.start();
+    } else {
+      await removeLogicalCapture(db, schema.tableList);
+      await installCapture(db, schema.tableList, { maxRowBytes: limits.maxRowBytes });
+    }
     await seedClock(db, clock, log);
-    reader = new ChangeLogReader(db);
+    reader = consumer ? new CaughtUpReader(db, consumer, log) : new ChangeLogReader(db);
     hub = new ChangeHub(reader, log, {
       windowChanges: limits.changeWindow,
       windowBytes: limits.changeWindowBytes,
@@ -294,6 +327,7 @@ export async function createSyncServer<TSchema extends Schema>(
     wake();
   } catch (error) {
     await unlisten?.().catch(() => {});
+    await consumer?.close();
     await db.close();
     throw error;
   }
@@ -457,6 +491,7 @@ export async function createSyncServer<TSchema extends Schema>(
     wss.close();
     await unlisten?.().catch(() => {});
     await hub.close();
+    await consumer?.close();
     await db.close();
     log.info('server.closed', 'sync server closed');
   };
