@@ -39,6 +39,8 @@ export interface ServeOptions {
   statusPage?: boolean;
   /** The token /metrics and /status need (else SYNCLINE_ADMIN_TOKEN). */
   adminToken?: string;
+  /** How changes are captured: 'triggers' (default) or 'logical' (`--capture logical`). */
+  capture?: string;
   cwd?: string;
 }
 
@@ -105,6 +107,12 @@ function logLevelFrom(value: string | undefined): LogLevel | undefined {
   return level as LogLevel;
 }
 
+/** `--capture`: checked here so the error names the option. */
+function captureFrom(value: string | undefined): 'triggers' | 'logical' | undefined {
+  if (value === undefined || value === 'triggers' || value === 'logical') return value;
+  throw new UsageError(`--capture must be triggers or logical, got "${value}"`);
+}
+
 function portFrom(value: string | number | undefined): number {
   const port = Number(value ?? 4000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -144,6 +152,7 @@ export async function serve(options: ServeOptions): Promise<SyncServer> {
       path: options.path,
       log: level ? { level } : undefined,
       monitoring: { metrics: options.metrics, statusPage: options.statusPage, adminToken },
+      capture: captureFrom(options.capture),
     });
   } catch (error) {
     throw databaseOpenError(error, options.database);
@@ -178,6 +187,10 @@ export function serveCommand(): Command {
     .option('--metrics', 'serve /metrics in Prometheus text (behind the admin token when one is set)')
     .option('--status-page', 'serve /status, a page of the connections and activity (needs the admin token)')
     .option('--admin-token <token>', 'the token /metrics and /status need (or SYNCLINE_ADMIN_TOKEN)')
+    .option(
+      '--capture <mode>',
+      'how changes are captured: triggers (default) or logical (PostgreSQL with wal_level = logical)',
+    )
     .action(async (options: ServeOptions) => {
       const server = await serve(options);
       console.log(`syncline: sync server listening on ${server.url}`);
