@@ -192,6 +192,33 @@ dialectSuite(
       ]);
     });
 
+    it('a direct insert of deleted keys stamps them whole again, under read committed and repeatable read', async () => {
+      const db = await open();
+      await seed(db, 3);
+      await db.execute(sql`delete from items where id in (1, 2)`);
+      await db.execute(sql`insert into items (id, value, label) values (1, 10, 'again'), (4, 40, 'new')`);
+      await db.transaction(async (tx) => {
+        await tx.execute(sql`set transaction isolation level repeatable read`);
+        await tx.execute(sql`insert into items (id, value, label) values (2, 20, 'again'), (5, 50, 'new')`);
+      });
+      const stamps = await db.execute<{
+        pk: { id: number };
+        deleted: string | null;
+        image: unknown;
+        whole: boolean;
+      }>(
+        sql`select pk, deleted, image, cols ?& array['id', 'value', 'label', 'total'] and created is not null as whole
+              from _syncline_stamps order by pk`,
+      );
+      expect(stamps.map((s) => [s.pk.id, s.deleted, s.image, s.whole])).toEqual([
+        [1, null, null, true],
+        [2, null, null, true],
+        [3, null, null, true],
+        [4, null, null, true],
+        [5, null, null, true],
+      ]);
+    });
+
     it('a statement that changes nothing logs nothing; a big one logs every row once', async () => {
       const db = await open();
       await seed(db, 2_000);
