@@ -168,6 +168,19 @@ dialectSuite(
       });
     });
 
+    it('a batch stamped too far ahead in a run is rejected alone', async () => {
+      const db = await open();
+      const ctx = client(db);
+      const ids = Array.from({ length: 5 }, () => randomUUID());
+      const batches = ids.map((id, i) => insertBatch(i + 1, id, `ahead ${i}`));
+      const ahead = encodeHlc({ wallMs: Date.now() + 120_000, counter: 0, nodeId: 'client-a' });
+      batches[2] = { ...batches[2]!, changes: [{ ...batches[2]!.changes[0]!, hlc: ahead }] };
+      const results = await applyPush(ctx, batches);
+      expect(results.map((r) => r.status)).toEqual(['applied', 'applied', 'rejected', 'applied', 'applied']);
+      expect(results[2]).toMatchObject({ reason: expect.stringContaining('ahead of this clock') });
+      expect((await db.select().from(notes)).length).toBe(4);
+    });
+
     it('many clients pushing runs at once: every batch applied once, in each client order', async () => {
       const db = await open();
       const clients = Array.from({ length: 12 }, () => client(db));

@@ -428,9 +428,14 @@ async function applyRun(
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
     try {
       const settled = await ctx.db.transaction((tx) => applyRunTogether(ctx, tx, batches, firstOfPush));
+      // The clock takes the newest applied stamp: merging each older one too would change nothing.
+      let newest: BatchJson | undefined;
       settled.forEach((s, i) => {
-        if (s.result.status === 'applied') mergeCommitted(ctx, batches[i]!);
+        const batch = batches[i]!;
+        if (s.result.status !== 'applied') return;
+        if (!newest || newestStamp(batch) > newestStamp(newest)) newest = batch;
       });
+      if (newest) mergeCommitted(ctx, newest);
       return settled;
     } catch (error) {
       if (is(error, AuthError)) throw error;
