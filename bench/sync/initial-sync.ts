@@ -15,6 +15,7 @@ import { formatBytes, gcExposed, type MemoryPeak, MemorySampler } from '../suppo
 import { type BenchClient, openBenchClient, troubleOf } from './bench-client.js';
 import { items, itemsBig } from './bench-schema.js';
 import type { BenchServer } from './bench-server.js';
+import { describeStages, measureSnapshotStages } from './initial-sync-stages.js';
 import { formatCount, formatMs, formatRate, type Outcome } from './outcome.js';
 
 /**
@@ -146,6 +147,7 @@ export async function measureInitialSync(
     `raw better-sqlite3 insert of the same ${formatCount(rows)} rows: ${formatMs(rawMs)} (median of ${RAW_RUNS})`,
   );
   const ms = median(small.map((r) => r.ms));
+  for (const line of describeStages(await measureSnapshotStages(bench, items), ms, rawMs)) progress(line);
   const outcomes: Outcome[] = [
     {
       measurement: `initial sync, ${formatCount(rows)} rows`,

@@ -1,6 +1,12 @@
 import { quoteIdentifier } from '../../dialect/quote-identifier.js';
 import { SyncProtocolError } from '../../errors.js';
-import type { ShapeJson, SnapshotMessage } from '../protocol/messages.js';
+import {
+  columnChunkRows,
+  columnChunkToRows,
+  type ShapeJson,
+  type SnapshotChunk,
+  type SnapshotMessage,
+} from '../protocol/messages.js';
 import type { JsonRow, JsonValue } from '../protocol/value-codec.js';
 import type { ApplyContext } from './apply-context.js';
 import { STATE_KEYS, writeState } from './client-state.js';
@@ -107,7 +113,7 @@ export class SnapshotApplier {
     return this.position !== undefined && [...this.shapes.values()].some((s) => !s.progress.done);
   }
 
-  private check(chunk: SnapshotMessage): { codec: TableCodec; progress: ShapeProgress } {
+  private check(chunk: SnapshotChunk): { codec: TableCodec; progress: ShapeProgress } {
     const shape = this.shapes.get(chunk.shapeId);
     if (!shape) {
       throw new SyncProtocolError(
@@ -142,7 +148,7 @@ export class SnapshotApplier {
    * Applies a chunk; one the database refuses as a whole is applied again row by row, each row in
    * a savepoint of its own (foreign keys off), and the rows it refuses come back in `failed`.
    */
-  async apply(chunk: SnapshotMessage): Promise<ChunkApplied> {
+  async apply(chunk: SnapshotChunk): Promise<ChunkApplied> {
     this.check(chunk);
     try {
       return await this.applyChunk(chunk, undefined);
@@ -151,10 +157,7 @@ export class SnapshotApplier {
     }
   }
 
-  private async applyChunk(
-    chunk: SnapshotMessage,
-    failed: RowApplyError[] | undefined,
-  ): Promise<ChunkApplied> {
+  private async applyChunk(chunk: SnapshotChunk, failed: RowApplyError[] | undefined): Promise<ChunkApplied> {
     const shape = this.check(chunk);
     const { codec } = shape;
     const finishing =
@@ -168,10 +171,11 @@ export class SnapshotApplier {
         retried = start!.retried;
         if (this.position === undefined) this.seen = await this.tablesToPrune(run);
         const pending = (await PendingWrites.any(run, codec.name, start!.outboxRows))
-          ? await PendingWrites.load(run, chunkKeys(codec, chunk.rows), start!.outboxRows)
+          ? await PendingWrites.load(run, chunkKeys(codec, rowsOf(chunk)), start!.outboxRows)
           : undefined;
-        if (failed) await this.writeRowsCarefully(run, codec, chunk.rows, pending, failed);
-        else await this.writeRows(run, codec, chunk.rows, pending?.touches(codec.name) ? pending : undefined);
+        const local = pending?.touches(codec.name) ? pending : undefined;
+        if (failed) await this.writeRowsCarefully(run, codec, rowsOf(chunk), pending, failed);
+        else await this.writeChunk(run, codec, chunk, local);
         if (finishing && this.added) {
           const shape = this.shapeList[0]!;
           const seen = this.seen?.get(codec.name);
@@ -200,7 +204,7 @@ export class SnapshotApplier {
     if (retried) this.breaksForeignKeys.add(codec.name);
     this.position = chunk.position;
     shape.progress.nextChunk++;
-    shape.progress.rows += chunk.rows.length;
+    shape.progress.rows += 'rows' in chunk ? chunk.rows.length : columnChunkRows(chunk);
     shape.progress.totalRows = chunk.totalRows;
     if (chunk.last) shape.progress.done = true;
     return {
@@ -250,10 +254,40 @@ export class SnapshotApplier {
     return seen;
   }
 
+  /** A chunk's rows, each decoded by `fill` straight into the batch's parameters (see `writeRows`). */
+  private async writeChunk(
+    run: Run,
+    codec: TableCodec,
+    chunk: SnapshotChunk,
+    pending: PendingWrites | undefined,
+  ): Promise<void> {
+    if ('rows' in chunk) {
+      const { rows } = chunk;
+      return this.writeRows(
+        run,
+        codec,
+        rows.length,
+        (r, out, at) => codec.storageInto(rows[r]!, out, at),
+        pending,
+      );
+    }
+    // By column: the columns are looked up once per chunk, not per row.
+    const read = codec.columnsReader(chunk.columns);
+    const { values } = chunk;
+    return this.writeRows(
+      run,
+      codec,
+      columnChunkRows(chunk),
+      (r, out, at) => read(values, r, out, at),
+      pending,
+    );
+  }
+
   private async writeRows(
     run: Run,
     codec: TableCodec,
-    rows: SnapshotMessage['rows'],
+    count: number,
+    fill: (row: number, out: unknown[], offset: number) => number,
     pending: PendingWrites | undefined,
   ): Promise<void> {
     const batch = new WholeRowBatch(this.context.writer(codec), codec.columns.length, this.batchRows);
@@ -263,14 +297,14 @@ export class SnapshotApplier {
     // Each row is decoded straight into the batch's parameters; a row that cannot join the batch
     // (a pending local write, missing columns) is written alone from its slot, which the next row
     // then reuses. A snapshot holds each key once, so the batch need not be written before it.
-    for (const row of rows) {
+    for (let r = 0; r < count; r++) {
       const { params, offset } = batch;
-      const whole = codec.storageInto(row, params, offset) === columns;
+      const whole = fill(r, params, offset) === columns;
       let key = '';
       if (seen || pending) {
         key =
           keys.length === 1
-            ? codec.keyOf([params[offset + keys[0]]])
+            ? codec.keyOf([params[offset + keys[0]!]])
             : codec.keyOf(keys.map((i) => params[offset + i]));
         seen?.add(key);
       }
@@ -298,6 +332,11 @@ export class SnapshotApplier {
     }
     return pruned;
   }
+}
+
+/** A chunk's rows as row objects, whichever form it came in. */
+function rowsOf(chunk: SnapshotChunk): SnapshotMessage['rows'] {
+  return 'rows' in chunk ? chunk.rows : columnChunkToRows(chunk);
 }
 
 /**

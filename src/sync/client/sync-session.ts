@@ -7,11 +7,13 @@ import {
   MAX_FETCH_ROWS,
   type MessageLimits,
   PROTOCOL_VERSION,
-  parseServerMessage,
+  parseServerFrame,
   type RowsMessage,
+  type ServerFrame,
   type ServerMessage,
+  SNAPSHOT_COLUMNS_FORMAT,
   type ShapeJson,
-  type SnapshotMessage,
+  type SnapshotChunk,
   type UnsubscribedMessage,
 } from '../protocol/messages.js';
 import { PUSH_FAILED } from '../protocol/push-failed.js';
@@ -206,14 +208,16 @@ export class SyncSession {
         ...(cursor === undefined ? {} : { cursor }),
         // The server serves another schema version when these fit its own (mapping the rows).
         columns: this.host.columns,
+        // Snapshot chunks by column: a third smaller, parsed in a third of the time.
+        formats: [SNAPSHOT_COLUMNS_FORMAT],
       }),
     );
   }
 
   private receive(data: string | Uint8Array): void {
-    let message: ServerMessage;
+    let message: ServerFrame;
     try {
-      message = parseServerMessage(data);
+      message = parseServerFrame(data);
     } catch (error) {
       this.fail(error as Error);
       return;
@@ -260,7 +264,7 @@ export class SyncSession {
     this.connection.drop(error);
   }
 
-  private async handle(message: ServerMessage): Promise<void> {
+  private async handle(message: ServerFrame): Promise<void> {
     if (message.type === 'error') return this.serverError(message);
     if (message.type === 'pong') {
       if (message.id !== KEEP_ALIVE_ID) this.host.pong(message.id, message.position);
@@ -335,7 +339,7 @@ export class SyncSession {
     }, this.pushBackoff.next());
   }
 
-  private async applySnapshot(chunk: SnapshotMessage): Promise<void> {
+  private async applySnapshot(chunk: SnapshotChunk): Promise<void> {
     const { replica, options } = this.host;
     if (chunk.refresh || this.requested.get(chunk.shapeId) === 'subscribe')
       return this.applyAddedShape(chunk);
@@ -362,7 +366,7 @@ export class SyncSession {
    * A chunk of a shape added to this connection: the server sent every change up to its position
    * before it, so it must be at this client's cursor. Its last chunk makes the shape held.
    */
-  private async applyAddedShape(chunk: SnapshotMessage): Promise<void> {
+  private async applyAddedShape(chunk: SnapshotChunk): Promise<void> {
     const { replica, options } = this.host;
     let applier = this.adding.get(chunk.shapeId);
     if (!applier) {

@@ -164,6 +164,11 @@ export const HelloSchema = z.strictObject({
     )
     .refine((tables) => Object.keys(tables).length <= 1000, 'at most 1,000 tables')
     .optional(),
+  /**
+   * The optional frame formats this client reads (`SNAPSHOT_COLUMNS_FORMAT`); the server sends a
+   * format only to a client that lists it, and ignores names it does not know.
+   */
+  formats: z.array(z.string().min(1).max(32)).max(16, 'at most 16 formats').optional(),
 });
 /**
  * A parsed `hello` (see `HelloSchema`).

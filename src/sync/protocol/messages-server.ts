@@ -3,6 +3,9 @@ import { areWellFormedChanges, ChangeSchema, ShapeSchema } from './messages-clie
 import { NameSchema as name, PROTOCOL_VERSION, VersionSchema as version } from './messages-envelope.js';
 import { JsonRowSchema } from './messages-json.js';
 import { comparePositions, isPosition, PositionSchema } from './messages-position.js';
+import type { SnapshotColumnsMessage } from './messages-snapshot-columns.js';
+
+export * from './messages-snapshot-columns.js';
 
 const count = z.int().min(0);
 
@@ -88,6 +91,24 @@ export const SnapshotSchema = z.strictObject({
  *   if (chunk.last) await finishSnapshot(chunk.shapeId, chunk.position);
  */
 export type SnapshotMessage = z.output<typeof SnapshotSchema>;
+
+/**
+ * A snapshot chunk in either form: rows as objects (`SnapshotSchema`) or by column
+ * (`SnapshotColumnsSchema`, for clients that asked for it).
+ *
+ * @example
+ *   const rows = 'rows' in chunk ? chunk.rows.length : columnChunkRows(chunk);
+ */
+export type SnapshotChunk = SnapshotMessage | SnapshotColumnsMessage;
+
+/**
+ * Any message a server sends, the negotiated forms included (`SnapshotColumnsMessage` goes only to
+ * clients that asked for it): what `parseServerMessage` returns.
+ *
+ * @example
+ *   const message: ServerFrame = parseServerMessage(frame);
+ */
+export type ServerFrame = ServerMessage | SnapshotColumnsMessage;
 
 /**
  * Server → client: the changes in the client's shapes after position `from` up to and including

@@ -15,12 +15,16 @@ import { readJsonMessage } from './messages-json.js';
 import {
   AckSchema,
   ChangesSchema,
+  claimsSnapshotColumns,
   ErrorSchema,
   isWellFormedChangesMessage,
+  isWellFormedSnapshotColumns,
   type MessageLimits,
   PongSchema,
   RowsSchema,
+  type ServerFrame,
   type ServerMessage,
+  SnapshotColumnsSchema,
   SnapshotSchema,
   UnsubscribedSchema,
   WelcomeSchema,
@@ -153,6 +157,28 @@ export function parseServerMessage(
   raw: string | Uint8Array,
   limits: { maxMessageBytes?: number; maxDepth?: number } = {},
 ): ServerMessage {
+  return readServerMessage(raw, limits, false) as ServerMessage;
+}
+
+/**
+ * `parseServerMessage` for a client that listed optional formats in its hello: it also reads the
+ * negotiated forms (a snapshot chunk by column, `SnapshotColumnsSchema`), validated as strictly.
+ *
+ * @example
+ *   ws.onmessage = (event) => handle(parseServerFrame(event.data));
+ */
+export function parseServerFrame(
+  raw: string | Uint8Array,
+  limits: { maxMessageBytes?: number; maxDepth?: number } = {},
+): ServerFrame {
+  return readServerMessage(raw, limits, true);
+}
+
+function readServerMessage(
+  raw: string | Uint8Array,
+  limits: { maxMessageBytes?: number; maxDepth?: number },
+  negotiated: boolean,
+): ServerFrame {
   const value = readJsonMessage(raw, {
     maxMessageBytes: limits.maxMessageBytes ?? MAX_SERVER_MESSAGE_BYTES,
     maxDepth: limits.maxDepth ?? DEFAULT_MESSAGE_LIMITS.maxDepth,
@@ -160,5 +186,8 @@ export function parseServerMessage(
   const { type, schema } = readEnvelope(value, SERVER_SCHEMAS, 'server', CLIENT_SCHEMAS);
   // The schema would copy every change of a message: a well-formed one is taken as it is.
   if (type === 'changes' && isWellFormedChangesMessage(value)) return value;
+  if (negotiated && type === 'snapshot' && claimsSnapshotColumns(value)) {
+    return isWellFormedSnapshotColumns(value) ? value : validate(type, SnapshotColumnsSchema, value);
+  }
   return validate(type, schema, value);
 }

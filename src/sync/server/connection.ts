@@ -19,7 +19,10 @@ import {
   PROTOCOL_VERSION,
   type PushMessage,
   parseClientMessage,
+  type ServerFrame,
   type ServerMessage,
+  SNAPSHOT_COLUMNS_FORMAT,
+  type SnapshotColumnsMessage,
   type SubscribeMessage,
   SyncMessageError,
   type UnsubscribeMessage,
@@ -176,6 +179,8 @@ export class SyncConnection implements HubSubscriber {
   private readonly adding = new Set<string>();
   /** How rows map to the client's schema, when it was built with another version. */
   private view: ClientSchemaView | undefined;
+  /** The client reads snapshot chunks by column (it listed the format, and its rows need no mapping). */
+  private columnChunks = false;
   /** The table of each shape id, also while it is being added (its snapshot names only the id). */
   private readonly shapeTables = new Map<string, string>();
   /** The last tick sent to the client (its cursor, once it applied what it got). */
@@ -378,6 +383,8 @@ export class SyncConnection implements HubSubscriber {
       this.userId = session.user.userId;
       this.session = session;
       this.view = session.view;
+      // Chunks by column for a client that reads them, unless its rows are mapped to another schema.
+      this.columnChunks = !session.view && (hello.formats?.includes(SNAPSHOT_COLUMNS_FORMAT) ?? false);
       for (const shape of session.shapes) this.shapeTables.set(shape.id, shape.table.$name);
       this.shapes = session.shapes;
       this.shapeFilter = session.filter;
@@ -625,6 +632,12 @@ export class SyncConnection implements HubSubscriber {
   private snapshotSink(queued: boolean): SnapshotSink {
     return {
       send: (message) => void this.send(message),
+      ...(this.columnChunks
+        ? {
+            sendColumns: (message: SnapshotColumnsMessage) => void this.send(message),
+            sendText: (text: string) => void this.sendText(text),
+          }
+        : {}),
       drained: () => (queued ? this.drained() : this.sender.drained()),
       // Closing counts: a dropped client's snapshot must stop reading before the close completes.
       aborted: () => this.state === 'closed' || this.socket.readyState !== WebSocket.OPEN,
@@ -939,9 +952,16 @@ export class SyncConnection implements HubSubscriber {
     }
   }
 
-  private send(message: ServerMessage): Promise<void> {
-    const mapped = this.view ? this.view.outgoing(message, (id) => this.shapeTables.get(id)) : message;
-    const text = JSON.stringify(mapped);
+  private send(message: ServerFrame): Promise<void> {
+    const mapped =
+      this.view && !('values' in message)
+        ? this.view.outgoing(message, (id) => this.shapeTables.get(id))
+        : message;
+    return this.sendText(JSON.stringify(mapped));
+  }
+
+  /** Sends a message's JSON text as it is (a snapshot chunk PostgreSQL built). */
+  private sendText(text: string): Promise<void> {
     this.ctx.metrics?.bytesOut.inc(Buffer.byteLength(text));
     return this.sender.send(text);
   }

@@ -7,8 +7,8 @@ import type { AnyTable } from '../../schema/table.js';
 import { count } from '../../sql/functions.js';
 import { type SQL, sql } from '../../sql/sql.js';
 import { MAX_SERVER_MESSAGE_BYTES, utf8Length } from '../protocol/message-size.js';
-import { PROTOCOL_VERSION, type SnapshotMessage } from '../protocol/messages.js';
-import { columnEncoder, type JsonRow } from '../protocol/value-codec.js';
+import { PROTOCOL_VERSION, type SnapshotColumnsMessage, type SnapshotMessage } from '../protocol/messages.js';
+import { columnEncoder, type JsonRow, type JsonValue } from '../protocol/value-codec.js';
 
 /**
  * One shape to read: the id the client gave it, its table, and its whole predicate (the shape's
@@ -28,12 +28,17 @@ export interface SnapshotShape {
  * room again (the next chunk waits for it, so memory stays flat however big the shape); `aborted`
  * says the connection is gone and reading should stop; `skipped` hears of a row left out because
  * no message could carry it (see `SnapshotOptions.maxRowBytes`), to tell the client and the log.
+ * A sink with `sendColumns` has a client that reads chunks by column (`SnapshotColumnsSchema`);
+ * with `sendText` as well, a chunk whose every column PostgreSQL can encode for the wire comes as
+ * that message's JSON text, built by PostgreSQL (no row is read into JavaScript).
  *
  * @example
  *   const sink: SnapshotSink = { send: (m) => socket.send(JSON.stringify(m)), drained, aborted: () => closed };
  */
 export interface SnapshotSink {
   send(message: SnapshotMessage): void;
+  sendColumns?(message: SnapshotColumnsMessage): void;
+  sendText?(text: string): void;
   drained(): Promise<void>;
   aborted(): boolean;
   skipped?(row: SkippedRow): void;
@@ -149,6 +154,73 @@ interface PlannedRow {
   readonly bytes: number;
 }
 
+/**
+ * A column's wire value as PostgreSQL writes it in JSON, exactly what its `columnEncoder` gives
+ * for the value the driver reads (uuids lower case, bigints as decimal strings, timestamps as whole
+ * ms since 1970: the JavaScript Date of a timestamp drops the microseconds, so floor), or
+ * undefined for a kind left to JavaScript.
+ */
+function wireSql(column: AnyTable['$columnList'][number]): SQL | undefined {
+  switch (column.type.kind) {
+    case 'uuid':
+    case 'text':
+    case 'integer':
+    case 'boolean':
+      return sql`${column}`;
+    case 'bigint':
+      return sql`${column}::text`;
+    case 'timestamp':
+      return sql`CASE WHEN isfinite(${column}) THEN floor(extract(epoch FROM ${column}) * 1000)::bigint END`;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The query of a chunk by column built by PostgreSQL: `frame`, the chunk's `values` as JSON text
+ * (one array per column, all in the order of the rows: the aggregates of one query see the rows
+ * in one order), and `odd`, how many of its rows hold a value without a wire encoding (a timestamp
+ * at infinity), for which the chunk is read the JavaScript way instead, failing as it does.
+ * Undefined when a column's kind is left to JavaScript.
+ */
+function columnsFrameSql(table: AnyTable): { frame: SQL<string>; odd: SQL<number> } | undefined {
+  const parts: SQL[] = [];
+  const infinite: SQL[] = [];
+  for (const column of table.$columnList) {
+    const wire = wireSql(column);
+    if (!wire) return undefined;
+    parts.push(sql`coalesce(json_agg(${wire})::text, '[]')`);
+    if (column.type.kind === 'timestamp') infinite.push(sql`NOT isfinite(${column})`);
+  }
+  return {
+    frame: sql<string>`'[' || ${sql.join(parts, " || ',' || ")} || ']'`,
+    odd:
+      infinite.length === 0
+        ? sql<number>`0`
+        : sql<number>`count(*) FILTER (WHERE ${sql.join(infinite, ' OR ')})`,
+  };
+}
+
+/** Row objects as a chunk's `values` by column; undefined when a row lacks a column (sent as rows). */
+function rowsToColumns(names: readonly string[], rows: readonly JsonRow[]): JsonValue[][] | undefined {
+  const values: JsonValue[][] = names.map(() => new Array(rows.length));
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
+    for (let c = 0; c < names.length; c++) {
+      const value = row[names[c]!];
+      if (value === undefined) return undefined;
+      values[c]![r] = value;
+    }
+  }
+  return values;
+}
+
+/** One chunk ready to send: row objects, values by column, or PostgreSQL's JSON text of them. */
+type ChunkBody =
+  | { readonly rows: JsonRow[]; readonly count: number }
+  | { readonly values: JsonValue[][]; readonly count: number }
+  | { readonly text: string; readonly count: number };
+
 async function readShape(
   tx: Transaction,
   shape: SnapshotShape,
@@ -173,55 +245,103 @@ async function readShape(
       .toNode(),
   );
   await raw(`DECLARE ${CURSOR} NO SCROLL CURSOR FOR ${sized.sql}`, sized.params);
+  const atPlaces = sql<boolean>`ctid = ANY(${'{}'}::tid[])`;
+  /** Runs a query compiled with `atPlaces` as its last parameter, for the rows of one chunk. */
+  const byPlace = (compiled: ReturnType<typeof tx.dialect.compiler.compile>) => {
+    const at = compiled.params.length - 1;
+    return (rows: readonly PlannedRow[]) => {
+      const params = [...compiled.params];
+      params[at] = `{${rows.map((r) => `"${r.at}"`).join(',')}}`;
+      return raw(compiled.sql, params, compiled.needsBigInt);
+    };
+  };
   // Rows keyed by SQL column name, as every sync message carries them.
+  const names = table.$columnList.map((c) => c.name);
   const fields = Object.fromEntries(table.$columnList.map((c) => [c.name, c]));
-  const byPlace = tx.dialect.compiler.compile(
-    tx.select(fields).from(table).where(sql`ctid = ANY(${'{}'}::tid[])`).toNode(),
-  );
-  const encode = rowsEncoder(table, byPlace.fields!);
-  const placeParam = byPlace.params.length - 1;
-  const readRows = async (rows: readonly PlannedRow[]): Promise<JsonRow[]> => {
-    const params = [...byPlace.params];
-    params[placeParam] = `{${rows.map((r) => `"${r.at}"`).join(',')}}`;
-    return encode((await raw(byPlace.sql, params, byPlace.needsBigInt)).rows as unknown[][]);
+  const rowsQuery = tx.dialect.compiler.compile(tx.select(fields).from(table).where(atPlaces).toNode());
+  const readPlaced = byPlace(rowsQuery);
+  const encode = rowsEncoder(table, rowsQuery.fields!);
+  const frameSql = sink.sendColumns && sink.sendText ? columnsFrameSql(table) : undefined;
+  const readFrame = frameSql
+    ? byPlace(tx.dialect.compiler.compile(tx.select(frameSql).from(table).where(atPlaces).toNode()))
+    : undefined;
+
+  const readBody = async (rows: readonly PlannedRow[]): Promise<ChunkBody> => {
+    const big = rows.length === 1 && rows[0]!.bytes > chunkBytes;
+    if (readFrame && !big) {
+      const [text, odd] = ((await readFrame(rows)).rows as unknown[][])[0]!;
+      if (Number(odd) === 0) return { text: String(text), count: rows.length };
+    }
+    let read = encode((await readPlaced(rows)).rows as unknown[][]);
+    if (big) read = read.filter((row) => keepBigRow(shape, row, maxRowBytes, sink));
+    const values = sink.sendColumns ? rowsToColumns(names, read) : undefined;
+    return values ? { values, count: read.length } : { rows: read, count: read.length };
+  };
+
+  // The chunks to read, in order, planned from the cursor's places and sizes as they are needed.
+  let seen = 0;
+  async function* planned(): AsyncGenerator<{ rows: PlannedRow[]; last: boolean }> {
+    for (;;) {
+      const fetched = (await raw(`FETCH FORWARD ${chunkRows} FROM ${CURSOR}`)).rows as [string, unknown][];
+      seen += fetched.length;
+      const done = fetched.length < chunkRows || seen >= totalRows;
+      const chunks = planChunks(fetched, chunkRows, chunkBytes);
+      if (chunks.length === 0) {
+        yield { rows: [], last: true };
+        return;
+      }
+      for (let i = 0; i < chunks.length; i++)
+        yield { rows: chunks[i]!, last: done && i === chunks.length - 1 };
+      if (done) return;
+    }
+  }
+  const plan = planned();
+  const readNext = async () => {
+    const next = await plan.next();
+    if (next.done) return undefined;
+    return { body: await readBody(next.value.rows), last: next.value.last };
   };
 
   let sent = 0;
   let chunk = 0;
-  let seen = 0;
-  const send = (rows: JsonRow[], last: boolean) => {
-    sent += rows.length;
-    sink.send({
-      type: 'snapshot',
-      v: PROTOCOL_VERSION,
+  const send = (body: ChunkBody, last: boolean) => {
+    sent += body.count;
+    const header = {
+      type: 'snapshot' as const,
+      v: PROTOCOL_VERSION as typeof PROTOCOL_VERSION,
       shapeId: shape.id,
       position,
       chunk: chunk++,
       last,
       totalRows: Math.max(totalRows, sent),
-      rows,
-    });
+    };
+    if ('text' in body) {
+      const head = JSON.stringify({ ...header, columns: names });
+      sink.sendText!(`${head.slice(0, -1)},"values":${body.text}}`);
+    } else if ('values' in body) {
+      sink.sendColumns!({ ...header, columns: names, values: body.values });
+    } else {
+      sink.send({ ...header, rows: body.rows });
+    }
   };
-  for (;;) {
-    if (sink.aborted()) throw new SnapshotAborted('the connection closed during its snapshot');
-    const fetched = (await raw(`FETCH FORWARD ${chunkRows} FROM ${CURSOR}`)).rows as [string, unknown][];
-    seen += fetched.length;
-    const done = fetched.length < chunkRows || seen >= totalRows;
-    const chunks = planChunks(fetched, chunkRows, chunkBytes);
-    if (chunks.length === 0) {
-      send([], true);
-      break;
-    }
-    for (let i = 0; i < chunks.length; i++) {
+  // One chunk ahead: the next chunk's queries go to PostgreSQL as soon as this one is sent, so
+  // PostgreSQL reads it while the socket carries this one and the client applies it. At most
+  // two chunks are held, so memory stays flat however big the shape.
+  let reading: Promise<{ body: ChunkBody; last: boolean } | undefined> | undefined = readNext();
+  try {
+    while (reading) {
+      const next = await reading;
+      reading = undefined;
+      if (!next) break;
       if (sink.aborted()) throw new SnapshotAborted('the connection closed during its snapshot');
-      let rows = await readRows(chunks[i]!);
-      if (chunks[i]!.length === 1 && chunks[i]![0]!.bytes > chunkBytes) {
-        rows = rows.filter((row) => keepBigRow(shape, row, maxRowBytes, sink));
-      }
-      send(rows, done && i === chunks.length - 1);
-      if (!(done && i === chunks.length - 1)) await sink.drained();
+      send(next.body, next.last);
+      if (next.last) break;
+      reading = readNext();
+      await sink.drained();
     }
-    if (done) break;
+  } finally {
+    // A read still under way when the snapshot stops: its failure is the transaction's, not ours.
+    reading?.catch(() => {});
   }
   await raw(`CLOSE ${CURSOR}`);
   return sent;
