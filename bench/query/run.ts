@@ -4,7 +4,8 @@
  * skipped with a message when unreachable). Prints progress, then a table per dialect with the
  * median µs per operation, each library's ratio to raw, and syncline's targets.
  *
- * Settings (environment): DATABASE_URL, BENCH_SAMPLES (default 9), BENCH_SAMPLE_MS (default 150).
+ * Settings (environment): DATABASE_URL, BENCH_SAMPLES (default 9), BENCH_SAMPLE_MS (default 150),
+ * BENCH_POSTGRES=0 to run the SQLite table only.
  */
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -255,8 +256,9 @@ async function main(): Promise<void> {
 
   tables.push(await benchSqlite(fixture));
 
-  const server = await serverVersion();
-  if (!server) {
+  const server = process.env.BENCH_POSTGRES === '0' ? undefined : await serverVersion();
+  if (process.env.BENCH_POSTGRES === '0') console.log('\n[postgres] skipped: BENCH_POSTGRES=0');
+  else if (!server) {
     const shown = databaseUrl.replace(/\/\/[^@/]*@/, '//…@');
     console.log(
       `\n[postgres] SKIPPED: no PostgreSQL server answers at ${shown}. Start one ` +

@@ -7,6 +7,7 @@ import type {
   InsertNode,
   Node,
   OrderNode,
+  PlainRowsNode,
   QueryNode,
   SelectField,
   SelectNode,
@@ -148,6 +149,32 @@ export abstract class QueryCompiler {
       keepPrepared: node.kind === 'insert' && node.returning === undefined,
       needsBigInt: state.needsBigInt,
     };
+  }
+
+  /**
+   * The most parameters a plain bulk insert binds in one statement; undefined keeps every insert
+   * one statement whatever its size. See `compileInsertStatements`.
+   */
+  protected readonly bulkInsertParams: number | undefined = undefined;
+
+  /**
+   * A plain bulk insert (a PlainRowsNode) with more values than `bulkInsertParams`, compiled as
+   * consecutive statements of at most that many parameters, each encoded before any runs; undefined
+   * when it stays one statement. The caller runs them as one write (`runCompiledStatements`).
+   */
+  compileInsertStatements(node: InsertNode): CompiledQuery[] | undefined {
+    const limit = this.bulkInsertParams;
+    const rows = node.rows;
+    if (limit === undefined || !('kind' in rows)) return undefined;
+    const perStatement = Math.max(1, Math.floor(limit / Math.max(1, node.columns.length)));
+    const all = rows.rows;
+    if (all.length <= perStatement) return undefined;
+    const statements: CompiledQuery[] = [];
+    for (let at = 0; at < all.length; at += perStatement) {
+      const part: PlainRowsNode = { kind: 'plainRows', rows: all.slice(at, at + perStatement) };
+      statements.push(this.compile({ ...node, rows: part }));
+    }
+    return statements;
   }
 
   /** An expression compiled on its own, with values inlined: for DDL (defaults, checks, partial indexes). */
@@ -470,7 +497,8 @@ export abstract class QueryCompiler {
       if ('kind' in rows) {
         // An insert's values come first in its text, so they fill a new parameter list.
         state.params = this.encodePlainRows(node.columns, rows.rows);
-        state.sql += this.valuesShape(rows.rows.length, node.columns.length);
+        const plainText = !node.onConflict && !node.returning;
+        state.sql = this.valuesText(state.sql, rows.rows.length, node.columns.length, plainText);
       } else if (!this.plainValues(state, rows, node.columns.length)) {
         rows.forEach((row, r) => {
           if (r > 0) state.sql += ', ';
@@ -507,12 +535,33 @@ export abstract class QueryCompiler {
     this.returning(state, node.returning);
   }
 
-  private readonly valuesText = new Map<string, string>();
+  private readonly valuesTexts = new Map<string, string>();
+
+  private readonly insertTexts = new Map<string, string>();
+
+  /**
+   * `head` followed by the VALUES text of `rows` rows of `width` parameters. With `whole`, the
+   * statement is the whole text and a short one is cached, so a bulk insert's statements are
+   * one string each time: the driver's statement cache then finds it without reading it again.
+   */
+  private valuesText(head: string, rows: number, width: number, whole: boolean): string {
+    if (!whole) return head + this.valuesShape(rows, width);
+    const key = `${head}${rows}`;
+    let text = this.insertTexts.get(key);
+    if (text === undefined) {
+      text = head + this.valuesShape(rows, width);
+      if (text.length <= 65_536) {
+        if (this.insertTexts.size >= 200) this.insertTexts.clear();
+        this.insertTexts.set(key, text);
+      }
+    }
+    return text;
+  }
 
   /** The `(?, ?), (?, ?)` text of `rows` rows of `width` parameters, cached by that shape. */
   private valuesShape(rows: number, width: number): string {
     const key = `${rows}x${width}`;
-    let text = this.valuesText.get(key);
+    let text = this.valuesTexts.get(key);
     if (text === undefined) {
       const parts: string[] = [];
       for (let r = 0; r < rows; r++) {
@@ -521,8 +570,8 @@ export abstract class QueryCompiler {
         parts.push(`(${cells.join(', ')})`);
       }
       text = parts.join(', ');
-      if (this.valuesText.size > 200) this.valuesText.clear();
-      this.valuesText.set(key, text);
+      if (this.valuesTexts.size > 200) this.valuesTexts.clear();
+      this.valuesTexts.set(key, text);
     }
     return text;
   }

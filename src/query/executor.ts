@@ -13,6 +13,11 @@ export interface QueryRunner {
   run(query: DriverQuery): MaybePromise<DriverResult>;
   /** Called after a statement that wrote `table` ran (table-change events, live queries). */
   wrote(table: string, rows?: readonly RowChange[]): void;
+  /**
+   * Runs `fn` as one write: a transaction, or a savepoint in the runner's own transaction. A query
+   * split into several statements (a big insert on SQLite) runs in it, all or nothing.
+   */
+  transaction?<R>(fn: (tx: QueryRunner) => Promise<R>): Promise<R>;
   /** True when live queries would use the rows a write to `table` changed (worth a RETURNING). */
   wantsRowChanges?(table: string): boolean;
   /** The shared live source of a compiled query; only a Database has one (not a transaction). */

@@ -1,4 +1,6 @@
+import type { CompiledQuery } from '../dialect/query-compiler.js';
 import { UsageError } from '../errors.js';
+import type { RowChange } from '../live/row-changes.js';
 import type { Column } from '../schema/column.js';
 import type { AnyTable } from '../schema/table.js';
 import type { InsertNode, OnConflictNode } from '../sql/nodes.js';
@@ -6,7 +8,7 @@ import type { SQL } from '../sql/sql.js';
 import type { QueryRunner } from './executor.js';
 import { QueryBase } from './query-base.js';
 import { returningFields } from './returning.js';
-import type { WriteResult } from './run-compiled.js';
+import { runCompiledStatements, type WriteResult } from './run-compiled.js';
 import type { Selection, SelectResult } from './selection.js';
 import { columnForKey, isPlainValue, valueNode, type WriteValue } from './values.js';
 
@@ -112,25 +114,68 @@ export class InsertQuery<T extends AnyTable, TResult> extends QueryBase<TResult>
   /**
    * When live queries filter rows of this table, the inserted rows go with the change event (their
    * given values; columns left to defaults count as unknown), so unaffected live queries skip a run.
+   * A big insert the dialect splits into several statements runs them as one write.
    */
   override execute(): Promise<TResult> {
     const table = this.table;
-    if (this.state.onConflict || !this.runner.wantsRowChanges?.(table.$name)) return super.execute();
-    return this.executeReportingRows(() =>
-      (this.state.rows ?? []).map((row) => {
-        const after: Record<string, unknown> = {};
-        for (const column of table.$columnList) {
-          const value = row[column.key];
-          if (value !== undefined && (typeof value !== 'object' || value === null || value instanceof Date)) {
-            after[column.name] = value;
-          }
-        }
-        return { before: null, after };
-      }),
-    );
+    const reportRows = !this.state.onConflict && this.runner.wantsRowChanges?.(table.$name);
+    let statements: readonly CompiledQuery[] | undefined;
+    try {
+      statements = this.split();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (statements) {
+      // Every row is reported once, with the last statement; an earlier one reports none.
+      const last = statements.length - 1;
+      return runCompiledStatements<TResult>(
+        this.runner,
+        statements,
+        reportRows ? (i) => (i === last ? this.insertedRows() : []) : undefined,
+      );
+    }
+    if (!reportRows) return super.execute();
+    return this.executeReportingRows(() => this.insertedRows());
   }
 
+  /** The rows as the app gave them: what live queries learn of an insert. */
+  private insertedRows(): RowChange[] {
+    const columns = this.table.$columnList;
+    return (this.state.rows ?? []).map((row) => {
+      const after: Record<string, unknown> = {};
+      for (const column of columns) {
+        const value = row[column.key];
+        if (value !== undefined && (typeof value !== 'object' || value === null || value instanceof Date)) {
+          after[column.name] = value;
+        }
+      }
+      return { before: null, after };
+    });
+  }
+
+  private statements: readonly CompiledQuery[] | null | undefined;
+
+  /** The statements the dialect splits this insert into, when it does (see compileInsertStatements). */
+  private split(): readonly CompiledQuery[] | undefined {
+    if (this.statements === undefined) {
+      const rows = this.state.rows?.length ?? 0;
+      this.statements =
+        rows > 1 && this.runner.transaction
+          ? (this.runner.dialect.compiler.compileInsertStatements(this.toNode()) ?? null)
+          : null;
+    }
+    return this.statements ?? undefined;
+  }
+
+  private node: InsertNode | undefined;
+
+  /** The insert's tree, built once (a builder never changes; a bulk insert's tree is costly). */
   toNode(): InsertNode {
+    this.node ??= this.buildNode();
+    return this.node;
+  }
+
+  private buildNode(): InsertNode {
     const table = this.table;
     const context = `insert into ${table.$name}`;
     const rows = this.state.rows ?? [];

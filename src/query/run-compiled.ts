@@ -97,6 +97,48 @@ export function runCompiledAsync<T>(
 }
 
 /**
+ * Runs the statements one query was compiled into (a big plain insert split by the dialect, see
+ * `QueryCompiler.compileInsertStatements`) as that one query: all or none of them, in a
+ * transaction (a savepoint inside the runner's own); returned rows are concatenated, rows affected
+ * summed. `rowChanges(i, result)` reports what statement i changed. Synchronous drivers step through
+ * the statements without a promise each.
+ */
+export function runCompiledStatements<T>(
+  runner: QueryRunner,
+  statements: readonly CompiledQuery[],
+  rowChanges?: (statement: number, result: unknown) => readonly RowChange[] | undefined,
+): Promise<T> {
+  if (!runner.transaction) throw new UsageError('this query runner cannot run a split query as one write');
+  return runner.transaction(async (tx) => {
+    const results: unknown[] = [];
+    const from = (first: number): unknown => {
+      for (let i = first; i < statements.length; i++) {
+        const c = statements[i]!;
+        const changes = rowChanges && ((result: unknown) => rowChanges(i, result));
+        const result = runCompiled(tx, c, c.params, undefined, changes);
+        if (result instanceof Promise) {
+          return result.then((r) => {
+            results.push(r);
+            return from(i + 1);
+          });
+        }
+        results.push(result);
+      }
+      return joinResults(results);
+    };
+    return from(0) as T;
+  });
+}
+
+/** One result of several statements' results: their rows in order, or their rows affected summed. */
+function joinResults(results: readonly unknown[]): unknown {
+  if (Array.isArray(results[0])) return (results as unknown[][]).flat();
+  let rowsAffected = 0;
+  for (const r of results) rowsAffected += (r as WriteResult).rowsAffected;
+  return { rowsAffected } satisfies WriteResult;
+}
+
+/**
  * A query compiled once and run many times with new placeholder values: `prepare()` on any builder.
  *
  * @example

@@ -4,6 +4,14 @@ import { type CompileState, QueryCompiler } from '../query-compiler.js';
 
 /** SQLite's spelling: `?` parameters, LIKE on lower() for ILIKE, LIMIT -1 before a bare OFFSET. */
 export class SqliteQueryCompiler extends QueryCompiler {
+  /**
+   * A bulk insert runs as statements of at most this many values. Measured on better-sqlite3 (10,000
+   * rows of 6 values in one transaction, CPU time): statements of 250 rows took 0.71-0.87x the time of
+   * single-row statements, one statement of 5,461 rows 0.88-1.11x; and a parameter list past 16k
+   * values lands in V8's large-object space, which costs about as much again to fill.
+   */
+  protected override readonly bulkInsertParams = 1_500;
+
   protected parameter(): string {
     return '?';
   }
