@@ -37,11 +37,14 @@ export async function installBatchOrder(direct: DirectWriter): Promise<void> {
   )) as [{ schema: string; seq: string }];
   const table = `"${schema}".${ORDER_TABLE}`;
   await direct.query(
-    `CREATE TABLE IF NOT EXISTS ${table} (client_id text NOT NULL, mutation_id bigint NOT NULL, position bigint NOT NULL)`,
+    `CREATE TABLE IF NOT EXISTS ${table} (client_id text NOT NULL, from_id bigint NOT NULL, mutation_id bigint NOT NULL, position bigint NOT NULL)`,
   );
+  // A move from one id to a later one settles every batch between them (the server applies a
+  // push's batches in runs, one transaction each, docs/sync-internals.md "Runs of batches").
   await direct.query(`CREATE OR REPLACE FUNCTION "${schema}"._test_note_batch() RETURNS trigger LANGUAGE plpgsql AS $fn$
     BEGIN
-      INSERT INTO ${table} (client_id, mutation_id, position) VALUES (NEW.client_id, NEW.last_mutation_id, nextval('${seq}'));
+      INSERT INTO ${table} (client_id, from_id, mutation_id, position)
+        VALUES (NEW.client_id, OLD.last_mutation_id, NEW.last_mutation_id, nextval('${seq}'));
       RETURN NULL;
     END $fn$`);
   // Deferred to the commit, not fired when the batch moves last_mutation_id: the server writes a
@@ -152,21 +155,30 @@ export async function collectHistory(
   sources: readonly PushSource[],
 ): Promise<ModelChange[]> {
   const entries: Entry[] = [];
-  const positions = new Map<string, bigint>();
+  // Each client's moves of its last mutation id, as they committed: a batch was settled by the
+  // first move past it (a client's last id only moves forward).
+  const moves = new Map<string, { from: number; to: number; position: bigint }[]>();
   for (const row of await direct.query(
-    `SELECT client_id, mutation_id::text AS mutation_id, position::text AS position FROM ${ORDER_TABLE}`,
+    `SELECT client_id, from_id::text AS from_id, mutation_id::text AS mutation_id, position::text AS position
+       FROM ${ORDER_TABLE} ORDER BY position`,
   )) {
-    const key = `${row.client_id as string}/${row.mutation_id as string}`;
-    // The first time it was settled (a client's last id only moves forward).
-    if (!positions.has(key)) positions.set(key, BigInt(row.position as string));
+    const list = moves.get(row.client_id as string) ?? [];
+    list.push({
+      from: Number(row.from_id),
+      to: Number(row.mutation_id),
+      position: BigInt(row.position as string),
+    });
+    moves.set(row.client_id as string, list);
   }
   for (const source of sources) {
     for (const [id, changes] of appliedBatches(source)) {
-      const position = positions.get(`${source.clientId}/${id}`);
+      // Batches settled by one move share its position; the sort below is stable, so they keep
+      // their order (by mutation id, as appliedBatches lists them).
+      const position = moves.get(source.clientId)?.find((m) => m.from < id && id <= m.to)?.position;
       if (position === undefined) {
         throw new Error(
           `client ${source.name} pushed batch ${id}, which was not rejected, but the server never settled it (or ${ORDER_TABLE} missed it: ` +
-            `installBatchOrder must run before the first push, and counts on each batch moving _syncline_clients.last_mutation_id in its own transaction): ${canonicalJson(changes)}`,
+            `installBatchOrder must run before the first push, and counts on every settled batch moving _syncline_clients.last_mutation_id past it as its transaction commits): ${canonicalJson(changes)}`,
         );
       }
       entries.push({ position, changes });
