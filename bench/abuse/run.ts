@@ -94,7 +94,9 @@ async function writeLatency(alice: BenchClient, recorder: SeenRecorder, from: nu
     const seen = recorder.seen(value);
     const start = absoluteNow();
     await alice.db.update(counters).set({ value }).where(eq(counters.id, 1));
-    const [at] = await within(seen, 10_000, `bob to see write ${i}`);
+    const {
+      at: [at],
+    } = await within(seen, 10_000, `bob to see write ${i}`);
     times.push(at! - start);
   }
   return { p50: quantile(times, 0.5), p99: quantile(times, 0.99), next: from + WRITES };

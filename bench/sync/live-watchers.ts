@@ -16,6 +16,16 @@ export function absoluteNow(): number {
 }
 
 /**
+ * When each client (in the recorder's order) showed a value, in absolute ms: `at`, its live query
+ * emitted it; `applied`, its database reported the change (the sync client applied it and said so),
+ * just before the live query re-ran. `applied` to `at` is the live query's own part.
+ */
+export interface SeenTimes {
+  readonly at: number[];
+  readonly applied: number[];
+}
+
+/**
  * Clients whose live queries can be asked when they showed a value.
  *
  * @example
@@ -26,7 +36,7 @@ export interface LiveWatchers {
   /** Where the clients run, for the report: 'own process', '2 own processes', 'server process'. */
   readonly where: string;
   /** When each client's live query first showed a `counters` row with `value` (absolute ms). */
-  seen(value: number): Promise<number[]>;
+  seen(value: number): Promise<SeenTimes>;
   close(): Promise<void>;
 }
 
@@ -42,7 +52,9 @@ export interface LiveWatchers {
  */
 export class SeenRecorder implements LiveWatchers {
   private readonly highest: number[] = [];
-  private readonly times = new Map<number, number[]>();
+  private readonly times = new Map<number, SeenTimes>();
+  /** When each client's database last reported a change to `counters`. */
+  private readonly notified: number[] = [];
   /** How many clients have not shown each value yet (counted, not scanned: this runs per client). */
   private readonly missing = new Map<number, number>();
   private readonly waiting = new Map<number, { done: () => void; fail: (error: Error) => void }>();
@@ -62,6 +74,13 @@ export class SeenRecorder implements LiveWatchers {
     for (const client of clients) {
       const i = this.highest.length;
       this.highest.push(Number.NEGATIVE_INFINITY);
+      this.notified.push(Number.NaN);
+      // Subscribed before the live query, so it hears the change before the query re-runs.
+      this.stops.push(
+        client.db.onTablesChanged([counters], () => {
+          this.notified[i] = absoluteNow();
+        }),
+      );
       first.push(
         new Promise<void>((resolve) => {
           this.stops.push(
@@ -74,10 +93,14 @@ export class SeenRecorder implements LiveWatchers {
                   const now = absoluteNow();
                   let value = Number.NEGATIVE_INFINITY;
                   for (const row of rows) value = Math.max(value, row.value);
-                  // The first result is the value already there, not a write to time.
-                  if (this.highest[i] === Number.NEGATIVE_INFINITY) this.highest[i] = value;
-                  else if (value > this.highest[i]!) this.record(i, value, now);
-                  resolve();
+                  // The first result with rows is the value already there, not a write to time. A
+                  // client whose snapshot has not arrived yet shows no rows: it is not ready, else
+                  // a snapshot holding the first timed write would be taken for that first result
+                  // and the write never seen (the 2-process phase waited 30 s for its first write).
+                  if (this.highest[i] === Number.NEGATIVE_INFINITY) {
+                    this.highest[i] = value;
+                    if (rows.length > 0) resolve();
+                  } else if (value > this.highest[i]!) this.record(i, value, now);
                 },
                 (error) => {
                   this.failure ??= error as Error;
@@ -96,18 +119,21 @@ export class SeenRecorder implements LiveWatchers {
     this.highest[i] = value;
     let times = this.times.get(value);
     if (!times) {
-      this.times.set(value, (times = new Array(this.highest.length).fill(undefined)));
-      this.missing.set(value, this.highest.length);
+      const n = this.highest.length;
+      times = { at: new Array(n).fill(undefined), applied: new Array(n).fill(undefined) };
+      this.times.set(value, times);
+      this.missing.set(value, n);
     }
     // Called once per client and value (only for a value above the client's highest).
-    times[i] = at;
+    times.at[i] = at;
+    times.applied[i] = this.notified[i]!;
     const left = this.missing.get(value)! - 1;
     this.missing.set(value, left);
     if (left === 0) this.waiting.get(value)?.done();
   }
 
   /** Resolves with every client's time for `value` once all have shown it (then forgets it). */
-  seen(value: number): Promise<number[]> {
+  seen(value: number): Promise<SeenTimes> {
     return new Promise((resolve, reject) => {
       if (this.failure) {
         reject(this.failed());

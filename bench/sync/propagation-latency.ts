@@ -15,7 +15,7 @@ import { quantile } from '../support/measure.js';
 import { COUNTER_ROWS } from './bench-schema.js';
 import type { BenchServer } from './bench-server.js';
 import { BenchChild } from './child-bench.js';
-import { absoluteNow, type LiveWatchers } from './live-watchers.js';
+import { absoluteNow, type LiveWatchers, type SeenTimes } from './live-watchers.js';
 import { formatCount, formatMs, type Outcome } from './outcome.js';
 
 /**
@@ -85,20 +85,20 @@ export class ClientProcesses implements LiveWatchers {
     );
   }
 
-  async seen(value: number): Promise<number[]> {
+  async seen(value: number): Promise<SeenTimes> {
     const each = await Promise.all(
       this.children.map((child, i) =>
         this.counts[i] === 0
-          ? []
+          ? { at: [], applied: [] }
           : child.ask(
               { await: value },
-              (m) => (m.seen === value ? (m.at as number[]) : undefined),
+              (m) => (m.seen === value ? (m.at as SeenTimes) : undefined),
               WRITE_TIMEOUT_MS,
               `value ${value} to reach every client`,
             ),
       ),
     );
-    return each.flat();
+    return { at: each.flatMap((t) => t.at), applied: each.flatMap((t) => t.applied) };
   }
 
   async close(): Promise<void> {
@@ -122,6 +122,15 @@ export interface PropagationTimes {
   readonly lastClient: number[];
   /** How long the write itself took to return (its commit included). */
   readonly writeMs: number[];
+  /**
+   * Where the time went, per write: until the first client's database reported the change
+   * (server: commit → capture → notify → read → send; the wire; that client's parse and apply).
+   */
+  readonly firstApplied: number[];
+  /** Per client and write: until its database reported the change (after the clients before it). */
+  readonly applied: number[];
+  /** Per client and write: from that report until its live query emitted (re-run, compare, emit). */
+  readonly rerun: number[];
 }
 
 /**
@@ -146,6 +155,9 @@ export async function measurePropagation(
       perClient: [],
       lastClient: [],
       writeMs: [],
+      firstApplied: [],
+      applied: [],
+      rerun: [],
     };
     for (let k = 0; k < WARMUP_WRITES + writes; k++) {
       const value = ++written;
@@ -156,10 +168,14 @@ export async function measurePropagation(
       const writeMs = absoluteNow() - started;
       const at = await within(seen, WRITE_TIMEOUT_MS, `write ${k} to reach ${watchers.clients} clients`);
       if (k < WARMUP_WRITES) continue;
-      const perClient = at.map((t) => t - started);
+      const perClient = at.at.map((t) => t - started);
       times.perClient.push(...perClient);
       times.lastClient.push(Math.max(...perClient));
       times.writeMs.push(writeMs);
+      const applied = at.applied.map((t) => t - started);
+      times.firstApplied.push(Math.min(...applied));
+      times.applied.push(...applied);
+      times.rerun.push(...at.at.map((t, i) => t - at.applied[i]!));
     }
     return times;
   } finally {
@@ -254,7 +270,10 @@ export function describePropagation(times: PropagationTimes): string {
       : '';
   return (
     `${formatCount(times.clients)} client(s) in the ${times.where}, ${formatCount(times.writeMs.length)} writes: p50 ${p(times.perClient, 0.5)}, ` +
-    `p99 ${p(times.perClient, 0.99)} per client${last}; the write itself p50 ${p(times.writeMs, 0.5)}`
+    `p99 ${p(times.perClient, 0.99)} per client${last}; the write itself p50 ${p(times.writeMs, 0.5)}\n` +
+    `  where it goes (p50 / p99): until the first client applied it (server, wire, one client's parse and apply) ${p(times.firstApplied, 0.5)} / ${p(times.firstApplied, 0.99)}; ` +
+    `until each client applied it (behind the clients before it in its process) ${p(times.applied, 0.5)} / ${p(times.applied, 0.99)}; ` +
+    `live query re-run → emit ${p(times.rerun, 0.5)} / ${p(times.rerun, 0.99)}`
   );
 }
 
