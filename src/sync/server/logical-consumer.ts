@@ -12,6 +12,7 @@ import {
   parseLsn,
   rowKey,
 } from './logical-apply.js';
+import { CaptureBarrier } from './logical-barrier.js';
 import { dropSlot, ensureSlot, type LogicalNames } from './logical-install.js';
 import type { ServerLog } from './server-log.js';
 
@@ -131,7 +132,7 @@ export class LogicalConsumer {
   private lastEnd = 0n;
   private open = false;
   private readonly waiters = new Set<Waiter>();
-  private ping: ReturnType<typeof setInterval> | undefined;
+  private readonly barrier: CaptureBarrier;
   private readonly jsonColumns = new Map<string, Set<string>>();
 
   constructor(
@@ -152,6 +153,7 @@ export class LogicalConsumer {
     this.waitTimeoutMs = options.waitTimeoutMs ?? 10_000;
     this.maxRetainedWalBytes = options.maxRetainedWalBytes ?? 1 << 30;
     this.checkEveryMs = options.checkEveryMs ?? 1000;
+    this.barrier = new CaptureBarrier(this.config, this.waitTimeoutMs);
     loadReplication();
   }
 
@@ -177,24 +179,33 @@ export class LogicalConsumer {
     return this.holding;
   }
 
-  /** Resolves once every transaction committed before the call is in the change log. */
+  /**
+   * Resolves once every transaction committed before the call is in the change log: a barrier
+   * transaction committed after the call (shared with the waiters that arrive while one is being
+   * committed), then the wait for the consumer past it. Fails with a DatabaseError after
+   * `waitTimeoutMs` (no server consumes the slot, or it is far behind).
+   */
   async caughtUp(): Promise<void> {
-    const row = await this.db.run({
-      sql: 'SELECT pg_current_wal_flush_lsn()::text AS lsn',
-      params: [],
-      arrayMode: false,
-      needsBigInt: false,
+    const deadline = Date.now() + this.waitTimeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(this.behind()), this.waitTimeoutMs);
     });
-    await this.waitFor(parseLsn((row.rows[0] as { lsn: string }).lsn));
+    try {
+      const lsn = await Promise.race([this.barrier.pass(), late]);
+      // The barrier's commit ends after its message: a consumer past the message is past the commit.
+      await this.waitFor(lsn + 1n, deadline);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /**
-   * Resolves once the consumer (this server's or another's) has logged every transaction that
-   * committed before `lsn`; fails with a DatabaseError after `waitTimeoutMs` (no server consumes).
+   * Resolves once the consumer (this server's or another's) has confirmed `lsn`: every transaction
+   * that committed before it is in the change log. Fails with a DatabaseError at `deadline`.
    */
-  async waitFor(lsn: bigint): Promise<void> {
+  private async waitFor(lsn: bigint, deadline: number): Promise<void> {
     if (this.acked >= lsn) return;
-    const deadline = Date.now() + this.waitTimeoutMs;
     if (!this.holding) {
       // Another server holds the slot: its confirmed position says how far it has logged.
       for (let pause = 1; Date.now() < deadline; pause = Math.min(pause * 2, 20)) {
@@ -208,13 +219,13 @@ export class LogicalConsumer {
         if ((result.rows[0] as { done: boolean } | undefined)?.done) return;
         await new Promise((resolve) => setTimeout(resolve, pause));
       }
-      if (!this.holding) throw this.behind(lsn);
+      if (!this.holding) throw this.behind();
     }
     await new Promise<void>((resolve, reject) => {
       const timeout = setTimeout(
         () => {
           this.waiters.delete(waiter);
-          reject(this.behind(lsn));
+          reject(this.behind());
         },
         Math.max(1, deadline - Date.now()),
       );
@@ -227,31 +238,15 @@ export class LogicalConsumer {
       };
       this.waiters.add(waiter);
       this.settleWaiters();
-      this.askPosition();
     });
   }
 
-  private behind(lsn: bigint): DatabaseError {
+  private behind(): DatabaseError {
     return new DatabaseError(
-      `logical capture: the change log did not reach WAL position ${lsnText(lsn)} within ${this.waitTimeoutMs} ms; ` +
+      `logical capture: the change log did not catch up with the database within ${this.waitTimeoutMs} ms (logical.waitTimeoutMs); ` +
         'no sync server is consuming the replication slot (or it is far behind); the write is tried again later',
       '57P03',
     );
-  }
-
-  /** Asks the walsender how far it has read (a keepalive answers), while someone waits. */
-  private askPosition(): void {
-    if (!this.holding || !this.service) return;
-    void this.service.acknowledge(lsnText(this.acked > 0n ? this.acked - 1n : 0n), true).catch(() => {});
-    this.ping ??= setInterval(() => {
-      if (this.waiters.size === 0) {
-        clearInterval(this.ping);
-        this.ping = undefined;
-        return;
-      }
-      void this.service?.acknowledge(lsnText(this.acked > 0n ? this.acked - 1n : 0n), true).catch(() => {});
-    }, 20);
-    this.ping.unref?.();
   }
 
   private settleWaiters(): void {
@@ -323,7 +318,6 @@ export class LogicalConsumer {
         slot: this.names.slot,
         from: lsnText(this.applied),
       });
-      this.askPosition();
     });
     const plugin = new PgoutputPlugin({
       protoVersion: 1,
@@ -437,8 +431,16 @@ export class LogicalConsumer {
       case 'commit': {
         const current = this.current;
         this.current = undefined;
-        if (!current || current.skip || message.commitEndLsn === null) return;
-        this.lastEnd = parseLsn(message.commitEndLsn);
+        if (!current || message.commitEndLsn === null) return;
+        const end = parseLsn(message.commitEndLsn);
+        if (current.skip || (this.buffer.length === 0 && !this.open && this.bufferedTransactions === 0)) {
+          // Nothing of it to log (a barrier, a push that wrote nothing, one applied before a
+          // restart) and nothing pending: everything before its end is logged, so it is confirmed
+          // at once, without a transaction of the consumer.
+          if (this.buffer.length === 0 && !this.open && this.bufferedTransactions === 0) this.ack(end);
+          return;
+        }
+        this.lastEnd = end;
         this.bufferedTransactions++;
         // Commits while more data is queued share one transaction of the consumer.
         if (
@@ -597,7 +599,7 @@ export class LogicalConsumer {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
-    if (this.ping) clearInterval(this.ping);
+    await this.barrier.close();
     await this.release(undefined);
     for (const waiter of this.waiters) waiter.resolve();
     this.waiters.clear();

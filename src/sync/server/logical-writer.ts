@@ -1,6 +1,5 @@
 import type { Database } from '../../database/database.js';
 import type { Transaction } from '../../database/transaction.js';
-import { parseLsn } from './logical-apply.js';
 import type { LogicalConsumer } from './logical-consumer.js';
 
 /** The databases whose server captures by logical replication, with their consumer. */
@@ -47,9 +46,9 @@ export async function announceWriter(tx: Transaction, db?: Database): Promise<vo
 
 /**
  * In logical mode, waits (inside a push, after its app rows are locked and before their stamps are
- * read) until the consumer has logged and stamped every transaction that committed before now: a
- * direct write that committed just before would otherwise have no stamp yet, and an older pushed
- * change would win over it. Bounded by `logical.waitTimeoutMs`; then it fails with a DatabaseError
+ * read) until the consumer has logged and stamped every transaction that committed before now (a
+ * barrier, see logical-barrier.ts): a direct write that committed just before would otherwise have
+ * no stamp yet, and an older pushed change would win over it. Bounded by `logical.waitTimeoutMs`; then it fails with a DatabaseError
  * and the push is answered `push_failed` (pushed again later). Nothing in trigger mode.
  *
  * @example
@@ -59,11 +58,5 @@ export async function announceWriter(tx: Transaction, db?: Database): Promise<vo
 export async function awaitCapture(tx: Transaction): Promise<void> {
   const consumer = logicalTransactions.get(tx);
   if (!consumer) return;
-  const result = await tx.run({
-    sql: 'SELECT pg_current_wal_flush_lsn()::text AS lsn',
-    params: [],
-    arrayMode: false,
-    needsBigInt: false,
-  });
-  await consumer.waitFor(parseLsn((result.rows[0] as { lsn: string }).lsn));
+  await consumer.caughtUp();
 }
