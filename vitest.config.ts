@@ -15,6 +15,7 @@ const browserDialectFiles = [
   'transactions',
   'raw-and-prepared',
   'to-sql',
+  'bulk-insert',
 ].map((name) => `test/dialect/${name}.test.ts`);
 
 const chromiumFlags = [
