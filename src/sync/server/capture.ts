@@ -558,17 +558,17 @@ function statementCaptureDdl(
   // Who wrote, as the trigger body names it; dynamic SQL (TRUNCATE, below) passes it as parameters.
   const WRITER = { stamp: 'stamp', origin: 'origin', mutation: 'mutation' };
   // A push that writes rows of several of its batches in one statement names each row's batch
-  // and stamp in syncline.writers ([{ t, k, h, m }]: table, key, stamp, mutation id).
+  // and stamp in syncline.writers ([{ t, k, h, m }]: table, key, stamp, mutation id), which the
+  // body turns into `named_writers`, an object by key text, once per statement. Each row looks
+  // its writer up there: a join with the list would let PostgreSQL reorder the statement's rows
+  // (a hash join), and the log must keep them in the order they were written.
   const log = (op: 'I' | 'D', source: string, w = WRITER) => {
     const named = w === WRITER;
-    const stamp = named ? `coalesce(pw.h, ${w.stamp})` : w.stamp;
-    const mutation = named ? `coalesce(pw.m, ${w.mutation})` : w.mutation;
-    const writers = named
-      ? ` LEFT JOIN jsonb_to_recordset(writers) AS pw(t text, k jsonb, h text, m bigint)
-           ON pw.t = ${literal(table.$name)} AND pw.k = ${key}`
-      : '';
+    const writer = `named_writers -> ((${key})::text)`;
+    const stamp = named ? `coalesce(${writer} ->> 0, ${w.stamp})` : w.stamp;
+    const mutation = named ? `coalesce((${writer} ->> 1)::bigint, ${w.mutation})` : w.mutation;
     return `INSERT INTO _syncline_changes AS c (table_name, op, pk, "row", hlc, origin, mutation_id)
-       SELECT ${literal(table.$name)}, '${op}', ${key}, ${image}, ${stamp}, ${w.origin}, ${mutation} FROM ${source} AS n${writers}`;
+       SELECT ${literal(table.$name)}, '${op}', ${key}, ${image}, ${stamp}, ${w.origin}, ${mutation} FROM ${source} AS n`;
   };
   // Every delete, whoever made it (a push, a direct write, a foreign key's cascade, TRUNCATE),
   // leaves a tombstone with the deleting write's stamp and the row's image: the row as logged,
@@ -593,8 +593,14 @@ function statementCaptureDdl(
    ${VARIABLE_CONFLICT}
    DECLARE
      ${WRITER_VARIABLES}
+     named_writers jsonb;
    BEGIN
      ${WRITER_SETUP}
+     IF writers IS NOT NULL THEN
+       SELECT jsonb_object_agg(pw.k::text, jsonb_build_array(pw.h, pw.m)) INTO named_writers
+         FROM jsonb_to_recordset(writers) AS pw(t text, k jsonb, h text, m bigint)
+        WHERE pw.t = ${literal(table.$name)};
+     END IF;
      IF TG_OP = 'INSERT' THEN
        ${sizeCheck}
        ${log('I', 'new_rows')};
