@@ -11,8 +11,8 @@ import {
   type RowsMessage,
   type ServerFrame,
   type ServerMessage,
-  SNAPSHOT_COLUMNS_FORMAT,
   type ShapeJson,
+  SNAPSHOT_COLUMNS_FORMAT,
   type SnapshotChunk,
   type UnsubscribedMessage,
 } from '../protocol/messages.js';
