@@ -578,7 +578,7 @@ export class SyncConnection implements HubSubscriber {
       const { position, rows } = await readSnapshot(
         ctx.db,
         [shape],
-        refresh ? { ...sink, send: (message) => sink.send({ ...message, refresh: true }) } : sink,
+        refresh ? { ...sink, refresh: true } : sink,
         {
           chunkRows: ctx.snapshotChunkRows,
           chunkBytes: ctx.snapshotChunkBytes,

@@ -38,6 +38,8 @@ export interface SnapshotShape {
 export interface SnapshotSink {
   send(message: SnapshotMessage): void;
   sendColumns?(message: SnapshotColumnsMessage): void;
+  /** Marks every chunk `refresh`: the shape is sent again, whole (see `SnapshotSchema`). */
+  readonly refresh?: boolean;
   sendText?(text: string): void;
   drained(): Promise<void>;
   aborted(): boolean;
@@ -314,6 +316,7 @@ async function readShape(
       chunk: chunk++,
       last,
       totalRows: Math.max(totalRows, sent),
+      ...(sink.refresh ? { refresh: true as const } : {}),
     };
     if ('text' in body) {
       const head = JSON.stringify({ ...header, columns: names });
