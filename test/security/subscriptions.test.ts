@@ -92,6 +92,8 @@ for (const driver of serverDrivers) {
       try {
         while (refused < 56) {
           const message = await client.next(undefined, 10_000);
+          // The cursor moving on past others' writes (the legitimate pair's) may come in between.
+          if (message.type === 'changes') continue;
           expect(message.type).toBe('error');
           expect(message).toMatchObject({ code: 'too_many_requests' });
           refused++;

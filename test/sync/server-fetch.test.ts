@@ -28,6 +28,8 @@ for (const driver of serverDrivers) {
         { id: L1, name: 'Mine', ownerId: 'u1' },
         { id: L2, name: 'Theirs', ownerId: 'u2' },
       ]);
+      // Read before the client comes, so no changes message (moving its cursor) comes before the answer.
+      await t.settled();
       const client = await RawClient.connect(t.url);
       client.send(helloMessage(appSchema, { token: await t.token('u1') }));
       await client.next('welcome');
