@@ -35,6 +35,8 @@ interface Case {
   readonly label: string;
   /** syncline's allowed ratio to raw on this row. */
   readonly limit: number;
+  /** A tighter limit on SQLite, where nothing but the library stands between the call and the engine. */
+  readonly sqliteLimit?: number;
   operation(contender: Contender, fixture: Fixture, reset: () => unknown): Operation;
 }
 
@@ -52,6 +54,7 @@ const CASES: readonly Case[] = [
   {
     label: `insert ${INSERTED_TODOS.toLocaleString('en-US')} rows, 1 transaction`,
     limit: 1.3,
+    sqliteLimit: 1.1,
     operation: (c, f, reset) => ({ run: () => c.insertAll(f.newTodos), beforeEach: reset }),
   },
   {
@@ -146,11 +149,12 @@ function report(dialect: string, results: Results): string {
     const cell = (name: Library) =>
       `${formatMicros(m[name].medianUs)} (${formatRatio(m[name].medianUs / raw)})`;
     const ratio = m.syncline.medianUs / raw;
+    const limit = (dialect.startsWith('better-sqlite3') ? testCase.sqliteLimit : undefined) ?? testCase.limit;
     const misses: string[] = [];
     // A miss by less than the samples' spread is flagged, since another run may not repeat it.
     const noise = (other: Library) => (withinNoise(m.syncline, m[other]) ? ', within noise' : '');
-    if (ratio > testCase.limit) {
-      const near = ratio / testCase.limit - 1 <= Math.max(m.syncline.spread, m.raw.spread);
+    if (ratio > limit) {
+      const near = ratio / limit - 1 <= Math.max(m.syncline.spread, m.raw.spread);
       misses.push(`${formatRatio(ratio)} of raw${near ? ', within noise' : ''}`);
     }
     for (const other of ['drizzle', 'kysely'] as const) {
@@ -164,7 +168,7 @@ function report(dialect: string, results: Results): string {
       cell('syncline'),
       cell('drizzle'),
       cell('kysely'),
-      `<= ${testCase.limit}x raw`,
+      `<= ${limit}x raw`,
       misses.length === 0 ? 'PASS' : `MISS (${misses.join('; ')})`,
     ];
   });
@@ -276,7 +280,8 @@ async function main(): Promise<void> {
   );
   console.log(tables.join('\n\n'));
   console.log(
-    '\nsyncline targets: within 1.3x of raw on the prepared rows (prepared select, insert, join), within 3x' +
+    '\nsyncline targets: within 1.3x of raw on the prepared rows (prepared select, insert, join; the insert' +
+      ' within 1.1x on SQLite), within 3x' +
       ' unprepared, and no slower than Drizzle or Kysely on any row. "within noise": the miss is smaller' +
       ' than the spread (interquartile range) of the samples, so another run may not repeat it.',
   );
