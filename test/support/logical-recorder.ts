@@ -32,6 +32,11 @@ export class ShapeRecorder {
   private client: RawClient | undefined;
   private read = 0;
   private snapshotRows: Map<string, Record<string, unknown>> | undefined;
+  private dropped = false;
+  /** Where `until` connects again when the server closed the socket (as a real client does). */
+  reconnectTo: string | undefined;
+  /** How many times `until` connected again. */
+  reconnects = 0;
 
   constructor(
     private readonly schema: Schema,
@@ -46,6 +51,10 @@ export class ShapeRecorder {
     const client = await RawClient.connect(url);
     this.client = client;
     this.read = 0;
+    this.dropped = false;
+    void client.closed.then(() => {
+      if (this.client === client) this.dropped = true;
+    });
     client.send(
       helloMessage(this.schema, {
         token: this.token,
@@ -65,8 +74,12 @@ export class ShapeRecorder {
   /** Waits (polling, bounded) until `check` holds. */
   async until(check: (recorder: this) => boolean, timeoutMs = 20_000, what = 'the recorder'): Promise<void> {
     await waitFor(
-      () => {
+      async () => {
         this.poll();
+        if (this.dropped && this.reconnectTo && !check(this)) {
+          this.reconnects++;
+          await this.connect(this.reconnectTo);
+        }
         return check(this);
       },
       timeoutMs,
@@ -76,8 +89,9 @@ export class ShapeRecorder {
 
   async close(): Promise<void> {
     this.poll();
-    await this.client?.close();
+    const client = this.client;
     this.client = undefined;
+    await client?.close();
   }
 
   private take(message: ServerMessage): void {
