@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 
 /**
  * What the test suites need beyond `npm install`, and whether this machine has it: a PostgreSQL
@@ -26,6 +27,13 @@ export const requirements = {
     present: existsSync(haproxyPath()),
     what: 'the several-servers suite (three sync servers behind HAProxy)',
     how: 'apt-get install -y --no-install-recommends haproxy, or set HAPROXY_PATH',
+  },
+  initdb: {
+    present:
+      Boolean(process.env.SYNCLINE_LOGICAL_URL) ||
+      existsSync(join(process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin', 'initdb')),
+    what: 'the logical-replication capture suites (a throwaway cluster with wal_level = logical)',
+    how: "install PostgreSQL's server programs (initdb, pg_ctl), set PG_BIN to their directory, or SYNCLINE_LOGICAL_URL to such a cluster",
   },
 } as const;
 
