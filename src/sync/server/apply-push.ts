@@ -44,6 +44,25 @@ export interface PushContext {
   readonly mutators?: AnyMutators;
 }
 
+/**
+ * The write rule check `resolveChanges` calls for each change a push makes: the user's rule for
+ * the table, on the row before and after, by property keys (both push paths share it).
+ *
+ * @example
+ *   const resolved = await resolveChanges(changes, states, writeRuleCheck(ctx));
+ */
+export function writeRuleCheck(ctx: PushContext): Parameters<typeof resolveChanges>[2] {
+  return (table, op, before, after, key) =>
+    ctx.rules.checkWrite(
+      table,
+      ctx.user,
+      op,
+      before && toPropertyKeys(table, before),
+      after && toPropertyKeys(table, after),
+      toPropertyKeys(table, key),
+    );
+}
+
 /** Another writer created one of the batch's rows (or its stamps) after the batch read it. */
 export class RaceLost extends Error {}
 
@@ -183,16 +202,7 @@ export async function writeBatch(
     const touched =
       runs.length === 1 ? decoded.touched : [...new Map(changes.map((c) => [c.ref.key, c.ref])).values()];
     const states = await loadStates(tx, touched);
-    const resolved = await resolveChanges(changes, states, (table, op, before, after, key) =>
-      ctx.rules.checkWrite(
-        table,
-        ctx.user,
-        op,
-        before && toPropertyKeys(table, before),
-        after && toPropertyKeys(table, after),
-        toPropertyKeys(table, key),
-      ),
-    );
+    const resolved = await resolveChanges(changes, states, writeRuleCheck(ctx));
     if (resolved.reason) throw new BatchRejection(resolved.reason);
     await runWrites(tx, resolved.writes, async (hlc, table) => {
       if (hlc === stamp && table === updating) return;

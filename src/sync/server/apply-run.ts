@@ -15,9 +15,10 @@ import {
   run,
   type Settled,
   writeBatch,
+  writeRuleCheck,
   writeStamps,
 } from './apply-push.js';
-import { loadStates, runBatchWrites, toPropertyKeys } from './apply-rows.js';
+import { loadStates, runBatchWrites } from './apply-rows.js';
 
 /**
  * A run of batches that cannot be settled together (a batch cut by a foreign key's action was
@@ -270,16 +271,7 @@ async function applySegment(
     let why = reason;
     if (!why) {
       const before = decoded.touched.map((ref) => copyState(states.get(ref.key)!));
-      const resolved = await resolveChanges(decoded.changes, states, (table, op, was, after, key) =>
-        ctx.rules.checkWrite(
-          table,
-          ctx.user,
-          op,
-          was && toPropertyKeys(table, was),
-          after && toPropertyKeys(table, after),
-          toPropertyKeys(table, key),
-        ),
-      );
+      const resolved = await resolveChanges(decoded.changes, states, writeRuleCheck(ctx));
       why = resolved.reason;
       if (!why) {
         planned.push({ batch, writes: resolved.writes });
